@@ -1,0 +1,43 @@
+# The two commands of README.md: `make run` and `make test`.
+SHELL := /bin/bash
+PORT ?= 8000
+HOST ?= 127.0.0.1
+# uv may live on PATH, or only as a module of the python3 that installed it.
+UV := $(shell if uv --version >/dev/null 2>&1; then echo uv; else echo "python3 -m uv"; fi)
+MANAGE := $(UV) run --frozen python manage.py
+
+.PHONY: install run serve test lint check clean
+
+install:  ## Install locked dependencies into .venv (installs uv first when absent).
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv \
+		|| python3 -m pip install --quiet --user --break-system-packages uv
+	@$(UV) sync --frozen
+
+run: install  ## Migrate, load reference and demo data, then serve on $(HOST):$(PORT).
+	@mkdir -p var
+	$(MANAGE) migrate --noinput
+	$(MANAGE) bootstrap
+	@echo
+	@echo "  Service:        http://$(HOST):$(PORT)/"
+	@echo "  Admin:          http://$(HOST):$(PORT)/admin/"
+	@echo "  Questionnaires: http://$(HOST):$(PORT)/admin/surveys/questionnaireversion/ (open one, then 'Preview')"
+	@echo "  API:            http://$(HOST):$(PORT)/api/v1/"
+	@echo "  Health:         http://$(HOST):$(PORT)/health/"
+	@echo "  No admin account yet? Run: $(MANAGE) createsuperuser"
+	@echo "  (or set DJANGO_SUPERUSER_USERNAME and DJANGO_SUPERUSER_PASSWORD before make run)"
+	@echo
+	@bash bin/serve "$(HOST)" "$(PORT)"
+
+test: install  ## The whole test suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set).
+	$(UV) run --frozen pytest
+
+lint:
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+
+check:
+	$(MANAGE) check
+	$(MANAGE) makemigrations --check --dry-run
+
+clean:
+	rm -rf .venv var/static .pytest_cache

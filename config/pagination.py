@@ -1,0 +1,8 @@
+"""Pagination for list endpoints: page numbers, with a client-chosen page size up to a cap."""
+
+from rest_framework import pagination
+
+
+class PageNumberPagination(pagination.PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 500

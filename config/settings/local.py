@@ -1,0 +1,7 @@
+"""Settings for `make run` on a developer's machine: DEBUG on unless said otherwise."""
+
+import os
+
+os.environ.setdefault("DEBUG", "true")
+
+from config.settings.base import *  # noqa: F403

@@ -1,0 +1,17 @@
+"""Top-level URLs: admin, health, the API under /api/v1/, and language switching."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+from config import health
+from config.api_router import urlpatterns as api_urlpatterns
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("health/", health.health, name="health"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("nested_admin/", include("nested_admin.urls")),
+    path("api/v1/", include((api_urlpatterns, "api"), namespace="v1")),
+    path("api/auth/", include("rest_framework.urls", namespace="rest_framework")),
+    path("", include("surveys.urls")),
+]

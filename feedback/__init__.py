@@ -1,0 +1,1 @@
+"""What citizens send: survey responses and feedback (built on ``surveys``)."""

@@ -1,0 +1,1 @@
+"""Responses and feedback from citizens (to come: see the response issue)."""

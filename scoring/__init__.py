@@ -1,0 +1,1 @@
+"""Satisfaction indicators computed from responses (reads ``feedback``, never writes it)."""

@@ -1,0 +1,1 @@
+"""Scoring runs and indicator values (to come: see the scoring issue)."""

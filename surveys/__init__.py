@@ -1,0 +1,1 @@
+"""Survey frame and questionnaires: units, agencies, rounds, versioned questionnaires."""

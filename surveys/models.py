@@ -1,0 +1,654 @@
+"""The survey frame (units, agencies, rounds) and versioned questionnaires.
+
+A questionnaire has versions; a version holds sections, questions, choices and the
+indicator tree its questions feed. Only a draft version can change: once published (or
+retired) its content is frozen, and changing it means starting a new draft
+(``surveys.services.start_draft``). The guard lives here, in ``save()`` and ``delete()``
+of every content model, so that no path (admin, shell, loader) can bypass it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
+
+code_validator = RegexValidator(
+    r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
+    _("Use letters, digits, '_', '.' or '-', starting with a letter or digit."),
+)
+
+
+class PublishedVersionImmutable(ValidationError):
+    """Raised when content of a published or retired questionnaire version would change."""
+
+
+def localized(obj: Any, field: str) -> str:
+    """The ``<field>_<language>`` value for the active language, falling back to Vietnamese."""
+    language = (translation.get_language() or "vi")[:2]
+    return getattr(obj, f"{field}_{language}", "") or getattr(obj, f"{field}_vi", "")
+
+
+# --- Survey frame -------------------------------------------------------------------------
+
+
+class Unit(models.Model):
+    """An administrative unit rated by citizens (a province or centrally-run city).
+
+    Units are valid between two dates; a merger ends the old units (``valid_to``) and
+    starts a new one whose ``predecessors`` are recorded, so that rounds on either side
+    of the 2025 merger can be compared.
+    """
+
+    class Kind(models.TextChoices):
+        PROVINCE = "province", _("province")
+        MUNICIPALITY = "municipality", _("centrally-run city")
+
+    code = models.CharField(_("code"), max_length=16, unique=True, validators=[code_validator])
+    name = models.CharField(_("name"), max_length=120)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    region = models.CharField(_("region"), max_length=120, blank=True)
+    valid_from = models.DateField(_("valid from"), null=True, blank=True)
+    valid_to = models.DateField(_("valid to"), null=True, blank=True)
+    predecessors = models.ManyToManyField(
+        "self",
+        through="UnitLineage",
+        through_fields=("successor", "predecessor"),
+        symmetrical=False,
+        related_name="successors",
+        blank=True,
+        verbose_name=_("predecessors"),
+    )
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("administrative unit")
+        verbose_name_plural = _("administrative units")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(valid_to__isnull=True)
+                | Q(valid_from__isnull=True)
+                | Q(valid_to__gte=models.F("valid_from")),
+                name="unit_valid_to_after_valid_from",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+    def is_valid_on(self, day: Any) -> bool:
+        return (self.valid_from is None or self.valid_from <= day) and (
+            self.valid_to is None or day <= self.valid_to
+        )
+
+
+class UnitLineage(models.Model):
+    """One edge of the merger graph: ``predecessor`` became (part of) ``successor``."""
+
+    predecessor = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="+")
+    successor = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="+")
+    effective_on = models.DateField(_("effective on"))
+
+    class Meta:
+        verbose_name = _("unit lineage")
+        verbose_name_plural = _("unit lineage")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["predecessor", "successor"], name="unit_lineage_unique_edge"
+            ),
+            models.CheckConstraint(
+                condition=~Q(predecessor=models.F("successor")), name="unit_lineage_not_self"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.predecessor_id} → {self.successor_id} ({self.effective_on})"
+
+
+class Agency(models.Model):
+    """A body that delivers services within a unit (a department, a one-stop shop)."""
+
+    class Kind(models.TextChoices):
+        DEPARTMENT = "department", _("department")
+        ONE_STOP_SHOP = "one_stop_shop", _("one-stop shop")
+        DISTRICT = "district", _("district or commune people's committee")
+        OTHER = "other", _("other")
+
+    unit = models.ForeignKey(
+        Unit, on_delete=models.PROTECT, related_name="agencies", verbose_name=_("unit")
+    )
+    code = models.CharField(_("code"), max_length=32, validators=[code_validator])
+    name_vi = models.CharField(_("name (Vietnamese)"), max_length=200)
+    name_en = models.CharField(_("name (English)"), max_length=200, blank=True)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.OTHER)
+
+    class Meta:
+        ordering = ["unit__code", "code"]
+        verbose_name = _("agency")
+        verbose_name_plural = _("agencies")
+        constraints = [
+            models.UniqueConstraint(fields=["unit", "code"], name="agency_code_unique_in_unit")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.unit.code}/{self.code} {localized(self, 'name')}"
+
+
+# --- Questionnaires -----------------------------------------------------------------------
+
+
+class Questionnaire(models.Model):
+    """A family of questionnaire versions (e.g. ``sipas``)."""
+
+    code = models.CharField(_("code"), max_length=32, unique=True, validators=[code_validator])
+    title_vi = models.CharField(_("title (Vietnamese)"), max_length=200)
+    title_en = models.CharField(_("title (English)"), max_length=200, blank=True)
+    description_vi = models.TextField(_("description (Vietnamese)"), blank=True)
+    description_en = models.TextField(_("description (English)"), blank=True)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("questionnaire")
+        verbose_name_plural = _("questionnaires")
+
+    def __str__(self) -> str:
+        return f"{self.code}: {localized(self, 'title')}"
+
+
+class QuestionnaireVersion(models.Model):
+    """One version of a questionnaire: a draft until published, then frozen."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("draft")
+        PUBLISHED = "published", _("published")
+        RETIRED = "retired", _("retired")
+
+    questionnaire = models.ForeignKey(
+        Questionnaire, on_delete=models.PROTECT, related_name="versions"
+    )
+    number = models.PositiveIntegerField(_("version number"))
+    label = models.CharField(
+        _("label"), max_length=64, blank=True, help_text=_("e.g. '2022 household form'")
+    )
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.DRAFT
+    )
+    based_on = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="drafts",
+        verbose_name=_("based on"),
+    )
+    source_digest = models.CharField(
+        _("source digest"),
+        max_length=64,
+        blank=True,
+        editable=False,
+        help_text=_("SHA-256 of the data file this version was loaded from, if any."),
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    published_at = models.DateTimeField(_("published"), null=True, blank=True, editable=False)
+    retired_at = models.DateTimeField(_("retired"), null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["questionnaire__code", "-number"]
+        verbose_name = _("questionnaire version")
+        verbose_name_plural = _("questionnaire versions")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["questionnaire", "number"], name="version_number_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="draft") | Q(published_at__isnull=False),
+                name="version_published_has_date",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        label = f" ({self.label})" if self.label else ""
+        return f"{self.questionnaire.code} v{self.number}{label} [{self.get_status_display()}]"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            stored = (
+                QuestionnaireVersion.objects.filter(pk=self.pk)
+                .values_list("status", "questionnaire_id", "number", "label")
+                .first()
+            )
+            if stored is not None and stored[0] != self.Status.DRAFT:
+                frozen = (self.questionnaire_id, self.number, self.label)
+                if frozen != stored[1:]:
+                    raise PublishedVersionImmutable(
+                        _("Version %(v)s is %(s)s and cannot be changed; start a new draft.")
+                        % {"v": self.number, "s": stored[0]}
+                    )
+                if stored[0] == self.Status.RETIRED and self.status != self.Status.RETIRED:
+                    raise PublishedVersionImmutable(_("A retired version stays retired."))
+                if self.status == self.Status.DRAFT:
+                    raise PublishedVersionImmutable(
+                        _("A published version cannot go back to draft; start a new draft.")
+                    )
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        if self.pk is not None and not self.is_editable:
+            raise PublishedVersionImmutable(
+                _("Version %(v)s is %(s)s and cannot be deleted.")
+                % {"v": self.number, "s": self.status}
+            )
+        return super().delete(*args, **kwargs)
+
+    @property
+    def is_editable(self) -> bool:
+        return self.status == self.Status.DRAFT
+
+
+class VersionContent(models.Model):
+    """Base for models that belong to a version: frozen unless the version is a draft."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self._check_editable(_("changed"))
+        if self.pk is not None:
+            # Moving content out of a frozen version is a change to that version too.
+            stored = type(self).objects.filter(pk=self.pk).first()
+            if stored is not None:
+                stored._check_editable(_("changed"))
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        self._check_editable(_("deleted"))
+        return super().delete(*args, **kwargs)
+
+    def owning_version_id(self) -> int | None:
+        return self.version_id  # type: ignore[attr-defined]
+
+    def _check_editable(self, action: str) -> None:
+        version_id = self.owning_version_id()
+        status = (
+            QuestionnaireVersion.objects.filter(pk=version_id)
+            .values_list("status", flat=True)
+            .first()
+        )
+        if status is not None and status != QuestionnaireVersion.Status.DRAFT:
+            raise PublishedVersionImmutable(
+                _("This version is %(s)s: its %(what)s cannot be %(action)s. Start a new draft.")
+                % {"s": status, "what": self._meta.verbose_name, "action": action}
+            )
+
+
+class PolicyGroup(VersionContent):
+    """A policy group the questionnaire asks about (e.g. health care), for breakdowns."""
+
+    version = models.ForeignKey(
+        QuestionnaireVersion, on_delete=models.CASCADE, related_name="policy_groups"
+    )
+    code = models.CharField(_("code"), max_length=32, validators=[code_validator])
+    position = models.PositiveIntegerField(_("position"), default=0)
+    name_vi = models.CharField(_("name (Vietnamese)"), max_length=200)
+    name_en = models.CharField(_("name (English)"), max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["version", "position", "code"]
+        verbose_name = _("policy group")
+        verbose_name_plural = _("policy groups")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version", "code"], name="policy_group_code_unique_in_version"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {localized(self, 'name')}"
+
+
+class Indicator(VersionContent):
+    """A node of the version's indicator tree (index, field, element/content, item).
+
+    Questions name the item they feed (``Question.indicator``); the aggregation rule of
+    each node is data, so that every "[our rule]" of the methodology is a setting.
+    """
+
+    class Kind(models.TextChoices):
+        INDEX = "index", _("index")
+        FIELD = "field", _("field")
+        ELEMENT = "element", _("element / content")
+        ITEM = "item", _("item / criterion")
+
+    class Aggregation(models.TextChoices):
+        MEAN = "mean", _("mean of children")
+        WEIGHTED_MEAN = "weighted_mean", _("weighted mean of children")
+        POOLED = "pooled", _("pooled over all answers")
+        SHARE = "share", _("share of satisfied answers (item)")
+
+    version = models.ForeignKey(
+        QuestionnaireVersion, on_delete=models.CASCADE, related_name="indicators"
+    )
+    code = models.CharField(_("code"), max_length=32, validators=[code_validator])
+    parent = models.ForeignKey(
+        "self",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="children",
+        verbose_name=_("parent"),
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    position = models.PositiveIntegerField(_("position"), default=0)
+    name_vi = models.CharField(_("name (Vietnamese)"), max_length=300)
+    name_en = models.CharField(_("name (English)"), max_length=300, blank=True)
+    aggregation = models.CharField(
+        _("aggregation"), max_length=16, choices=Aggregation.choices, default=Aggregation.MEAN
+    )
+    weight = models.FloatField(
+        _("weight"), default=1.0, help_text=_("Used by a parent with a weighted mean.")
+    )
+    policy_group = models.ForeignKey(
+        PolicyGroup,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="indicators",
+        verbose_name=_("policy group"),
+    )
+
+    class Meta:
+        ordering = ["version", "position", "code"]
+        verbose_name = _("indicator")
+        verbose_name_plural = _("indicators")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version", "code"], name="indicator_code_unique_in_version"
+            ),
+            models.CheckConstraint(
+                condition=Q(weight__gte=0), name="indicator_weight_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {localized(self, 'name')}"
+
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+        if self.parent_id is not None:
+            if self.parent.version_id != self.version_id:
+                errors.setdefault("parent", []).append(
+                    _("The parent must belong to the same version.")
+                )
+            node, seen = self.parent, {self.pk}
+            while node is not None:
+                if node.pk in seen:
+                    errors.setdefault("parent", []).append(_("The parent would make a cycle."))
+                    break
+                seen.add(node.pk)
+                node = node.parent
+        if self.policy_group_id is not None and self.policy_group.version_id != self.version_id:
+            errors.setdefault("policy_group", []).append(
+                _("The policy group must belong to the same version.")
+            )
+        if errors:
+            raise ValidationError(errors)
+
+
+class Section(VersionContent):
+    """A section of a questionnaire version, shown as one step of the form."""
+
+    version = models.ForeignKey(
+        QuestionnaireVersion, on_delete=models.CASCADE, related_name="sections"
+    )
+    code = models.CharField(_("code"), max_length=32, validators=[code_validator])
+    position = models.PositiveIntegerField(_("position"), default=0)
+    title_vi = models.CharField(_("title (Vietnamese)"), max_length=300)
+    title_en = models.CharField(_("title (English)"), max_length=300, blank=True)
+    intro_vi = models.TextField(_("introduction (Vietnamese)"), blank=True)
+    intro_en = models.TextField(_("introduction (English)"), blank=True)
+
+    class Meta:
+        ordering = ["version", "position", "id"]
+        verbose_name = _("section")
+        verbose_name_plural = _("sections")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version", "code"], name="section_code_unique_in_version"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {localized(self, 'title')}"
+
+
+class Question(VersionContent):
+    """A question with its type, bounds, display condition and scoring tag.
+
+    ``version`` repeats ``section.version`` so that the database can hold question codes
+    unique within a version; ``save()`` keeps the two in step.
+    """
+
+    class Type(models.TextChoices):
+        SCALE = "scale", _("scale (e.g. 1–5, with labels)")
+        SINGLE = "single", _("single choice")
+        MULTIPLE = "multiple", _("multiple choice")
+        YESNO = "yesno", _("yes / no")
+        NUMBER = "number", _("number")
+        TEXT = "text", _("short text")
+        LONGTEXT = "longtext", _("long text")
+        DATE = "date", _("date")
+
+    CHOICE_TYPES = frozenset({Type.SCALE, Type.SINGLE, Type.MULTIPLE})
+    TEXT_TYPES = frozenset({Type.TEXT, Type.LONGTEXT})
+
+    version = models.ForeignKey(
+        QuestionnaireVersion, on_delete=models.CASCADE, related_name="questions", editable=False
+    )
+    section = models.ForeignKey(
+        Section, on_delete=models.CASCADE, related_name="questions", verbose_name=_("section")
+    )
+    code = models.CharField(_("code"), max_length=32, validators=[code_validator])
+    position = models.PositiveIntegerField(_("position"), default=0)
+    type = models.CharField(_("type"), max_length=16, choices=Type.choices)
+    required = models.BooleanField(_("required"), default=False)
+    label_vi = models.TextField(_("label (Vietnamese)"))
+    label_en = models.TextField(_("label (English)"), blank=True)
+    help_vi = models.TextField(_("help text (Vietnamese)"), blank=True)
+    help_en = models.TextField(_("help text (English)"), blank=True)
+    min_value = models.DecimalField(
+        _("minimum"),
+        max_digits=14,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text=_("Lowest number, scale point or date year; number of choices for multiple."),
+    )
+    max_value = models.DecimalField(
+        _("maximum"),
+        max_digits=14,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text=_("Highest number or scale point; most choices for multiple."),
+    )
+    max_length = models.PositiveIntegerField(
+        _("maximum length"), null=True, blank=True, help_text=_("For text answers.")
+    )
+    show_if_question = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="dependent_questions",
+        verbose_name=_("show only if the answer to"),
+    )
+    show_if_values = models.JSONField(
+        _("is one of"),
+        default=list,
+        blank=True,
+        help_text=_('Answer values, e.g. [true] or ["yes", "maybe"] or [4, 5].'),
+    )
+    indicator = models.ForeignKey(
+        Indicator,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="questions",
+        verbose_name=_("feeds indicator"),
+    )
+    satisfied_values = models.JSONField(
+        _("satisfied values"),
+        default=list,
+        blank=True,
+        help_text=_("Answer values that count as satisfied, e.g. [4, 5]."),
+    )
+    excluded_from_indices = models.BooleanField(
+        _("excluded from indices"),
+        default=False,
+        help_text=_("Demographics, screeners and open text: never scored."),
+    )
+
+    class Meta:
+        ordering = ["version", "section__position", "position", "id"]
+        verbose_name = _("question")
+        verbose_name_plural = _("questions")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version", "code"], name="question_code_unique_in_version"
+            ),
+            models.CheckConstraint(
+                condition=Q(min_value__isnull=True)
+                | Q(max_value__isnull=True)
+                | Q(min_value__lte=models.F("max_value")),
+                name="question_min_not_above_max",
+            ),
+            models.CheckConstraint(
+                condition=~(Q(indicator__isnull=False) & Q(excluded_from_indices=True)),
+                name="question_excluded_feeds_no_indicator",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.section_id is not None:
+            self.version_id = self.section.version_id
+        super().save(*args, **kwargs)
+
+    @property
+    def label(self) -> str:
+        return localized(self, "label")
+
+    @property
+    def help(self) -> str:
+        return localized(self, "help")
+
+    def order_key(self) -> tuple[int, int, int]:
+        return (self.section.position, self.position, self.pk or 0)
+
+    def clean(self) -> None:
+        from surveys.validation import question_errors
+
+        if errors := question_errors(self):
+            raise ValidationError(errors)
+
+
+class Choice(VersionContent):
+    """An answer option of a scale, single- or multiple-choice question."""
+
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="choices")
+    code = models.CharField(_("code"), max_length=32, validators=[code_validator])
+    position = models.PositiveIntegerField(_("position"), default=0)
+    label_vi = models.CharField(_("label (Vietnamese)"), max_length=300)
+    label_en = models.CharField(_("label (English)"), max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["question", "position", "id"]
+        verbose_name = _("choice")
+        verbose_name_plural = _("choices")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["question", "code"], name="choice_code_unique_in_question"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {localized(self, 'label')}"
+
+    def owning_version_id(self) -> int | None:
+        return (
+            Question.objects.filter(pk=self.question_id)
+            .values_list("version_id", flat=True)
+            .first()
+        )
+
+    @property
+    def label(self) -> str:
+        return localized(self, "label")
+
+
+class Round(models.Model):
+    """A survey round: a period, open and close times, units covered, the version used."""
+
+    code = models.CharField(_("code"), max_length=32, unique=True, validators=[code_validator])
+    name_vi = models.CharField(_("name (Vietnamese)"), max_length=200)
+    name_en = models.CharField(_("name (English)"), max_length=200, blank=True)
+    period_start = models.DateField(_("period start"), help_text=_("Services used from…"))
+    period_end = models.DateField(_("period end"), help_text=_("…until"))
+    opens_at = models.DateTimeField(_("opens"))
+    closes_at = models.DateTimeField(_("closes"))
+    version = models.ForeignKey(
+        QuestionnaireVersion,
+        on_delete=models.PROTECT,
+        related_name="rounds",
+        verbose_name=_("questionnaire version"),
+        limit_choices_to={"status": QuestionnaireVersion.Status.PUBLISHED},
+    )
+    units = models.ManyToManyField(Unit, related_name="rounds", verbose_name=_("units covered"))
+    allow_open_link = models.BooleanField(
+        _("open link allowed"),
+        default=True,
+        help_text=_("If off, citizens need a single-use invitation to answer."),
+    )
+
+    class Meta:
+        ordering = ["-opens_at", "code"]
+        verbose_name = _("survey round")
+        verbose_name_plural = _("survey rounds")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(closes_at__gt=models.F("opens_at")), name="round_closes_after_opening"
+            ),
+            models.CheckConstraint(
+                condition=Q(period_end__gte=models.F("period_start")),
+                name="round_period_end_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {localized(self, 'name')}"
+
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+        if self.opens_at and self.closes_at and self.closes_at <= self.opens_at:
+            errors.setdefault("closes_at", []).append(_("The round must close after it opens."))
+        if self.period_start and self.period_end and self.period_end < self.period_start:
+            errors.setdefault("period_end", []).append(
+                _("The period must end on or after its start.")
+            )
+        if self.version_id is not None and self.version.status == QuestionnaireVersion.Status.DRAFT:
+            errors.setdefault("version", []).append(
+                _("A round must use a published questionnaire version.")
+            )
+        if errors:
+            raise ValidationError(errors)
+
+    def is_open(self, at: Any = None) -> bool:
+        at = at or timezone.now()
+        return self.opens_at <= at < self.closes_at

@@ -1,0 +1,166 @@
+"""State changes of questionnaires: publish, retire, and start a new draft from a version."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from surveys.models import (
+    Choice,
+    Indicator,
+    PolicyGroup,
+    Question,
+    QuestionnaireVersion,
+    Section,
+)
+from surveys.validation import version_errors
+
+
+def _locked_version(version_id: int) -> QuestionnaireVersion:
+    return QuestionnaireVersion.objects.select_for_update().get(pk=version_id)
+
+
+def publish_version(*, version_id: int) -> QuestionnaireVersion:
+    """Check a draft and publish it; publishing a published version is a no-op."""
+    with transaction.atomic():
+        version = _locked_version(version_id)
+        if version.status == QuestionnaireVersion.Status.PUBLISHED:
+            return version
+        if version.status != QuestionnaireVersion.Status.DRAFT:
+            raise ValidationError(
+                {
+                    "status": [
+                        _("Only a draft can be published; this version is %s.") % version.status
+                    ]
+                }
+            )
+        if errors := version_errors(version):
+            raise ValidationError(errors)
+        version.status = QuestionnaireVersion.Status.PUBLISHED
+        version.published_at = timezone.now()
+        version.save(update_fields=["status", "published_at"])
+    return version
+
+
+def retire_version(*, version_id: int) -> QuestionnaireVersion:
+    """Retire a published version (rounds keep using it; no new round should)."""
+    with transaction.atomic():
+        version = _locked_version(version_id)
+        if version.status == QuestionnaireVersion.Status.RETIRED:
+            return version
+        if version.status != QuestionnaireVersion.Status.PUBLISHED:
+            raise ValidationError({"status": [_("Only a published version can be retired.")]})
+        version.status = QuestionnaireVersion.Status.RETIRED
+        version.retired_at = timezone.now()
+        version.save(update_fields=["status", "retired_at"])
+    return version
+
+
+def start_draft(*, version_id: int, label: str = "") -> QuestionnaireVersion:
+    """Copy a version (sections, questions, choices, indicators) into a new draft.
+
+    Codes stay the same, so answers and scores stay comparable across versions; links
+    (parents, display conditions, indicator tags) are re-pointed to the copies.
+    """
+    with transaction.atomic():
+        source = QuestionnaireVersion.objects.select_related("questionnaire").get(pk=version_id)
+        # Lock the questionnaire's versions so two drafts don't take the same number.
+        siblings = QuestionnaireVersion.objects.select_for_update().filter(
+            questionnaire_id=source.questionnaire_id
+        )
+        number = (siblings.aggregate(n=Max("number"))["n"] or 0) + 1
+        draft = QuestionnaireVersion.objects.create(
+            questionnaire=source.questionnaire,
+            number=number,
+            label=label or source.label,
+            based_on=source,
+        )
+
+        groups = {
+            g.pk: PolicyGroup.objects.create(
+                version=draft,
+                code=g.code,
+                position=g.position,
+                name_vi=g.name_vi,
+                name_en=g.name_en,
+            )
+            for g in source.policy_groups.all()
+        }
+
+        indicators: dict[int, Indicator] = {}
+        parents: dict[int, int | None] = {}
+        for ind in source.indicators.order_by("id"):
+            parents[ind.pk] = ind.parent_id
+            indicators[ind.pk] = Indicator(
+                version=draft,
+                code=ind.code,
+                kind=ind.kind,
+                position=ind.position,
+                name_vi=ind.name_vi,
+                name_en=ind.name_en,
+                aggregation=ind.aggregation,
+                weight=ind.weight,
+                policy_group=groups.get(ind.policy_group_id),
+            )
+        Indicator.objects.bulk_create(indicators.values())
+        for old_pk, parent_pk in parents.items():
+            if parent_pk is not None:
+                indicators[old_pk].parent = indicators[parent_pk]
+        Indicator.objects.bulk_update(
+            [i for old, i in indicators.items() if parents[old] is not None], ["parent"]
+        )
+
+        sections = {
+            s.pk: Section.objects.create(
+                version=draft,
+                code=s.code,
+                position=s.position,
+                title_vi=s.title_vi,
+                title_en=s.title_en,
+                intro_vi=s.intro_vi,
+                intro_en=s.intro_en,
+            )
+            for s in source.sections.all()
+        }
+
+        copied: dict[int, Question] = {}
+        conditions: dict[int, int] = {}
+        for q in source.questions.prefetch_related("choices").order_by("id"):
+            copy = Question.objects.create(
+                section=sections[q.section_id],
+                code=q.code,
+                position=q.position,
+                type=q.type,
+                required=q.required,
+                label_vi=q.label_vi,
+                label_en=q.label_en,
+                help_vi=q.help_vi,
+                help_en=q.help_en,
+                min_value=q.min_value,
+                max_value=q.max_value,
+                max_length=q.max_length,
+                show_if_values=q.show_if_values,
+                indicator=indicators.get(q.indicator_id),
+                satisfied_values=q.satisfied_values,
+                excluded_from_indices=q.excluded_from_indices,
+            )
+            copied[q.pk] = copy
+            if q.show_if_question_id is not None:
+                conditions[q.pk] = q.show_if_question_id
+            Choice.objects.bulk_create(
+                Choice(
+                    question=copy,
+                    code=c.code,
+                    position=c.position,
+                    label_vi=c.label_vi,
+                    label_en=c.label_en,
+                )
+                for c in q.choices.all()
+            )
+        for old_pk, condition_pk in conditions.items():
+            copied[old_pk].show_if_question = copied[condition_pk]
+        Question.objects.bulk_update([copied[pk] for pk in conditions], ["show_if_question"])
+    return draft

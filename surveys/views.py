@@ -1,0 +1,10 @@
+"""Public pages: the start page listing open rounds."""
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from surveys.selectors import open_rounds
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "surveys/home.html", {"rounds": open_rounds()})
