@@ -70,7 +70,11 @@ def small_draft() -> QuestionnaireVersion:
         name_en="Satisfied",
     )
     used = QuestionFactory(
-        section=section, code="USED", position=1, type=Question.Type.YESNO, required=True,
+        section=section,
+        code="USED",
+        position=1,
+        type=Question.Type.YESNO,
+        required=True,
         excluded_from_indices=True,
     )
     sat = QuestionFactory(

@@ -26,8 +26,15 @@ pytestmark = pytest.mark.django_db
 
 def table_counts() -> dict[str, int]:
     models = [
-        Unit, UnitLineage, Agency, Questionnaire, QuestionnaireVersion, Question, Choice,
-        Indicator, Round,
+        Unit,
+        UnitLineage,
+        Agency,
+        Questionnaire,
+        QuestionnaireVersion,
+        Question,
+        Choice,
+        Indicator,
+        Round,
     ]
     return {m.__name__: m.objects.count() for m in models}
 

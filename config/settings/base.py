@@ -15,6 +15,12 @@ VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
 
+
+def env_or(name: str, default: str) -> str:
+    """The variable's value, or ``default`` when it is unset or empty."""
+    return env.str(name, default="") or default
+
+
 DEBUG: bool = env.bool("DEBUG", default=False)
 
 SECRET_KEY: str = env.str("SECRET_KEY", default="")
@@ -79,9 +85,8 @@ TEMPLATES = [
 ]
 
 # Database: DATABASE_URL (postgres://user:pass@host:port/name), else a SQLite file in var/.
-DATABASES = {
-    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
-}
+DATABASE_URL: str = env_or("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
+DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web process read while a task writes; a short busy timeout avoids
@@ -129,7 +134,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 # Internationalisation: Vietnamese by default, English available.
-LANGUAGE_CODE: str = env.str("LANGUAGE_CODE", default="vi")
+LANGUAGE_CODE: str = env_or("LANGUAGE_CODE", "vi")
 LANGUAGES = [("vi", "Tiếng Việt"), ("en", "English")]
 if LANGUAGE_CODE not in dict(LANGUAGES):
     raise ImproperlyConfigured(
@@ -137,14 +142,14 @@ if LANGUAGE_CODE not in dict(LANGUAGES):
         + ", ".join(dict(LANGUAGES))
     )
 LOCALE_PATHS = [BASE_DIR / "locale"]
-TIME_ZONE: str = env.str("TIME_ZONE", default="Asia/Ho_Chi_Minh")
+TIME_ZONE: str = env_or("TIME_ZONE", "Asia/Ho_Chi_Minh")
 USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = env.path("STATIC_ROOT", default=VAR_DIR / "static")
+STATIC_ROOT = Path(env_or("STATIC_ROOT", str(VAR_DIR / "static")))
 MEDIA_URL = "media/"
-MEDIA_ROOT = env.path("MEDIA_ROOT", default=VAR_DIR / "media")
+MEDIA_ROOT = Path(env_or("MEDIA_ROOT", str(VAR_DIR / "media")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
@@ -175,6 +180,3 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
-
-# Domain settings.
-MIN_PUBLISH_N: int = env.int("MIN_PUBLISH_N", default=30)

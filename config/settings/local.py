@@ -5,3 +5,5 @@ import os
 os.environ.setdefault("DEBUG", "true")
 
 from config.settings.base import *  # noqa: F403
+
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405 (WhiteNoise warns when it is missing)

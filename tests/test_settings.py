@@ -1,0 +1,158 @@
+"""Configuration from the environment: safe defaults, SECRET_KEY required, the right database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_django(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Start a fresh interpreter with the given environment and run ``code`` after setup."""
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"SECRET_KEY", "DEBUG", "DJANGO_SETTINGS_MODULE", "LANGUAGE_CODE", "TIME_ZONE"}
+    }
+    clean.update(env)
+    script = f"import django; django.setup(); {code}"
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+class TestSecretKey:
+    def test_production_refuses_to_start_without_secret_key(self) -> None:
+        result = run_django("", DJANGO_SETTINGS_MODULE="config.settings.production")
+        assert result.returncode != 0
+        assert "SECRET_KEY is not set" in result.stderr
+
+    def test_debug_off_without_secret_key_refuses_in_base_settings_too(self) -> None:
+        result = run_django("", DJANGO_SETTINGS_MODULE="config.settings.base", DEBUG="false")
+        assert result.returncode != 0
+        assert "SECRET_KEY" in result.stderr
+
+    def test_production_starts_with_a_secret_key(self) -> None:
+        result = run_django(
+            "from django.conf import settings; print(settings.DEBUG)",
+            DJANGO_SETTINGS_MODULE="config.settings.production",
+            SECRET_KEY="x" * 60,
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "False"
+
+    def test_local_development_runs_without_a_secret_key(self) -> None:
+        result = run_django(
+            "from django.conf import settings; print(settings.DEBUG)",
+            DJANGO_SETTINGS_MODULE="config.settings.local",
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "True"
+
+
+def test_check_deploy_is_clean_with_production_settings() -> None:
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings.production",
+            "SECRET_KEY": "a-long-random-production-secret-key-0123456789-abcdefghijklmnop",
+            "ALLOWED_HOSTS": "sipas.example.gov.vn",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_unsupported_language_is_refused_with_a_clear_message() -> None:
+    result = run_django("", DJANGO_SETTINGS_MODULE="config.settings.local", LANGUAGE_CODE="fr")
+    assert result.returncode != 0
+    assert "LANGUAGE_CODE='fr' is not supported" in result.stderr
+
+
+@pytest.mark.parametrize("value", [None, ""], ids=["unset", "empty"])
+def test_defaults_are_vietnamese_and_ho_chi_minh_time(value: str | None) -> None:
+    env = {} if value is None else {"LANGUAGE_CODE": value, "TIME_ZONE": value}
+    result = run_django(
+        "from django.conf import settings; print(settings.LANGUAGE_CODE, settings.TIME_ZONE)",
+        DJANGO_SETTINGS_MODULE="config.settings.local",
+        **env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["vi", "Asia/Ho_Chi_Minh"]
+
+
+def test_english_and_another_time_zone_can_be_chosen() -> None:
+    result = run_django(
+        "from django.conf import settings; print(settings.LANGUAGE_CODE, settings.TIME_ZONE)",
+        DJANGO_SETTINGS_MODULE="config.settings.local",
+        LANGUAGE_CODE="en",
+        TIME_ZONE="UTC",
+    )
+    assert result.stdout.split() == ["en", "UTC"]
+
+
+def test_embedded_default_is_sqlite_in_var_and_in_process_tasks() -> None:
+    env = {k: "" for k in ("DATABASE_URL", "REDIS_URL")}
+    result = run_django(
+        "from django.conf import settings as s; "
+        "print(s.DATABASES['default']['ENGINE'], s.DATABASES['default']['NAME'], "
+        "s.CELERY_TASK_ALWAYS_EAGER, s.CACHES['default']['BACKEND'])",
+        DJANGO_SETTINGS_MODULE="config.settings.local",
+        **env,
+    )
+    assert result.returncode == 0, result.stderr
+    engine, name, eager, cache = result.stdout.split()
+    assert engine == "django.db.backends.sqlite3"
+    assert Path(name) == ROOT / "var" / "db.sqlite3"
+    assert (eager, cache) == ("True", "django.core.cache.backends.locmem.LocMemCache")
+
+
+def test_redis_url_makes_redis_the_broker_backend_and_cache() -> None:
+    result = run_django(
+        "from django.conf import settings as s; "
+        "print(s.CELERY_BROKER_URL, s.CELERY_RESULT_BACKEND, s.CELERY_TASK_ALWAYS_EAGER, "
+        "s.CACHES['default']['BACKEND'])",
+        DJANGO_SETTINGS_MODULE="config.settings.local",
+        REDIS_URL="redis://127.0.0.1:6379/3",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "redis://127.0.0.1:6379/3",
+        "redis://127.0.0.1:6379/3",
+        "False",
+        "django.core.cache.backends.redis.RedisCache",
+    ]
+
+
+@pytest.mark.django_db
+def test_the_suite_runs_on_the_database_named_by_database_url() -> None:
+    url = os.environ.get("DATABASE_URL", "")
+    expected = "postgresql" if url.startswith(("postgres://", "postgresql://")) else "sqlite"
+    assert connection.vendor == expected
+    if expected == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            assert cursor.fetchone() == (1,)
+
+
+def test_ci_sets_both_services() -> None:
+    if os.environ.get("CI"):
+        assert settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+        assert settings.REDIS_URL.startswith("redis://")
