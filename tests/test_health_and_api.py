@@ -90,5 +90,12 @@ class TestApiBasics:
         client.force_login(user)
         assert client.get("/api/v1/me/").json()["username"] == "clerk"
 
-    def test_unknown_api_path_is_404(self, client: Client) -> None:
-        assert client.get("/api/v1/no-such-thing/").status_code == 404
+    def test_unknown_api_path_is_a_json_404(self, client: Client) -> None:
+        response = client.get("/api/v1/no-such-thing/")
+        assert response.status_code == 404
+        assert response.json()["code"] == "not_found"
+
+    def test_unknown_page_is_an_html_404(self, client: Client) -> None:
+        response = client.get("/no-such-page/")
+        assert response.status_code == 404
+        assert response["Content-Type"].startswith("text/html")
