@@ -18,9 +18,11 @@ COPY pyproject.toml uv.lock .python-version ./
 RUN uv sync --frozen --no-dev --no-install-project
 
 COPY . .
+# Volumes mount on /app/var (beat) and /app/var/media (web, worker): both exist here and
+# belong to the app user, so new volumes start out writable by it rather than by root.
 RUN DJANGO_SETTINGS_MODULE=config.settings.production SECRET_KEY=build-only \
     python manage.py collectstatic --noinput \
- && mkdir -p /app/var && chown -R app /app/var
+ && mkdir -p /app/var/media && chown -R app /app/var
 
 USER app
 EXPOSE 8000

@@ -106,14 +106,11 @@ class VersionScopedInlineMixin:
 
 
 class FrozenUnlessDraftMixin:
-    """Inlines of a version can be changed only while the version is a draft."""
+    """Content of a version can be changed only while the version is a draft."""
 
     def _editable(self, obj: Any) -> bool:
         version = obj if isinstance(obj, QuestionnaireVersion) else getattr(obj, "version", None)
         return version is None or version.is_editable
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self._editable(obj) and super().has_add_permission(request, obj)  # type: ignore[misc]
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self._editable(obj) and super().has_change_permission(request, obj)  # type: ignore[misc]
@@ -122,16 +119,24 @@ class FrozenUnlessDraftMixin:
         return self._editable(obj) and super().has_delete_permission(request, obj)  # type: ignore[misc]
 
 
-class ChoiceInline(FrozenUnlessDraftMixin, nested_admin.NestedTabularInline):
+class FrozenInlineMixin(FrozenUnlessDraftMixin):
+    """An inline's ``obj`` is its parent: nothing can be added under a frozen version.
+
+    Only inlines take ``obj`` in ``has_add_permission``; a model admin's takes none.
+    """
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._editable(obj) and super().has_add_permission(request, obj)  # type: ignore[misc]
+
+
+class ChoiceInline(FrozenInlineMixin, nested_admin.NestedTabularInline):
     model = Choice
     extra = 0
     fields = ["position", "code", "label_vi", "label_en"]
     sortable_field_name = "position"
 
 
-class QuestionInline(
-    VersionScopedInlineMixin, FrozenUnlessDraftMixin, nested_admin.NestedStackedInline
-):
+class QuestionInline(VersionScopedInlineMixin, FrozenInlineMixin, nested_admin.NestedStackedInline):
     model = Question
     extra = 0
     inlines = [ChoiceInline]
@@ -148,7 +153,7 @@ class QuestionInline(
     ]
 
 
-class SectionInline(FrozenUnlessDraftMixin, nested_admin.NestedStackedInline):
+class SectionInline(FrozenInlineMixin, nested_admin.NestedStackedInline):
     model = Section
     extra = 0
     inlines = [QuestionInline]
@@ -156,7 +161,7 @@ class SectionInline(FrozenUnlessDraftMixin, nested_admin.NestedStackedInline):
     fields = [("code", "position"), ("title_vi", "title_en"), ("intro_vi", "intro_en")]
 
 
-class PolicyGroupInline(FrozenUnlessDraftMixin, nested_admin.NestedTabularInline):
+class PolicyGroupInline(FrozenInlineMixin, nested_admin.NestedTabularInline):
     model = PolicyGroup
     extra = 0
     fields = ["position", "code", "name_vi", "name_en"]
@@ -164,7 +169,7 @@ class PolicyGroupInline(FrozenUnlessDraftMixin, nested_admin.NestedTabularInline
 
 
 class IndicatorInline(
-    VersionScopedInlineMixin, FrozenUnlessDraftMixin, nested_admin.NestedTabularInline
+    VersionScopedInlineMixin, FrozenInlineMixin, nested_admin.NestedTabularInline
 ):
     model = Indicator
     extra = 0

@@ -481,7 +481,7 @@ class Question(VersionContent):
     )
     show_if_question = models.ForeignKey(
         "self",
-        on_delete=models.PROTECT,
+        on_delete=models.RESTRICT,
         null=True,
         blank=True,
         related_name="dependent_questions",

@@ -22,20 +22,27 @@ def browser() -> Iterator[object]:
 
     # Playwright's sync API runs an event loop in this thread; Django's ORM is still used
     # synchronously by the fixtures, which is safe here.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        browser.close()
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM,
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            )
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture
 def admin_page(browser, live_server, sipas, django_user_model):
     django_user_model.objects.create_superuser("admin", "admin@example.org", "a-long-password")
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="vi-VN")
     page = context.new_page()
     page.goto(f"{live_server.url}/admin/login/")
     page.fill("#id_username", "admin")
@@ -68,7 +75,7 @@ def test_admin_previews_the_sipas_questionnaire_in_both_languages(
 
 
 def test_start_page_fits_a_360_pixel_phone(browser, live_server, sipas) -> None:
-    context = browser.new_context(viewport={"width": 360, "height": 740})
+    context = browser.new_context(viewport={"width": 360, "height": 740}, locale="vi-VN")
     page = context.new_page()
     page.goto(f"{live_server.url}/")
     assert page.locator("html").get_attribute("lang") == "vi"
@@ -76,4 +83,13 @@ def test_start_page_fits_a_360_pixel_phone(browser, live_server, sipas) -> None:
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     page.get_by_role("button", name="English").click()
     assert page.locator("html").get_attribute("lang") == "en"
+    context.close()
+
+
+def test_an_english_browser_gets_english_pages(browser, live_server, sipas) -> None:
+    context = browser.new_context(locale="en-GB")
+    page = context.new_page()
+    page.goto(f"{live_server.url}/")
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert "Open survey rounds" in page.locator("main").inner_text()
     context.close()
