@@ -10,9 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 import nested_admin
+import nested_admin.formsets
+from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
@@ -136,8 +139,29 @@ class ChoiceInline(FrozenInlineMixin, nested_admin.NestedTabularInline):
     sortable_field_name = "position"
 
 
+class QuestionFormSet(nested_admin.formsets.NestedInlineFormSet):
+    """Refuses two questions of one section with the same code, on the forms themselves."""
+
+    def clean(self) -> None:
+        super().clean()
+        seen: dict[str, forms.Form] = {}
+        for form in self.forms:
+            if not form.has_changed() and not form.instance.pk:
+                continue
+            data = getattr(form, "cleaned_data", None) or {}
+            code = data.get("code")
+            if not code or data.get("DELETE"):
+                continue
+            if code in seen:
+                form.add_error(
+                    "code", _("Two questions here have the code %(code)s.") % {"code": code}
+                )
+            seen[code] = form
+
+
 class QuestionInline(VersionScopedInlineMixin, FrozenInlineMixin, nested_admin.NestedStackedInline):
     model = Question
+    formset = QuestionFormSet
     extra = 0
     inlines = [ChoiceInline]
     sortable_field_name = "position"
@@ -225,6 +249,30 @@ class QuestionnaireVersionAdmin(nested_admin.NestedModelAdmin):
         if obj is not None and not obj.is_editable:
             return False
         return super().has_delete_permission(request, obj)
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        # The forms catch duplicate codes they can see; two sections given the same new
+        # question code in one save can only be caught by the database. Then nothing is
+        # saved and the editor is told why, instead of getting a server error.
+        try:
+            with transaction.atomic():
+                return super().changeform_view(request, object_id, form_url, extra_context)
+        except IntegrityError:
+            self.message_user(
+                request,
+                _(
+                    "Nothing was saved: two sections, questions, choices or indicators of "
+                    "this version would share a code. Codes must be unique within a version."
+                ),
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(request.get_full_path())
 
     def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:
         obj = super().get_object(request, object_id, from_field)

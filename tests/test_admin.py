@@ -3,6 +3,7 @@ refuse changes, drafts are edited and published there, and bad input shows form 
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Callable
 from decimal import Decimal
@@ -29,6 +30,9 @@ from tests.factories import QuestionFactory
 pytestmark = pytest.mark.django_db
 
 Status = QuestionnaireVersion.Status
+
+
+QUESTION_ID = re.compile(r"sections-\d+-questions-\d+-id")  # not a nested choice's id
 
 
 def admin_url(model: str, view: str, *args: Any) -> str:
@@ -446,7 +450,7 @@ def edit_question(
     prefix = next(
         name.removesuffix("-id")
         for name, values in data.items()
-        if name.endswith("-id") and "-questions-" in name and values == [question_pk]
+        if QUESTION_ID.fullmatch(name) and values == [question_pk]
     )
     for field, value in changes.items():
         assert data.get(f"{prefix}-{field}") != [value]

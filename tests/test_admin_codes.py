@@ -1,0 +1,71 @@
+"""Codes stay unique within a version when editors rename questions in the admin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from surveys.models import QuestionnaireVersion
+from tests.factories import QuestionFactory, SectionFactory
+from tests.test_admin import QUESTION_ID, admin_url, form_data, messages_of
+
+pytestmark = pytest.mark.django_db
+
+
+def rename_questions(client: Client, version: QuestionnaireVersion, renames: dict[str, str]) -> Any:
+    """Post the version's change form back with some question codes changed."""
+    url = admin_url("questionnaireversion", "change", version.pk)
+    data = form_data(client, url, "questionnaireversion_form")
+    for old, new in renames.items():
+        pk = str(version.questions.get(code=old).pk)
+        prefix = next(
+            name.removesuffix("-id")
+            for name, values in data.items()
+            if QUESTION_ID.fullmatch(name) and values == [pk]
+        )
+        data[f"{prefix}-code"] = [new]
+    data["_save"] = ["Save"]
+    return client.post(url, data)
+
+
+def codes(version: QuestionnaireVersion) -> list[str]:
+    return sorted(version.questions.values_list("code", flat=True))
+
+
+def test_renaming_to_a_code_already_taken_is_a_form_error(admin_client: Client, make_draft) -> None:
+    version = make_draft()
+    response = rename_questions(admin_client, version, {"SAT": "USED"})
+    assert response.status_code == 200
+    assert "USED" in response.content.decode()
+    assert codes(version) == ["SAT", "USED"]
+
+
+def test_two_questions_of_a_section_renamed_alike_is_a_form_error(
+    admin_client: Client, make_draft
+) -> None:
+    version = make_draft()
+    response = rename_questions(admin_client, version, {"SAT": "SAME", "USED": "SAME"})
+    assert response.status_code == 200
+    assert "SAME" in response.content.decode()
+    assert codes(version) == ["SAT", "USED"]
+
+
+def test_questions_of_two_sections_renamed_alike_save_nothing_and_say_why(
+    admin_client: Client, make_draft
+) -> None:
+    version = make_draft()
+    later = SectionFactory(version=version, code="LATER", position=9)
+    QuestionFactory(section=later, code="LATE", position=1, excluded_from_indices=True)
+    response = rename_questions(admin_client, version, {"USED": "SAME", "LATE": "SAME"})
+    assert response.status_code == 302
+    assert any("Codes must be unique within a version" in m for m in messages_of(response))
+    assert codes(version) == ["LATE", "SAT", "USED"]
+
+
+def test_a_harmless_rename_is_saved(admin_client: Client, make_draft) -> None:
+    version = make_draft()
+    response = rename_questions(admin_client, version, {"SAT": "SAT2"})
+    assert response.status_code == 302
+    assert codes(version) == ["SAT2", "USED"]
