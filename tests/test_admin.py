@@ -440,23 +440,31 @@ class TestDraftEditing:
         assert question.label_vi == "Mức hài lòng"
 
 
+def edit_questions(
+    client: Client, version: QuestionnaireVersion, changes: dict[str, dict[str, str]]
+) -> Any:
+    """Post the version's change form back as rendered, with fields of some questions changed."""
+    url = admin_url("questionnaireversion", "change", version.pk)
+    data = form_data(client, url, "questionnaireversion_form")
+    for code, fields in changes.items():
+        question_pk = str(version.questions.get(code=code).pk)
+        prefix = next(
+            name.removesuffix("-id")
+            for name, values in data.items()
+            if QUESTION_ID.fullmatch(name) and values == [question_pk]
+        )
+        for field, value in fields.items():
+            assert data.get(f"{prefix}-{field}") != [value]
+            data[f"{prefix}-{field}"] = [value]
+    data["_save"] = ["Save"]
+    return client.post(url, data)
+
+
 def edit_question(
     client: Client, version: QuestionnaireVersion, *, code: str, **changes: str
 ) -> Any:
-    """Post the version's change form back as rendered, with fields of one question changed."""
-    url = admin_url("questionnaireversion", "change", version.pk)
-    data = form_data(client, url, "questionnaireversion_form")
-    question_pk = str(version.questions.get(code=code).pk)
-    prefix = next(
-        name.removesuffix("-id")
-        for name, values in data.items()
-        if QUESTION_ID.fullmatch(name) and values == [question_pk]
-    )
-    for field, value in changes.items():
-        assert data.get(f"{prefix}-{field}") != [value]
-        data[f"{prefix}-{field}"] = [value]
-    data["_save"] = ["Save"]
-    return client.post(url, data)
+    """Post the version's change form back with fields of one question changed."""
+    return edit_questions(client, version, {code: changes})
 
 
 def _nested_errors(formset: Any) -> list[dict[str, Any]]:

@@ -9,25 +9,14 @@ from django.test import Client
 
 from surveys.models import QuestionnaireVersion
 from tests.factories import QuestionFactory, SectionFactory
-from tests.test_admin import QUESTION_ID, admin_url, form_data, messages_of
+from tests.test_admin import edit_questions, messages_of
 
 pytestmark = pytest.mark.django_db
 
 
 def rename_questions(client: Client, version: QuestionnaireVersion, renames: dict[str, str]) -> Any:
     """Post the version's change form back with some question codes changed."""
-    url = admin_url("questionnaireversion", "change", version.pk)
-    data = form_data(client, url, "questionnaireversion_form")
-    for old, new in renames.items():
-        pk = str(version.questions.get(code=old).pk)
-        prefix = next(
-            name.removesuffix("-id")
-            for name, values in data.items()
-            if QUESTION_ID.fullmatch(name) and values == [pk]
-        )
-        data[f"{prefix}-code"] = [new]
-    data["_save"] = ["Save"]
-    return client.post(url, data)
+    return edit_questions(client, version, {old: {"code": new} for old, new in renames.items()})
 
 
 def codes(version: QuestionnaireVersion) -> list[str]:
