@@ -2,9 +2,17 @@
 
 from django.urls import path
 
+from feedback.api import views as feedback_views
 from surveys.api import views as survey_views
 
 urlpatterns = [
     path("", survey_views.ApiRootView.as_view(), name="root"),
     path("me/", survey_views.MeView.as_view(), name="me"),
+    path("rounds/", survey_views.RoundListView.as_view(), name="rounds"),
+    path(
+        "rounds/<str:code>/questionnaire/",
+        survey_views.RoundQuestionnaireView.as_view(),
+        name="round-questionnaire",
+    ),
+    path("responses/", feedback_views.ResponseCreateView.as_view(), name="responses"),
 ]

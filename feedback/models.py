@@ -1,1 +1,203 @@
-"""Responses and feedback from citizens (to come: see the response issue)."""
+"""What citizens send: survey responses with their answers, invitations, saved drafts and
+paper-form imports.
+
+A response records the questionnaire version, round, unit, channel and time; it holds no
+personal data beyond what the questionnaire itself asks, and never the client's IP address.
+Answers keep the value as sent (``value``) plus typed columns (``number``, ``code``) so that
+scoring can aggregate in SQL without parsing JSON.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from surveys.models import Agency, Question, QuestionnaireVersion, Round, Unit
+
+# Crockford-like alphabet: no 0/O, 1/I/L, so a receipt read over the phone is unambiguous.
+RECEIPT_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+
+
+def new_receipt_code() -> str:
+    """A receipt code such as ``K7Q2M-9XH4C`` (50 bits of randomness)."""
+    raw = "".join(secrets.choice(RECEIPT_ALPHABET) for _ in range(10))
+    return f"{raw[:5]}-{raw[5:]}"
+
+
+def new_token() -> str:
+    """An unguessable URL-safe token (invitations, resume links)."""
+    return secrets.token_urlsafe(16)
+
+
+class Invitation(models.Model):
+    """A single-use link to answer a round for one unit (handed out by post or SMS)."""
+
+    round = models.ForeignKey(Round, on_delete=models.PROTECT, related_name="invitations")
+    unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="invitations")
+    agency = models.ForeignKey(
+        Agency, on_delete=models.PROTECT, null=True, blank=True, related_name="invitations"
+    )
+    token = models.CharField(_("token"), max_length=64, unique=True, default=new_token)
+    batch = models.CharField(_("batch"), max_length=64, blank=True, db_index=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    used_at = models.DateTimeField(_("used"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["round", "unit", "created_at", "id"]
+        verbose_name = _("invitation")
+        verbose_name_plural = _("invitations")
+
+    def __str__(self) -> str:
+        return f"{self.round.code}/{self.unit.code} {self.token[:6]}…"
+
+    @property
+    def is_used(self) -> bool:
+        return self.used_at is not None
+
+
+class Response(models.Model):
+    """One citizen's completed questionnaire."""
+
+    class Channel(models.TextChoices):
+        WEB = "web", _("web form")
+        API = "api", _("API")
+        PAPER = "paper", _("paper form")
+
+    receipt = models.CharField(
+        _("receipt code"), max_length=16, unique=True, default=new_receipt_code, editable=False
+    )
+    round = models.ForeignKey(Round, on_delete=models.PROTECT, related_name="responses")
+    version = models.ForeignKey(
+        QuestionnaireVersion, on_delete=models.PROTECT, related_name="responses"
+    )
+    unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="responses")
+    agency = models.ForeignKey(
+        Agency, on_delete=models.PROTECT, null=True, blank=True, related_name="responses"
+    )
+    channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
+    client_id = models.UUIDField(
+        _("client id"),
+        unique=True,
+        null=True,
+        blank=True,
+        help_text=_("Idempotency key sent by the client: the same key never stores twice."),
+    )
+    request_digest = models.CharField(
+        _("request digest"),
+        max_length=64,
+        blank=True,
+        editable=False,
+        help_text=_("SHA-256 of the submitted content, to tell a repeat from a conflict."),
+    )
+    invitation = models.OneToOneField(
+        Invitation, on_delete=models.PROTECT, null=True, blank=True, related_name="response"
+    )
+    submitted_at = models.DateTimeField(_("submitted"), default=timezone.now, db_index=True)
+    weight = models.FloatField(_("design weight"), default=1.0)
+    import_batch = models.ForeignKey(
+        "PaperImport", on_delete=models.PROTECT, null=True, blank=True, related_name="responses"
+    )
+
+    class Meta:
+        ordering = ["-submitted_at", "-id"]
+        verbose_name = _("response")
+        verbose_name_plural = _("responses")
+        indexes = [models.Index(fields=["round", "unit"], name="response_round_unit")]
+        constraints = [
+            models.CheckConstraint(condition=Q(weight__gt=0), name="response_weight_positive")
+        ]
+
+    def __str__(self) -> str:
+        return self.receipt
+
+
+class Answer(models.Model):
+    """One answer of a response. Unanswered and hidden questions have no row."""
+
+    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="answers")
+    question = models.ForeignKey(Question, on_delete=models.PROTECT, related_name="answers")
+    value = models.JSONField(_("value as sent"))
+    number = models.FloatField(
+        _("numeric value"), null=True, blank=True, help_text=_("scale, number; yes/no as 1/0")
+    )
+    code = models.CharField(
+        _("choice code"), max_length=64, blank=True, help_text=_("single choice")
+    )
+
+    class Meta:
+        verbose_name = _("answer")
+        verbose_name_plural = _("answers")
+        constraints = [
+            models.UniqueConstraint(fields=["response", "question"], name="answer_one_per_question")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.question_id}={self.value!r}"
+
+
+class ResponseDraft(models.Model):
+    """A partly filled web response, resumable from a link until it expires."""
+
+    token = models.CharField(max_length=64, unique=True, default=new_token)
+    round = models.ForeignKey(Round, on_delete=models.CASCADE, related_name="drafts")
+    unit = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="drafts")
+    agency = models.ForeignKey(
+        Agency, on_delete=models.CASCADE, null=True, blank=True, related_name="drafts"
+    )
+    invitation = models.ForeignKey(
+        Invitation, on_delete=models.CASCADE, null=True, blank=True, related_name="drafts"
+    )
+    client_id = models.UUIDField(default=None, null=True, blank=True)
+    answers = models.JSONField(default=dict, blank=True)
+    section = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = _("saved draft")
+        verbose_name_plural = _("saved drafts")
+
+    def __str__(self) -> str:
+        return f"draft {self.token[:6]}…"
+
+
+class PaperImport(models.Model):
+    """A file of paper questionnaires entered by staff, imported row by row."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        RUNNING = "running", _("running")
+        DONE = "done", _("done")
+        FAILED = "failed", _("failed")
+
+    round = models.ForeignKey(Round, on_delete=models.PROTECT, related_name="paper_imports")
+    file_name = models.CharField(_("file name"), max_length=255)
+    content = models.BinaryField(_("file content"), editable=False)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    status = models.CharField(
+        _("status"), max_length=8, choices=Status.choices, default=Status.PENDING
+    )
+    total_rows = models.PositiveIntegerField(_("rows"), default=0)
+    processed_rows = models.PositiveIntegerField(_("rows processed"), default=0)
+    accepted_rows = models.PositiveIntegerField(_("rows accepted"), default=0)
+    rejected_rows = models.PositiveIntegerField(_("rows rejected"), default=0)
+    report = models.JSONField(_("report"), default=list, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    created_at = models.DateTimeField(_("uploaded"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("paper form import")
+        verbose_name_plural = _("paper form imports")
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.status})"

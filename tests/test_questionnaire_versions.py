@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import translation
 
 from surveys import services
 from surveys.models import (
@@ -146,7 +147,8 @@ class TestDisplayConditions:
         version = make_draft()
         used, sat = version.questions.get(code="USED"), version.questions.get(code="SAT")
         used.show_if_question, used.show_if_values = sat, [5]
-        errors = question_errors(used)
+        with translation.override("en"):
+            errors = question_errors(used)
         assert "show_if_question" in errors
         assert "earlier question" in errors["show_if_question"][0]
         with pytest.raises(ValidationError):

@@ -1,0 +1,197 @@
+"""Store citizens' responses: one function per state change.
+
+``submit_response`` is the single path by which a response is stored, whatever the channel
+(web, API, paper): it checks the round, unit and invitation, cleans the answers against the
+round's questionnaire version, and stores the response with its answers in one transaction.
+A repeated ``client_id`` returns the first response; the same key with other content is a
+conflict. Concurrent repeats are settled by the unique index on ``client_id``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from feedback.errors import AnswersInvalid, ClientIdConflict, RoundClosed
+from feedback.models import Answer, Invitation, Response
+from feedback.validation import clean_answers
+from surveys.models import Agency, Question, Round, Unit
+
+
+@dataclass(frozen=True)
+class Submission:
+    response: Response
+    created: bool
+
+
+def request_digest(*, round_code: str, unit_code: str, answers: dict[str, Any]) -> str:
+    """SHA-256 of what a client sent, independent of key order."""
+    canonical = json.dumps(
+        {"round": round_code, "unit": unit_code, "answers": answers},
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+        default=str,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def round_questions(survey_round: Round) -> list[Question]:
+    """The questions of the round's version in form order, with choices and conditions."""
+    return list(
+        Question.objects.filter(version_id=survey_round.version_id)
+        .select_related("section", "show_if_question")
+        .prefetch_related("choices")
+        .order_by("section__position", "section_id", "position", "id")
+    )
+
+
+def _repeat_or_conflict(client_id: uuid.UUID, digest: str) -> Submission | None:
+    existing = Response.objects.filter(client_id=client_id).first()
+    if existing is None:
+        return None
+    if existing.request_digest != digest:
+        raise ClientIdConflict(
+            _("This client_id was already used for a response with different content.")
+        )
+    return Submission(existing, created=False)
+
+
+def resolve_target(
+    *, round_code: str, unit_code: str, agency_code: str = ""
+) -> tuple[Round, Unit, Agency | None]:
+    """The round, unit and agency named by codes, or ``ValidationError`` naming the field."""
+    survey_round = Round.objects.select_related("version").filter(code=round_code).first()
+    if survey_round is None:
+        raise ValidationError(
+            {"round": [_("There is no survey round %(code)s.") % {"code": round_code}]}
+        )
+    unit = survey_round.units.filter(code=unit_code).first()
+    if unit is None:
+        raise ValidationError(
+            {
+                "unit": [
+                    _("The round %(round)s does not cover a unit %(unit)s.")
+                    % {"round": round_code, "unit": unit_code}
+                ]
+            }
+        )
+    agency = None
+    if agency_code:
+        agency = Agency.objects.filter(unit=unit, code=agency_code).first()
+        if agency is None:
+            raise ValidationError(
+                {
+                    "agency": [
+                        _("There is no agency %(code)s in %(unit)s.")
+                        % {"code": agency_code, "unit": unit.name}
+                    ]
+                }
+            )
+    return survey_round, unit, agency
+
+
+def submit_response(
+    *,
+    round_code: str,
+    unit_code: str,
+    answers: dict[str, Any],
+    channel: str,
+    client_id: uuid.UUID | None = None,
+    agency_code: str = "",
+    invitation_token: str = "",
+    weight: float = 1.0,
+    import_batch_id: int | None = None,
+    now: Any = None,
+) -> Submission:
+    """Validate and store one response; see the module docstring for the guarantees."""
+    now = now or timezone.now()
+    digest = request_digest(round_code=round_code, unit_code=unit_code, answers=answers)
+    if client_id is not None and (repeat := _repeat_or_conflict(client_id, digest)):
+        return repeat
+
+    survey_round, unit, agency = resolve_target(
+        round_code=round_code, unit_code=unit_code, agency_code=agency_code
+    )
+    if channel != Response.Channel.PAPER and not survey_round.is_open(now):
+        raise RoundClosed(
+            _("The survey round %(round)s is not open (it runs from %(opens)s to %(closes)s).")
+            % {
+                "round": survey_round.code,
+                "opens": timezone.localtime(survey_round.opens_at).date(),
+                "closes": timezone.localtime(survey_round.closes_at).date(),
+            }
+        )
+    cleaned, errors = clean_answers(round_questions(survey_round), answers)
+    if errors:
+        raise AnswersInvalid(errors)
+
+    try:
+        with transaction.atomic():
+            invitation = _claim_invitation(survey_round, unit, invitation_token, now)
+            if (
+                invitation is None
+                and not survey_round.allow_open_link
+                and channel != Response.Channel.PAPER
+            ):
+                raise ValidationError(
+                    {"token": [_("This survey round can only be answered with an invitation.")]}
+                )
+            response = Response.objects.create(
+                round=survey_round,
+                version_id=survey_round.version_id,
+                unit=unit,
+                agency=agency or (invitation.agency if invitation else None),
+                channel=channel,
+                client_id=client_id,
+                request_digest=digest,
+                invitation=invitation,
+                submitted_at=now,
+                weight=weight,
+                import_batch_id=import_batch_id,
+            )
+            Answer.objects.bulk_create(
+                Answer(
+                    response=response,
+                    question=a.question,
+                    value=a.value,
+                    number=a.number,
+                    code=a.code,
+                )
+                for a in cleaned.values()
+            )
+    except IntegrityError:
+        # Another request with the same client_id committed first: answer as it did.
+        if client_id is not None and (repeat := _repeat_or_conflict(client_id, digest)):
+            return repeat
+        raise
+    return Submission(response, created=True)
+
+
+def _claim_invitation(survey_round: Round, unit: Unit, token: str, now: Any) -> Invitation | None:
+    """Mark the invitation used, atomically; a used, unknown or foreign token is refused."""
+    if not token:
+        return None
+    invitation = (
+        Invitation.objects.select_for_update().filter(token=token).select_related("agency").first()
+    )
+    if (
+        invitation is None
+        or invitation.round_id != survey_round.pk
+        or invitation.unit_id != unit.pk
+    ):
+        raise ValidationError(
+            {"token": [_("This invitation is not valid for this round and unit.")]}
+        )
+    claimed = Invitation.objects.filter(pk=invitation.pk, used_at__isnull=True).update(used_at=now)
+    if not claimed:
+        raise ValidationError({"token": [_("This invitation has already been used.")]})
+    return invitation
