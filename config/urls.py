@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/v1/", include((api_urlpatterns, "api"), namespace="v1")),
     path("api/auth/", include("rest_framework.urls", namespace="rest_framework")),
     path("", include("surveys.urls")),
+    path("", include("feedback.urls")),
 ]
 
 handler404 = "config.views.page_not_found"

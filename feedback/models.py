@@ -107,6 +107,11 @@ class Response(models.Model):
         ordering = ["-submitted_at", "-id"]
         verbose_name = _("response")
         verbose_name_plural = _("responses")
+        permissions = [
+            ("submit_on_behalf", _("Can submit responses on behalf of citizens (not throttled)")),
+            ("import_paper_forms", _("Can import paper questionnaires")),
+            ("manage_invitations", _("Can generate and download invitations")),
+        ]
         indexes = [models.Index(fields=["round", "unit"], name="response_round_unit")]
         constraints = [
             models.CheckConstraint(condition=Q(weight__gt=0), name="response_weight_positive")

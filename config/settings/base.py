@@ -177,6 +177,20 @@ if DEBUG:
         "rest_framework.renderers.BrowsableAPIRenderer"
     )
 
+# Citizens' responses (feedback app).
+# Public address used in links sent to citizens (invitations, resume links).
+PUBLIC_BASE_URL: str = env_or("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+# A web draft that is not submitted is deleted this many hours after its last save.
+FEEDBACK_DRAFT_TTL_HOURS: int = env.int("FEEDBACK_DRAFT_TTL_HOURS", default=72)
+# Anonymous submissions per client (hashed IP) and period, e.g. "20/hour".
+RESPONSE_SUBMIT_RATE: str = env_or("RESPONSE_SUBMIT_RATE", "30/hour")
+# Largest request body accepted by the response API, in bytes.
+FEEDBACK_MAX_BODY_BYTES: int = env.int("FEEDBACK_MAX_BODY_BYTES", default=256 * 1024)
+# Salt of the IP hash used for rate limiting; defaults to one derived from SECRET_KEY.
+IP_HASH_SALT: str = env_or("IP_HASH_SALT", "")
+# Paper-form files with more rows than this are imported by a Celery task.
+PAPER_IMPORT_SYNC_MAX_ROWS: int = env.int("PAPER_IMPORT_SYNC_MAX_ROWS", default=200)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
