@@ -1,0 +1,1 @@
+"""Admin for paper-form imports (to come)."""
