@@ -40,6 +40,7 @@ from surveys.models import (
     Unit,
     UnitLineage,
 )
+from surveys.validation import describe_error_key
 
 # --- Survey frame -------------------------------------------------------------------------
 
@@ -350,12 +351,9 @@ class QuestionnaireVersionAdmin(nested_admin.NestedModelAdmin):
         except ValidationError as exc:
             problems = exc.message_dict if hasattr(exc, "error_dict") else {"": exc.messages}
             for where, messages_ in problems.items():
+                prefix = f"{version}: {describe_error_key(where)}: " if where else f"{version}: "
                 for message in messages_:
-                    self.message_user(
-                        request,
-                        f"{version}: {where}: {message}".replace(": : ", ": "),
-                        messages.ERROR,
-                    )
+                    self.message_user(request, prefix + message, messages.ERROR)
             return False
         self.message_user(request, _("%(v)s published.") % {"v": version}, messages.SUCCESS)
         return True

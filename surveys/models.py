@@ -90,8 +90,12 @@ class Unit(models.Model):
 class UnitLineage(models.Model):
     """One edge of the merger graph: ``predecessor`` became (part of) ``successor``."""
 
-    predecessor = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="+")
-    successor = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="+")
+    predecessor = models.ForeignKey(
+        Unit, on_delete=models.CASCADE, related_name="+", verbose_name=_("predecessor")
+    )
+    successor = models.ForeignKey(
+        Unit, on_delete=models.CASCADE, related_name="+", verbose_name=_("successor")
+    )
     effective_on = models.DateField(_("effective on"))
 
     class Meta:
@@ -169,7 +173,10 @@ class QuestionnaireVersion(models.Model):
         RETIRED = "retired", _("retired")
 
     questionnaire = models.ForeignKey(
-        Questionnaire, on_delete=models.PROTECT, related_name="versions"
+        Questionnaire,
+        on_delete=models.PROTECT,
+        related_name="versions",
+        verbose_name=_("questionnaire"),
     )
     number = models.PositiveIntegerField(_("version number"))
     label = models.CharField(
@@ -227,7 +234,7 @@ class QuestionnaireVersion(models.Model):
                 if frozen != stored[1:]:
                     raise PublishedVersionImmutable(
                         _("Version %(v)s is %(s)s and cannot be changed; start a new draft.")
-                        % {"v": self.number, "s": stored[0]}
+                        % {"v": self.number, "s": self.Status(stored[0]).label}
                     )
                 if stored[0] == self.Status.RETIRED and self.status != self.Status.RETIRED:
                     raise PublishedVersionImmutable(_("A retired version stays retired."))
@@ -241,7 +248,7 @@ class QuestionnaireVersion(models.Model):
         if self.pk is not None and not self.is_editable:
             raise PublishedVersionImmutable(
                 _("Version %(v)s is %(s)s and cannot be deleted.")
-                % {"v": self.number, "s": self.status}
+                % {"v": self.number, "s": self.get_status_display()}
             )
         return super().delete(*args, **kwargs)
 
@@ -282,7 +289,11 @@ class VersionContent(models.Model):
         if status is not None and status != QuestionnaireVersion.Status.DRAFT:
             raise PublishedVersionImmutable(
                 _("This version is %(s)s: its %(what)s cannot be %(action)s. Start a new draft.")
-                % {"s": status, "what": self._meta.verbose_name, "action": action}
+                % {
+                    "s": QuestionnaireVersion.Status(status).label,
+                    "what": self._meta.verbose_name,
+                    "action": action,
+                }
             )
 
 
@@ -290,7 +301,10 @@ class PolicyGroup(VersionContent):
     """A policy group the questionnaire asks about (e.g. health care), for breakdowns."""
 
     version = models.ForeignKey(
-        QuestionnaireVersion, on_delete=models.CASCADE, related_name="policy_groups"
+        QuestionnaireVersion,
+        on_delete=models.CASCADE,
+        related_name="policy_groups",
+        verbose_name=_("version"),
     )
     code = models.CharField(_("code"), max_length=32, validators=[code_validator])
     position = models.PositiveIntegerField(_("position"), default=0)
@@ -331,7 +345,10 @@ class Indicator(VersionContent):
         SHARE = "share", _("share of satisfied answers (item)")
 
     version = models.ForeignKey(
-        QuestionnaireVersion, on_delete=models.CASCADE, related_name="indicators"
+        QuestionnaireVersion,
+        on_delete=models.CASCADE,
+        related_name="indicators",
+        verbose_name=_("version"),
     )
     code = models.CharField(_("code"), max_length=32, validators=[code_validator])
     parent = models.ForeignKey(
@@ -403,7 +420,10 @@ class Section(VersionContent):
     """A section of a questionnaire version, shown as one step of the form."""
 
     version = models.ForeignKey(
-        QuestionnaireVersion, on_delete=models.CASCADE, related_name="sections"
+        QuestionnaireVersion,
+        on_delete=models.CASCADE,
+        related_name="sections",
+        verbose_name=_("version"),
     )
     code = models.CharField(_("code"), max_length=32, validators=[code_validator])
     position = models.PositiveIntegerField(_("position"), default=0)
@@ -447,7 +467,11 @@ class Question(VersionContent):
     TEXT_TYPES = frozenset({Type.TEXT, Type.LONGTEXT})
 
     version = models.ForeignKey(
-        QuestionnaireVersion, on_delete=models.CASCADE, related_name="questions", editable=False
+        QuestionnaireVersion,
+        on_delete=models.CASCADE,
+        related_name="questions",
+        editable=False,
+        verbose_name=_("version"),
     )
     section = models.ForeignKey(
         Section, on_delete=models.CASCADE, related_name="questions", verbose_name=_("section")
@@ -562,7 +586,9 @@ class Question(VersionContent):
 class Choice(VersionContent):
     """An answer option of a scale, single- or multiple-choice question."""
 
-    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="choices")
+    question = models.ForeignKey(
+        Question, on_delete=models.CASCADE, related_name="choices", verbose_name=_("question")
+    )
     code = models.CharField(_("code"), max_length=32, validators=[code_validator])
     position = models.PositiveIntegerField(_("position"), default=0)
     label_vi = models.CharField(_("label (Vietnamese)"), max_length=300)

@@ -33,7 +33,8 @@ def publish_version(*, version_id: int) -> QuestionnaireVersion:
             raise ValidationError(
                 {
                     "status": [
-                        _("Only a draft can be published; this version is %s.") % version.status
+                        _("Only a draft can be published; this version is %s.")
+                        % version.get_status_display()
                     ]
                 }
             )

@@ -1,5 +1,8 @@
 """Consistency rules of a questionnaire version, shared by model forms and publishing.
 
+Errors of a whole version are keyed ``question:<code>``, ``indicator:<code>`` or by field
+(``questions``, ``status``); ``describe_error_key`` turns a key into words for people.
+
 ``question_errors`` checks one question against what is already stored; ``version_errors``
 checks a whole version before it is published (choices, conditions, indicator links).
 Both return ``{field: [message, ...]}`` and never raise, so callers decide how to report.
@@ -16,6 +19,16 @@ if TYPE_CHECKING:
     from surveys.models import Question, QuestionnaireVersion
 
 Errors = dict[str, list[str]]
+
+
+def describe_error_key(key: str) -> str:
+    """``question:S01`` → "question S01" in the active language."""
+    kind, _sep, code = key.partition(":")
+    if kind == "question" and code:
+        return _("question %(code)s") % {"code": code}
+    if kind == "indicator" and code:
+        return _("indicator %(code)s") % {"code": code}
+    return key
 
 
 def _add(errors: Errors, field: str, message: str) -> None:
@@ -155,7 +168,7 @@ def version_errors(version: QuestionnaireVersion) -> Errors:
     by_pk = {q.pk: q for q in questions}
 
     for question in questions:
-        field = f"question {question.code}"
+        field = f"question:{question.code}"
         for problems in question_errors(question).values():
             for message in problems:
                 _add(errors, field, message)
@@ -198,5 +211,5 @@ def version_errors(version: QuestionnaireVersion) -> Errors:
         kind="item", questions__isnull=True
     ).values_list("code", flat=True)
     for code in items_without_questions:
-        _add(errors, f"indicator {code}", _("This item indicator is fed by no question."))
+        _add(errors, f"indicator:{code}", _("This item indicator is fed by no question."))
     return errors

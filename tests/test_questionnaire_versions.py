@@ -179,7 +179,7 @@ class TestDisplayConditions:
         Question.objects.filter(pk=used.pk).update(show_if_question=sat, show_if_values=[5])
         with pytest.raises(ValidationError) as error:
             services.publish_version(version_id=version.pk)
-        assert "question USED" in error.value.message_dict
+        assert "question:USED" in error.value.message_dict
         version.refresh_from_db()
         assert version.status == QuestionnaireVersion.Status.DRAFT
 
@@ -188,7 +188,7 @@ class TestDisplayConditions:
         Question.objects.filter(version=version, code="SAT").update(show_if_values=["maybe"])
         with pytest.raises(ValidationError) as error:
             services.publish_version(version_id=version.pk)
-        assert "question SAT" in error.value.message_dict
+        assert "question:SAT" in error.value.message_dict
 
 
 class TestQuestionRules:
@@ -223,7 +223,7 @@ class TestQuestionRules:
         )
         with pytest.raises(ValidationError) as error:
             services.publish_version(version_id=version.pk)
-        assert "question PICK" in error.value.message_dict
+        assert "question:PICK" in error.value.message_dict
 
     def test_an_empty_version_cannot_be_published(self) -> None:
         version = VersionFactory()
