@@ -174,7 +174,14 @@ class QuestionInline(VersionScopedInlineMixin, FrozenInlineMixin, nested_admin.N
             {"fields": [("help_vi", "help_en"), ("min_value", "max_value", "max_length")]},
         ),
         (_("Display condition"), {"fields": [("show_if_question", "show_if_values")]}),
-        (_("Scoring"), {"fields": [("indicator", "satisfied_values", "excluded_from_indices")]}),
+        (
+            _("Scoring"),
+            {
+                "fields": [
+                    ("indicator", "satisfied_values", "excluded_from_indices", "personal_data")
+                ]
+            },
+        ),
     ]
 
 

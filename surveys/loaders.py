@@ -274,6 +274,7 @@ def _load_content(version: QuestionnaireVersion, spec: dict[str, Any]) -> None:
                 indicator=indicators.get(indicator_code) if indicator_code else None,
                 satisfied_values=list(q.get("satisfied", [])),
                 excluded_from_indices=bool(q.get("excluded", False)),
+                personal_data=bool(q.get("personal_data", False)),
             )
             question.full_clean(exclude=["version"])
             question.save()

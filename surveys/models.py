@@ -536,6 +536,14 @@ class Question(VersionContent):
         default=False,
         help_text=_("Demographics, screeners and open text: never scored."),
     )
+    personal_data = models.BooleanField(
+        _("personal data"),
+        default=False,
+        help_text=_(
+            "Asks for personal data (name, phone, address…): it must be shown only after a "
+            "yes/no consent question answered yes, and is never published or exported."
+        ),
+    )
 
     class Meta:
         ordering = ["version", "section__position", "position", "id"]

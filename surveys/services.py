@@ -147,6 +147,7 @@ def start_draft(*, version_id: int, label: str = "") -> QuestionnaireVersion:
                 indicator=indicators.get(q.indicator_id),
                 satisfied_values=q.satisfied_values,
                 excluded_from_indices=q.excluded_from_indices,
+                personal_data=q.personal_data,
             )
             copied[q.pk] = copy
             if q.show_if_question_id is not None:

@@ -127,6 +127,19 @@ def question_errors(question: Question) -> Errors:
     elif question.show_if_values:
         _add(errors, "show_if_question", _("Name the question whose answer shows this one."))
 
+    if question.personal_data:
+        condition = question.show_if_question if question.show_if_question_id else None
+        if condition is None or condition.type != Q.Type.YESNO or question.show_if_values != [True]:
+            _add(
+                errors,
+                "personal_data",
+                _(
+                    "A question asking for personal data must be shown only when an earlier "
+                    "yes/no consent question is answered yes (condition: that question in [true])."
+                ),
+            )
+        if question.indicator_id is not None:
+            _add(errors, "indicator", _("Personal data is never scored."))
     if question.excluded_from_indices and question.indicator_id is not None:
         _add(errors, "indicator", _("A question excluded from indices cannot feed an indicator."))
     if question.indicator_id is not None:

@@ -5,50 +5,90 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('surveys', '0001_initial'),
+        ("surveys", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='choice',
-            name='question',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='choices', to='surveys.question', verbose_name='question'),
+            model_name="choice",
+            name="question",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="choices",
+                to="surveys.question",
+                verbose_name="question",
+            ),
         ),
         migrations.AlterField(
-            model_name='indicator',
-            name='version',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='indicators', to='surveys.questionnaireversion', verbose_name='version'),
+            model_name="indicator",
+            name="version",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="indicators",
+                to="surveys.questionnaireversion",
+                verbose_name="version",
+            ),
         ),
         migrations.AlterField(
-            model_name='policygroup',
-            name='version',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='policy_groups', to='surveys.questionnaireversion', verbose_name='version'),
+            model_name="policygroup",
+            name="version",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="policy_groups",
+                to="surveys.questionnaireversion",
+                verbose_name="version",
+            ),
         ),
         migrations.AlterField(
-            model_name='question',
-            name='version',
-            field=models.ForeignKey(editable=False, on_delete=django.db.models.deletion.CASCADE, related_name='questions', to='surveys.questionnaireversion', verbose_name='version'),
+            model_name="question",
+            name="version",
+            field=models.ForeignKey(
+                editable=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="questions",
+                to="surveys.questionnaireversion",
+                verbose_name="version",
+            ),
         ),
         migrations.AlterField(
-            model_name='questionnaireversion',
-            name='questionnaire',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='versions', to='surveys.questionnaire', verbose_name='questionnaire'),
+            model_name="questionnaireversion",
+            name="questionnaire",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="versions",
+                to="surveys.questionnaire",
+                verbose_name="questionnaire",
+            ),
         ),
         migrations.AlterField(
-            model_name='section',
-            name='version',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='sections', to='surveys.questionnaireversion', verbose_name='version'),
+            model_name="section",
+            name="version",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="sections",
+                to="surveys.questionnaireversion",
+                verbose_name="version",
+            ),
         ),
         migrations.AlterField(
-            model_name='unitlineage',
-            name='predecessor',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='surveys.unit', verbose_name='predecessor'),
+            model_name="unitlineage",
+            name="predecessor",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="surveys.unit",
+                verbose_name="predecessor",
+            ),
         ),
         migrations.AlterField(
-            model_name='unitlineage',
-            name='successor',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='surveys.unit', verbose_name='successor'),
+            model_name="unitlineage",
+            name="successor",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="surveys.unit",
+                verbose_name="successor",
+            ),
         ),
     ]
