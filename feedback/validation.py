@@ -39,7 +39,7 @@ def _is_int(value: Any) -> bool:
 
 
 def _is_empty(value: Any) -> bool:
-    return value is None or value == "" or value == []
+    return value is None or value == [] or (isinstance(value, str) and not value.strip())
 
 
 def clean_value(question: Question, value: Any, choice_codes: list[str]) -> CleanAnswer:
