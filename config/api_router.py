@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from feedback.api import paper as paper_views
 from feedback.api import views as feedback_views
 from surveys.api import views as survey_views
 
@@ -15,4 +16,10 @@ urlpatterns = [
         name="round-questionnaire",
     ),
     path("responses/", feedback_views.ResponseCreateView.as_view(), name="responses"),
+    path("paper-imports/", paper_views.PaperImportCreateView.as_view(), name="paper-imports"),
+    path(
+        "paper-imports/<int:pk>/",
+        paper_views.PaperImportDetailView.as_view(),
+        name="paper-import",
+    ),
 ]

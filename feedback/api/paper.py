@@ -1,0 +1,88 @@
+"""``/api/v1/paper-imports/``: staff upload files of paper questionnaires and follow them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import MultiPartParser
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from feedback import paper
+from feedback.models import PaperImport
+
+# Room for the multipart envelope and the round field around a file of the largest size.
+MAX_BODY_BYTES = paper.MAX_FILE_BYTES + 64 * 1024
+
+
+class CanImportPaperForms(BasePermission):
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return request.user.has_perm("feedback.import_paper_forms")
+
+
+def paper_import_document(request: Request, paper_import: PaperImport) -> dict[str, Any]:
+    return {
+        "id": paper_import.pk,
+        "url": request.build_absolute_uri(
+            reverse("v1:paper-import", kwargs={"pk": paper_import.pk})
+        ),
+        "round": paper_import.round.code,
+        "file_name": paper_import.file_name,
+        "status": paper_import.status,
+        "total_rows": paper_import.total_rows,
+        "processed_rows": paper_import.processed_rows,
+        "accepted_rows": paper_import.accepted_rows,
+        "rejected_rows": paper_import.rejected_rows,
+        "error": paper_import.error,
+        "created_at": paper_import.created_at.isoformat(),
+        "finished_at": paper_import.finished_at and paper_import.finished_at.isoformat(),
+        "report": paper_import.report,
+    }
+
+
+class PaperImportCreateView(APIView):
+    """Upload a CSV or XLSX file: imported now when small (201), else queued (202)."""
+
+    permission_classes = [IsAuthenticated, CanImportPaperForms]
+    parser_classes = [MultiPartParser]
+
+    class Input(serializers.Serializer):
+        round = serializers.CharField(max_length=32)
+        file = serializers.FileField(allow_empty_file=True)
+
+    def post(self, request: Request) -> Response:
+        # Refuse an oversized upload before reading it.
+        if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_BODY_BYTES:
+            raise ValidationError({"file": [paper.too_large_message()]})
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        upload = data.validated_data["file"]
+        if upload.size > paper.MAX_FILE_BYTES:
+            raise ValidationError({"file": [paper.too_large_message()]})
+        paper_import = paper.start_paper_import(
+            round_code=data.validated_data["round"],
+            file_name=upload.name,
+            content=upload.read(),
+            uploaded_by=request.user,
+        )
+        finished = paper_import.status in (PaperImport.Status.DONE, PaperImport.Status.FAILED)
+        return Response(
+            paper_import_document(request, paper_import),
+            status=status.HTTP_201_CREATED if finished else status.HTTP_202_ACCEPTED,
+        )
+
+
+class PaperImportDetailView(APIView):
+    """Status, progress and report of one import."""
+
+    permission_classes = [IsAuthenticated, CanImportPaperForms]
+
+    def get(self, request: Request, pk: int) -> Response:
+        paper_import = get_object_or_404(PaperImport.objects.select_related("round"), pk=pk)
+        return Response(paper_import_document(request, paper_import))

@@ -1,0 +1,34 @@
+"""Celery tasks of the feedback app: thin wrappers around services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Task, shared_task
+from django.db import OperationalError
+
+
+class PaperImportTask(Task):
+    def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        # Retries are exhausted (or the error was not transient): say so on the import.
+        from feedback import paper
+
+        import_id = kwargs.get("import_id", args[0] if args else None)
+        if import_id is not None:
+            paper.fail_paper_import(import_id=import_id, error=str(exc) or type(exc).__name__)
+
+
+@shared_task(
+    name="feedback.import_paper_forms",
+    base=PaperImportTask,
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def import_paper_forms(import_id: int) -> dict[str, Any]:
+    """Import the rows of a paper-form file; a retry skips rows already stored."""
+    from feedback import paper
+
+    done = paper.run_paper_import(import_id=import_id)
+    return {"status": done.status, "accepted": done.accepted_rows, "rejected": done.rejected_rows}

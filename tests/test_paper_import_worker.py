@@ -1,0 +1,120 @@
+"""A large paper-form file is imported by a real Celery worker, with progress visible."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import Permission, User
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test import Client
+
+from config.celery import app
+from feedback.models import Response
+from tests.test_celery_worker import ROOT
+from tests.test_paper_import import csv_bytes, row
+
+pytestmark = [pytest.mark.redis, pytest.mark.postgres]
+URL = "/api/v1/paper-imports/"
+
+
+def worker_database_url() -> str:
+    """The URL of the database this test uses (pytest's test database, not DATABASE_URL's)."""
+    db = connection.settings_dict
+    credentials = quote(db["USER"] or "")
+    if db["PASSWORD"]:
+        credentials += ":" + quote(db["PASSWORD"])
+    host = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+    return f"postgres://{credentials}@{host}/{db['NAME']}"
+
+
+@pytest.fixture
+def import_worker(transactional_db: None) -> Iterator[str]:
+    """A worker on a queue of its own, on this test's database; stopped afterwards."""
+    queue = f"test-paper-{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "REDIS_URL": settings.REDIS_URL,
+        "DATABASE_URL": worker_database_url(),
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool=solo",
+            "--queues",
+            queue,
+            "--hostname",
+            f"{queue}@%h",
+            "--loglevel=INFO",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        yield queue
+    finally:
+        process.terminate()
+        try:
+            output, _ = process.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            output, _ = process.communicate()
+        if os.environ.get("CELERY_TEST_VERBOSE"):
+            print(output)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_file_over_the_sync_limit_is_imported_by_a_worker_with_visible_progress(
+    import_worker: str, sipas, client: Client, settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.PAPER_IMPORT_SYNC_MAX_ROWS = 10
+    # The test process runs tasks eagerly (config.settings.test); this one goes to the worker.
+    monkeypatch.setitem(app.conf, "task_always_eager", False)
+    monkeypatch.setitem(
+        app.conf, "task_routes", {"feedback.import_paper_forms": {"queue": import_worker}}
+    )
+    clerk = User.objects.create_user("clerk", is_staff=True)
+    clerk.user_permissions.add(Permission.objects.get(codename="import_paper_forms"))
+    client.force_login(clerk)
+    # 150 forms, every 10th with an answer out of range: progress is saved every 50 rows.
+    lines = [row(f"F-{n}", S01="9" if n % 10 == 0 else "4") for n in range(150)]
+
+    response = client.post(
+        URL, {"round": "demo", "file": SimpleUploadedFile("forms.csv", csv_bytes(lines))}
+    )
+
+    assert response.status_code == 202, response.content
+    queued = response.json()
+    assert (queued["status"], queued["total_rows"], queued["processed_rows"]) == ("pending", 150, 0)
+    seen: list[tuple[str, int]] = []
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        body = client.get(f"{URL}{queued['id']}/").json()
+        seen.append((body["status"], body["processed_rows"]))
+        if body["status"] in ("done", "failed"):
+            break
+        time.sleep(0.05)
+    assert body["status"] == "done", (body, seen[-5:])
+    assert (body["processed_rows"], body["accepted_rows"], body["rejected_rows"]) == (150, 135, 15)
+    assert any(status == "running" and 0 < done < 150 for status, done in seen), seen
+    assert {entry["row"] for entry in body["report"] if entry["status"] == "rejected"} == {
+        n + 2 for n in range(0, 150, 10)
+    }
+    assert Response.objects.filter(import_batch_id=queued["id"], channel="paper").count() == 135
