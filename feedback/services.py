@@ -44,14 +44,29 @@ def request_digest(*, round_code: str, unit_code: str, answers: dict[str, Any]) 
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+# Published versions never change, so their questions are read once per process. The key
+# holds the publication time too: a reused id (tests, a restored database) is a new key.
+_QUESTIONS_CACHE: dict[tuple[int, Any], list[Question]] = {}
+_QUESTIONS_CACHE_SIZE = 32
+
+
 def round_questions(survey_round: Round) -> list[Question]:
     """The questions of the round's version in form order, with choices and conditions."""
-    return list(
-        Question.objects.filter(version_id=survey_round.version_id)
+    version = survey_round.version
+    key = (version.pk, version.published_at)
+    if version.published_at is not None and key in _QUESTIONS_CACHE:
+        return _QUESTIONS_CACHE[key]
+    questions = list(
+        Question.objects.filter(version_id=version.pk)
         .select_related("section", "show_if_question")
         .prefetch_related("choices")
         .order_by("section__position", "section_id", "position", "id")
     )
+    if version.status != version.Status.DRAFT and version.published_at is not None:
+        if len(_QUESTIONS_CACHE) >= _QUESTIONS_CACHE_SIZE:
+            _QUESTIONS_CACHE.clear()
+        _QUESTIONS_CACHE[key] = questions
+    return questions
 
 
 def _repeat_or_conflict(client_id: uuid.UUID, digest: str) -> Submission | None:
