@@ -196,7 +196,10 @@ def _claim_invitation(survey_round: Round, unit: Unit, token: str, now: Any) -> 
     if not token:
         return None
     invitation = (
-        Invitation.objects.select_for_update().filter(token=token).select_related("agency").first()
+        Invitation.objects.select_for_update(of=("self",))
+        .filter(token=token)
+        .select_related("agency")
+        .first()
     )
     if (
         invitation is None

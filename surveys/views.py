@@ -1,4 +1,4 @@
-"""Public pages: the start page listing open rounds."""
+"""Public pages: the start page listing open rounds (each links to its page in feedback)."""
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render

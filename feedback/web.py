@@ -1,0 +1,353 @@
+"""Public web form: choose a unit or follow an invitation, answer section by section,
+save and resume, submit, and get a receipt. Views parse, call ``feedback.drafts`` and render.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods
+
+from feedback import drafts
+from feedback.errors import AnswersInvalid, ClientIdConflict, RoundClosed
+from feedback.forms import HONEYPOT_FIELD, parse_section, section_fields
+from feedback.models import Invitation, Response, ResponseDraft
+from feedback.validation import CleanAnswer, clean_answers, is_shown
+from surveys.models import Agency, Round, Section
+from surveys.selectors import version_sections
+
+# --- Friendly pages ----------------------------------------------------------------------
+
+
+def _problem(request: HttpRequest, *, title: str, message: str, status: int) -> HttpResponse:
+    return render(
+        request, "feedback/problem.html", {"title": title, "message": message}, status=status
+    )
+
+
+def _day(value: Any) -> str:
+    return formats.date_format(timezone.localtime(value), "SHORT_DATE_FORMAT")
+
+
+def _round_not_open(request: HttpRequest, survey_round: Round) -> HttpResponse:
+    if timezone.now() < survey_round.opens_at:
+        return _problem(
+            request,
+            title=_("This survey round is not open yet"),
+            message=_("It opens on %(day)s. Please come back then.")
+            % {"day": _day(survey_round.opens_at)},
+            status=403,
+        )
+    return _problem(
+        request,
+        title=_("This survey round has closed"),
+        message=_(
+            "It closed on %(day)s, so it no longer accepts answers. Thank you for your interest."
+        )
+        % {"day": _day(survey_round.closes_at)},
+        status=410,
+    )
+
+
+def _honeypot_filled(request: HttpRequest) -> bool:
+    return bool(request.POST.get(HONEYPOT_FIELD, "").strip())
+
+
+def _honeypot_page(request: HttpRequest) -> HttpResponse:
+    return _problem(
+        request,
+        title=_("Your answers were not sent"),
+        message=_(
+            "The form had text in the field that must be left empty, so nothing was saved. "
+            "If you are a person, go back, clear the field labelled “Leave this field empty” "
+            "and send the form again."
+        ),
+        status=400,
+    )
+
+
+def _unknown_link(request: HttpRequest) -> HttpResponse:
+    return _problem(
+        request,
+        title=_("This link does not work"),
+        message=_(
+            "We cannot find a questionnaire for this link. Check that it was copied in full, "
+            "or start again from the home page. If you already sent your answers, they are safe."
+        ),
+        status=404,
+    )
+
+
+# --- Starting ----------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def round_start(request: HttpRequest, code: str) -> HttpResponse:
+    """Choose the province (and optionally the agency) to rate, then start a draft."""
+    survey_round = Round.objects.select_related("version__questionnaire").filter(code=code).first()
+    if survey_round is None:
+        return _unknown_link(request)
+    if not survey_round.is_open():
+        return _round_not_open(request, survey_round)
+    if not survey_round.allow_open_link:
+        return _problem(
+            request,
+            title=_("This survey round is by invitation only"),
+            message=_("Please use the personal link in the invitation you received."),
+            status=403,
+        )
+    chosen = {"unit": "", "agency": ""}
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        if _honeypot_filled(request):
+            return _honeypot_page(request)
+        chosen = {k: request.POST.get(k, "").strip() for k in chosen}
+        if not chosen["unit"]:
+            errors["unit"] = [_("Choose the province or city you want to rate.")]
+        else:
+            try:
+                draft = drafts.start_draft(
+                    round_code=code, unit_code=chosen["unit"], agency_code=chosen["agency"]
+                )
+            except RoundClosed:
+                return _round_not_open(request, survey_round)
+            except ValidationError as problem:
+                errors = problem.message_dict
+            else:
+                return redirect("feedback:draft", token=draft.token)
+    units = survey_round.units.order_by("code")
+    agencies = Agency.objects.filter(unit__in=units).select_related("unit")
+    return render(
+        request,
+        "feedback/round_start.html",
+        {
+            "round": survey_round,
+            "units": units,
+            "agencies": agencies.order_by("unit__code", "code"),
+            "chosen": chosen,
+            "errors": errors,
+            "honeypot": HONEYPOT_FIELD,
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def invitation_start(request: HttpRequest, token: str) -> HttpResponse:
+    """A personal invitation: start once; a used one gets a friendly page."""
+    invitation = (
+        Invitation.objects.select_related("round__version__questionnaire", "unit", "agency")
+        .filter(token=token)
+        .first()
+    )
+    if invitation is None:
+        return _unknown_link(request)
+    if invitation.is_used:
+        return _invitation_used(request)
+    if not invitation.round.is_open():
+        return _round_not_open(request, invitation.round)
+    if request.method == "POST":
+        if _honeypot_filled(request):
+            return _honeypot_page(request)
+        try:
+            draft = drafts.start_draft(invitation_token=token)
+        except RoundClosed:
+            return _round_not_open(request, invitation.round)
+        except ValidationError:
+            return _invitation_used(request)
+        return redirect("feedback:draft", token=draft.token)
+    return render(
+        request, "feedback/invitation.html", {"invitation": invitation, "honeypot": HONEYPOT_FIELD}
+    )
+
+
+def _invitation_used(request: HttpRequest) -> HttpResponse:
+    return _problem(
+        request,
+        title=_("This invitation has already been used"),
+        message=_(
+            "Answers were already sent with this invitation, and each invitation can be used "
+            "once. Thank you for taking part."
+        ),
+        status=410,
+    )
+
+
+# --- Answering ---------------------------------------------------------------------------
+
+
+def _visible(sections: list[Section], cleaned: dict[str, CleanAnswer]) -> list[Section]:
+    """Sections with at least one question shown: the others are skipped."""
+    return [s for s in sections if any(is_shown(q, cleaned) for q in s.questions.all())]
+
+
+def _render_section(
+    request: HttpRequest,
+    draft: ResponseDraft,
+    sections: list[Section],
+    section: Section,
+    answers: dict[str, Any],
+    errors: dict[str, list[str]] | None = None,
+) -> HttpResponse:
+    questions = [q for s in sections for q in s.questions.all()]
+    cleaned, _errors = clean_answers(questions, answers, partial=True)
+    visible = _visible(sections, cleaned)
+    if section not in visible:
+        visible = sorted([*visible, section], key=sections.index)
+    fields = section_fields(section, answers, cleaned, errors or {})
+    summary = [(f.input_id, message) for f in fields for message in f.errors]
+    current = visible.index(section) + 1
+    return render(
+        request,
+        "feedback/section.html",
+        {
+            "draft": draft,
+            "section": section,
+            "fields": fields,
+            "summary": summary,
+            "current": current,
+            "total": len(visible),
+            "is_first": current == 1,
+            "is_last": current == len(visible),
+            "honeypot": HONEYPOT_FIELD,
+        },
+    )
+
+
+def _open_draft(request: HttpRequest, token: str) -> tuple[ResponseDraft | None, HttpResponse]:
+    draft, expired = drafts.live_draft(token=token)
+    if draft is None:
+        return None, _unknown_link(request)
+    if expired:
+        hours = settings.FEEDBACK_DRAFT_TTL_HOURS
+        return None, _problem(
+            request,
+            title=_("This saved link has expired"),
+            message=_(
+                "Unfinished answers are kept for %(hours)s hours after the last save. "
+                "Please start the questionnaire again from the home page."
+            )
+            % {"hours": hours},
+            status=410,
+        )
+    return draft, HttpResponse()
+
+
+@require_http_methods(["GET", "POST"])
+def draft_step(request: HttpRequest, token: str) -> HttpResponse:
+    """One section of the questionnaire: show it, or take its answers and move on."""
+    if request.method == "POST" and (
+        receipt := drafts.receipt_for_client_id(request.POST.get("client_id", ""))
+    ):
+        # A repeated final submit (double click, reload): the first one already stored it.
+        return redirect("feedback:thanks", receipt=receipt)
+    draft, problem = _open_draft(request, token)
+    if draft is None:
+        return problem
+    if request.method == "POST" and _honeypot_filled(request):
+        return _honeypot_page(request)
+    if not draft.round.is_open():
+        return _round_not_open(request, draft.round)
+
+    sections = list(version_sections(version_id=draft.round.version_id))
+    questions = [q for s in sections for q in s.questions.all()]
+    stored, _errors = clean_answers(questions, draft.answers, partial=True)
+    visible = _visible(sections, stored)
+    if not visible:
+        return _unknown_link(request)
+    if request.method == "GET":
+        section = next((s for s in visible if sections.index(s) >= draft.section), visible[-1])
+        return _render_section(request, draft, sections, section, draft.answers)
+
+    by_code = {s.code: s for s in sections}
+    section = by_code.get(
+        request.POST.get("section", ""), sections[min(draft.section, len(sections) - 1)]
+    )
+    index = sections.index(section)
+    posted = parse_section(section, request.POST)
+    merged = {c: v for c, v in draft.answers.items() if c not in posted}
+    merged |= {c: v for c, v in posted.items() if v is not None}
+    cleaned, errors = clean_answers(questions, merged, partial=True)
+    keep = {c: a.value for c, a in cleaned.items()}
+    visible = _visible(sections, cleaned)
+    action = request.POST.get("action", "next")
+
+    if action == "back":
+        earlier = [sections.index(s) for s in visible if sections.index(s) < index]
+        drafts.save_answers(draft=draft, answers=keep, section=earlier[-1] if earlier else index)
+        return redirect("feedback:draft", token=draft.token)
+    if action == "save":
+        drafts.save_answers(draft=draft, answers=keep, section=index)
+        page_errors = {c: e for c, e in errors.items() if c in posted}
+        if page_errors:
+            return _render_section(request, draft, sections, section, merged, page_errors)
+        return redirect("feedback:draft_saved", token=draft.token)
+
+    _cleaned, required = clean_answers(questions, merged)
+    page_errors = {c: e for c, e in required.items() if c in posted}
+    later = [sections.index(s) for s in visible if sections.index(s) > index]
+    drafts.save_answers(
+        draft=draft, answers=keep, section=later[0] if later and not page_errors else index
+    )
+    if page_errors:
+        return _render_section(request, draft, sections, section, merged, page_errors)
+    if later:
+        return redirect("feedback:draft", token=draft.token)
+    return _submit(request, draft, sections, keep)
+
+
+def _submit(
+    request: HttpRequest, draft: ResponseDraft, sections: list[Section], answers: dict[str, Any]
+) -> HttpResponse:
+    try:
+        submission = drafts.submit_draft(draft=draft, answers=answers)
+    except AnswersInvalid as problem:
+        # Something on an earlier page is missing: go back there and say what.
+        first = next(
+            s for s in sections if any(q.code in problem.errors for q in s.questions.all())
+        )
+        drafts.save_answers(draft=draft, answers=answers, section=sections.index(first))
+        return _render_section(request, draft, sections, first, answers, problem.errors)
+    except RoundClosed:
+        return _round_not_open(request, draft.round)
+    except ClientIdConflict as problem:
+        return _problem(
+            request, title=_("Your answers were not sent"), message=problem.detail, status=409
+        )
+    except ValidationError as problem:
+        if "token" in problem.message_dict:
+            return _invitation_used(request)
+        messages = [m for ms in problem.message_dict.values() for m in ms]
+        return _problem(
+            request, title=_("Your answers were not sent"), message=" ".join(messages), status=400
+        )
+    return redirect("feedback:thanks", receipt=submission.response.receipt)
+
+
+@require_GET
+def draft_saved(request: HttpRequest, token: str) -> HttpResponse:
+    """The resume link and until when it works."""
+    draft, problem = _open_draft(request, token)
+    if draft is None:
+        return problem
+    path = reverse("feedback:draft", kwargs={"token": draft.token})
+    return render(
+        request,
+        "feedback/saved.html",
+        {"draft": draft, "resume_url": settings.PUBLIC_BASE_URL.rstrip("/") + path},
+    )
+
+
+@require_GET
+def thanks(request: HttpRequest, receipt: str) -> HttpResponse:
+    """The receipt code of a stored response (never its answers)."""
+    response = Response.objects.select_related("round").filter(receipt=receipt).first()
+    if response is None:
+        return _unknown_link(request)
+    return render(request, "feedback/thanks.html", {"response": response})
