@@ -32,3 +32,11 @@ def import_paper_forms(import_id: int) -> dict[str, Any]:
 
     done = paper.run_paper_import(import_id=import_id)
     return {"status": done.status, "accepted": done.accepted_rows, "rejected": done.rejected_rows}
+
+
+@shared_task(name="feedback.purge_expired_drafts", acks_late=True)
+def purge_expired_drafts() -> int:
+    """Delete web drafts whose resume link has expired (scheduled hourly by beat)."""
+    from feedback import drafts
+
+    return drafts.purge_expired()

@@ -295,3 +295,12 @@ class TestInvitations:
 
     def test_an_unknown_invitation_gets_a_friendly_page(self, client: Client, sipas) -> None:
         assert client.get("/i/nope/").status_code == 404
+
+
+def test_beat_purges_expired_drafts_every_hour(settings) -> None:
+    from config.celery import app
+
+    app.loader.import_default_modules()  # what a worker does at start: autodiscovery
+    entry = settings.CELERY_BEAT_SCHEDULE["purge-expired-drafts"]
+    assert entry["schedule"] <= 3600
+    assert entry["task"] in app.tasks

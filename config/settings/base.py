@@ -124,7 +124,9 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    "purge-expired-drafts": {"task": "feedback.purge_expired_drafts", "schedule": 3600.0},
+}
 
 # A questionnaire version edited in the admin posts every section, question and choice:
 # the SIPAS form alone is about 5,000 fields, above Django's default limit of 1,000.
@@ -171,6 +173,9 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "config.exceptions.exception_handler",
     "DEFAULT_THROTTLE_RATES": {"anon": "120/minute", "user": "1200/minute"},
+    # Proxies in front of the service: the client address is the one this many hops back in
+    # X-Forwarded-For. Unset: DRF's default (the whole header, which a client can forge).
+    "NUM_PROXIES": int(env_or("NUM_PROXIES", "0")) if env_or("NUM_PROXIES", "") else None,
 }
 if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append(
@@ -184,6 +189,7 @@ PUBLIC_BASE_URL: str = env_or("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 FEEDBACK_DRAFT_TTL_HOURS: int = env.int("FEEDBACK_DRAFT_TTL_HOURS", default=72)
 # Anonymous submissions per client (hashed IP) and period, e.g. "20/hour".
 RESPONSE_SUBMIT_RATE: str = env_or("RESPONSE_SUBMIT_RATE", "30/hour")
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["response-submit"] = RESPONSE_SUBMIT_RATE
 # Largest request body accepted by the response API, in bytes.
 FEEDBACK_MAX_BODY_BYTES: int = env.int("FEEDBACK_MAX_BODY_BYTES", default=256 * 1024)
 # Salt of the IP hash used for rate limiting; defaults to one derived from SECRET_KEY.
