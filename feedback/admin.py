@@ -1,3 +1,230 @@
-"""Admin for responses and invitations; paper imports are in ``admin_paper``."""
+"""Admin for responses and invitations; paper imports are in ``admin_paper``.
+
+Responses are read-only evidence: nobody edits them here, and only superusers delete one.
+Invitations are generated in batches ("Add" opens the generation form) and downloaded as
+CSV; both need the permission ``feedback.manage_invitations``.
+"""
+
+from functools import cache
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.template import engines
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils import timezone
+from django.utils.text import slugify
+from django.utils.translation import gettext_lazy as _
 
 from feedback import admin_paper  # noqa: F401  (registers the paper-import admin)
+from feedback.invitations import MAX_INVITATIONS, generate_invitations, invitations_csv
+from feedback.models import Answer, Invitation, Response
+from surveys.models import Agency, Round, Unit
+
+MANAGE_INVITATIONS = "feedback.manage_invitations"
+
+# --- Responses ----------------------------------------------------------------------------
+
+
+class AnswerInline(admin.TabularInline):
+    model = Answer
+    fields = ["question", "value", "number", "code"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Answer]:
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("question__section")
+            .order_by("question__section__position", "question__position", "question_id")
+        )
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The answers are part of the response: whoever may view it sees them.
+        return request.user.has_perm("feedback.view_response")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Response)
+class ResponseAdmin(admin.ModelAdmin):
+    list_display = ["receipt", "round", "unit", "channel", "submitted_at"]
+    list_filter = ["round", "channel", "unit"]
+    list_select_related = ["round", "unit"]
+    search_fields = ["receipt"]
+    date_hierarchy = "submitted_at"
+    # Every stored field but the digest; there is no client IP to show (none is stored).
+    fields = [
+        "receipt",
+        "round",
+        "version",
+        "unit",
+        "agency",
+        "channel",
+        "submitted_at",
+        "weight",
+        "client_id",
+        "invitation",
+        "import_batch",
+    ]
+    readonly_fields = fields
+    inlines = [AnswerInline]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.is_superuser
+
+
+# --- Invitations --------------------------------------------------------------------------
+
+
+class UsedFilter(admin.SimpleListFilter):
+    title = _("used")
+    parameter_name = "used"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("yes", _("used")), ("no", _("not used"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() in ("yes", "no"):
+            return queryset.filter(used_at__isnull=self.value() == "no")
+        return queryset
+
+
+class GenerateInvitationsForm(forms.Form):
+    round = forms.ModelChoiceField(Round.objects.all(), label=_("survey round"))
+    unit = forms.ModelChoiceField(Unit.objects.all(), label=_("unit"))
+    agency = forms.ModelChoiceField(
+        Agency.objects.select_related("unit"), label=_("agency"), required=False
+    )
+    count = forms.IntegerField(
+        label=_("number of invitations"), min_value=1, max_value=MAX_INVITATIONS
+    )
+    batch = forms.CharField(
+        label=_("batch label"),
+        max_length=64,
+        required=False,
+        help_text=_("For example the mailing it goes out with; you can filter by it later."),
+    )
+
+
+@cache
+def generate_template() -> Any:
+    return engines["django"].from_string(GENERATE_TEMPLATE)
+
+
+GENERATE_TEMPLATE = """{% extends "admin/base_site.html" %}{% load i18n %}
+{% block breadcrumbs %}<div class="breadcrumbs">
+<a href="{% url 'admin:index' %}">{% translate 'Home' %}</a>
+&rsaquo; <a href="{% url 'admin:app_list' app_label=opts.app_label %}">
+{{ opts.app_config.verbose_name }}</a>
+&rsaquo; <a href="{% url 'admin:feedback_invitation_changelist' %}">
+{{ opts.verbose_name_plural|capfirst }}</a>
+&rsaquo; {{ title }}</div>{% endblock %}
+{% block content %}<div id="content-main">
+<p>{{ intro }}</p>
+<form method="post" id="generate-invitations-form">{% csrf_token %}
+{{ form.non_field_errors }}<fieldset class="module aligned">{{ form.as_div }}</fieldset>
+<div class="submit-row"><input type="submit" class="default" value="{{ submit }}"></div>
+</form></div>{% endblock %}"""
+
+
+def csv_download(queryset: QuerySet[Invitation], name: str) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(invitations_csv(queryset), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+    return response
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ["token", "round", "unit", "agency", "batch", "created_at", "used_at"]
+    list_filter = ["round", "unit", "batch", UsedFilter]
+    list_select_related = ["round", "unit", "agency__unit"]
+    search_fields = ["token", "batch"]
+    readonly_fields = ["round", "unit", "agency", "token", "batch", "created_at", "used_at"]
+    actions = ["download_csv"]
+
+    def has_manage_invitations_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(MANAGE_INVITATIONS)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self.has_manage_invitations_permission(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_manage_invitations_permission(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self.has_manage_invitations_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # a token, once handed out, must not change
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_manage_invitations_permission(request)
+
+    def get_urls(self) -> list[Any]:
+        urls = [
+            path(
+                "generate/",
+                self.admin_site.admin_view(self.generate_view),
+                name="feedback_invitation_generate",
+            ),
+        ]
+        return urls + super().get_urls()
+
+    def add_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return self.generate_view(request)
+
+    @admin.action(description=_("Download selected as CSV"), permissions=["manage_invitations"])
+    def download_csv(self, request: HttpRequest, queryset: QuerySet[Invitation]) -> HttpResponse:
+        stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
+        return csv_download(queryset, f"invitations-{stamp}")
+
+    def generate_view(self, request: HttpRequest) -> HttpResponse:
+        """Generate invitations and answer with their CSV; bad input shows form errors."""
+        if not self.has_manage_invitations_permission(request):
+            raise PermissionDenied
+        form = GenerateInvitationsForm(request.POST if request.method == "POST" else None)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                created = generate_invitations(
+                    round_code=data["round"].code,
+                    unit_code=data["unit"].code,
+                    agency_code=data["agency"].code if data["agency"] else "",
+                    count=data["count"],
+                    batch=data["batch"],
+                )
+            except ValidationError as error:
+                form.add_error(None, error)  # keyed by field: round, unit, agency, count, batch
+            else:
+                parts = [data["round"].code, data["unit"].code, data["batch"]]
+                name = slugify("-".join(["invitations", *filter(None, parts)]))
+                return csv_download(Invitation.objects.filter(pk__in=[i.pk for i in created]), name)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "form": form,
+            "title": _("Generate invitations"),
+            "intro": _(
+                "Generates single-use invitation links for one round and unit and downloads "
+                "them as a CSV file, to hand out by post or SMS."
+            ),
+            "submit": _("Generate and download CSV"),
+        }
+        return TemplateResponse(request, generate_template(), context)

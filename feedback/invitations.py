@@ -1,0 +1,101 @@
+"""Invitations: generate single-use tokens for a round and unit, and export them as CSV.
+
+Staff hand the links out by post or SMS; the page behind ``/i/<token>/`` lets the citizen
+answer once (``services._claim_invitation`` marks the token used).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from feedback.models import Invitation, new_token
+from feedback.services import resolve_target
+
+MAX_INVITATIONS = 10_000
+CSV_COLUMNS = ["token", "link", "round", "unit", "agency", "batch", "used"]
+# Spreadsheets read a cell starting with one of these as a formula.
+FORMULA_PREFIXES = ("=", "+", "-", "@")
+
+
+def invitation_link(token: str) -> str:
+    """The public link of an invitation (the page is ``/i/<token>/`` of the public site)."""
+    return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/i/{token}/"
+
+
+def _spreadsheet_safe_token() -> str:
+    # A token is typed or mail-merged from a spreadsheet: never let one start like a formula.
+    while (token := new_token()).startswith(FORMULA_PREFIXES):
+        pass
+    return token
+
+
+def generate_invitations(
+    *, round_code: str, unit_code: str, count: int, agency_code: str = "", batch: str = ""
+) -> list[Invitation]:
+    """Create ``count`` unused invitations to answer ``round_code`` for ``unit_code``."""
+    if not 1 <= count <= MAX_INVITATIONS:
+        raise ValidationError(
+            {
+                "count": [
+                    _("Generate between 1 and %(max)d invitations at a time.")
+                    % {"max": MAX_INVITATIONS}
+                ]
+            }
+        )
+    if batch.startswith(FORMULA_PREFIXES):
+        raise ValidationError({"batch": [_("A batch label cannot start with =, +, - or @.")]})
+    survey_round, unit, agency = resolve_target(
+        round_code=round_code, unit_code=unit_code, agency_code=agency_code
+    )
+    now = timezone.now()
+    with transaction.atomic():
+        return Invitation.objects.bulk_create(
+            (
+                Invitation(
+                    round=survey_round,
+                    unit=unit,
+                    agency=agency,
+                    token=_spreadsheet_safe_token(),
+                    batch=batch,
+                    created_at=now,
+                )
+                for _position in range(count)
+            ),
+            batch_size=1000,
+        )
+
+
+class _Line:
+    """A file-like object whose ``write`` returns what it is given (for ``csv.writer``)."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def invitations_csv(queryset: QuerySet[Invitation]) -> Iterator[str]:
+    """The invitations as CSV lines, header first, streamed from the database."""
+    writer = csv.writer(_Line())
+    yield writer.writerow(CSV_COLUMNS)
+    rows = queryset.order_by("pk").values_list(
+        "token", "round__code", "unit__code", "agency__code", "batch", "used_at"
+    )
+    for token, round_code, unit_code, agency_code, batch, used_at in rows.iterator(chunk_size=2000):
+        yield writer.writerow(
+            [
+                token,
+                invitation_link(token),
+                round_code,
+                unit_code,
+                agency_code or "",
+                batch,
+                used_at.isoformat() if used_at else "",
+            ]
+        )
