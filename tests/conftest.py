@@ -8,7 +8,7 @@ A test marked ``postgres`` or ``redis`` needs that server through ``DATABASE_URL
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 import redis
@@ -70,3 +70,13 @@ def make_draft(db: None) -> Callable[..., object]:
     from tests.factories import small_draft
 
     return small_draft
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    """Each test starts with an empty cache (throttle counters live there, in Redis in CI)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

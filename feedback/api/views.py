@@ -116,7 +116,7 @@ class ResponseCreateView(APIView):
             "round": response.round.code,
             "unit": response.unit.code,
             "submitted_at": response.submitted_at.isoformat(),
-            "answers_stored": response.answers.count(),
+            "answers_stored": submission.answers_stored,
         }
         headers = {} if submission.created else {"Idempotent-Replayed": "true"}
         return Response(body, status=status.HTTP_201_CREATED, headers=headers)

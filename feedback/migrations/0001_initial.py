@@ -8,127 +8,398 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('surveys', '0001_initial'),
+        ("surveys", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Invitation',
+            name="Invitation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('token', models.CharField(default=feedback.models.new_token, max_length=64, unique=True, verbose_name='token')),
-                ('batch', models.CharField(blank=True, db_index=True, max_length=64, verbose_name='batch')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='created')),
-                ('used_at', models.DateTimeField(blank=True, null=True, verbose_name='used')),
-                ('agency', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='invitations', to='surveys.agency')),
-                ('round', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='invitations', to='surveys.round')),
-                ('unit', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='invitations', to='surveys.unit')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "token",
+                    models.CharField(
+                        default=feedback.models.new_token,
+                        max_length=64,
+                        unique=True,
+                        verbose_name="token",
+                    ),
+                ),
+                (
+                    "batch",
+                    models.CharField(
+                        blank=True, db_index=True, max_length=64, verbose_name="batch"
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, verbose_name="created"),
+                ),
+                ("used_at", models.DateTimeField(blank=True, null=True, verbose_name="used")),
+                (
+                    "agency",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="invitations",
+                        to="surveys.agency",
+                    ),
+                ),
+                (
+                    "round",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="invitations",
+                        to="surveys.round",
+                    ),
+                ),
+                (
+                    "unit",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="invitations",
+                        to="surveys.unit",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'invitation',
-                'verbose_name_plural': 'invitations',
-                'ordering': ['round', 'unit', 'created_at', 'id'],
+                "verbose_name": "invitation",
+                "verbose_name_plural": "invitations",
+                "ordering": ["round", "unit", "created_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='PaperImport',
+            name="PaperImport",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('file_name', models.CharField(max_length=255, verbose_name='file name')),
-                ('content', models.BinaryField(verbose_name='file content')),
-                ('status', models.CharField(choices=[('pending', 'pending'), ('running', 'running'), ('done', 'done'), ('failed', 'failed')], default='pending', max_length=8, verbose_name='status')),
-                ('total_rows', models.PositiveIntegerField(default=0, verbose_name='rows')),
-                ('processed_rows', models.PositiveIntegerField(default=0, verbose_name='rows processed')),
-                ('accepted_rows', models.PositiveIntegerField(default=0, verbose_name='rows accepted')),
-                ('rejected_rows', models.PositiveIntegerField(default=0, verbose_name='rows rejected')),
-                ('report', models.JSONField(blank=True, default=list, verbose_name='report')),
-                ('error', models.TextField(blank=True, verbose_name='error')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='uploaded')),
-                ('finished_at', models.DateTimeField(blank=True, null=True, verbose_name='finished')),
-                ('round', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='paper_imports', to='surveys.round')),
-                ('uploaded_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("file_name", models.CharField(max_length=255, verbose_name="file name")),
+                ("content", models.BinaryField(verbose_name="file content")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "pending"),
+                            ("running", "running"),
+                            ("done", "done"),
+                            ("failed", "failed"),
+                        ],
+                        default="pending",
+                        max_length=8,
+                        verbose_name="status",
+                    ),
+                ),
+                ("total_rows", models.PositiveIntegerField(default=0, verbose_name="rows")),
+                (
+                    "processed_rows",
+                    models.PositiveIntegerField(default=0, verbose_name="rows processed"),
+                ),
+                (
+                    "accepted_rows",
+                    models.PositiveIntegerField(default=0, verbose_name="rows accepted"),
+                ),
+                (
+                    "rejected_rows",
+                    models.PositiveIntegerField(default=0, verbose_name="rows rejected"),
+                ),
+                ("report", models.JSONField(blank=True, default=list, verbose_name="report")),
+                ("error", models.TextField(blank=True, verbose_name="error")),
+                (
+                    "created_at",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, verbose_name="uploaded"
+                    ),
+                ),
+                (
+                    "finished_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="finished"),
+                ),
+                (
+                    "round",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="paper_imports",
+                        to="surveys.round",
+                    ),
+                ),
+                (
+                    "uploaded_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'paper form import',
-                'verbose_name_plural': 'paper form imports',
-                'ordering': ['-created_at'],
+                "verbose_name": "paper form import",
+                "verbose_name_plural": "paper form imports",
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Response',
+            name="Response",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('receipt', models.CharField(default=feedback.models.new_receipt_code, editable=False, max_length=16, unique=True, verbose_name='receipt code')),
-                ('channel', models.CharField(choices=[('web', 'web form'), ('api', 'API'), ('paper', 'paper form')], max_length=8, verbose_name='channel')),
-                ('client_id', models.UUIDField(blank=True, help_text='Idempotency key sent by the client: the same key never stores twice.', null=True, unique=True, verbose_name='client id')),
-                ('request_digest', models.CharField(blank=True, editable=False, help_text='SHA-256 of the submitted content, to tell a repeat from a conflict.', max_length=64, verbose_name='request digest')),
-                ('submitted_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now, verbose_name='submitted')),
-                ('weight', models.FloatField(default=1.0, verbose_name='design weight')),
-                ('agency', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='responses', to='surveys.agency')),
-                ('import_batch', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='responses', to='feedback.paperimport')),
-                ('invitation', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='response', to='feedback.invitation')),
-                ('round', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='responses', to='surveys.round')),
-                ('unit', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='responses', to='surveys.unit')),
-                ('version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='responses', to='surveys.questionnaireversion')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "receipt",
+                    models.CharField(
+                        default=feedback.models.new_receipt_code,
+                        editable=False,
+                        max_length=16,
+                        unique=True,
+                        verbose_name="receipt code",
+                    ),
+                ),
+                (
+                    "channel",
+                    models.CharField(
+                        choices=[("web", "web form"), ("api", "API"), ("paper", "paper form")],
+                        max_length=8,
+                        verbose_name="channel",
+                    ),
+                ),
+                (
+                    "client_id",
+                    models.UUIDField(
+                        blank=True,
+                        help_text="Idempotency key sent by the client: the same key never stores twice.",
+                        null=True,
+                        unique=True,
+                        verbose_name="client id",
+                    ),
+                ),
+                (
+                    "request_digest",
+                    models.CharField(
+                        blank=True,
+                        editable=False,
+                        help_text="SHA-256 of the submitted content, to tell a repeat from a conflict.",
+                        max_length=64,
+                        verbose_name="request digest",
+                    ),
+                ),
+                (
+                    "submitted_at",
+                    models.DateTimeField(
+                        db_index=True, default=django.utils.timezone.now, verbose_name="submitted"
+                    ),
+                ),
+                ("weight", models.FloatField(default=1.0, verbose_name="design weight")),
+                (
+                    "agency",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="responses",
+                        to="surveys.agency",
+                    ),
+                ),
+                (
+                    "import_batch",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="responses",
+                        to="feedback.paperimport",
+                    ),
+                ),
+                (
+                    "invitation",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="response",
+                        to="feedback.invitation",
+                    ),
+                ),
+                (
+                    "round",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="responses",
+                        to="surveys.round",
+                    ),
+                ),
+                (
+                    "unit",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="responses",
+                        to="surveys.unit",
+                    ),
+                ),
+                (
+                    "version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="responses",
+                        to="surveys.questionnaireversion",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'response',
-                'verbose_name_plural': 'responses',
-                'ordering': ['-submitted_at', '-id'],
-                'permissions': [('submit_on_behalf', 'Can submit responses on behalf of citizens (not throttled)'), ('import_paper_forms', 'Can import paper questionnaires'), ('manage_invitations', 'Can generate and download invitations')],
+                "verbose_name": "response",
+                "verbose_name_plural": "responses",
+                "ordering": ["-submitted_at", "-id"],
+                "permissions": [
+                    (
+                        "submit_on_behalf",
+                        "Can submit responses on behalf of citizens (not throttled)",
+                    ),
+                    ("import_paper_forms", "Can import paper questionnaires"),
+                    ("manage_invitations", "Can generate and download invitations"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Answer',
+            name="Answer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('value', models.JSONField(verbose_name='value as sent')),
-                ('number', models.FloatField(blank=True, help_text='scale, number; yes/no as 1/0', null=True, verbose_name='numeric value')),
-                ('code', models.CharField(blank=True, help_text='single choice', max_length=64, verbose_name='choice code')),
-                ('question', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='answers', to='surveys.question')),
-                ('response', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='answers', to='feedback.response')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("value", models.JSONField(verbose_name="value as sent")),
+                (
+                    "number",
+                    models.FloatField(
+                        blank=True,
+                        help_text="scale, number; yes/no as 1/0",
+                        null=True,
+                        verbose_name="numeric value",
+                    ),
+                ),
+                (
+                    "code",
+                    models.CharField(
+                        blank=True,
+                        help_text="single choice",
+                        max_length=64,
+                        verbose_name="choice code",
+                    ),
+                ),
+                (
+                    "question",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="answers",
+                        to="surveys.question",
+                    ),
+                ),
+                (
+                    "response",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="answers",
+                        to="feedback.response",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'answer',
-                'verbose_name_plural': 'answers',
+                "verbose_name": "answer",
+                "verbose_name_plural": "answers",
             },
         ),
         migrations.CreateModel(
-            name='ResponseDraft',
+            name="ResponseDraft",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('token', models.CharField(default=feedback.models.new_token, max_length=64, unique=True)),
-                ('client_id', models.UUIDField(blank=True, default=None, null=True)),
-                ('answers', models.JSONField(blank=True, default=dict)),
-                ('section', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('expires_at', models.DateTimeField(db_index=True)),
-                ('agency', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='drafts', to='surveys.agency')),
-                ('invitation', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='drafts', to='feedback.invitation')),
-                ('round', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='drafts', to='surveys.round')),
-                ('unit', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='drafts', to='surveys.unit')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "token",
+                    models.CharField(default=feedback.models.new_token, max_length=64, unique=True),
+                ),
+                ("client_id", models.UUIDField(blank=True, default=None, null=True)),
+                ("answers", models.JSONField(blank=True, default=dict)),
+                ("section", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("expires_at", models.DateTimeField(db_index=True)),
+                (
+                    "agency",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="drafts",
+                        to="surveys.agency",
+                    ),
+                ),
+                (
+                    "invitation",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="drafts",
+                        to="feedback.invitation",
+                    ),
+                ),
+                (
+                    "round",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="drafts",
+                        to="surveys.round",
+                    ),
+                ),
+                (
+                    "unit",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="drafts",
+                        to="surveys.unit",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'saved draft',
-                'verbose_name_plural': 'saved drafts',
+                "verbose_name": "saved draft",
+                "verbose_name_plural": "saved drafts",
             },
         ),
         migrations.AddIndex(
-            model_name='response',
-            index=models.Index(fields=['round', 'unit'], name='response_round_unit'),
+            model_name="response",
+            index=models.Index(fields=["round", "unit"], name="response_round_unit"),
         ),
         migrations.AddConstraint(
-            model_name='response',
-            constraint=models.CheckConstraint(condition=models.Q(('weight__gt', 0)), name='response_weight_positive'),
+            model_name="response",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("weight__gt", 0)), name="response_weight_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='answer',
-            constraint=models.UniqueConstraint(fields=('response', 'question'), name='answer_one_per_question'),
+            model_name="answer",
+            constraint=models.UniqueConstraint(
+                fields=("response", "question"), name="answer_one_per_question"
+            ),
         ),
     ]
