@@ -321,7 +321,9 @@ class TestBadFiles:
         self, clerk_client: Client, sipas, file_name: str, content: bytes, named: str
     ) -> None:
         response = clerk_client.post(
-            URL, {"round": "demo", "file": SimpleUploadedFile(file_name, content)}
+            URL,
+            {"round": "demo", "file": SimpleUploadedFile(file_name, content)},
+            headers={"Accept-Language": "en"},
         )
         assert response.status_code == 400, response.content
         assert named in " ".join(response.json()["fields"]["file"])
