@@ -197,6 +197,12 @@ IP_HASH_SALT: str = env_or("IP_HASH_SALT", "")
 # Paper-form files with more rows than this are imported by a Celery task.
 PAPER_IMPORT_SYNC_MAX_ROWS: int = env.int("PAPER_IMPORT_SYNC_MAX_ROWS", default=200)
 
+# Scoring.
+# Values from fewer respondents are stored but flagged suppressed (not published).
+MIN_PUBLISH_N: int = env.int("MIN_PUBLISH_N", default=30)
+# A run still "running" after this many minutes is taken for dead (its worker was stopped).
+SCORING_RUN_TIMEOUT_MINUTES: int = env.int("SCORING_RUN_TIMEOUT_MINUTES", default=120)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -1,0 +1,127 @@
+"""Scoring runs: one running and one published run per round; publishing switches atomically."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from scoring import services
+from scoring.models import Run, Score
+from surveys.models import Indicator
+
+pytestmark = pytest.mark.django_db
+
+
+def computed(round_code: str = "demo") -> Run:
+    run, _ = services.start_run(round_code=round_code)
+    Run.objects.filter(pk=run.pk).update(status=Run.Status.COMPUTED, finished_at=timezone.now())
+    run.refresh_from_db()
+    return run
+
+
+def published_values(round_code: str = "demo") -> list[float]:
+    """What a reader sees: the values of the round's published run."""
+    return list(
+        Score.objects.filter(run__round__code=round_code, run__status=Run.Status.PUBLISHED)
+        .order_by("value")
+        .values_list("value", flat=True)
+    )
+
+
+def test_a_second_start_returns_the_running_run(sipas) -> None:
+    first, created = services.start_run(round_code="demo")
+    again, created_again = services.start_run(round_code="demo")
+    assert created and not created_again
+    assert again.pk == first.pk
+    assert first.code_version and first.settings_used["MIN_PUBLISH_N"] == 30
+
+
+def test_the_database_holds_one_running_run_per_round(sipas) -> None:
+    run, _ = services.start_run(round_code="demo")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Run.objects.create(round=run.round)
+
+
+def test_a_run_whose_worker_died_is_failed_by_the_next_start(sipas, settings) -> None:
+    stale, _ = services.start_run(round_code="demo")
+    Run.objects.filter(pk=stale.pk).update(
+        started_at=timezone.now() - dt.timedelta(minutes=settings.SCORING_RUN_TIMEOUT_MINUTES + 1)
+    )
+    fresh, created = services.start_run(round_code="demo")
+    stale.refresh_from_db()
+    assert created and fresh.pk != stale.pk
+    assert stale.status == Run.Status.FAILED and stale.error
+
+
+def test_an_unknown_round_is_named(db) -> None:
+    with pytest.raises(ValidationError) as error:
+        services.start_run(round_code="nope")
+    assert "round" in error.value.message_dict
+
+
+def test_publishing_supersedes_the_previous_run_and_keeps_it_for_audit(sipas) -> None:
+    indicator = Indicator.objects.get(version=sipas, code="SIPAS")
+    old = computed()
+    Score.objects.create(run=old, indicator=indicator, value=70.0)
+    services.publish_run(run_id=old.pk)
+    assert published_values() == [70.0]
+
+    new = computed()
+    Score.objects.create(run=new, indicator=indicator, value=80.0)
+    assert published_values() == [70.0]  # computed, not yet published
+    services.publish_run(run_id=new.pk)
+
+    assert published_values() == [80.0]
+    old.refresh_from_db()
+    assert old.status == Run.Status.SUPERSEDED
+    assert Score.objects.filter(run=old).exists()
+
+
+def test_publishing_twice_is_a_no_op_and_only_computed_runs_publish(sipas) -> None:
+    run = computed()
+    first = services.publish_run(run_id=run.pk)
+    assert services.publish_run(run_id=run.pk).published_at == first.published_at
+    running, _ = services.start_run(round_code="demo")
+    with pytest.raises(ValidationError):
+        services.publish_run(run_id=running.pk)
+
+
+def test_a_failed_run_leaves_the_published_one_in_place(sipas) -> None:
+    indicator = Indicator.objects.get(version=sipas, code="SIPAS")
+    good = computed()
+    Score.objects.create(run=good, indicator=indicator, value=75.0)
+    services.publish_run(run_id=good.pk)
+    broken, _ = services.start_run(round_code="demo")
+    Score.objects.create(run=broken, indicator=indicator, value=1.0)
+    services.fail_run(run_id=broken.pk, error="database went away")
+    assert published_values() == [75.0]
+    with pytest.raises(ValidationError):
+        services.publish_run(run_id=broken.pk)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_starts_of_one_round_make_one_run(sipas) -> None:
+    barrier = threading.Barrier(8)
+    results: list[int] = []
+
+    def start() -> None:
+        try:
+            barrier.wait()
+            run, _ = services.start_run(round_code="demo")
+            results.append(run.pk)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=start) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 8 and len(set(results)) == 1
+    assert Run.objects.count() == 1
