@@ -66,7 +66,14 @@ class Run(models.Model):
 class Score(models.Model):
     """The value of one indicator for one unit (or the nation, ``unit`` null) in a run."""
 
+    class Scope(models.TextChoices):
+        UNIT = "unit", _("unit")
+        AGENCY = "agency", _("agency")
+        NATIONAL = "national", _("national, pooled over all respondents")
+        NATIONAL_MEAN = "national_mean", _("national, mean of unit values")
+
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="scores")
+    scope = models.CharField(_("scope"), max_length=16, choices=Scope.choices)
     indicator = models.ForeignKey(Indicator, on_delete=models.PROTECT, related_name="scores")
     unit = models.ForeignKey(
         Unit, on_delete=models.PROTECT, null=True, blank=True, related_name="scores"

@@ -67,12 +67,12 @@ def test_an_unknown_round_is_named(db) -> None:
 def test_publishing_supersedes_the_previous_run_and_keeps_it_for_audit(sipas) -> None:
     indicator = Indicator.objects.get(version=sipas, code="SIPAS")
     old = computed()
-    Score.objects.create(run=old, indicator=indicator, value=70.0)
+    Score.objects.create(run=old, scope="national", indicator=indicator, value=70.0)
     services.publish_run(run_id=old.pk)
     assert published_values() == [70.0]
 
     new = computed()
-    Score.objects.create(run=new, indicator=indicator, value=80.0)
+    Score.objects.create(run=new, scope="national", indicator=indicator, value=80.0)
     assert published_values() == [70.0]  # computed, not yet published
     services.publish_run(run_id=new.pk)
 
@@ -94,10 +94,10 @@ def test_publishing_twice_is_a_no_op_and_only_computed_runs_publish(sipas) -> No
 def test_a_failed_run_leaves_the_published_one_in_place(sipas) -> None:
     indicator = Indicator.objects.get(version=sipas, code="SIPAS")
     good = computed()
-    Score.objects.create(run=good, indicator=indicator, value=75.0)
+    Score.objects.create(run=good, scope="national", indicator=indicator, value=75.0)
     services.publish_run(run_id=good.pk)
     broken, _ = services.start_run(round_code="demo")
-    Score.objects.create(run=broken, indicator=indicator, value=1.0)
+    Score.objects.create(run=broken, scope="national", indicator=indicator, value=1.0)
     services.fail_run(run_id=broken.pk, error="database went away")
     assert published_values() == [75.0]
     with pytest.raises(ValidationError):
