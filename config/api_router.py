@@ -4,6 +4,7 @@ from django.urls import path
 
 from feedback.api import paper as paper_views
 from feedback.api import views as feedback_views
+from scoring.api import views as scoring_views
 from surveys.api import views as survey_views
 
 urlpatterns = [
@@ -22,4 +23,10 @@ urlpatterns = [
         paper_views.PaperImportDetailView.as_view(),
         name="paper-import",
     ),
+    path(
+        "rounds/<str:code>/recompute/",
+        scoring_views.RecomputeView.as_view(),
+        name="round-recompute",
+    ),
+    path("runs/<int:pk>/", scoring_views.RunDetailView.as_view(), name="run"),
 ]

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import subprocess
+from collections import defaultdict
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -21,7 +24,9 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from scoring.models import Run
+from feedback.models import Answer, Response
+from scoring.models import Run, Score
+from scoring.ranking import competition_ranks
 from surveys.models import Round
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,3 +126,94 @@ def publish_run(*, run_id: int) -> Run:
         run.status, run.published_at = Run.Status.PUBLISHED, timezone.now()
         run.save(update_fields=["status", "published_at"])
     return run
+
+
+def build_scores(run: Run, values: list[Any], *, min_n: int) -> list[Score]:
+    """Score rows of a run from the engine's node values: suppression, ranks, national mean.
+
+    Works on the per-unit values (units × indicators rows), never on responses.
+    """
+    scores: list[Score] = []
+    by_indicator: dict[int, list[Score]] = defaultdict(list)
+    for v in values:
+        score = Score(
+            run=run,
+            scope=Score.Scope.UNIT if v.unit_id is not None else Score.Scope.NATIONAL,
+            indicator_id=v.indicator_id,
+            unit_id=v.unit_id,
+            value=v.value,
+            n=v.n,
+            valid=v.valid,
+            weight_sum=v.weight_sum,
+            se=v.se,
+            ci_low=v.ci_low,
+            ci_high=v.ci_high,
+            suppressed=v.n < min_n,
+        )
+        scores.append(score)
+        if score.scope == Score.Scope.UNIT:
+            by_indicator[v.indicator_id].append(score)
+
+    for indicator_id, unit_scores in by_indicator.items():
+        ranked = {s.unit_id: s.value for s in unit_scores if not s.suppressed}
+        ranks, rank_of = competition_ranks(ranked)
+        for s in unit_scores:
+            if s.unit_id in ranks:
+                s.rank, s.rank_of = ranks[s.unit_id], rank_of
+        shown = [s.value for s in unit_scores if not s.suppressed and s.value is not None]
+        scores.append(
+            Score(
+                run=run,
+                scope=Score.Scope.NATIONAL_MEAN,
+                indicator_id=indicator_id,
+                value=sum(shown) / len(shown) if shown else None,
+                n=len(shown),
+            )
+        )
+    return scores
+
+
+def compute_run(*, run_id: int, progress: Callable[[str], None] | None = None) -> Run:
+    """Compute a running run's values and mark it computed; a finished run is returned as is.
+
+    Values are replaced wholesale, so a retried task starts over cleanly. Any error marks
+    the run failed (the published run stays) and is raised again.
+    """
+    from scoring import engine  # the computation core; see its docstring for the formulas
+
+    run = Run.objects.select_related("round__version__questionnaire").get(pk=run_id)
+    if run.status != Run.Status.RUNNING:
+        return run
+    say = progress or (lambda message: None)
+    try:
+        version = run.round.version
+        say(f"{run.round.code}: computing indicators of {version}")
+        values = engine.compute_values(round_id=run.round_id, version_id=version.pk)
+        scores = build_scores(run, values, min_n=settings.MIN_PUBLISH_N)
+        responses = Response.objects.filter(round_id=run.round_id)
+        with transaction.atomic():
+            Score.objects.filter(run=run).delete()
+            Score.objects.bulk_create(scores, batch_size=5000)
+            Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(
+                status=Run.Status.COMPUTED,
+                finished_at=timezone.now(),
+                response_count=responses.count(),
+                answer_count=Answer.objects.filter(response__round_id=run.round_id).count(),
+                versions=[{"questionnaire": version.questionnaire.code, "number": version.number}],
+                progress=f"{len(scores)} values",
+            )
+        say(f"{run.round.code}: {len(scores)} values computed")
+    except Exception as exc:
+        fail_run(run_id=run.pk, error=f"{type(exc).__name__}: {exc}")
+        raise
+    run.refresh_from_db()
+    return run
+
+
+def recompute_round(*, round_code: str, progress: Callable[[str], None] | None = None) -> Run:
+    """Start (or join) the round's run, compute it and publish it, synchronously."""
+    run, created = start_run(round_code=round_code)
+    if not created:
+        return run
+    run = compute_run(run_id=run.pk, progress=progress)
+    return publish_run(run_id=run.pk)

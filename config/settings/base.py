@@ -8,6 +8,7 @@ in-process and the cache is local memory (the embedded default).
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -202,6 +203,16 @@ PAPER_IMPORT_SYNC_MAX_ROWS: int = env.int("PAPER_IMPORT_SYNC_MAX_ROWS", default=
 MIN_PUBLISH_N: int = env.int("MIN_PUBLISH_N", default=30)
 # A run still "running" after this many minutes is taken for dead (its worker was stopped).
 SCORING_RUN_TIMEOUT_MINUTES: int = env.int("SCORING_RUN_TIMEOUT_MINUTES", default=120)
+# Nightly recompute of open and recently closed rounds, at this hour and minute (TIME_ZONE).
+SCORING_NIGHTLY_AT: str = env_or("SCORING_NIGHTLY_AT", "02:00")
+# A round closed less than this many days ago is still recomputed nightly.
+SCORING_RECENT_DAYS: int = env.int("SCORING_RECENT_DAYS", default=30)
+_hour, _minute = (int(part) for part in SCORING_NIGHTLY_AT.split(":"))
+CELERY_BEAT_SCHEDULE["recompute-scores-nightly"] = {
+    "task": "scoring.recompute_recent_rounds",
+    "schedule": crontab(hour=_hour, minute=_minute),
+}
+CELERY_TIMEZONE = TIME_ZONE
 
 LOGGING = {
     "version": 1,

@@ -6,74 +6,202 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('surveys', '0003_question_personal_data'),
+        ("surveys", "0003_question_personal_data"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Run',
+            name="Run",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('running', 'running'), ('computed', 'computed'), ('published', 'published'), ('superseded', 'superseded'), ('failed', 'failed')], default='running', max_length=12, verbose_name='status')),
-                ('started_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='started')),
-                ('finished_at', models.DateTimeField(blank=True, null=True, verbose_name='finished')),
-                ('published_at', models.DateTimeField(blank=True, null=True, verbose_name='published')),
-                ('response_count', models.PositiveIntegerField(default=0, verbose_name='responses')),
-                ('answer_count', models.PositiveIntegerField(default=0, verbose_name='answers')),
-                ('versions', models.JSONField(blank=True, default=list, verbose_name='questionnaire versions')),
-                ('settings_used', models.JSONField(blank=True, default=dict, verbose_name='settings used')),
-                ('code_version', models.CharField(blank=True, max_length=64, verbose_name='code version')),
-                ('progress', models.CharField(blank=True, max_length=200, verbose_name='progress')),
-                ('error', models.TextField(blank=True, verbose_name='error')),
-                ('round', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='scoring_runs', to='surveys.round', verbose_name='round')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("running", "running"),
+                            ("computed", "computed"),
+                            ("published", "published"),
+                            ("superseded", "superseded"),
+                            ("failed", "failed"),
+                        ],
+                        default="running",
+                        max_length=12,
+                        verbose_name="status",
+                    ),
+                ),
+                (
+                    "started_at",
+                    models.DateTimeField(default=django.utils.timezone.now, verbose_name="started"),
+                ),
+                (
+                    "finished_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="finished"),
+                ),
+                (
+                    "published_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="published"),
+                ),
+                (
+                    "response_count",
+                    models.PositiveIntegerField(default=0, verbose_name="responses"),
+                ),
+                ("answer_count", models.PositiveIntegerField(default=0, verbose_name="answers")),
+                (
+                    "versions",
+                    models.JSONField(
+                        blank=True, default=list, verbose_name="questionnaire versions"
+                    ),
+                ),
+                (
+                    "settings_used",
+                    models.JSONField(blank=True, default=dict, verbose_name="settings used"),
+                ),
+                (
+                    "code_version",
+                    models.CharField(blank=True, max_length=64, verbose_name="code version"),
+                ),
+                ("progress", models.CharField(blank=True, max_length=200, verbose_name="progress")),
+                ("error", models.TextField(blank=True, verbose_name="error")),
+                (
+                    "round",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="scoring_runs",
+                        to="surveys.round",
+                        verbose_name="round",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'scoring run',
-                'verbose_name_plural': 'scoring runs',
-                'ordering': ['-started_at', '-id'],
+                "verbose_name": "scoring run",
+                "verbose_name_plural": "scoring runs",
+                "ordering": ["-started_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Score',
+            name="Score",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('scope', models.CharField(choices=[('unit', 'unit'), ('agency', 'agency'), ('national', 'national, pooled over all respondents'), ('national_mean', 'national, mean of unit values')], max_length=16, verbose_name='scope')),
-                ('value', models.FloatField(blank=True, null=True, verbose_name='value')),
-                ('n', models.PositiveIntegerField(default=0, verbose_name='respondents')),
-                ('valid', models.PositiveIntegerField(default=0, verbose_name='valid answers')),
-                ('weight_sum', models.FloatField(default=0.0, verbose_name='sum of weights')),
-                ('se', models.FloatField(blank=True, null=True, verbose_name='standard error')),
-                ('ci_low', models.FloatField(blank=True, null=True, verbose_name='95% interval, low')),
-                ('ci_high', models.FloatField(blank=True, null=True, verbose_name='95% interval, high')),
-                ('rank', models.PositiveIntegerField(blank=True, null=True, verbose_name='rank')),
-                ('rank_of', models.PositiveIntegerField(blank=True, null=True, verbose_name='ranked units')),
-                ('suppressed', models.BooleanField(default=False, verbose_name='suppressed (too few respondents)')),
-                ('change', models.FloatField(blank=True, null=True, verbose_name='change since the previous round')),
-                ('change_significant', models.BooleanField(blank=True, null=True, verbose_name='change significant')),
-                ('agency', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='scores', to='surveys.agency')),
-                ('indicator', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='scores', to='surveys.indicator')),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='scores', to='scoring.run')),
-                ('unit', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='scores', to='surveys.unit')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "scope",
+                    models.CharField(
+                        choices=[
+                            ("unit", "unit"),
+                            ("agency", "agency"),
+                            ("national", "national, pooled over all respondents"),
+                            ("national_mean", "national, mean of unit values"),
+                        ],
+                        max_length=16,
+                        verbose_name="scope",
+                    ),
+                ),
+                ("value", models.FloatField(blank=True, null=True, verbose_name="value")),
+                ("n", models.PositiveIntegerField(default=0, verbose_name="respondents")),
+                ("valid", models.PositiveIntegerField(default=0, verbose_name="valid answers")),
+                ("weight_sum", models.FloatField(default=0.0, verbose_name="sum of weights")),
+                ("se", models.FloatField(blank=True, null=True, verbose_name="standard error")),
+                (
+                    "ci_low",
+                    models.FloatField(blank=True, null=True, verbose_name="95% interval, low"),
+                ),
+                (
+                    "ci_high",
+                    models.FloatField(blank=True, null=True, verbose_name="95% interval, high"),
+                ),
+                ("rank", models.PositiveIntegerField(blank=True, null=True, verbose_name="rank")),
+                (
+                    "rank_of",
+                    models.PositiveIntegerField(blank=True, null=True, verbose_name="ranked units"),
+                ),
+                (
+                    "suppressed",
+                    models.BooleanField(
+                        default=False, verbose_name="suppressed (too few respondents)"
+                    ),
+                ),
+                (
+                    "change",
+                    models.FloatField(
+                        blank=True, null=True, verbose_name="change since the previous round"
+                    ),
+                ),
+                (
+                    "change_significant",
+                    models.BooleanField(blank=True, null=True, verbose_name="change significant"),
+                ),
+                (
+                    "agency",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="scores",
+                        to="surveys.agency",
+                    ),
+                ),
+                (
+                    "indicator",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="scores",
+                        to="surveys.indicator",
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="scores",
+                        to="scoring.run",
+                    ),
+                ),
+                (
+                    "unit",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="scores",
+                        to="surveys.unit",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'score',
-                'verbose_name_plural': 'scores',
+                "verbose_name": "score",
+                "verbose_name_plural": "scores",
             },
         ),
         migrations.AddConstraint(
-            model_name='run',
-            constraint=models.UniqueConstraint(condition=models.Q(('status', 'published')), fields=('round',), name='scoring_one_published_run_per_round'),
+            model_name="run",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status", "published")),
+                fields=("round",),
+                name="scoring_one_published_run_per_round",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='run',
-            constraint=models.UniqueConstraint(condition=models.Q(('status', 'running')), fields=('round',), name='scoring_one_running_run_per_round'),
+            model_name="run",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status", "running")),
+                fields=("round",),
+                name="scoring_one_running_run_per_round",
+            ),
         ),
         migrations.AddIndex(
-            model_name='score',
-            index=models.Index(fields=['run', 'indicator'], name='score_run_indicator'),
+            model_name="score",
+            index=models.Index(fields=["run", "indicator"], name="score_run_indicator"),
         ),
     ]

@@ -1,0 +1,61 @@
+"""Start a recompute of a round and follow its run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from rest_framework import status
+from rest_framework.permissions import AllowAny, BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from scoring import services, tasks
+from scoring.models import Run
+
+
+class CanStartRuns(BasePermission):
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return bool(request.user and request.user.has_perm("scoring.add_run"))
+
+
+def run_document(run: Run) -> dict[str, Any]:
+    return {
+        "id": run.pk,
+        "round": run.round.code,
+        "status": run.status,
+        "started_at": run.started_at.isoformat(),
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "published_at": run.published_at.isoformat() if run.published_at else None,
+        "responses": run.response_count,
+        "answers": run.answer_count,
+        "versions": run.versions,
+        "settings": run.settings_used,
+        "code_version": run.code_version,
+        "progress": run.progress,
+        "error": run.error,
+    }
+
+
+class RecomputeView(APIView):
+    """``POST /api/v1/rounds/<code>/recompute/``: 202 with the run (a running one is reused)."""
+
+    permission_classes = [CanStartRuns]
+
+    def post(self, request: Request, code: str) -> Response:
+        run, created = services.start_run(round_code=code)
+        if created:
+            transaction.on_commit(lambda: tasks.compute_and_publish.delay(run.pk))
+        return Response(run_document(run), status=status.HTTP_202_ACCEPTED)
+
+
+class RunDetailView(APIView):
+    """``GET /api/v1/runs/<id>/``: status, times, counts and settings of a run."""
+
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request, pk: int) -> Response:
+        run = get_object_or_404(Run.objects.select_related("round"), pk=pk)
+        return Response(run_document(run))

@@ -1,0 +1,334 @@
+"""Indicator values of a round, per unit and nationally, computed set-based in the database.
+
+``compute_values(round_id=…, version_id=…)`` reads the responses of a round answered on
+one questionnaire version and returns a ``NodeValue`` for every indicator node of that
+version, for every unit with at least one response (``unit_id`` = the unit's id) and for
+the nation (``unit_id`` None). It writes nothing: runs persist the values elsewhere.
+Units without responses get no rows. Rows come unit by unit (ascending id), the nation
+last, and within a scope in tree order (pre-order by position, then code).
+
+Which rule applies to a node is data (``Indicator.aggregation`` and ``weight``,
+``Question.indicator`` and ``satisfied_values``), never a SIPAS code:
+
+``share`` (an item)
+    100 × Σ w·[answer ∈ satisfied values] / Σ w over the valid answers of the questions
+    feeding the item. A valid answer is a stored ``Answer`` row; a question not answered
+    or hidden by its condition has no row and does not count. Satisfied membership is
+    tested in SQL: scale, number and yes/no answers on ``number IN (…)`` (yes/no values
+    true/false are 1/0), single choice on ``code IN (…)``. Multiple-choice questions are
+    not supported: ``UnsupportedQuestion`` is raised rather than a silently wrong value.
+    Questions tagged with a node that is not a ``share`` node are ignored.
+``mean``
+    The unweighted mean of the values of the children that have one.
+``weighted_mean``
+    Σ weight·value / Σ weight over the children that have a value (None if that Σ is 0).
+``pooled``
+    100 × Σ w·satisfied / Σ w over all valid answers of all ``share`` nodes below.
+
+A node with no valid answer below it has value None. The national value applies the same
+rules to all respondents of the round pooled, with their weights (respondents that name
+no unit at the chosen level, e.g. no agency, count nationally only).
+
+Precision (Taylor linearization, one respondent answering many items). Writing, for item
+j in a scope, p_j = Y_j/X_j with Y_j = Σ_i w_i·y_ij and X_j = Σ_i w_i·x_ij (x_ij valid
+answers, y_ij satisfied ones of respondent i), a ``mean`` or ``weighted_mean`` node is
+Σ_j c_j·p_j, the c_j being the products of the (renormalized) child coefficients along the
+path to each item: children without a value are left out and the others' weights rescaled
+to sum 1. Its linearized score per respondent is z_i = Σ_j c_j·w_i·(y_ij − p_j·x_ij)/X_j;
+a ``pooled`` node P = ΣY/ΣX over its items has z_i = w_i·(Σ_j y_ij − P·Σ_j x_ij)/ΣX; a
+node below a mean combines its children's scores with the same c. Then
+
+    SE = 100 · sqrt(N/(N−1) · Σ_i (z_i − z̄)²),   CI = value ± 1.96·SE clipped to [0, 100]
+
+with N the number of respondents of the scope (all its responses: a respondent with no
+answer under the node has z_i = 0), i.e. the with-replacement approximation of a simple
+weighted sample per scope; the national SE treats all respondents as one sample (no
+stratification by unit). SE and CI are None when the value is None or N < 2.
+
+Other figures: ``n`` counts respondents with at least one valid answer under the node,
+``valid`` their valid answers, ``weight_sum`` the weights of those ``n`` respondents.
+
+Queries: a constant five whatever the number of responses, units or nodes — the tree,
+the scored questions, responses per scope, item totals per (scope, question) in one
+GROUP BY, and the linearized sums in one statement: each valid answer joined with its
+node coefficients (a JSON list of (scope, node, question, unit a, b, national a, b) passed
+as one parameter; a, b are c/X and c·p/X per item, so an answer adds w·(a·s − b)), summed
+per respondent and node, then per scope and node. The national sums are the sums over
+scopes, since each respondent belongs to one scope. Only per-scope and per-node figures
+reach Python, always summed in the same order, so SQLite and PostgreSQL agree to 1e-9.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from django.db.models import Count
+
+from feedback.models import Response
+from scoring import sql
+from scoring.sql import NATIONAL, NO_SCOPE, SatisfiedRule
+from surveys.models import Indicator, Question
+
+Z_95 = 1.96
+
+
+class UnsupportedQuestion(ValueError):
+    """A question feeds an item in a way the engine cannot score (e.g. multiple choice)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeValue:
+    """One node's value in one unit (``unit_id`` None: the nation), on a 0–100 scale."""
+
+    indicator_id: int
+    indicator_code: str
+    unit_id: int | None
+    value: float | None
+    n: int
+    valid: int
+    weight_sum: float
+    se: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+
+@dataclass
+class _Node:
+    id: int
+    code: str
+    aggregation: str
+    weight: float
+    children: list[_Node]
+    items: list[int]  # the share nodes at or below this node
+
+
+# item id → (a, b): each valid answer of the item adds w·(a·s − b) to z_i
+_Linear = dict[int, tuple[float, float]]
+
+
+def compute_values(*, round_id: int, version_id: int, unit_level: str = "unit") -> list[NodeValue]:
+    """Every indicator node's value per unit with responses and nationally (unit None)."""
+    if unit_level not in sql.SCOPE_COLUMNS:
+        raise ValueError(f"unit_level must be one of {sorted(sql.SCOPE_COLUMNS)}")
+    roots = _indicator_tree(version_id=version_id)
+    nodes = list(_walk(roots))
+    items = {node.id for node in nodes if node.aggregation == Indicator.Aggregation.SHARE}
+    questions_of, rules = _scored_questions(version_id=version_id, items=items)
+    question_ids = sorted(q for qs in questions_of.values() for q in qs)
+
+    respondents = _respondents_per_scope(
+        round_id=round_id, version_id=version_id, unit_level=unit_level
+    )
+    groups = sorted(respondents)  # the scopes of the SQL, NO_SCOPE included
+    scopes = [*(s for s in groups if s != NO_SCOPE), NATIONAL]
+    respondents[NATIONAL] = sum(respondents.values())
+
+    item_of = {q: item for item, qs in questions_of.items() for q in qs}
+    totals: dict[int, dict[int, list[float]]] = defaultdict(lambda: defaultdict(_zeros))
+    if question_ids and respondents[NATIONAL]:
+        rows = sql.item_totals(
+            round_id=round_id,
+            version_id=version_id,
+            unit_level=unit_level,
+            rules=rules,
+            question_ids=question_ids,
+        )
+        for scope, question, y, x, valid in sorted(rows):  # the same summing order anywhere
+            for key in (scope, NATIONAL):
+                row = totals[key][item_of[question]]
+                row[0] += y
+                row[1] += x
+                row[2] += valid
+
+    evaluated = {scope: _evaluate(roots, totals[scope]) for scope in [*groups, NATIONAL]}
+    # One row per (scope, node, question answered in the scope): the unit's coefficients
+    # beside the nation's, so the answers are read once for both.
+    coefficients = [
+        (scope, node_id, q, a, b, *evaluated[NATIONAL][node_id][1][item])
+        for scope in groups
+        for node_id, (_value, linear) in evaluated[scope].items()
+        for item, (a, b) in sorted(linear.items())
+        for q in questions_of[item]
+    ]
+    sums: dict[tuple[int, int], list[float]] = defaultdict(lambda: [0, 0.0, 0.0, 0.0])
+    rows = sql.linearized_sums(
+        round_id=round_id,
+        version_id=version_id,
+        unit_level=unit_level,
+        rules=rules,
+        question_ids=question_ids,
+        coefficients=coefficients,
+    )
+    for scope, node, n, weight_sum, *moments in sorted(rows):
+        sums[scope, node] = [n, weight_sum, moments[0], moments[1]]
+        national = sums[NATIONAL, node]
+        for i, figure in enumerate((n, weight_sum, moments[2], moments[3])):
+            national[i] += figure
+
+    result = []
+    for scope in scopes:
+        for node in nodes:
+            value = evaluated[scope][node.id][0]
+            n, weight_sum, sum_z, sum_zz = sums.get((scope, node.id), (0, 0.0, 0.0, 0.0))
+            se = _standard_error(value, respondents[scope], sum_z, sum_zz)
+            result.append(
+                NodeValue(
+                    indicator_id=node.id,
+                    indicator_code=node.code,
+                    unit_id=None if scope == NATIONAL else scope,
+                    value=None if value is None else 100 * value,
+                    n=int(n),
+                    valid=int(sum(totals[scope][item][2] for item in node.items)),
+                    weight_sum=weight_sum,
+                    se=se,
+                    ci_low=None if se is None else max(0.0, 100 * value - Z_95 * se),
+                    ci_high=None if se is None else min(100.0, 100 * value + Z_95 * se),
+                )
+            )
+    return result
+
+
+def _zeros() -> list[float]:
+    return [0.0, 0.0, 0]  # Σ w·satisfied, Σ w, valid answers
+
+
+def _indicator_tree(*, version_id: int) -> list[_Node]:
+    rows = list(
+        Indicator.objects.filter(version_id=version_id)
+        .order_by("position", "code")
+        .values_list("id", "code", "parent_id", "aggregation", "weight")
+    )
+    nodes = {pk: _Node(pk, code, agg, weight, [], []) for pk, code, _p, agg, weight in rows}
+    roots = []
+    for pk, _code, parent_id, _agg, _weight in rows:
+        (nodes[parent_id].children if parent_id in nodes else roots).append(nodes[pk])
+
+    def collect(node: _Node) -> list[int]:
+        below = [item for child in node.children for item in collect(child)]
+        node.items = [node.id] if node.aggregation == Indicator.Aggregation.SHARE else below
+        return node.items
+
+    for root in roots:
+        collect(root)
+    return roots
+
+
+def _walk(nodes: list[_Node]) -> Iterator[_Node]:
+    for node in nodes:
+        yield node
+        yield from _walk(node.children)
+
+
+def _scored_questions(
+    *, version_id: int, items: set[int]
+) -> tuple[dict[int, list[int]], list[SatisfiedRule]]:
+    """Questions per item, and the satisfied rules grouped by (column, values)."""
+    questions_of: dict[int, list[int]] = {item: [] for item in items}
+    grouped: dict[tuple[str, tuple], list[int]] = defaultdict(list)
+    rows = (
+        Question.objects.filter(
+            version_id=version_id, indicator_id__in=items, excluded_from_indices=False
+        )
+        .order_by("id")
+        .values_list("id", "code", "indicator_id", "type", "satisfied_values")
+    )
+    for pk, code, item, kind, satisfied in rows:
+        questions_of[item].append(pk)
+        grouped[_satisfied_rule(code, kind, satisfied)].append(pk)
+    rules = [
+        SatisfiedRule(column, values, tuple(ids))
+        for (column, values), ids in sorted(grouped.items(), key=lambda kv: kv[1][0])
+    ]
+    return questions_of, rules
+
+
+def _satisfied_rule(code: str, kind: str, satisfied: object) -> tuple[str, tuple]:
+    """The answer column and values that count as satisfied for one question."""
+    values = satisfied if isinstance(satisfied, list) else []
+    if kind in (Question.Type.SCALE, Question.Type.NUMBER, Question.Type.YESNO):
+        try:
+            # bool before int: yes/no answers are stored as 1.0/0.0
+            numbers = {float(v) for v in values if not isinstance(v, dict | list)}
+        except ValueError:
+            raise UnsupportedQuestion(
+                f"{code}: satisfied values {values!r} are not numbers"
+            ) from None
+        return "number", tuple(sorted(numbers))
+    if kind == Question.Type.SINGLE:
+        return "code", tuple(sorted({str(v) for v in values}))
+    raise UnsupportedQuestion(f"{code}: {kind} questions cannot feed an item")
+
+
+def _evaluate(
+    roots: list[_Node], totals: dict[int, list[float]]
+) -> dict[int, tuple[float | None, _Linear]]:
+    """Each node's value (0–1) in one scope and its linearization coefficients per item.
+
+    The coefficients cover every item below the node with a valid answer in the scope
+    (zero where the node's rule gives the item no weight), so that the linearized query
+    also counts the node's respondents.
+    """
+    out: dict[int, tuple[float | None, _Linear]] = {}
+
+    def visit(node: _Node) -> tuple[float | None, _Linear]:
+        answered = [item for item in node.items if totals.get(item, _zeros())[1] > 0]
+        linear: _Linear = dict.fromkeys(answered, (0.0, 0.0))
+        value: float | None = None
+        if node.aggregation == Indicator.Aggregation.SHARE:
+            for child in node.children:
+                visit(child)  # a share node's children are evaluated but do not count
+            if answered:
+                y, x, _valid = totals[node.id]
+                value = y / x
+                linear[node.id] = (1 / x, value / x)
+        elif node.aggregation == Indicator.Aggregation.POOLED:
+            for child in node.children:
+                visit(child)
+            x = sum(totals[item][1] for item in answered)
+            if x > 0:
+                value = sum(totals[item][0] for item in answered) / x
+                linear.update({item: (1 / x, value / x) for item in answered})
+        else:
+            weighted = node.aggregation == Indicator.Aggregation.WEIGHTED_MEAN
+            parts = [(child, *visit(child)) for child in node.children]
+            parts = [
+                (child.weight if weighted else 1.0, v, lin)
+                for child, v, lin in parts
+                if v is not None
+            ]
+            total_weight = sum(w for w, _v, _lin in parts)
+            if total_weight > 0:
+                value = sum(w * v for w, v, _lin in parts) / total_weight
+                for w, _v, lin in parts:
+                    for item, (a, b) in lin.items():
+                        a0, b0 = linear[item]
+                        linear[item] = (a0 + w / total_weight * a, b0 + w / total_weight * b)
+        out[node.id] = (value, linear)
+        return value, linear
+
+    for root in roots:
+        visit(root)
+    return out
+
+
+def _respondents_per_scope(*, round_id: int, version_id: int, unit_level: str) -> dict[int, int]:
+    column = sql.SCOPE_COLUMNS[unit_level]
+    rows = (
+        Response.objects.filter(round_id=round_id, version_id=version_id)
+        .values(column)
+        .annotate(count=Count("id"))
+        .order_by()
+        .values_list(column, "count")
+    )
+    return {NO_SCOPE if scope is None else scope: count for scope, count in rows}
+
+
+def _standard_error(value: float | None, n: int, sum_z: float, sum_zz: float) -> float | None:
+    """100 · sqrt(n/(n−1) · Σ(z − z̄)²) over the scope's n respondents (z = 0 if absent)."""
+    if value is None or n < 2:
+        return None
+    squares = max(sum_zz - sum_z * sum_z / n, 0.0)
+    return 100 * math.sqrt(n / (n - 1) * squares)

@@ -1,0 +1,38 @@
+"""Celery tasks of scoring: thin wrappers around ``scoring.services``."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import OperationalError, transaction
+
+
+@shared_task(
+    name="scoring.compute_and_publish",
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=3,
+)
+def compute_and_publish(run_id: int) -> str:
+    """Compute a started run and publish it; a repeated delivery finds it done."""
+    from scoring import services
+    from scoring.models import Run
+
+    run = services.compute_run(run_id=run_id)
+    if run.status == Run.Status.COMPUTED:
+        run = services.publish_run(run_id=run_id)
+    return run.status
+
+
+@shared_task(name="scoring.recompute_recent_rounds", acks_late=True)
+def recompute_recent_rounds() -> list[int]:
+    """Nightly: start a run for every open or recently closed round and queue it."""
+    from scoring import selectors, services
+
+    started = []
+    for code in selectors.rounds_to_recompute():
+        run, created = services.start_run(round_code=code)
+        if created:
+            transaction.on_commit(lambda pk=run.pk: compute_and_publish.delay(pk))
+            started.append(run.pk)
+    return started

@@ -1,0 +1,131 @@
+"""Recomputing a round: command, API, Celery task and beat schedule end to end."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.core.management import call_command
+from django.test import Client
+from django.utils import timezone
+
+from feedback.models import Response
+from feedback.services import submit_response
+from scoring import selectors
+from scoring.models import Run, Score
+from surveys.models import Round
+from tests.test_response_api import valid_answers
+
+pytestmark = pytest.mark.django_db
+
+
+def answer(unit: str, **changes: object) -> None:
+    submit_response(
+        round_code="demo",
+        unit_code=unit,
+        answers=valid_answers(**changes),
+        channel=Response.Channel.API,
+        client_id=uuid.uuid4(),
+    )
+
+
+@pytest.fixture
+def responses(sipas) -> None:
+    for s01 in (5, 4, 2):
+        answer("19", S01=s01)
+    answer("01", S01=1)
+
+
+@pytest.fixture
+def staff_client(client: Client) -> Client:
+    user = get_user_model().objects.create_user("analyst", password="x-long-password")
+    user.user_permissions.add(Permission.objects.get(codename="add_run"))
+    client.force_login(user)
+    return client
+
+
+def published(round_code: str = "demo") -> Run:
+    return Run.objects.get(round__code=round_code, status=Run.Status.PUBLISHED)
+
+
+def test_the_command_computes_and_publishes_with_a_progress_line(responses) -> None:
+    out = StringIO()
+    call_command("recompute_scores", "--round", "demo", stdout=out)
+    run = published()
+    assert f"run {run.pk} published" in out.getvalue()
+    assert "computing indicators" in out.getvalue()
+    assert run.response_count == 4 and run.answer_count > 0 and run.code_version
+    s01 = Score.objects.get(run=run, indicator__code="S01", unit__code="19")
+    assert s01.value == pytest.approx(200 / 3)  # 5 and 4 satisfied of 5, 4, 2
+    assert s01.suppressed  # 3 respondents < MIN_PUBLISH_N
+    scopes = set(Score.objects.filter(run=run).values_list("scope", flat=True))
+    assert scopes == {"unit", "national", "national_mean"}
+
+
+def test_suppressed_units_are_not_ranked(responses, settings) -> None:
+    settings.MIN_PUBLISH_N = 2
+    call_command("recompute_scores", "--round", "demo", stdout=StringIO())
+    scores = Score.objects.filter(run=published(), indicator__code="S01", scope="unit")
+    by_unit = {s.unit.code: s for s in scores}
+    assert by_unit["19"].rank == 1 and by_unit["19"].rank_of == 1
+    assert by_unit["01"].suppressed and by_unit["01"].rank is None
+
+
+def test_an_unknown_round_is_a_command_error(db) -> None:
+    with pytest.raises(Exception, match="nope"):
+        call_command("recompute_scores", "--round", "nope", stdout=StringIO())
+
+
+def test_staff_start_a_recompute_through_the_api_and_follow_the_run(
+    responses, staff_client: Client, django_capture_on_commit_callbacks
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post("/api/v1/rounds/demo/recompute/")
+    assert response.status_code == 202
+    body = response.json()
+    assert body["status"] == "running" and body["round"] == "demo"
+    followed = staff_client.get(f"/api/v1/runs/{body['id']}/").json()
+    assert followed["status"] == "published"  # tasks run in-process in tests
+
+
+def test_a_second_request_while_a_run_runs_gets_that_run(responses, staff_client: Client) -> None:
+    running = Run.objects.create(round=Round.objects.get(code="demo"))
+    response = staff_client.post("/api/v1/rounds/demo/recompute/")
+    assert response.status_code == 202 and response.json()["id"] == running.pk
+
+
+def test_only_staff_with_the_permission_may_start_a_recompute(responses, client: Client) -> None:
+    assert client.post("/api/v1/rounds/demo/recompute/").status_code in (401, 403)
+    user = get_user_model().objects.create_user("clerk", password="x-long-password")
+    client.force_login(user)
+    assert client.post("/api/v1/rounds/demo/recompute/").status_code == 403
+    assert not Run.objects.exists()
+
+
+def test_an_unknown_run_is_a_json_404(client: Client, db) -> None:
+    response = client.get("/api/v1/runs/999/")
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
+
+
+def test_beat_recomputes_nightly_at_two(settings) -> None:
+    from config.celery import app
+
+    app.loader.import_default_modules()
+    entry = settings.CELERY_BEAT_SCHEDULE["recompute-scores-nightly"]
+    assert entry["task"] in app.tasks
+    assert entry["schedule"].hour == {2} and entry["schedule"].minute == {0}
+    assert settings.CELERY_TIMEZONE == "Asia/Ho_Chi_Minh"
+
+
+def test_open_and_recently_closed_rounds_are_recomputed(sipas) -> None:
+    now = timezone.now()
+    recent = Round.objects.get(code="sipas-2022")
+    assert selectors.rounds_to_recompute(now=now) == ["demo"]
+    Round.objects.filter(pk=recent.pk).update(
+        opens_at=now - dt.timedelta(days=60), closes_at=now - dt.timedelta(days=10)
+    )
+    assert selectors.rounds_to_recompute(now=now) == ["demo", "sipas-2022"]
