@@ -62,7 +62,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from django.db.models import Count
@@ -109,8 +109,18 @@ class _Node:
 _Linear = dict[int, tuple[float, float]]
 
 
-def compute_values(*, round_id: int, version_id: int, unit_level: str = "unit") -> list[NodeValue]:
-    """Every indicator node's value per unit with responses and nationally (unit None)."""
+def compute_values(
+    *,
+    round_id: int,
+    version_id: int,
+    unit_level: str = "unit",
+    unit_map: Mapping[int, int] | None = None,
+) -> list[NodeValue]:
+    """Every indicator node's value per unit with responses and nationally (unit None).
+
+    ``unit_map`` (unit id → unit id) pools units before computing, e.g. the predecessors of
+    a merged province under the successor's id; unmapped units stay as they are.
+    """
     if unit_level not in sql.SCOPE_COLUMNS:
         raise ValueError(f"unit_level must be one of {sorted(sql.SCOPE_COLUMNS)}")
     roots = _indicator_tree(version_id=version_id)
@@ -120,7 +130,7 @@ def compute_values(*, round_id: int, version_id: int, unit_level: str = "unit") 
     question_ids = sorted(q for qs in questions_of.values() for q in qs)
 
     respondents = _respondents_per_scope(
-        round_id=round_id, version_id=version_id, unit_level=unit_level
+        round_id=round_id, version_id=version_id, unit_level=unit_level, unit_map=unit_map
     )
     groups = sorted(respondents)  # the scopes of the SQL, NO_SCOPE included
     scopes = [*(s for s in groups if s != NO_SCOPE), NATIONAL]
@@ -135,6 +145,7 @@ def compute_values(*, round_id: int, version_id: int, unit_level: str = "unit") 
             unit_level=unit_level,
             rules=rules,
             question_ids=question_ids,
+            unit_map=unit_map,
         )
         for scope, question, y, x, valid in sorted(rows):  # the same summing order anywhere
             for key in (scope, NATIONAL):
@@ -161,6 +172,7 @@ def compute_values(*, round_id: int, version_id: int, unit_level: str = "unit") 
         rules=rules,
         question_ids=question_ids,
         coefficients=coefficients,
+        unit_map=unit_map,
     )
     for scope, node, n, weight_sum, *moments in sorted(rows):
         sums[scope, node] = [n, weight_sum, moments[0], moments[1]]
@@ -314,7 +326,9 @@ def _evaluate(
     return out
 
 
-def _respondents_per_scope(*, round_id: int, version_id: int, unit_level: str) -> dict[int, int]:
+def _respondents_per_scope(
+    *, round_id: int, version_id: int, unit_level: str, unit_map: Mapping[int, int] | None
+) -> dict[int, int]:
     column = sql.SCOPE_COLUMNS[unit_level]
     rows = (
         Response.objects.filter(round_id=round_id, version_id=version_id)
@@ -323,7 +337,11 @@ def _respondents_per_scope(*, round_id: int, version_id: int, unit_level: str) -
         .order_by()
         .values_list(column, "count")
     )
-    return {NO_SCOPE if scope is None else scope: count for scope, count in rows}
+    counts: dict[int, int] = defaultdict(int)
+    for scope, count in rows:  # one row per unit: pooling them is not a loop over responses
+        key = NO_SCOPE if scope is None else (unit_map or {}).get(scope, scope)
+        counts[key] += count
+    return dict(counts)
 
 
 def _standard_error(value: float | None, n: int, sum_z: float, sum_zz: float) -> float | None:

@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 from feedback.models import Answer, Response
 from scoring.models import Run, Score
 from scoring.ranking import competition_ranks
-from surveys.models import Round
+from surveys.models import Indicator, Round, UnitLineage
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -173,6 +173,73 @@ def build_scores(run: Run, values: list[Any], *, min_n: int) -> list[Score]:
     return scores
 
 
+Z_95 = 1.959963984540054
+
+
+def previous_run(survey_round: Round) -> Run | None:
+    """The published run of the latest earlier round of the same questionnaire."""
+    return (
+        Run.objects.filter(
+            status=Run.Status.PUBLISHED,
+            round__version__questionnaire_id=survey_round.version.questionnaire_id,
+            round__closes_at__lte=survey_round.opens_at,
+        )
+        .exclude(round=survey_round)
+        .select_related("round")
+        .order_by("-round__closes_at", "-round_id")
+        .first()
+    )
+
+
+def lineage_map(*, current_units: set[int], previous_units: set[int]) -> dict[int, int]:
+    """Predecessor → successor for units of this round that the previous round did not cover."""
+    return dict(
+        UnitLineage.objects.filter(
+            successor_id__in=current_units - previous_units, predecessor_id__in=previous_units
+        ).values_list("predecessor_id", "successor_id")
+    )
+
+
+def compare_with_previous(
+    run: Run, scores: list[Score], *, say: Callable[[str], None] = lambda message: None
+) -> None:
+    """Set ``change`` and ``change_significant`` of unit and national scores.
+
+    The previous round is recomputed with merged units' predecessors pooled under the
+    successor (2025 lineage), so a merged province compares with its own territory. Nodes
+    are matched by indicator code, so a new questionnaire version still compares. A change
+    is significant when |change| > 1.96 · √(SE² + SE_previous²) (independent samples).
+    """
+    from scoring import engine
+
+    previous = previous_run(run.round)
+    if previous is None:
+        return
+    current_units = set(run.round.units.values_list("id", flat=True))
+    previous_units = set(previous.round.units.values_list("id", flat=True))
+    unit_map = lineage_map(current_units=current_units, previous_units=previous_units)
+    say(f"{run.round.code}: comparing with {previous.round.code} ({len(unit_map)} merged units)")
+    before = {
+        (v.indicator_code, v.unit_id): v
+        for v in engine.compute_values(
+            round_id=previous.round_id, version_id=previous.round.version_id, unit_map=unit_map
+        )
+    }
+    codes = dict(
+        Indicator.objects.filter(version_id=run.round.version_id).values_list("id", "code")
+    )
+    for score in scores:
+        if score.scope not in (Score.Scope.UNIT, Score.Scope.NATIONAL) or score.value is None:
+            continue
+        old = before.get((codes[score.indicator_id], score.unit_id))
+        if old is None or old.value is None:
+            continue
+        score.change = score.value - old.value
+        if score.se is not None and old.se is not None:
+            margin = Z_95 * (score.se**2 + old.se**2) ** 0.5
+            score.change_significant = abs(score.change) > margin
+
+
 def compute_run(*, run_id: int, progress: Callable[[str], None] | None = None) -> Run:
     """Compute a running run's values and mark it computed; a finished run is returned as is.
 
@@ -190,6 +257,7 @@ def compute_run(*, run_id: int, progress: Callable[[str], None] | None = None) -
         say(f"{run.round.code}: computing indicators of {version}")
         values = engine.compute_values(round_id=run.round_id, version_id=version.pk)
         scores = build_scores(run, values, min_n=settings.MIN_PUBLISH_N)
+        compare_with_previous(run, scores, say=say)
         responses = Response.objects.filter(round_id=run.round_id)
         with transaction.atomic():
             Score.objects.filter(run=run).delete()

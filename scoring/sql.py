@@ -8,7 +8,7 @@ the small outputs (one row per unit and question, or per unit and node) into val
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,8 +62,17 @@ def _scored_answers(
     return sql, params
 
 
-def _scope_sql(unit_level: str) -> str:
-    return f"COALESCE(r.{SCOPE_COLUMNS[unit_level]}, {NO_SCOPE})"
+def _scope_sql(unit_level: str, unit_map: Mapping[int, int] | None = None) -> str:
+    """The scope of a response: its unit (or agency), renamed through ``unit_map``.
+
+    ``unit_map`` pools units: e.g. the provinces merged in 2025 all map to their successor,
+    so a previous round can be compared with the merged province. Ids are integers, inlined.
+    """
+    column = f"r.{SCOPE_COLUMNS[unit_level]}"
+    if unit_map:
+        cases = " ".join(f"WHEN {int(k)} THEN {int(v)}" for k, v in sorted(unit_map.items()))
+        column = f"CASE {column} {cases} ELSE {column} END"
+    return f"COALESCE({column}, {NO_SCOPE})"
 
 
 def item_totals(
@@ -73,10 +82,11 @@ def item_totals(
     unit_level: str,
     rules: Sequence[SatisfiedRule],
     question_ids: Sequence[int],
+    unit_map: Mapping[int, int] | None = None,
 ) -> list[tuple[int, int, float, float, int]]:
     """(scope, question, Σ w·satisfied, Σ w, valid answers) per scope and question."""
     scored, params = _scored_answers(
-        scope_sql=_scope_sql(unit_level), rules=rules, question_ids=question_ids
+        scope_sql=_scope_sql(unit_level, unit_map), rules=rules, question_ids=question_ids
     )
     sql = (
         f"SELECT x.scope, x.question_id, SUM(x.w * x.s), SUM(x.w), COUNT(*) "
@@ -121,6 +131,7 @@ def linearized_sums(
     rules: Sequence[SatisfiedRule],
     question_ids: Sequence[int],
     coefficients: Sequence[tuple[int, int, int, float, float, float, float]],
+    unit_map: Mapping[int, int] | None = None,
 ) -> list[tuple[int, int, int, float, float, float, float, float]]:
     """(scope, node, n, Σ w, Σ z, Σ z², Σ z_nat, Σ z_nat²) per scope and node.
 
@@ -133,7 +144,7 @@ def linearized_sums(
     if not coefficients:
         return []
     scored, params = _scored_answers(
-        scope_sql=_scope_sql(unit_level), rules=rules, question_ids=question_ids
+        scope_sql=_scope_sql(unit_level, unit_map), rules=rules, question_ids=question_ids
     )
     sql = (
         f"WITH coef AS MATERIALIZED ({_coefficients_table()}), "
