@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 from feedback.models import Answer, Response
 from scoring.models import Run, Score
 from scoring.ranking import competition_ranks
-from surveys.models import Indicator, Round, UnitLineage
+from surveys.models import Agency, Indicator, Round, UnitLineage
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -240,6 +240,59 @@ def compare_with_previous(
             score.change_significant = abs(score.change) > margin
 
 
+def agency_scores(
+    run: Run, *, min_n: int, say: Callable[[str], None] = lambda message: None
+) -> list[Score]:
+    """Values per agency, for rounds whose responses name agencies (one more engine pass)."""
+    from scoring import engine
+
+    agencies = dict(
+        Agency.objects.filter(responses__round_id=run.round_id)
+        .distinct()
+        .values_list("id", "unit_id")
+    )
+    if not agencies:
+        return []
+    say(f"{run.round.code}: computing indicators of {len(agencies)} agencies")
+    values = engine.compute_values(
+        round_id=run.round_id, version_id=run.round.version_id, unit_level="agency"
+    )
+    return [
+        Score(
+            run=run,
+            scope=Score.Scope.AGENCY,
+            indicator_id=v.indicator_id,
+            agency_id=v.unit_id,
+            unit_id=agencies[v.unit_id],
+            value=v.value,
+            n=v.n,
+            valid=v.valid,
+            weight_sum=v.weight_sum,
+            se=v.se,
+            ci_low=v.ci_low,
+            ci_high=v.ci_high,
+            suppressed=v.n < min_n,
+        )
+        for v in values
+        if v.unit_id is not None  # the national rows are the unit pass's
+    ]
+
+
+def prune_runs(*, round_id: int, keep: int) -> int:
+    """Delete the round's superseded and failed runs beyond the newest ``keep`` (with scores)."""
+    old = list(
+        Run.objects.filter(round_id=round_id, status__in=[Run.Status.SUPERSEDED, Run.Status.FAILED])
+        .order_by("-started_at", "-id")
+        .values_list("id", flat=True)[keep:]
+    )
+    if not old:
+        return 0
+    with transaction.atomic():
+        Score.objects.filter(run_id__in=old).delete()
+        Run.objects.filter(id__in=old).delete()
+    return len(old)
+
+
 def compute_run(*, run_id: int, progress: Callable[[str], None] | None = None) -> Run:
     """Compute a running run's values and mark it computed; a finished run is returned as is.
 
@@ -258,6 +311,7 @@ def compute_run(*, run_id: int, progress: Callable[[str], None] | None = None) -
         values = engine.compute_values(round_id=run.round_id, version_id=version.pk)
         scores = build_scores(run, values, min_n=settings.MIN_PUBLISH_N)
         compare_with_previous(run, scores, say=say)
+        scores += agency_scores(run, min_n=settings.MIN_PUBLISH_N, say=say)
         responses = Response.objects.filter(round_id=run.round_id)
         with transaction.atomic():
             Score.objects.filter(run=run).delete()
@@ -284,4 +338,6 @@ def recompute_round(*, round_code: str, progress: Callable[[str], None] | None =
     if not created:
         return run
     run = compute_run(run_id=run.pk, progress=progress)
-    return publish_run(run_id=run.pk)
+    run = publish_run(run_id=run.pk)
+    prune_runs(round_id=run.round_id, keep=settings.SCORING_KEEP_RUNS)
+    return run

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 from django.db import OperationalError, transaction
 
 
@@ -21,6 +22,7 @@ def compute_and_publish(run_id: int) -> str:
     run = services.compute_run(run_id=run_id)
     if run.status == Run.Status.COMPUTED:
         run = services.publish_run(run_id=run_id)
+        services.prune_runs(round_id=run.round_id, keep=settings.SCORING_KEEP_RUNS)
     return run.status
 
 

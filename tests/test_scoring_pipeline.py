@@ -129,3 +129,38 @@ def test_open_and_recently_closed_rounds_are_recomputed(sipas) -> None:
         opens_at=now - dt.timedelta(days=60), closes_at=now - dt.timedelta(days=10)
     )
     assert selectors.rounds_to_recompute(now=now) == ["demo", "sipas-2022"]
+
+
+def test_agencies_named_by_responses_get_their_own_values(sipas) -> None:
+    from surveys.loaders import ensure_demo_agencies
+
+    ensure_demo_agencies()
+    for s01 in (5, 1):
+        submit_response(
+            round_code="demo",
+            unit_code="19",
+            agency_code="TTPVHCC",
+            answers=valid_answers(S01=s01),
+            channel=Response.Channel.API,
+            client_id=uuid.uuid4(),
+        )
+    answer("19", S01=5)  # names no agency: counts for the province only
+    call_command("recompute_scores", "--round", "demo", stdout=StringIO())
+    run = published()
+    agency = Score.objects.get(run=run, scope="agency", indicator__code="S01")
+    assert (agency.agency.code, agency.unit.code) == ("TTPVHCC", "19")
+    assert agency.value == pytest.approx(50.0) and agency.n == 2
+    province = Score.objects.get(run=run, scope="unit", unit__code="19", indicator__code="S01")
+    assert province.value == pytest.approx(200 / 3)
+
+
+def test_old_runs_beyond_the_retention_are_deleted(responses, settings) -> None:
+    settings.SCORING_KEEP_RUNS = 2
+    for _ in range(4):
+        call_command("recompute_scores", "--round", "demo", stdout=StringIO())
+    runs = Run.objects.filter(round__code="demo")
+    assert runs.filter(status="published").count() == 1
+    assert runs.filter(status="superseded").count() == 2
+    assert set(Score.objects.values_list("run_id", flat=True)) == set(
+        runs.values_list("id", flat=True)
+    )

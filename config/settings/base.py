@@ -203,6 +203,8 @@ PAPER_IMPORT_SYNC_MAX_ROWS: int = env.int("PAPER_IMPORT_SYNC_MAX_ROWS", default=
 MIN_PUBLISH_N: int = env.int("MIN_PUBLISH_N", default=30)
 # A run still "running" after this many minutes is taken for dead (its worker was stopped).
 SCORING_RUN_TIMEOUT_MINUTES: int = env.int("SCORING_RUN_TIMEOUT_MINUTES", default=120)
+# Superseded and failed runs kept per round for audit (older ones are deleted).
+SCORING_KEEP_RUNS: int = env.int("SCORING_KEEP_RUNS", default=10)
 # Nightly recompute of open and recently closed rounds, at this hour and minute (TIME_ZONE).
 SCORING_NIGHTLY_AT: str = env_or("SCORING_NIGHTLY_AT", "02:00")
 # A round closed less than this many days ago is still recomputed nightly.
