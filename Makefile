@@ -17,6 +17,8 @@ run: install  ## Migrate, load reference and demo data, then serve on $(HOST):$(
 	@mkdir -p var
 	$(MANAGE) migrate --noinput
 	$(MANAGE) bootstrap
+	$(MANAGE) generate_demo_data --round sipas-2022 --responses 3000 --seed 2022 --if-empty
+	$(MANAGE) recompute_scores --round sipas-2022 --if-unpublished
 	@echo
 	@echo "  Service:        http://$(HOST):$(PORT)/"
 	@echo "  Admin:          http://$(HOST):$(PORT)/admin/"

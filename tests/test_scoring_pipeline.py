@@ -164,3 +164,11 @@ def test_old_runs_beyond_the_retention_are_deleted(responses, settings) -> None:
     assert set(Score.objects.values_list("run_id", flat=True)) == set(
         runs.values_list("id", flat=True)
     )
+
+
+def test_if_unpublished_skips_a_round_already_published(responses) -> None:
+    call_command("recompute_scores", "--round", "demo", stdout=StringIO())
+    out = StringIO()
+    call_command("recompute_scores", "--round", "demo", "--if-unpublished", stdout=out)
+    assert "already published" in out.getvalue()
+    assert Run.objects.filter(round__code="demo").count() == 1

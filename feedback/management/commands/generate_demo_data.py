@@ -1,0 +1,51 @@
+"""``manage.py generate_demo_data``: synthetic SIPAS responses for demos and benchmarks."""
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from feedback.demo import generate_demo_responses
+
+
+class Command(BaseCommand):
+    help = (
+        "Add N synthetic SIPAS responses (paper channel) to a round, spread evenly over its "
+        "units, with provincial levels like the published 2022 results. Response i of a seed "
+        "is always the same. Without --replace a run ADDS responses: a second run with the "
+        "same seed continues that seed's sequence (two runs of N = one run of 2N), so nothing "
+        "is duplicated; --replace first deletes the round's demo responses of every seed; "
+        "--if-empty does nothing when the round has any response. Real responses are never "
+        "touched."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--round", dest="round_code", required=True, help="e.g. sipas-2022")
+        parser.add_argument("--responses", type=int, required=True, metavar="N")
+        parser.add_argument("--seed", type=int, default=2022, metavar="S", help="0..2**32-1")
+        parser.add_argument(
+            "--replace", action="store_true", help="delete the round's demo responses first"
+        )
+        parser.add_argument(
+            "--if-empty", action="store_true", help="only when the round has no response yet"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            report = generate_demo_responses(
+                round_code=options["round_code"],
+                responses=options["responses"],
+                seed=options["seed"],
+                replace=options["replace"],
+                if_empty=options["if_empty"],
+                progress=self.stdout.write,
+            )
+        except ValidationError as exc:
+            raise CommandError("; ".join(exc.messages)) from exc
+        if report.skipped:
+            return
+        rate = report.created / report.seconds if report.seconds else 0.0
+        self.stdout.write(
+            f"{report.created:,} demo responses ({report.answers:,} answers) added to "
+            f"{options['round_code']} in {report.seconds:.1f} s ({rate:,.0f} responses/s)"
+        )

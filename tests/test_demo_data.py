@@ -1,0 +1,160 @@
+"""Synthetic SIPAS responses (``manage.py generate_demo_data``, ``feedback.demo``)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.db.models import Count, Q
+
+from feedback import demo
+from feedback.models import Answer, Response
+from feedback.services import request_digest, round_questions, submit_response
+from feedback.validation import clean_answers
+from surveys.models import Round
+
+ROUND = "sipas-2022"
+
+
+def generate(responses: int, seed: int = 7, *flags: str) -> str:
+    out = StringIO()
+    call_command(
+        "generate_demo_data",
+        "--round", ROUND, "--responses", str(responses), "--seed", str(seed), *flags,
+        stdout=out,
+    )  # fmt: skip
+    return out.getvalue()
+
+
+def snapshot() -> list[tuple[Any, ...]]:
+    """Every demo response with its answers, independent of database ids."""
+    answers: dict[int, list[tuple]] = defaultdict(list)
+    for response_id, code, value, number, choice in Answer.objects.values_list(
+        "response_id", "question__code", "value", "number", "code"
+    ):
+        answers[response_id].append((code, value, number, choice))
+    return sorted(
+        (
+            r.client_id,
+            r.receipt,
+            r.unit_id,
+            r.request_digest,
+            r.submitted_at,
+            r.channel,
+            r.weight,
+            sorted(answers[r.pk], key=lambda a: a[0]),
+        )
+        for r in Response.objects.all()
+    )
+
+
+def sent_answers(response: Response) -> dict[str, Any]:
+    return dict(response.answers.values_list("question__code", "value"))
+
+
+def test_the_same_seed_gives_the_same_responses(sipas: Any) -> None:
+    generate(120, 11)
+    first = snapshot()
+    generate(120, 11, "--replace")
+    assert snapshot() == first
+    assert Response.objects.count() == 120
+
+    generate(60, 11, "--replace")
+    generate(60, 11)  # continues the seed's sequence: two runs of 60 = one run of 120
+    assert snapshot() == first
+
+    generate(30, 12)  # another seed adds other responses
+    assert Response.objects.count() == 150
+    assert Response.objects.values("receipt").distinct().count() == 150
+
+
+def test_hidden_questions_get_no_answers(sipas: Any) -> None:
+    generate(400)
+
+    def without(screener: str) -> Q:
+        return Q(response__answers__question__code=screener, response__answers__value=False)
+
+    service = Answer.objects.filter(question__code__startswith="S")
+    assert service.exists()
+    assert not service.filter(without("Q8_4")).exists()
+    assert not Answer.objects.filter(without("Q8_2"), question__code="P06").exists()
+    assert not Answer.objects.filter(without("Q8_1"), question__code="P07").exists()
+    # Screeners route both ways, and some optional items are left blank.
+    procedure = Answer.objects.filter(question__code="Q8_4")
+    assert 0.2 < procedure.filter(value=True).count() / procedure.count() < 0.6
+    assert Answer.objects.filter(question__code="P01").count() < 400
+
+
+def test_every_stored_answer_passes_validation(sipas: Any) -> None:
+    generate(150)
+    questions = round_questions(Round.objects.get(code=ROUND))
+    for response in Response.objects.select_related("unit").prefetch_related("answers")[:150]:
+        answers = sent_answers(response)
+        cleaned, errors = clean_answers(questions, answers)
+        assert errors == {}
+        stored = {a.question.code: (a.value, a.number, a.code) for a in response.answers.all()}
+        assert stored == {c: (a.value, a.number, a.code) for c, a in cleaned.items()}
+        digest = request_digest(round_code=ROUND, unit_code=response.unit.code, answers=answers)
+        assert response.request_digest == digest
+
+
+def test_required_answers_are_always_there(sipas: Any) -> None:
+    generate(300)
+    required = ["A01", "A02", *(f"Q8_{n}" for n in range(1, 8))]
+    counts = Response.objects.annotate(
+        given=Count("answers", filter=Q(answers__question__code__in=required))
+    )
+    assert set(counts.values_list("given", flat=True)) == {len(required)}
+    assert Answer.objects.filter(question__code="A03").count() < 300  # optional: some blank
+
+
+def test_provincial_levels_follow_the_published_ranking(sipas: Any) -> None:
+    levels = demo.unit_levels([f"{n:02d}" for n in range(1, 97)], seed=3)
+    ordered = sorted(levels, key=lambda code: levels[code][0])
+    assert ordered[-1] == "22" and ordered[-2] == "19"  # Quảng Ninh, Thái Nguyên
+    assert ordered[0] == "20" and ordered[1] == "06"  # Lạng Sơn, Bắc Kạn
+
+    generate(2520)  # 40 respondents per province
+    satisfied = Count("id", filter=Q(number__gte=4))
+    shares = {
+        row["response__unit__code"]: row["satisfied"] / row["total"]
+        for row in Answer.objects.filter(question__code__regex=r"^[PS][0-9]")
+        .values("response__unit__code")
+        .annotate(satisfied=satisfied, total=Count("id"))
+    }
+    assert shares["22"] > shares["20"] + 0.08
+    assert shares["19"] > shares["06"] + 0.08
+
+
+def test_if_empty_adds_nothing_to_a_round_with_responses(sipas: Any) -> None:
+    assert "100 demo responses" in generate(100, 7, "--if-empty")
+    assert "no demo data added" in generate(100, 7, "--if-empty")
+    assert Response.objects.count() == 100
+
+
+def test_replace_keeps_responses_that_are_not_demo_data(sipas: Any) -> None:
+    answers = {"A01": "nu", "A02": "35_49", **{f"Q8_{n}": False for n in range(1, 8)}, "P01": 4}
+    real = submit_response(round_code=ROUND, unit_code="19", answers=answers, channel="paper")
+    generate(50)
+    generate(20, 8, "--replace")
+    assert Response.objects.count() == 21
+    assert Response.objects.filter(pk=real.response.pk).exists()
+    assert Answer.objects.filter(response=real.response).count() == len(answers)
+
+
+def test_demo_client_ids_encode_seed_and_index() -> None:
+    client_id = demo.demo_client_id(2**32 - 1, 123_456)
+    assert client_id.version == 8
+    assert demo.demo_index(client_id) == 123_456
+    low, high = demo.demo_client_id_range()
+    assert low <= client_id <= high
+    assert demo.demo_client_id_range(5)[1] < demo.demo_client_id(6, 0)
+
+
+@pytest.mark.postgres
+def test_demo_data_is_copied_on_postgresql(sipas: Any) -> None:
+    generate(20)
+    assert Answer.objects.filter(response__round__code=ROUND).count() > 20 * 30
