@@ -80,3 +80,12 @@ def _fresh_cache() -> Iterator[None]:
     cache.clear()
     yield
     cache.clear()
+
+
+def forget_routes() -> None:
+    """Make Celery read ``task_routes`` again: it caches its router on first use, and only
+    ``conf.update()`` rebuilds it, which would pin the routes for the tests that follow."""
+    from config.celery import app
+
+    app.amqp._rtable = None
+    app.amqp.__dict__.pop("router", None)

@@ -19,6 +19,7 @@ from django.test import Client
 
 from config.celery import app
 from feedback.models import Response
+from tests.conftest import forget_routes
 from tests.test_celery_worker import ROOT
 from tests.test_paper_import import csv_bytes, row
 
@@ -82,7 +83,12 @@ def import_worker(transactional_db: None) -> Iterator[str]:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_file_over_the_sync_limit_is_imported_by_a_worker_with_visible_progress(
-    import_worker: str, sipas, client: Client, settings, monkeypatch: pytest.MonkeyPatch
+    import_worker: str,
+    sipas,
+    client: Client,
+    settings,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
     settings.PAPER_IMPORT_SYNC_MAX_ROWS = 10
     # The test process runs tasks eagerly (config.settings.test); this one goes to the worker.
@@ -90,6 +96,8 @@ def test_a_file_over_the_sync_limit_is_imported_by_a_worker_with_visible_progres
     monkeypatch.setitem(
         app.conf, "task_routes", {"feedback.import_paper_forms": {"queue": import_worker}}
     )
+    forget_routes()  # Celery caches its router: make it read the routes just set…
+    request.addfinalizer(forget_routes)  # …and forget them after the test
     clerk = User.objects.create_user("clerk", is_staff=True)
     clerk.user_permissions.add(Permission.objects.get(codename="import_paper_forms"))
     client.force_login(clerk)

@@ -1,0 +1,214 @@
+"""Admin for scoring runs and their scores: read-only records, and recomputes started here.
+
+Runs and scores are audit records: nobody adds, changes or deletes them in the admin. Staff
+with ``scoring.add_run`` start a recompute from the run list ("Recompute a round") or
+with the action on selected runs; the run is computed and published by the Celery task.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template import engines
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from scoring import services, tasks
+from scoring.models import Run, Score
+from surveys.models import Round
+
+START_RUNS = "scoring.add_run"
+
+CHANGE_LIST_TEMPLATE = """{% extends "admin/change_list.html" %}{% load i18n %}
+{% block object-tools-items %}{% if recompute_url %}
+<li><a href="{{ recompute_url }}" class="addlink">{% translate 'Recompute a round' %}</a></li>
+{% endif %}{{ block.super }}{% endblock %}"""
+
+RECOMPUTE_TEMPLATE = """{% extends "admin/base_site.html" %}{% load i18n %}
+{% block breadcrumbs %}<div class="breadcrumbs">
+<a href="{% url 'admin:index' %}">{% translate 'Home' %}</a>
+&rsaquo; <a href="{% url 'admin:app_list' app_label=opts.app_label %}">
+{{ opts.app_config.verbose_name }}</a>
+&rsaquo; <a href="{% url 'admin:scoring_run_changelist' %}">
+{{ opts.verbose_name_plural|capfirst }}</a>
+&rsaquo; {{ title }}</div>{% endblock %}
+{% block content %}<div id="content-main">
+<p>{{ intro }}</p>
+<form method="post" id="recompute-form">{% csrf_token %}
+{{ form.non_field_errors }}<fieldset class="module aligned">{{ form.as_div }}</fieldset>
+<div class="submit-row"><input type="submit" class="default" value="{{ submit }}"></div>
+</form></div>{% endblock %}"""
+
+
+@cache
+def template(source: str) -> Any:
+    return engines["django"].from_string(source)
+
+
+class RecomputeForm(forms.Form):
+    round = forms.ModelChoiceField(
+        Round.objects.order_by("-opens_at", "code"), label=_("survey round"), to_field_name="code"
+    )
+
+
+@admin.register(Run)
+class RunAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "round",
+        "status",
+        "started_at",
+        "finished_at",
+        "published_at",
+        "response_count",
+        "answer_count",
+    ]
+    list_display_links = ["id", "round"]
+    list_filter = ["status", "round"]
+    list_select_related = ["round"]
+    date_hierarchy = "started_at"
+    fields = [
+        "round",
+        "status",
+        "started_at",
+        "finished_at",
+        "published_at",
+        "response_count",
+        "answer_count",
+        "versions",
+        "settings_used",
+        "code_version",
+        "progress",
+        "error",
+        "scores_link",
+    ]
+    readonly_fields = fields
+    actions = ["recompute_rounds"]
+
+    @property
+    def change_list_template(self) -> Any:
+        return template(CHANGE_LIST_TEMPLATE)
+
+    def has_recompute_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(START_RUNS)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # runs are started ("Recompute a round"), never typed in
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # kept for audit; retention is not the admin's job
+
+    def get_urls(self) -> list[Any]:
+        urls = [
+            path(
+                "recompute/",
+                self.admin_site.admin_view(self.recompute_view),
+                name="scoring_run_recompute",
+            ),
+        ]
+        return urls + super().get_urls()
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        recompute_url = (
+            reverse("admin:scoring_run_recompute")
+            if self.has_recompute_permission(request)
+            else None
+        )
+        return super().changelist_view(
+            request, {**(extra_context or {}), "recompute_url": recompute_url}
+        )
+
+    @admin.display(description=_("scores"))
+    def scores_link(self, run: Run) -> str:
+        url = reverse("admin:scoring_score_changelist") + f"?run__id__exact={run.pk}"
+        return format_html('<a href="{}">{}</a>', url, _("Scores of this run"))
+
+    @admin.action(description=_("Recompute selected rounds' scores"), permissions=["recompute"])
+    def recompute_rounds(self, request: HttpRequest, queryset: QuerySet[Run]) -> None:
+        codes = queryset.order_by("round__code").values_list("round__code", flat=True).distinct()
+        for code in codes:
+            self.start_recompute(request, code)
+
+    def start_recompute(self, request: HttpRequest, round_code: str) -> Run:
+        """Start (or join) the round's run; the task computes and publishes it after commit."""
+        run, created = services.start_run(round_code=round_code)
+        if created:
+            transaction.on_commit(lambda: tasks.compute_and_publish.delay(run.pk))
+            message = _("Run %(id)s of round %(round)s started.")
+        else:
+            message = _("Run %(id)s of round %(round)s is already running.")
+        self.message_user(request, message % {"id": run.pk, "round": round_code}, messages.SUCCESS)
+        return run
+
+    def recompute_view(self, request: HttpRequest) -> HttpResponse:
+        """A form to recompute one round; an unknown round is a form error."""
+        if not self.has_recompute_permission(request):
+            raise PermissionDenied
+        form = RecomputeForm(request.POST if request.method == "POST" else None)
+        if form.is_valid():
+            try:
+                self.start_recompute(request, form.cleaned_data["round"].code)
+            except ValidationError as error:
+                form.add_error(None, error)  # keyed by field: round
+            else:
+                return HttpResponseRedirect(reverse("admin:scoring_run_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "form": form,
+            "title": _("Recompute a round"),
+            "intro": _(
+                "Computes every indicator of the round from its responses in the background "
+                "and publishes the values when done; the published values stay until then."
+            ),
+            "submit": _("Recompute"),
+        }
+        return TemplateResponse(request, template(RECOMPUTE_TEMPLATE), context)
+
+
+@admin.register(Score)
+class ScoreAdmin(admin.ModelAdmin):
+    list_display = [
+        "indicator",
+        "scope",
+        "unit",
+        "agency",
+        "value",
+        "n",
+        "se",
+        "ci_low",
+        "ci_high",
+        "rank",
+        "rank_of",
+        "suppressed",
+        "change",
+        "run",
+    ]
+    list_filter = ["scope", "suppressed", "run", "indicator"]
+    list_select_related = ["indicator", "unit", "agency", "run__round"]
+    search_fields = ["indicator__code", "unit__code", "agency__code"]
+    show_full_result_count = False  # a run has thousands of scores; skip the second count
+    readonly_fields = [field.name for field in Score._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
