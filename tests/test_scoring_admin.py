@@ -37,6 +37,12 @@ def staff(client: Client, *codenames: str) -> Client:
     return client
 
 
+@pytest.fixture(autouse=True)
+def _english_admin(settings) -> None:
+    """Messages are compared in English (the site's default language is Vietnamese)."""
+    settings.LANGUAGE_CODE = "en"
+
+
 def texts(response) -> list[str]:
     return [str(m) for m in get_messages(response.wsgi_request)]
 
