@@ -8,7 +8,10 @@ A test marked ``postgres`` or ``redis`` needs that server through ``DATABASE_URL
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -89,3 +92,36 @@ def forget_routes() -> None:
 
     app.amqp._rtable = None
     app.amqp.__dict__.pop("router", None)
+
+
+def start_celery_worker(queue: str, *, database_url: str | None = None) -> subprocess.Popen:
+    """``celery -A config worker`` on a queue of its own, in a process of its own."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "REDIS_URL": settings.REDIS_URL,
+    }
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    command = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo"]
+    command += ["--queues", queue, "--hostname", f"{queue}@%h", "--loglevel=INFO"]
+    return subprocess.Popen(
+        command,
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def stop_celery_worker(process: subprocess.Popen) -> None:
+    """Stop a worker started by ``start_celery_worker``; its log with CELERY_TEST_VERBOSE."""
+    process.terminate()
+    try:
+        output, _ = process.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+    if os.environ.get("CELERY_TEST_VERBOSE"):
+        print(output)

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from config.celery import app
+from tests.conftest import start_celery_worker, stop_celery_worker
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.redis
@@ -23,43 +20,11 @@ pytestmark = pytest.mark.redis
 def worker_queue() -> Iterator[str]:
     """Start ``celery -A config worker`` on a queue of its own; stop it afterwards."""
     queue = f"test-{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "REDIS_URL": settings.REDIS_URL,
-    }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool=solo",
-            "--queues",
-            queue,
-            "--hostname",
-            f"{queue}@%h",
-            "--loglevel=INFO",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_celery_worker(queue)
     try:
         yield queue
     finally:
-        process.terminate()
-        try:
-            output, _ = process.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            output, _ = process.communicate()
-        if os.environ.get("CELERY_TEST_VERBOSE"):
-            print(output)
+        stop_celery_worker(process)
 
 
 def test_worker_runs_a_task_sent_through_redis(

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
-from django.conf import settings
 from django.contrib.auth.models import Permission, User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
@@ -19,8 +15,7 @@ from django.test import Client
 
 from config.celery import app
 from feedback.models import Response
-from tests.conftest import forget_routes
-from tests.test_celery_worker import ROOT
+from tests.conftest import forget_routes, start_celery_worker, stop_celery_worker
 from tests.test_paper_import import csv_bytes, row
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
@@ -41,44 +36,11 @@ def worker_database_url() -> str:
 def import_worker(transactional_db: None) -> Iterator[str]:
     """A worker on a queue of its own, on this test's database; stopped afterwards."""
     queue = f"test-paper-{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "REDIS_URL": settings.REDIS_URL,
-        "DATABASE_URL": worker_database_url(),
-    }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool=solo",
-            "--queues",
-            queue,
-            "--hostname",
-            f"{queue}@%h",
-            "--loglevel=INFO",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_celery_worker(queue, database_url=worker_database_url())
     try:
         yield queue
     finally:
-        process.terminate()
-        try:
-            output, _ = process.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            output, _ = process.communicate()
-        if os.environ.get("CELERY_TEST_VERBOSE"):
-            print(output)
+        stop_celery_worker(process)
 
 
 @pytest.mark.django_db(transaction=True)
