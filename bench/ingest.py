@@ -37,9 +37,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import psycopg
+from benchdb import recreate_database  # bench/ is on sys.path when run as a script
 from psycopg.types.json import Jsonb
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,17 +62,6 @@ def answers_40() -> dict[str, Any]:
 
 
 # --- Setup ------------------------------------------------------------------------------------
-
-
-def recreate_database(url: str) -> None:
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if "bench" not in name:
-        sys.exit(f"refusing to drop {name!r}: the benchmark database name must contain 'bench'")
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def server_env(database_url: str) -> dict[str, str]:

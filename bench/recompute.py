@@ -34,26 +34,14 @@ import time
 import tracemalloc
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import psycopg
+from benchdb import recreate_database  # bench/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/bench_recompute"
 ROUND = "sipas-2022"
-
-
-def recreate_database(url: str) -> None:
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if "bench" not in name:
-        sys.exit(f"refusing to drop {name!r}: the benchmark database name must contain 'bench'")
-    if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
-        sys.exit("the benchmark runs against PostgreSQL on loopback only")
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def bench_env(database_url: str) -> dict[str, str]:

@@ -17,27 +17,12 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from feedback.errors import RoundClosed
 from feedback.models import Invitation, Response, ResponseDraft
-from feedback.services import Submission, resolve_target, submit_response
-from surveys.models import Round
+from feedback.services import Submission, check_round_open, resolve_target, submit_response
 
 
 def draft_expiry(now: dt.datetime) -> dt.datetime:
     return now + dt.timedelta(hours=settings.FEEDBACK_DRAFT_TTL_HOURS)
-
-
-def check_round_open(survey_round: Round, now: dt.datetime) -> None:
-    """``RoundClosed`` unless the round accepts responses at ``now``."""
-    if not survey_round.is_open(now):
-        raise RoundClosed(
-            _("The survey round %(round)s is not open (it runs from %(opens)s to %(closes)s).")
-            % {
-                "round": survey_round.code,
-                "opens": timezone.localtime(survey_round.opens_at).date(),
-                "closes": timezone.localtime(survey_round.closes_at).date(),
-            }
-        )
 
 
 def unused_invitation(*, token: str) -> Invitation:

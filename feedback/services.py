@@ -117,6 +117,19 @@ def resolve_target(
     return survey_round, unit, agency
 
 
+def check_round_open(survey_round: Round, now: Any) -> None:
+    """``RoundClosed`` unless the round accepts responses at ``now``."""
+    if not survey_round.is_open(now):
+        raise RoundClosed(
+            _("The survey round %(round)s is not open (it runs from %(opens)s to %(closes)s).")
+            % {
+                "round": survey_round.code,
+                "opens": timezone.localtime(survey_round.opens_at).date(),
+                "closes": timezone.localtime(survey_round.closes_at).date(),
+            }
+        )
+
+
 def submit_response(
     *,
     round_code: str,
@@ -139,15 +152,8 @@ def submit_response(
     survey_round, unit, agency = resolve_target(
         round_code=round_code, unit_code=unit_code, agency_code=agency_code
     )
-    if channel != Response.Channel.PAPER and not survey_round.is_open(now):
-        raise RoundClosed(
-            _("The survey round %(round)s is not open (it runs from %(opens)s to %(closes)s).")
-            % {
-                "round": survey_round.code,
-                "opens": timezone.localtime(survey_round.opens_at).date(),
-                "closes": timezone.localtime(survey_round.closes_at).date(),
-            }
-        )
+    if channel != Response.Channel.PAPER:
+        check_round_open(survey_round, now)
     cleaned, errors = clean_answers(round_questions(survey_round), answers)
     if errors:
         raise AnswersInvalid(errors)

@@ -128,6 +128,24 @@ def publish_run(*, run_id: int) -> Run:
     return run
 
 
+def score_of(run: Run, v: Any, *, min_n: int, scope: str, **place: int | None) -> Score:
+    """A Score row from one engine value; ``place`` names its unit and/or agency."""
+    return Score(
+        run=run,
+        scope=scope,
+        indicator_id=v.indicator_id,
+        value=v.value,
+        n=v.n,
+        valid=v.valid,
+        weight_sum=v.weight_sum,
+        se=v.se,
+        ci_low=v.ci_low,
+        ci_high=v.ci_high,
+        suppressed=v.n < min_n,
+        **place,
+    )
+
+
 def build_scores(run: Run, values: list[Any], *, min_n: int) -> list[Score]:
     """Score rows of a run from the engine's node values: suppression, ranks, national mean.
 
@@ -136,20 +154,8 @@ def build_scores(run: Run, values: list[Any], *, min_n: int) -> list[Score]:
     scores: list[Score] = []
     by_indicator: dict[int, list[Score]] = defaultdict(list)
     for v in values:
-        score = Score(
-            run=run,
-            scope=Score.Scope.UNIT if v.unit_id is not None else Score.Scope.NATIONAL,
-            indicator_id=v.indicator_id,
-            unit_id=v.unit_id,
-            value=v.value,
-            n=v.n,
-            valid=v.valid,
-            weight_sum=v.weight_sum,
-            se=v.se,
-            ci_low=v.ci_low,
-            ci_high=v.ci_high,
-            suppressed=v.n < min_n,
-        )
+        scope = Score.Scope.UNIT if v.unit_id is not None else Score.Scope.NATIONAL
+        score = score_of(run, v, min_n=min_n, scope=scope, unit_id=v.unit_id)
         scores.append(score)
         if score.scope == Score.Scope.UNIT:
             by_indicator[v.indicator_id].append(score)
@@ -258,20 +264,13 @@ def agency_scores(
         round_id=run.round_id, version_id=run.round.version_id, unit_level="agency"
     )
     return [
-        Score(
-            run=run,
+        score_of(
+            run,
+            v,
+            min_n=min_n,
             scope=Score.Scope.AGENCY,
-            indicator_id=v.indicator_id,
             agency_id=v.unit_id,
             unit_id=agencies[v.unit_id],
-            value=v.value,
-            n=v.n,
-            valid=v.valid,
-            weight_sum=v.weight_sum,
-            se=v.se,
-            ci_low=v.ci_low,
-            ci_high=v.ci_high,
-            suppressed=v.n < min_n,
         )
         for v in values
         if v.unit_id is not None  # the national rows are the unit pass's
