@@ -4,6 +4,7 @@ from django.urls import path
 
 from feedback.api import paper as paper_views
 from feedback.api import views as feedback_views
+from results.api.urls import urlpatterns as results_urlpatterns
 from scoring.api import views as scoring_views
 from surveys.api import views as survey_views
 
@@ -30,3 +31,4 @@ urlpatterns = [
     ),
     path("runs/<int:pk>/", scoring_views.RunDetailView.as_view(), name="run"),
 ]
+urlpatterns += results_urlpatterns

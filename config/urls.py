@@ -13,6 +13,7 @@ urlpatterns = [
     path("nested_admin/", include("nested_admin.urls")),
     path("api/v1/", include((api_urlpatterns, "api"), namespace="v1")),
     path("api/auth/", include("rest_framework.urls", namespace="rest_framework")),
+    path("results/", include("results.dashboard.urls")),
     path("", include("surveys.urls")),
     path("", include("feedback.urls")),
 ]

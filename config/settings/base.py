@@ -48,9 +48,13 @@ INSTALLED_APPS = [
     "nested_admin",
     "rest_framework",
     "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "surveys",
     "feedback",
     "scoring",
+    "results",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,1 @@
+"""Public dashboard of published results (server-rendered pages)."""
