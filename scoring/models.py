@@ -34,6 +34,8 @@ class Run(models.Model):
     started_at = models.DateTimeField(_("started"), default=timezone.now)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
     published_at = models.DateTimeField(_("published"), null=True, blank=True)
+    # Set when a worker takes the run up and at each step of its computation.
+    heartbeat_at = models.DateTimeField(_("last sign of life"), null=True, blank=True)
     response_count = models.PositiveIntegerField(_("responses"), default=0)
     answer_count = models.PositiveIntegerField(_("answers"), default=0)
     versions = models.JSONField(_("questionnaire versions"), default=list, blank=True)

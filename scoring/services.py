@@ -1,9 +1,12 @@
 """State changes of scoring runs: start, fail, publish. One function per change.
 
 A round has at most one running run (a partial unique index: a second start returns the
-running one) and one published run. A run whose worker died stays ``running``; after
-``SCORING_RUN_TIMEOUT_MINUTES`` it is taken for dead and marked failed when the next run
-starts. Publishing takes a lock on the round, supersedes the old published run and
+running one) and one published run. A worker that takes a run up records a heartbeat at each
+step and, on PostgreSQL, holds a session advisory lock on the run while it computes: the
+server releases that lock the moment the worker's connection dies, so the next start finds
+the lock free and marks the run failed at once. Otherwise (SQLite, or a run queued but never
+taken up) a run with no sign of life for ``SCORING_RUN_TIMEOUT_MINUTES`` is failed by the
+next start. Publishing takes a lock on the round, supersedes the old published run and
 publishes the new one in one transaction, so a reader never sees a mix of two runs.
 """
 
@@ -21,6 +24,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -57,18 +61,79 @@ def lock_round(round_id: int) -> None:
         Round.objects.filter(pk=round_id).update(code=F("code"))
 
 
+RUN_LOCK = 7002  # first key of the advisory lock a computing worker holds on its run
+
+
+def claim_run(run_id: int) -> bool:
+    """Take the run's liveness lock for this connection's session (PostgreSQL).
+
+    False if another live session holds it: that worker computes the run already.
+    """
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [RUN_LOCK, run_id])
+        return bool(cursor.fetchone()[0])
+
+
+def release_run(run_id: int) -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [RUN_LOCK, run_id])
+
+
+def _orphaned(run_ids: list[int]) -> list[int]:
+    """Runs taken up by a worker whose database session is gone (their lock is free)."""
+    if connection.vendor != "postgresql" or not run_ids:
+        return []
+    with connection.cursor() as cursor:
+        # A transaction-level try-lock: free again when the caller's transaction ends.
+        cursor.execute(
+            "SELECT id FROM unnest(%s::bigint[]) AS id "
+            "WHERE pg_try_advisory_xact_lock(%s, id::int)",
+            [run_ids, RUN_LOCK],
+        )
+        return [row[0] for row in cursor]
+
+
 def fail_stale_runs(*, round_id: int, now: dt.datetime | None = None) -> int:
-    """Mark runs of the round still ``running`` after the time-out as failed."""
+    """Mark the round's running runs whose worker is gone as failed.
+
+    Gone means: its liveness lock is free although a worker took the run up (PostgreSQL),
+    or no sign of life (heartbeat, else start) for ``SCORING_RUN_TIMEOUT_MINUTES``.
+    """
     now = now or timezone.now()
+    running = Run.objects.filter(round_id=round_id, status=Run.Status.RUNNING)
+    taken_up = list(running.filter(heartbeat_at__isnull=False).values_list("id", flat=True))
+    failed = running.filter(id__in=_orphaned(taken_up)).update(
+        status=Run.Status.FAILED,
+        finished_at=now,
+        error=_("The worker computing this run stopped (its database session ended)."),
+    )
     limit = now - dt.timedelta(minutes=settings.SCORING_RUN_TIMEOUT_MINUTES)
-    return Run.objects.filter(
-        round_id=round_id, status=Run.Status.RUNNING, started_at__lt=limit
+    return failed + running.annotate(seen=Coalesce("heartbeat_at", "started_at")).filter(
+        seen__lt=limit
     ).update(
         status=Run.Status.FAILED,
         finished_at=now,
         error=_("No sign of life for %(m)s minutes: the worker was stopped.")
         % {"m": settings.SCORING_RUN_TIMEOUT_MINUTES},
     )
+
+
+def record_progress(run_id: int, message: str) -> None:
+    """A step of a running run: its progress line and a heartbeat.
+
+    Best effort: if someone holds the run's row (staff in the admin, say), the step is not
+    recorded rather than waited for.
+    """
+    with transaction.atomic():
+        free = Run.objects.select_for_update(skip_locked=True).filter(
+            pk=run_id, status=Run.Status.RUNNING
+        )
+        Run.objects.filter(pk__in=list(free.values_list("pk", flat=True))).update(
+            progress=message[:200], heartbeat_at=timezone.now()
+        )
 
 
 def start_run(*, round_code: str) -> tuple[Run, bool]:
@@ -301,9 +366,14 @@ def compute_run(*, run_id: int, progress: Callable[[str], None] | None = None) -
     from scoring import engine  # the computation core; see its docstring for the formulas
 
     run = Run.objects.select_related("round__version__questionnaire").get(pk=run_id)
-    if run.status != Run.Status.RUNNING:
-        return run
-    say = progress or (lambda message: None)
+    if run.status != Run.Status.RUNNING or not claim_run(run.pk):
+        return run  # finished, or computed right now by another worker
+
+    def say(message: str) -> None:
+        record_progress(run.pk, message)
+        if progress is not None:
+            progress(message)
+
     try:
         version = run.round.version
         say(f"{run.round.code}: computing indicators of {version}")
@@ -327,6 +397,8 @@ def compute_run(*, run_id: int, progress: Callable[[str], None] | None = None) -
     except Exception as exc:
         fail_run(run_id=run.pk, error=f"{type(exc).__name__}: {exc}")
         raise
+    finally:
+        release_run(run.pk)
     run.refresh_from_db()
     return run
 

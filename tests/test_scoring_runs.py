@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
+from collections.abc import Iterator
 
+import psycopg
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -56,6 +59,86 @@ def test_a_run_whose_worker_died_is_failed_by_the_next_start(sipas, settings) ->
     stale.refresh_from_db()
     assert created and fresh.pk != stale.pk
     assert stale.status == Run.Status.FAILED and stale.error
+
+
+@contextlib.contextmanager
+def live_worker(run: Run) -> Iterator[None]:
+    """A worker's database session holding the run's liveness lock (PostgreSQL only)."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    db = connection.settings_dict
+    with psycopg.connect(
+        dbname=db["NAME"],
+        user=db["USER"],
+        host=db["HOST"],
+        port=db["PORT"] or 5432,
+        password=db["PASSWORD"] or None,
+        autocommit=True,
+    ) as session:
+        session.execute("SELECT pg_advisory_lock(%s, %s)", [services.RUN_LOCK, run.pk])
+        yield
+
+
+def taken_up(run: Run, *, seen: dt.datetime) -> None:
+    """The run as a worker leaves it: started long ago, last heartbeat at ``seen``."""
+    Run.objects.filter(pk=run.pk).update(
+        started_at=timezone.now() - dt.timedelta(days=1), heartbeat_at=seen
+    )
+
+
+def test_heartbeats_keep_a_long_run_alive_past_the_time_out(sipas, settings) -> None:
+    run, _ = services.start_run(round_code="demo")
+    taken_up(run, seen=timezone.now() - dt.timedelta(minutes=1))
+    with live_worker(run):
+        again, created = services.start_run(round_code="demo")
+    assert (again.pk, created) == (run.pk, False)
+
+
+def test_a_run_without_heartbeat_for_the_time_out_is_failed(sipas, settings) -> None:
+    run, _ = services.start_run(round_code="demo")
+    silent = dt.timedelta(minutes=settings.SCORING_RUN_TIMEOUT_MINUTES + 1)
+    taken_up(run, seen=timezone.now() - silent)
+    with live_worker(run):  # a hung worker: its session lives, it shows no sign of life
+        fresh, created = services.start_run(round_code="demo")
+    run.refresh_from_db()
+    assert created and fresh.pk != run.pk
+    assert run.status == Run.Status.FAILED
+    assert str(settings.SCORING_RUN_TIMEOUT_MINUTES) in run.error
+
+
+@pytest.mark.postgres
+def test_a_run_whose_worker_session_ended_is_failed_at_once(sipas) -> None:
+    run, _ = services.start_run(round_code="demo")
+    taken_up(run, seen=timezone.now())
+    with live_worker(run):
+        again, created = services.start_run(round_code="demo")
+        assert (again.pk, created) == (run.pk, False)  # alive: joined
+    # The session is gone, its lock with it: no waiting for the time-out.
+    fresh, created = services.start_run(round_code="demo")
+    run.refresh_from_db()
+    assert created and fresh.pk != run.pk
+    assert run.status == Run.Status.FAILED and run.finished_at is not None
+
+
+@pytest.mark.postgres
+def test_a_queued_run_not_yet_taken_up_is_joined(sipas) -> None:
+    run, _ = services.start_run(round_code="demo")  # no worker has it: no heartbeat, no lock
+    again, created = services.start_run(round_code="demo")
+    assert (again.pk, created) == (run.pk, False)
+
+
+def test_computing_a_run_records_heartbeats_and_progress(sipas) -> None:
+    run = services.recompute_round(round_code="demo")
+    assert run.heartbeat_at is not None and run.heartbeat_at >= run.started_at
+
+
+def test_a_run_taken_up_by_another_worker_is_left_to_it(sipas) -> None:
+    run, _ = services.start_run(round_code="demo")
+    with live_worker(run):
+        if connection.vendor == "postgresql":
+            assert services.compute_run(run_id=run.pk).status == Run.Status.RUNNING
+    assert services.compute_run(run_id=run.pk).status == Run.Status.COMPUTED
 
 
 def test_an_unknown_round_is_named(db) -> None:
