@@ -137,7 +137,11 @@ def compute_values(
     respondents[NATIONAL] = sum(respondents.values())
 
     item_of = {q: item for item, qs in questions_of.items() for q in qs}
+    # Items fed by one question: a respondent answers them at most once, so their linearized
+    # sums follow from the per-question totals with squared weights (no pass per respondent).
+    single = {qs[0]: item for item, qs in questions_of.items() if len(qs) == 1}
     totals: dict[int, dict[int, list[float]]] = defaultdict(lambda: defaultdict(_zeros))
+    squares: list[tuple[int, int, float, float, int, float, float]] = []
     if question_ids and respondents[NATIONAL]:
         rows = sql.item_totals(
             round_id=round_id,
@@ -147,24 +151,44 @@ def compute_values(
             question_ids=question_ids,
             unit_map=unit_map,
         )
-        for scope, question, y, x, valid in sorted(rows):  # the same summing order anywhere
+        for scope, question, y, x, valid, yy, xx in sorted(rows):  # the same order anywhere
             for key in (scope, NATIONAL):
                 row = totals[key][item_of[question]]
                 row[0] += y
                 row[1] += x
                 row[2] += valid
+            if question in single:
+                squares.append((scope, single[question], y, x, valid, yy, xx))
 
     evaluated = {scope: _evaluate(roots, totals[scope]) for scope in [*groups, NATIONAL]}
-    # One row per (scope, node, question answered in the scope): the unit's coefficients
-    # beside the nation's, so the answers are read once for both.
+    sums: dict[tuple[int, int], list[float]] = defaultdict(lambda: [0, 0.0, 0.0, 0.0])
+
+    def add(scope: int, node: int, n: int, weight_sum: float, *moments: float) -> None:
+        sums[scope, node] = [n, weight_sum, moments[0], moments[1]]
+        national = sums[NATIONAL, node]
+        for i, figure in enumerate((n, weight_sum, moments[2], moments[3])):
+            national[i] += figure
+
+    for scope, item, y, x, valid, yy, xx in squares:
+        # z = w·(a·s − b) per answer, s ∈ {0, 1}: Σz = aΣws − bΣw, Σz² = (a² − 2ab)Σw²s + b²Σw²
+        (a, b), (na, nb) = evaluated[scope][item][1][item], evaluated[NATIONAL][item][1][item]
+        add(
+            scope, item, valid, x,
+            a * y - b * x, (a * a - 2 * a * b) * yy + b * b * xx,
+            na * y - nb * x, (na * na - 2 * na * nb) * yy + nb * nb * xx,
+        )  # fmt: skip
+
+    # Other nodes: one row per (scope, node, question answered in the scope), the unit's
+    # coefficients beside the nation's, so the answers are read once for both.
+    single_items = set(single.values())
     coefficients = [
         (scope, node_id, q, a, b, *evaluated[NATIONAL][node_id][1][item])
         for scope in groups
         for node_id, (_value, linear) in evaluated[scope].items()
+        if node_id not in single_items
         for item, (a, b) in sorted(linear.items())
         for q in questions_of[item]
     ]
-    sums: dict[tuple[int, int], list[float]] = defaultdict(lambda: [0, 0.0, 0.0, 0.0])
     rows = sql.linearized_sums(
         round_id=round_id,
         version_id=version_id,
@@ -175,10 +199,7 @@ def compute_values(
         unit_map=unit_map,
     )
     for scope, node, n, weight_sum, *moments in sorted(rows):
-        sums[scope, node] = [n, weight_sum, moments[0], moments[1]]
-        national = sums[NATIONAL, node]
-        for i, figure in enumerate((n, weight_sum, moments[2], moments[3])):
-            national[i] += figure
+        add(scope, node, n, weight_sum, *moments)
 
     result = []
     for scope in scopes:

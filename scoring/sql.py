@@ -8,11 +8,13 @@ the small outputs (one row per unit and question, or per unit and node) into val
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection
+from django.conf import settings
+from django.db import connection, transaction
 
 from feedback.models import Answer, Response
 
@@ -83,44 +85,49 @@ def item_totals(
     rules: Sequence[SatisfiedRule],
     question_ids: Sequence[int],
     unit_map: Mapping[int, int] | None = None,
-) -> list[tuple[int, int, float, float, int]]:
-    """(scope, question, Σ w·satisfied, Σ w, valid answers) per scope and question."""
+) -> list[tuple[int, int, float, float, int, float, float]]:
+    """(scope, question, Σ w·s, Σ w, valid answers, Σ w²·s, Σ w²) per scope and question.
+
+    s is 1 for a satisfied answer, else 0. The squared weights give the standard error of
+    single-question items without a pass per respondent (see ``scoring.engine``).
+    """
     scored, params = _scored_answers(
         scope_sql=_scope_sql(unit_level, unit_map), rules=rules, question_ids=question_ids
     )
     sql = (
-        f"SELECT x.scope, x.question_id, SUM(x.w * x.s), SUM(x.w), COUNT(*) "
+        f"SELECT x.scope, x.question_id, SUM(x.w * x.s), SUM(x.w), COUNT(*), "
+        f"SUM(x.w * x.w * x.s), SUM(x.w * x.w) "
         f"FROM ({scored}) x GROUP BY x.scope, x.question_id"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, round_id, version_id, *question_ids])
-        return [(int(s), int(q), float(y), float(x), int(n)) for s, q, y, x, n in cursor]
+        return [
+            (int(s), int(q), float(y), float(x), int(n), float(yy), float(xx))
+            for s, q, y, x, n, yy, xx in cursor
+        ]
 
 
-def _coefficients_table() -> str:
-    """A table (scope, node, question, a, b, na, nb) read from one JSON parameter of rows.
+BITS_PER_WORD = 63  # answer bits per integer mask (a signed 64-bit integer in both databases)
+
+
+def _json_rows(columns: Sequence[tuple[str, str]]) -> str:
+    """A table read from one JSON parameter holding a list of rows (lists).
 
     One parameter whatever the number of rows: neither SQLite's nor PostgreSQL's limit on
-    bound parameters applies, and the statement text stays the same.
+    bound parameters applies. ``columns`` are (name, type) with type ``int`` or ``float``.
     """
     if connection.vendor == "postgresql":
-        return (
-            "SELECT (e->>0)::bigint AS scope, (e->>1)::bigint AS node, "
-            "(e->>2)::bigint AS question, (e->>3)::double precision AS a, "
-            "(e->>4)::double precision AS b, (e->>5)::double precision AS na, "
-            "(e->>6)::double precision AS nb FROM json_array_elements(%s::json) AS e"
+        casts = {"int": "bigint", "float": "double precision"}
+        cols = ", ".join(
+            f"(e->>{i})::{casts[kind]} AS {name}" for i, (name, kind) in enumerate(columns)
         )
-    # Typed columns (CAST) give the join the same affinity as the answer columns, which
-    # SQLite needs to look rows up by (scope, question).
-    return (
-        "SELECT CAST(json_extract(value, '$[0]') AS INTEGER) AS scope, "
-        "CAST(json_extract(value, '$[1]') AS INTEGER) AS node, "
-        "CAST(json_extract(value, '$[2]') AS INTEGER) AS question, "
-        "CAST(json_extract(value, '$[3]') AS REAL) AS a, "
-        "CAST(json_extract(value, '$[4]') AS REAL) AS b, "
-        "CAST(json_extract(value, '$[5]') AS REAL) AS na, "
-        "CAST(json_extract(value, '$[6]') AS REAL) AS nb FROM json_each(%s)"
+        return f"SELECT {cols} FROM json_array_elements(%s::json) AS e"
+    casts = {"int": "INTEGER", "float": "REAL"}
+    cols = ", ".join(
+        f"CAST(json_extract(value, '$[{i}]') AS {casts[kind]}) AS {name}"
+        for i, (name, kind) in enumerate(columns)
     )
+    return f"SELECT {cols} FROM json_each(%s)"
 
 
 def linearized_sums(
@@ -137,32 +144,135 @@ def linearized_sums(
 
     ``coefficients`` rows are (scope, node, question, a, b, na, nb): each valid answer of
     the question by a respondent of the scope adds ``w·(a·s − b)`` to the respondent's
-    linearized score z for the node, and ``w·(na·s − nb)`` to the national one. Scores are
-    summed per respondent first, then their sums and squares per scope: a respondent
-    belongs to one scope, so the national sums are the sums of these over scopes.
+    linearized score z for the node, and ``w·(na·s − nb)`` to the national one.
+
+    One statement in three steps. (1) One row per respondent: its scope, weight and two
+    bit masks per word of 63 questions, the questions it answered validly and those it
+    answered satisfied (a GROUP BY over the answers; each question has one bit, and a
+    respondent answers a question once, so OR and SUM of the bits agree). (2) For each
+    respondent, every node's z and national z, from its masks and its scope's coefficients
+    (one row per scope; each answer bit adds a − b when satisfied, −b when not). (3) Per
+    scope, for every node: respondents with an answer under it, their weights, Σ z, Σ z²
+    and the national ones. A respondent belongs to one scope, so the national sums are the
+    sums of these over scopes. Step 2 never expands answers by node: its cost is one row
+    per respondent, whatever the depth of the tree.
     """
     if not coefficients:
         return []
+    postgres = connection.vendor == "postgresql"
+    positions = {q: i for i, q in enumerate(sorted(set(question_ids)))}
+    words = max(1, -(-len(positions) // BITS_PER_WORD))
+    # The terms: (node, question) pairs of any scope, each with 4 coefficients per scope.
+    terms = sorted({(node, q) for _s, node, q, *_abn in coefficients})
+    term_index = {term: i for i, term in enumerate(terms)}
+    values: dict[int, list[float]] = {}
+    for scope, node, q, a, b, na, nb in coefficients:
+        row = values.setdefault(scope, [0.0] * (4 * len(terms)))
+        i = 4 * term_index[node, q]
+        row[i : i + 4] = [float(a) - float(b), -float(b), float(na) - float(nb), -float(nb)]
+    nodes = sorted({node for node, _q in terms})
+    questions_of = {node: [q for n, q in terms if n == node] for node in nodes}
+
+    def bit(q: int) -> tuple[int, int]:
+        return divmod(positions[q], BITS_PER_WORD)
+
+    def coefficient(i: int) -> str:
+        return f"c.v[{i + 1}]" if postgres else f"c.v{i}"
+
+    def answered(word: int, value: int, column: str) -> str:
+        return f"(p.{column}{word} & {value}) <> 0"
+
+    def score(node: int, offset: int) -> str:
+        """A respondent's z (offset 0) or national z (offset 2) for the node."""
+        cases = []
+        for q in questions_of[node]:
+            word, position = bit(q)
+            i = 4 * term_index[node, q] + offset
+            cases.append(
+                f"CASE WHEN {answered(word, 1 << position, 'y')} THEN {coefficient(i)} "
+                f"WHEN {answered(word, 1 << position, 'x')} THEN {coefficient(i + 1)} "
+                f"ELSE 0 END"
+            )
+        return f"p.w * ({' + '.join(cases)})"
+
+    def member(node: int) -> str:
+        masks: dict[int, int] = defaultdict(int)
+        for q in questions_of[node]:
+            word, position = bit(q)
+            masks[word] |= 1 << position
+        return " OR ".join(answered(word, mask, "x") for word, mask in sorted(masks.items()))
+
     scored, params = _scored_answers(
         scope_sql=_scope_sql(unit_level, unit_map), rules=rules, question_ids=question_ids
     )
-    sql = (
-        f"WITH coef AS MATERIALIZED ({_coefficients_table()}), "
-        f"per_respondent AS ("
-        f"SELECT c.scope AS scope, c.node AS node, MAX(x.w) AS w, "
-        f"SUM(x.w * (c.a * x.s - c.b)) AS z, SUM(x.w * (c.na * x.s - c.nb)) AS nz "
-        # CROSS JOIN keeps SQLite from looping over coefficients outside (PostgreSQL
-        # plans it as any inner join): each answer looks its rows up by an automatic index.
-        f"FROM ({scored}) x CROSS JOIN coef c "
-        f"WHERE c.scope = x.scope AND c.question = x.question_id "
-        f"GROUP BY c.scope, c.node, x.response_id) "
-        f"SELECT scope, node, COUNT(*), SUM(w), SUM(z), SUM(z * z), SUM(nz), SUM(nz * nz) "
-        f"FROM per_respondent GROUP BY scope, node"
+    bit_or = "BIT_OR" if postgres else "SUM"
+    masks = ", ".join(
+        f"COALESCE({bit_or}(CASE WHEN q.word = {w} THEN q.bit END), 0) AS x{w}, "
+        f"COALESCE({bit_or}(CASE WHEN q.word = {w} AND x.s = 1 THEN q.bit END), 0) AS y{w}"
+        for w in range(words)
     )
-    payload = json.dumps([[s, k, q, *map(float, abn)] for s, k, q, *abn in coefficients])
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [payload, *params, round_id, version_id, *question_ids])
-        return [
-            (int(s), int(k), int(n), float(w), float(z), float(zz), float(nz), float(nzz))
-            for s, k, n, w, z, zz, nz, nzz in cursor
-        ]
+    per_node = ", ".join(
+        f"CASE WHEN {member(node)} THEN 1 ELSE 0 END AS m{k}, "
+        f"{score(node, 0)} AS z{k}, {score(node, 2)} AS n{k}"
+        for k, node in enumerate(nodes)
+    )
+    sums = ", ".join(
+        f"SUM(m{k}), SUM(m{k} * w), SUM(z{k}), SUM(z{k} * z{k}), SUM(n{k}), SUM(n{k} * n{k})"
+        for k in range(len(nodes))
+    )
+    if postgres:
+        coef = (
+            "SELECT (e->>0)::bigint AS scope, "
+            "ARRAY(SELECT json_array_elements_text(e->1)::double precision) AS v "
+            "FROM json_array_elements(%s::json) AS e"
+        )
+    else:  # one column per coefficient: SQLite has no arrays
+        coef = (
+            "SELECT "
+            + ", ".join(
+                ["CAST(json_extract(value, '$[0]') AS INTEGER) AS scope"]
+                + [f"json_extract(value, '$[1][{i}]') AS v{i}" for i in range(4 * len(terms))]
+            )
+            + " FROM json_each(%s)"
+        )
+    # OFFSET 0 keeps PostgreSQL from inlining each z into every sum that uses it, and lets
+    # it stream; SQLite materializes the (small) per-respondent rows instead.
+    fence = "OFFSET 0" if postgres else ""
+    materialized = "" if postgres else "MATERIALIZED"
+    bits = _json_rows([("question", "int"), ("word", "int"), ("bit", "int")])
+    sql = (
+        f"WITH q AS MATERIALIZED ({bits}), "
+        f"c AS MATERIALIZED ({coef}), "
+        f"p AS {materialized} (SELECT x.response_id, MAX(x.scope) AS scope, MAX(x.w) AS w, {masks} "
+        f"FROM ({scored}) x JOIN q ON q.question = x.question_id GROUP BY x.response_id), "
+        f"z AS {materialized} (SELECT p.scope AS scope, p.w AS w, {per_node} "
+        f"FROM p JOIN c ON c.scope = p.scope {fence}) "
+        f"SELECT scope, {sums} FROM z GROUP BY scope"
+    )
+    question_rows = json.dumps([[q, bit(q)[0], 1 << bit(q)[1]] for q in sorted(positions)])
+    coef_rows = json.dumps([[scope, row] for scope, row in sorted(values.items())])
+    args = [question_rows, coef_rows, *params, round_id, version_id, *question_ids]
+    if postgres:
+        with transaction.atomic(), connection.cursor() as cursor:
+            # For this statement only: no JIT (compiling its wide expressions costs more
+            # than it saves), and memory to group a million respondents without spilling.
+            cursor.execute(
+                "SELECT set_config('jit', 'off', true), set_config('work_mem', %s, true)",
+                [settings.SCORING_WORK_MEM],
+            )
+            cursor.execute(sql, args)
+            rows = cursor.fetchall()  # one row per scope
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, args)
+            rows = cursor.fetchall()
+    out = []
+    for scope, *figures in rows:
+        for k, node in enumerate(nodes):
+            n, w, z, zz, nz, nzz = figures[6 * k : 6 * k + 6]
+            if n:
+                out.append(
+                    (int(scope), node, int(n), float(w), float(z), float(zz),
+                     float(nz), float(nzz))
+                )  # fmt: skip
+    return out

@@ -355,17 +355,23 @@ def add_responses(survey: Survey, count: int, start: int) -> None:
     )
 
 
-def test_query_count_does_not_grow_with_responses(django_assert_max_num_queries: Any) -> None:
+def test_query_count_does_not_grow_with_responses() -> None:
     survey = small_survey()
     counts = []
     for start, count in ((0, 10), (10, 90)):  # 10 responses, then 100
         add_responses(survey, count, start)
         with CaptureQueriesContext(connection) as queries:
             compute_values(round_id=survey.round.pk, version_id=survey.version.pk)
-        counts.append(len(queries))
-    assert counts[0] == counts[1]
-    with django_assert_max_num_queries(5):
-        compute_values(round_id=survey.round.pk, version_id=survey.version.pk)
+        # Statements reading data; on PostgreSQL one statement runs in a savepoint with
+        # its own settings (set_config), which reads nothing.
+        counts.append(
+            [
+                q["sql"][:30]
+                for q in queries.captured_queries
+                if not q["sql"].startswith(("SAVEPOINT", "RELEASE", "SELECT set_config"))
+            ]
+        )
+    assert len(counts[0]) == len(counts[1]) == 5, counts
 
 
 def test_sipas_tree_gets_every_node_per_unit_and_sipas_is_the_mean_of_its_fields(

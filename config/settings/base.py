@@ -213,6 +213,8 @@ SCORING_KEEP_RUNS: int = env.int("SCORING_KEEP_RUNS", default=10)
 SCORING_NIGHTLY_AT: str = env_or("SCORING_NIGHTLY_AT", "02:00")
 # A round closed less than this many days ago is still recomputed nightly.
 SCORING_RECENT_DAYS: int = env.int("SCORING_RECENT_DAYS", default=30)
+# PostgreSQL work_mem of the scoring statement that groups answers per respondent.
+SCORING_WORK_MEM: str = env_or("SCORING_WORK_MEM", "64MB")
 _hour, _minute = (int(part) for part in SCORING_NIGHTLY_AT.split(":"))
 CELERY_BEAT_SCHEDULE["recompute-scores-nightly"] = {
     "task": "scoring.recompute_recent_rounds",
