@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 from django.utils import translation
 from django.utils.translation import gettext
@@ -214,6 +215,12 @@ def scores(round_code: str, indicator: str = "SIPAS") -> dict[str, Score]:
             scope=Score.Scope.UNIT,
         ).select_related("unit")
     }
+
+
+def main(response) -> str:
+    """The page's main landmark (the header carries a fresh CSRF token each time)."""
+    html = response.content.decode()
+    return html[html.index("<main") :]
 
 
 def shown(score: Score, language: str) -> str:
@@ -473,6 +480,41 @@ class TestQueryCounts:
         demo.units.add(*Unit.objects.filter(code__in=["02", "04", "06"]))
         generate_demo_responses(round_code="demo", responses=21, seed=9)
         recompute_round(round_code="demo")
+        cache.clear()  # the indicators of the version were cached by the first view
         with django_assert_num_queries(3):
             html = client.get("/results/demo/").content.decode()
         assert "Bắc Kạn" in html
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("published")
+class TestCache:
+    def test_a_second_view_reads_what_the_run_determines_from_the_cache(
+        self, client, django_assert_num_queries
+    ) -> None:
+        first = main(client.get("/results/demo/?indicator=SVC.1"))
+        with django_assert_num_queries(1):  # the published run, nothing else
+            assert main(client.get("/results/demo/?indicator=SVC.1")) == first
+        first = main(client.get("/results/demo/units/19/"))
+        with django_assert_num_queries(4):  # run, unit, trend, lineage
+            assert main(client.get("/results/demo/units/19/")) == first
+
+    def test_a_new_published_run_is_shown_at_once(self, client) -> None:
+        html, page = get(client, "/results/demo/", "en")
+        before = scores("demo")["19"]
+        assert page.row("Thái Nguyên")[2] == two(before.value, "en")
+        for _ in range(5):
+            submit_response(
+                round_code="demo",
+                unit_code="19",
+                answers=valid_answers(**{f"P{n:02d}": 1 for n in range(1, 15) if n != 7}),
+                channel=Response.Channel.API,
+                client_id=uuid.uuid4(),
+            )
+        recompute_round(round_code="demo")
+        after = scores("demo")["19"]
+        assert round(after.value, 2) != round(before.value, 2)
+        _, page = get(client, "/results/demo/", "en")
+        assert page.row("Thái Nguyên")[2] == two(after.value, "en")
+        html, _ = get(client, "/results/demo/units/19/", "en")
+        assert f'<dd class="big">{two(after.value, "en")}</dd>' in html

@@ -1,17 +1,33 @@
 """Reads behind the public dashboard: published runs only, a few set-based queries per page.
 
 Every function returns plain data (dataclasses, lists), never a lazy queryset, so a page's
-query count is fixed by the calls its view makes.
+query count is fixed by the calls its view makes. What one published run fully determines
+(its ranking on an indicator, a unit's breakdown) and what a published questionnaire version
+determines (its indicators) is cached under the run's or version's id: a new published run
+has a new id, so it is read afresh at once and nothing stale is served. The trend spans
+other rounds' runs and is never cached.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from django.core.cache import cache
 from django.db.models import Q
 
 from scoring.models import Run, Score
 from surveys.models import Indicator, Round, Unit, UnitLineage, localized
+
+CACHE_SECONDS = 24 * 3600
+CACHE_VERSION = 1  # bump when the cached dataclasses change shape
+
+
+def cached[T](key: str, compute: Callable[[], T]) -> T:
+    """``compute()``, kept in the cache under ``dashboard:<key>``."""
+    return cache.get_or_set(
+        f"dashboard:{key}", compute, timeout=CACHE_SECONDS, version=CACHE_VERSION
+    )
 
 
 @dataclass(frozen=True)
@@ -126,6 +142,11 @@ def round_and_published_run(code: str) -> tuple[Round | None, Run | None]:
 
 
 def indicator_choices(version_id: int) -> list[Choice]:
+    """``indicator_choices_of`` through the cache (a published version never changes)."""
+    return cached(f"choices:{version_id}", lambda: indicator_choices_of(version_id))
+
+
+def indicator_choices_of(version_id: int) -> list[Choice]:
     """The main index, its fields and elements, then one choice per policy group (one query).
 
     The main index is the first root of the tree (SIPAS); a policy group's value is that of
@@ -171,6 +192,11 @@ def _names(obj: object) -> tuple[str, str]:
 
 
 def ranking(run: Run, choice: Choice) -> Ranking:
+    """``ranking_of`` through the cache, under the run's id."""
+    return cached(f"ranking:{run.pk}:{choice.key}", lambda: ranking_of(run, choice))
+
+
+def ranking_of(run: Run, choice: Choice) -> Ranking:
     """The units of the run on one indicator with the national values (one query)."""
     scores = Score.objects.filter(
         run=run,
@@ -203,6 +229,11 @@ def unit_by_code(code: str) -> Unit | None:
 
 
 def unit_breakdown(run: Run, unit: Unit, choices: list[Choice]) -> list[BreakdownRow]:
+    """``unit_breakdown_of`` through the cache, under the run's id."""
+    return cached(f"breakdown:{run.pk}:{unit.pk}", lambda: unit_breakdown_of(run, unit, choices))
+
+
+def unit_breakdown_of(run: Run, unit: Unit, choices: list[Choice]) -> list[BreakdownRow]:
     """The unit's value and the national value on each choice (one query)."""
     scores = Score.objects.filter(
         Q(scope=Score.Scope.UNIT, unit=unit) | Q(scope=Score.Scope.NATIONAL),
