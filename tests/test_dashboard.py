@@ -159,6 +159,14 @@ class TestCharts:
         ]
 
 
+def test_units_without_a_rank_follow_vietnamese_alphabetical_order() -> None:
+    from results.dashboard.queries import name_key
+
+    expected = ["Bà Rịa - Vũng Tàu", "Bạc Liêu", "Bắc Giang", "Bắc Kạn", "Bình Định", "Cà Mau"]
+    expected += ["Cần Thơ", "Dak Nông", "Đà Nẵng", "Hà Tĩnh", "Hải Dương", "Hậu Giang", "Hưng Yên"]
+    assert sorted(reversed(expected), key=name_key) == expected
+
+
 # --- pages ----------------------------------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ other rounds' runs and is never cached.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -220,8 +221,20 @@ def ranking_of(run: Run, choice: Choice) -> Ranking:
 def _ranking_order(row: RankedUnit) -> tuple:
     v = row.value
     if v.shown:
-        return (0, v.rank if v.rank is not None else 10**6, -(v.value or 0), row.name)
-    return (1, 0, 0, row.name)
+        return (0, v.rank if v.rank is not None else 10**6, -(v.value or 0), name_key(row.name))
+    return (1, 0, 0, name_key(row.name))
+
+
+# Vietnamese letters with a breve, circumflex or horn (ă â ê ô ơ ư) and đ follow their base
+# letter: the mark becomes a character sorting after every letter. Tone marks only break ties.
+_LETTER_MARKS = {"\u0306": "{", "\u0302": "|", "\u031b": "}"}
+
+
+def name_key(name: str) -> tuple[str, str]:
+    """Vietnamese alphabetical order: letters first, then tones."""
+    plain = unicodedata.normalize("NFD", name.replace("Đ", "D{").replace("đ", "d{"))
+    letters = "".join(_LETTER_MARKS.get(c, "" if unicodedata.combining(c) else c) for c in plain)
+    return letters.casefold(), name
 
 
 def unit_by_code(code: str) -> Unit | None:
