@@ -48,7 +48,9 @@ def value_text(v: Value | None) -> str:
     return number(v.value)
 
 
-def _domain(values: Sequence[Value | None], extra: Sequence[float | None] = ()) -> tuple:
+def _domain(
+    values: Sequence[Value | None], extra: Sequence[float | None] = ()
+) -> tuple[float, float]:
     numbers: list[float | None] = list(extra)
     for v in values:
         if v is not None and v.shown:

@@ -10,6 +10,7 @@ other rounds' runs and is never cached.
 
 from __future__ import annotations
 
+import datetime as dt
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -118,7 +119,7 @@ class Lineage:
 
     predecessors: list[Unit] = field(default_factory=list)
     successors: list[Unit] = field(default_factory=list)
-    effective_on: object = None
+    effective_on: dt.date | None = None
 
 
 def published_runs() -> list[Run]:
