@@ -1,0 +1,133 @@
+"""Pages of the public dashboard: each view parses, calls queries and figures, renders."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+
+from results.dashboard import figures, queries
+
+
+def not_found(request: HttpRequest, message: str) -> HttpResponse:
+    """A friendly 404 page with a way back to the results."""
+    return render(request, "results/not_found.html", {"message": message}, status=404)
+
+
+def _pick(choices: list[queries.Choice], key: str | None) -> queries.Choice | None:
+    if not choices:
+        return None
+    if not key:
+        return choices[0]
+    return next((c for c in choices if c.key == key), None)
+
+
+def index(request: HttpRequest) -> HttpResponse:
+    return render(request, "results/index.html", {"runs": queries.published_runs()})
+
+
+def round_ranking(request: HttpRequest, round_code: str) -> HttpResponse:
+    survey_round, run = queries.round_and_published_run(round_code)
+    if survey_round is None:
+        return not_found(request, _("There is no survey round “%(code)s”.") % {"code": round_code})
+    if run is None:
+        return render(request, "results/unpublished.html", {"round": survey_round})
+    choices = queries.indicator_choices(survey_round.version_id)
+    choice = _pick(choices, request.GET.get("indicator"))
+    if choice is None:
+        return not_found(
+            request,
+            _("Round “%(round)s” has no indicator “%(code)s”.")
+            % {"round": round_code, "code": request.GET.get("indicator", "")},
+        )
+    ranking = queries.ranking(run, choice)
+    context = {
+        "round": survey_round,
+        "run": run,
+        "choice_groups": figures.choice_groups(choices),
+        "selected": choice.key,
+        "choice": choice,
+        "ranking": ranking,
+        "figure": figures.ranking_figure(ranking),
+        "min_n": settings.MIN_PUBLISH_N,
+    }
+    return render(request, "results/round.html", context)
+
+
+def unit_results(request: HttpRequest, round_code: str, unit_code: str) -> HttpResponse:
+    survey_round, run = queries.round_and_published_run(round_code)
+    if survey_round is None:
+        return not_found(request, _("There is no survey round “%(code)s”.") % {"code": round_code})
+    if run is None:
+        return render(request, "results/unpublished.html", {"round": survey_round})
+    unit = queries.unit_by_code(unit_code)
+    if unit is None:
+        return not_found(request, _("There is no unit “%(code)s”.") % {"code": unit_code})
+    choices = queries.indicator_choices(survey_round.version_id)
+    breakdown = queries.unit_breakdown(run, unit, choices)
+    if all(row.unit is None for row in breakdown) and not queries.unit_in_round(run, unit):
+        return not_found(
+            request,
+            _("%(unit)s was not covered by the round “%(round)s”.")
+            % {"unit": unit.name, "round": round_code},
+        )
+    trend_choice = _pick(choices, request.GET.get("indicator"))
+    if trend_choice is None:
+        return not_found(
+            request, _("There is no indicator “%(code)s”.") % {"code": request.GET["indicator"]}
+        )
+    trend = queries.unit_trend(unit, trend_choice.indicator_code)
+    lineage = queries.unit_lineage(unit)
+    overall = breakdown[0] if breakdown else None
+    elements = [row for row in breakdown if row.choice.kind != "policy_group"]
+    groups = [row for row in breakdown if row.choice.kind == "policy_group"]
+    context = {
+        "round": survey_round,
+        "run": run,
+        "unit": unit,
+        "overall": overall,
+        "elements": elements,
+        "groups": groups,
+        "elements_figure": figures.breakdown_figure(
+            elements,
+            figure_id="elements",
+            caption=_("%(unit)s: index, fields and elements against the national value")
+            % {"unit": unit.name},
+            unit_name=unit.name,
+        ),
+        "groups_figure": figures.breakdown_figure(
+            groups,
+            figure_id="groups",
+            caption=_("%(unit)s: policy groups against the national value") % {"unit": unit.name},
+            unit_name=unit.name,
+        )
+        if groups
+        else None,
+        "choice_groups": figures.choice_groups(choices),
+        "selected": trend_choice.key,
+        "trend_choice": trend_choice,
+        "trend": trend,
+        "trend_figure": figures.trend_figure(
+            trend,
+            figure_id="trend",
+            caption=_("%(unit)s: %(indicator)s over rounds")
+            % {"unit": unit.name, "indicator": trend_choice.name},
+            unit_name=unit.name,
+        )
+        if trend
+        else None,
+        "lineage": lineage,
+        "min_n": settings.MIN_PUBLISH_N,
+    }
+    return render(request, "results/unit.html", context)
+
+
+def unit_latest(request: HttpRequest, unit_code: str) -> HttpResponse:
+    """The unit's page in the latest round with published results that covered it."""
+    run = queries.latest_run_covering(unit_code)
+    if run is None:
+        return not_found(
+            request, _("No published results cover the unit “%(code)s”.") % {"code": unit_code}
+        )
+    return redirect("dashboard:unit", round_code=run.round.code, unit_code=unit_code)
