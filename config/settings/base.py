@@ -217,6 +217,9 @@ PETITION_FROM_EMAIL: str = env_or("PETITION_FROM_EMAIL", "")
 # Open311: most requests one GET returns, and whether descriptions are public there.
 OPEN311_MAX_REQUESTS: int = env.int("OPEN311_MAX_REQUESTS", default=1000)
 OPEN311_PUBLIC_DESCRIPTIONS: bool = env.bool("OPEN311_PUBLIC_DESCRIPTIONS", default=False)
+# Open311 requests created per API key and period.
+OPEN311_SUBMIT_RATE: str = env_or("OPEN311_SUBMIT_RATE", "600/hour")
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["open311-submit"] = OPEN311_SUBMIT_RATE
 _remind_hour, _remind_minute = (int(part) for part in PETITION_REMIND_AT.split(":"))
 CELERY_BEAT_SCHEDULE["remind-petitions-near-deadline"] = {
     "task": "feedback.remind_petitions_near_deadline",
