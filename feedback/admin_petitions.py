@@ -120,9 +120,15 @@ class TransitionForm(forms.ModelForm):
                 assignee_id=assignee.pk if assignee else None,
             )
         except ValidationError as problem:
-            names = {"reply": "reply_text", "agency": "agency_code", "status": "new_status"}
+            names = {
+                "reply": "reply_text",
+                "agency": "agency_code",
+                "status": "new_status",
+                "assignee": "assign_to",
+            }
             for field, messages in problem.message_dict.items():
-                self.add_error(names.get(field, field) if field != "__all__" else None, messages)
+                name = names.get(field, field)
+                self.add_error(name if name in self.fields else None, messages)
         except DomainError as problem:
             self.add_error(None, problem.detail)
         return data

@@ -58,13 +58,3 @@ def add_working_days(start: date, days: int) -> date:
         if _is_working(day, exceptions):
             left -= 1
     return day
-
-
-def working_days_between(start: date, end: date) -> int:
-    """Working days after ``start`` up to and including ``end`` (0 when ``end <= start``)."""
-    if end <= start:
-        return 0
-    exceptions = _exceptions(start, end)
-    return sum(
-        _is_working(start + timedelta(days=n), exceptions) for n in range(1, (end - start).days + 1)
-    )

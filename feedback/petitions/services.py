@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import uuid
 from collections import defaultdict
@@ -15,7 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.core.mail import EmailMessage, get_connection, send_mail
+from django.core.mail import EmailMessage, mailers
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -41,6 +42,7 @@ from feedback.petitions.errors import (
 )
 from surveys.models import Agency, Unit
 
+logger = logging.getLogger(__name__)
 Status = Petition.Status
 TRANSITIONS: dict[str, set[str]] = {
     Status.RECEIVED: {Status.ASSIGNED, Status.REJECTED},
@@ -288,13 +290,17 @@ def _assign(
 
 def _tell_citizen(petition: Petition) -> None:
     link = settings.PUBLIC_BASE_URL.rstrip("/") + f"/petitions/track/{petition.tracking_code}/"
-    send_mail(
+    message = EmailMessage(
         subject=_("Your petition %(code)s has been answered") % {"code": petition.tracking_code},
-        message=_("The answer to your petition is on its tracking page: %(link)s") % {"link": link},
+        body=_("The answer to your petition is on its tracking page: %(link)s") % {"link": link},
         from_email=settings.PETITION_FROM_EMAIL or None,
-        recipient_list=[petition.contact_email],
-        fail_silently=True,
+        to=[petition.contact_email],
     )
+    try:
+        message.send()
+    except OSError:
+        # The answer is on the tracking page anyway; a mail server down must not undo it.
+        logger.warning("could not e-mail the answer to petition %s", petition.pk, exc_info=True)
 
 
 def rate_petition(*, tracking_code: str, rating: int) -> Petition:
@@ -367,6 +373,6 @@ def remind_petitions_near_deadline(*, today: date | None = None) -> int:
         )
         for email, items in sorted(by_recipient.items())
     ]
-    sent = get_connection().send_messages(messages) or 0
+    sent = mailers.default.send_messages(messages) or 0
     Petition.objects.filter(pk__in=[r["pk"] for r in rows]).update(reminded_on=today)
     return sent
