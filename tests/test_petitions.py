@@ -658,3 +658,57 @@ def test_staff_list_is_json_with_page_counts(world) -> None:
     answer = api(world["admin"]).get("/api/v1/petitions/?status=received")
     body = json.loads(answer.content)
     assert body["count"] == 3 and len(body["results"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("post", "/api/v1/petitions/", ["not", "an", "object"]),
+        (
+            "post",
+            "/api/v1/petitions/",
+            {"category": "road", "unit": "T01", "description": "a\x00b"},
+        ),
+        ("post", "/api/v1/petitions/", {"category": {}, "unit": 7, "description": None}),
+        ("post", "/api/v1/petitions/", {"category": "road", "unit": "T01", "lat": "NaN"}),
+        ("post", "/api/v1/petitions/", {"client_id": "x", "contact_consent": "maybe"}),
+        ("get", "/api/v1/petitions/99999999999999999999/", None),
+        ("post", "/api/v1/petitions/99999999999999999999/transitions/", {"status": "assigned"}),
+        ("post", "/api/v1/petitions/track/%00%00/rating/", {"rating": 3}),
+        ("post", "/api/v1/petitions/track/AAAAA-AAAAA/rating/", {"rating": "5; drop"}),
+        ("get", "/api/v1/petitions/track/" + "Z" * 300 + "/", None),
+        ("get", "/api/v1/petitions/?page=999&status=bogus&overdue=maybe", None),
+        ("get", "/open311/v2/requests.json?service_request_id=1,x&status=open", None),
+        ("get", "/open311/v2/requests.json?start_date=2026-13-45T99:00:00Z", None),
+        ("get", "/open311/v2/requests/99999999999999999999999.json", None),
+        ("get", "/open311/v2/services/%00.json", None),
+    ],
+)
+def test_odd_input_gets_a_4xx_never_a_5xx(world, method: str, path: str, body: Any) -> None:
+    client = api(world["admin"])
+    if method == "get":
+        answer = client.get(path)
+    else:
+        answer = client.post(path, json.dumps(body), content_type="application/json")
+    assert 400 <= answer.status_code < 500, (answer.status_code, answer.content[:300])
+
+
+def test_open311_post_with_a_nul_byte_or_huge_body_is_refused(world, settings) -> None:
+    from django.contrib.auth.models import Permission
+
+    world["staff_a"].user_permissions.add(Permission.objects.get(codename="submit_petitions"))
+    key = api_token(world["staff_a"])
+    fields = {"api_key": key, "service_code": "road", "jurisdiction_id": "T01"}
+    odd = Client().post("/open311/v2/requests.json", fields | {"description": "\x00\x00"})
+    assert odd.status_code == 400
+    settings.FEEDBACK_MAX_BODY_BYTES = 500
+    huge = Client().post("/open311/v2/requests.json", fields | {"description": "x" * 600})
+    assert huge.status_code == 413
+    assert huge.json() == [{"code": 413, "description": "request body too large"}]
+
+
+def test_web_form_with_a_nul_byte_reports_the_field(world) -> None:
+    page = Client().post("/petitions/new/", form_data(address="phố\x00Huế"))
+    assert page.status_code == 400
+    assert 'id="err-address"' in page.text
+    assert Client().get("/petitions/track/?code=%00").status_code == 404

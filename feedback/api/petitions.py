@@ -121,6 +121,17 @@ class StaffPetitionSerializer(PublicPetitionSerializer):
         return StaffEventSerializer(events, many=True).data
 
 
+STAFF_PAGE = inline_serializer(
+    "PaginatedStaffPetitionList",
+    {
+        "count": serializers.IntegerField(),
+        "next": serializers.URLField(allow_null=True),
+        "previous": serializers.URLField(allow_null=True),
+        "results": StaffPetitionSerializer(many=True),
+    },
+)
+
+
 class NoPagination(BasePagination):
     def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> None:
         return None
@@ -142,7 +153,7 @@ class PetitionListCreateView(APIView):
 
     throttle_scope = "petition-submit"
 
-    class Input(serializers.Serializer):
+    class PetitionSubmitInput(serializers.Serializer):
         category = serializers.CharField(max_length=32)
         unit = serializers.CharField(max_length=16)
         agency = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
@@ -179,7 +190,9 @@ class PetitionListCreateView(APIView):
                 raise serializers.ValidationError(_("This field must be left empty."))
             return value
 
-    class Created(serializers.Serializer):
+    Input = PetitionSubmitInput
+
+    class PetitionCreated(serializers.Serializer):
         tracking_code = serializers.CharField()
         status = serializers.CharField()
         deadline = serializers.DateField()
@@ -198,7 +211,14 @@ class PetitionListCreateView(APIView):
 
     @extend_schema(
         request=Input,
-        responses={201: Created, 200: Created, 400: ERROR, 409: ERROR, 413: ERROR, 429: ERROR},
+        responses={
+            201: PetitionCreated,
+            200: PetitionCreated,
+            400: ERROR,
+            409: ERROR,
+            413: ERROR,
+            429: ERROR,
+        },
         auth=[],
     )
     def post(self, request: Request) -> Response:
@@ -224,11 +244,14 @@ class PetitionListCreateView(APIView):
         return Response(body, status=status.HTTP_200_OK, headers={"Idempotent-Replayed": "true"})
 
     @extend_schema(
+        operation_id="petitions_list",
         parameters=[
             OpenApiParameter("status", OpenApiTypes.STR, enum=Petition.Status.values),
             OpenApiParameter("overdue", OpenApiTypes.BOOL),
+            OpenApiParameter("page", OpenApiTypes.INT),
+            OpenApiParameter("page_size", OpenApiTypes.INT),
         ],
-        responses={200: StaffPetitionSerializer(many=True), 401: ERROR, 403: ERROR},
+        responses={200: STAFF_PAGE, 401: ERROR, 403: ERROR, 404: ERROR},
     )
     def get(self, request: Request) -> Response:
         petitions = selectors.with_overdue(selectors.petitions_visible_to(request.user))
@@ -264,12 +287,14 @@ class PetitionRatingView(APIView):
     throttle_scope = "petition-submit"
     throttle_classes = [ResponseSubmitThrottle]
 
-    class Input(serializers.Serializer):
+    class PetitionRatingInput(serializers.Serializer):
         rating = serializers.IntegerField(min_value=1, max_value=5)
+
+    Input = PetitionRatingInput
 
     @extend_schema(
         request=Input,
-        responses={200: PublicPetitionSerializer, 400: ERROR, 404: ERROR, 409: ERROR},
+        responses={200: PublicPetitionSerializer, 400: ERROR, 404: ERROR, 409: ERROR, 429: ERROR},
         auth=[],
     )
     def post(self, request: Request, code: str) -> Response:
@@ -302,7 +327,7 @@ class PetitionTransitionView(APIView):
 
     permission_classes = [IsAuthenticated]
 
-    class Input(serializers.Serializer):
+    class PetitionTransitionInput(serializers.Serializer):
         status = serializers.ChoiceField(choices=Petition.Status.choices)
         note = serializers.CharField(required=False, allow_blank=True, default="")
         reply = serializers.CharField(required=False, allow_blank=True, default=None)
@@ -311,6 +336,8 @@ class PetitionTransitionView(APIView):
         assignee = serializers.IntegerField(
             required=False, allow_null=True, default=None, min_value=1, max_value=2**62
         )
+
+    Input = PetitionTransitionInput
 
     @extend_schema(
         request=Input,

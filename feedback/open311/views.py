@@ -84,7 +84,7 @@ def service_list(request: HttpRequest, fmt: str) -> HttpResponse:
 def service_definition(request: HttpRequest, code: str, fmt: str) -> HttpResponse:
     """GET Service Definition: the optional ``agency`` attribute, listing the jurisdiction's
     agencies when ``jurisdiction_id`` is given."""
-    category = PetitionCategory.objects.filter(code=code, is_active=True).first()
+    category = PetitionCategory.objects.filter(code=_clean_text(code), is_active=True).first()
     if category is None:
         return errors([f"service_code {code} not found"], fmt=fmt, status=404)
     unit, jurisdiction = _jurisdiction(request)

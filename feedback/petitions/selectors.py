@@ -78,16 +78,20 @@ def overdue_petitions(*, today: date | None = None) -> QuerySet[Petition]:
 
 def petition_by_code(tracking_code: str) -> Petition | None:
     """The petition with this tracking code (case, spaces and a missing dash forgiven)."""
+    code = normalize_code(tracking_code)
+    if code is None:
+        return None
     return (
         Petition.objects.select_related("category", "unit", "agency")
-        .filter(tracking_code=normalize_code(tracking_code))
+        .filter(tracking_code=code)
         .first()
     )
 
 
-def normalize_code(raw: str) -> str:
-    code = "".join(ch for ch in raw.upper() if ch.isalnum())
-    return f"{code[:5]}-{code[5:]}" if len(code) == 10 else raw.strip().upper()
+def normalize_code(raw: str) -> str | None:
+    """``k7q2m 9xh4c`` → ``K7Q2M-9XH4C``; ``None`` when it cannot be a tracking code."""
+    code = "".join(ch for ch in raw.upper() if ch.isascii() and ch.isalnum())
+    return f"{code[:5]}-{code[5:]}" if len(code) == 10 else None
 
 
 def petition_indicators(

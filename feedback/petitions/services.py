@@ -80,6 +80,11 @@ class PetitionInput:
 def _clean(data: PetitionInput) -> dict[str, Any]:
     """Validate ``data``; every problem is reported at once, keyed by field."""
     errors: dict[str, list[str]] = defaultdict(list)
+    for name, value in data.__dict__.items():
+        if isinstance(value, str) and "\x00" in value:
+            errors[name].append(_("This text contains a character that is not allowed."))
+    if errors:
+        raise ValidationError(dict(errors))
     category = PetitionCategory.objects.filter(code=data.category.strip(), is_active=True).first()
     if category is None:
         errors["category"].append(_("Choose a category from the list."))
