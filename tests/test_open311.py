@@ -15,7 +15,7 @@ from django.test import Client
 from django.utils import timezone
 from georeport import GeoReport
 
-from feedback.models import Petition
+from feedback.models import Petition, PetitionCategory
 from feedback.petitions import services
 from tests.petition_support import (
     api_token,
@@ -31,6 +31,7 @@ pytestmark = [pytest.mark.postgres]
 
 @pytest.fixture
 def frame(transactional_db: None) -> dict[str, Any]:
+    PetitionCategory.objects.all().delete()  # the defaults of migration 0003
     unit = make_unit("T01", "Tỉnh Thử")
     make_unit("T02", "Tỉnh Khác")
     agency = make_agency(unit, "SO-GTVT", "Sở Giao thông")

@@ -15,7 +15,7 @@ from django.core import mail
 from django.test import Client
 from django.utils import timezone, translation
 
-from feedback.models import CalendarDay, Petition, PetitionEvent
+from feedback.models import CalendarDay, Petition, PetitionCategory, PetitionEvent
 from feedback.petitions import selectors, services
 from feedback.petitions.calendar import add_working_days, is_working_day
 from tests.petition_support import (
@@ -42,6 +42,7 @@ def world(db: None) -> dict[str, Any]:
     """One unit with agencies A and B, their staff, a unit coordinator and an admin."""
     from django.contrib.auth import get_user_model
 
+    PetitionCategory.objects.all().delete()  # the defaults of migration 0003
     unit = make_unit()
     agency_a = make_agency(unit, "SO-A", "Sở A")
     agency_b = make_agency(unit, "SO-B", "Sở B")
