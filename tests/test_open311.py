@@ -233,3 +233,10 @@ def test_descriptions_are_published_only_when_configured(frame, settings) -> Non
     assert client.get(url).json()[0]["description"] == "<b>Ổ gà</b> trước nhà ông Bình"
     xml = client.get(f"/open311/v2/requests/{petition.pk}.xml").text
     assert "&lt;b&gt;Ổ gà&lt;/b&gt;" in xml and "<b>" not in xml
+
+
+def test_request_list_takes_one_query_whatever_its_length(frame, django_assert_num_queries) -> None:
+    for n in range(12):
+        submit("road" if n % 2 else "light", "T01", "SO-GTVT", description=f"số {n}")
+    with django_assert_num_queries(1):
+        assert len(Client().get("/open311/v2/requests.json").json()) == 12

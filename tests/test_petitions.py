@@ -713,3 +713,18 @@ def test_web_form_with_a_nul_byte_reports_the_field(world) -> None:
     assert page.status_code == 400
     assert 'id="err-address"' in page.text
     assert Client().get("/petitions/track/?code=%00").status_code == 404
+
+
+def test_staff_list_takes_the_same_queries_for_3_or_13_petitions(
+    world, django_assert_num_queries
+) -> None:
+    client = api(world["admin"])
+    client.get("/api/v1/petitions/")  # warm up: content types, permissions
+    # The token, the count, the page, its events: four, however long the page.
+    with django_assert_num_queries(4) as three:
+        assert client.get("/api/v1/petitions/").json()["count"] == 3
+    for n in range(10):
+        petition = submit("road", "T01", "SO-A", description=f"số {n}")
+        move(world["admin"], petition, status="assigned")
+    with django_assert_num_queries(len(three.captured_queries)):
+        assert client.get("/api/v1/petitions/").json()["count"] == 13

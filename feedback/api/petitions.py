@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -30,7 +30,7 @@ from rest_framework.views import APIView
 
 from feedback.api.throttling import ResponseSubmitThrottle
 from feedback.api.views import check_body_size
-from feedback.models import Petition, PetitionCategory
+from feedback.models import Petition, PetitionCategory, PetitionEvent
 from feedback.petitions import selectors, services
 from feedback.petitions.errors import PetitionNotFound
 from surveys.models import localized
@@ -89,7 +89,7 @@ class PublicPetitionSerializer(serializers.Serializer):
 
     @extend_schema_field(HistorySerializer(many=True))
     def get_history(self, obj: Petition) -> list[dict[str, Any]]:
-        return [{"status": s, "at": at} for s, at in obj.events.values_list("status", "at")]
+        return HistorySerializer(obj.events.all(), many=True).data
 
 
 class StaffEventSerializer(HistorySerializer):
@@ -117,8 +117,14 @@ class StaffPetitionSerializer(PublicPetitionSerializer):
 
     @extend_schema_field(StaffEventSerializer(many=True))
     def get_history(self, obj: Petition) -> list[dict[str, Any]]:
-        events = obj.events.select_related("actor", "agency")
-        return StaffEventSerializer(events, many=True).data
+        return StaffEventSerializer(obj.events.all(), many=True).data
+
+
+STAFF_RELATED = ["category", "unit", "agency", "assignee"]
+
+
+def staff_events() -> Prefetch:
+    return Prefetch("events", queryset=PetitionEvent.objects.select_related("actor", "agency"))
 
 
 STAFF_PAGE = inline_serializer(
@@ -261,7 +267,7 @@ class PetitionListCreateView(APIView):
         overdue = request.query_params.get("overdue", "").lower()
         if overdue in ("true", "1", "false", "0"):
             petitions = petitions.filter(overdue=overdue in ("true", "1"))
-        petitions = petitions.select_related("category", "unit", "agency", "assignee")
+        petitions = petitions.select_related(*STAFF_RELATED).prefetch_related(staff_events())
         paginator = self.settings.DEFAULT_PAGINATION_CLASS()
         page = paginator.paginate_queryset(petitions.order_by("deadline", "pk"), request, self)
         return paginator.get_paginated_response(StaffPetitionSerializer(page, many=True).data)
@@ -313,7 +319,8 @@ class PetitionDetailView(APIView):
     def get(self, request: Request, pk: int) -> Response:
         petition = (
             selectors.petitions_visible_to(request.user)
-            .select_related("category", "unit", "agency", "assignee")
+            .select_related(*STAFF_RELATED)
+            .prefetch_related(staff_events())
             .filter(pk=pk)
             .first()
         )
