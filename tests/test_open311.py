@@ -240,3 +240,17 @@ def test_request_list_takes_one_query_whatever_its_length(frame, django_assert_n
         submit("road" if n % 2 else "light", "T01", "SO-GTVT", description=f"số {n}")
     with django_assert_num_queries(1):
         assert len(Client().get("/open311/v2/requests.json").json()) == 12
+
+
+def test_each_api_key_is_rate_limited(frame, settings) -> None:
+    rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] | {"open311-submit": "2/hour"}
+    settings.REST_FRAMEWORK = settings.REST_FRAMEWORK | {"DEFAULT_THROTTLE_RATES": rates}
+    body = {"api_key": frame["key"], "jurisdiction_id": "T01", "service_code": "road"}
+    client = Client()
+    for n in range(2):
+        answer = client.post("/open311/v2/requests.json", body | {"description": f"số {n}"})
+        assert answer.status_code == 200
+    refused = client.post("/open311/v2/requests.json", body | {"description": "số 3"})
+    assert refused.status_code == 429
+    assert refused.json()[0]["code"] == 429
+    assert Petition.objects.count() == 2
