@@ -16,10 +16,18 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from config.errors import DomainError
-from feedback.models import CalendarDay, Petition, PetitionCategory, PetitionEvent, PetitionStaff
+from feedback.models import (
+    OPEN_STATUSES,
+    CalendarDay,
+    Petition,
+    PetitionCategory,
+    PetitionEvent,
+    PetitionStaff,
+)
 from feedback.petitions import selectors, services
 
 User = get_user_model()
@@ -46,6 +54,19 @@ class PetitionStaffAdmin(admin.ModelAdmin):
     list_select_related = ["user", "unit", "agency__unit"]
     autocomplete_fields = ["user"]
     search_fields = ["user__username", "user__email"]
+
+
+class OverdueFilter(admin.SimpleListFilter):
+    title = _("overdue")
+    parameter_name = "overdue"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("yes", _("open past the deadline"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "yes":
+            return queryset.filter(status__in=OPEN_STATUSES, deadline__lt=timezone.localdate())
+        return queryset
 
 
 class PetitionEventInline(admin.TabularInline):
@@ -147,7 +168,7 @@ class PetitionAdmin(admin.ModelAdmin):
         "overdue",
         "submitted_at",
     ]
-    list_filter = ["status", "category", "channel"]
+    list_filter = ["status", OverdueFilter, "category", "channel"]
     list_select_related = ["category", "unit", "agency__unit"]
     search_fields = ["tracking_code"]
     date_hierarchy = "submitted_at"

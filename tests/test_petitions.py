@@ -728,3 +728,10 @@ def test_staff_list_takes_the_same_queries_for_3_or_13_petitions(
         move(world["admin"], petition, status="assigned")
     with django_assert_num_queries(4):
         assert client.get("/api/v1/petitions/").json()["count"] == 13
+
+
+def test_admin_filters_overdue_petitions(world) -> None:
+    pa, pb = world["pa"], world["pb"]
+    Petition.objects.filter(pk=pb.pk).update(deadline=timezone.localdate() - timedelta(days=1))
+    page = logged_in(world["admin"]).get("/admin/feedback/petition/?overdue=yes")
+    assert pb.tracking_code in page.text and pa.tracking_code not in page.text

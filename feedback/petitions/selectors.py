@@ -10,6 +10,7 @@ from django.db.models import Avg, BooleanField, Count, ExpressionWrapper, F, Q, 
 from django.utils import timezone
 
 from feedback.models import CLOSED_STATUSES, OPEN_STATUSES, Petition, PetitionStaff
+from surveys.models import Unit
 
 VIEW = "feedback.view_petition"
 CHANGE = "feedback.change_petition"
@@ -59,6 +60,16 @@ def handles_agency(*, user_id: int, unit_id: int, agency_id: int) -> bool:
         user_id=user_id,
         user__is_active=True,
     ).exists()
+
+
+def current_units() -> QuerySet[Unit]:
+    """Provinces and cities that exist today (after the 2025 merger: the 34)."""
+    today = timezone.localdate()
+    return (
+        Unit.objects.filter(Q(valid_from__isnull=True) | Q(valid_from__lte=today))
+        .filter(Q(valid_to__isnull=True) | Q(valid_to__gte=today))
+        .order_by("name")
+    )
 
 
 def with_overdue(queryset: QuerySet[Petition], *, today: date | None = None) -> QuerySet[Petition]:

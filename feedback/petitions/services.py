@@ -8,7 +8,7 @@ import logging
 import re
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -40,7 +40,7 @@ from feedback.petitions.errors import (
     RoutingNotAllowed,
     TransitionNotAllowed,
 )
-from surveys.models import Agency, Unit
+from surveys.models import Agency
 
 logger = logging.getLogger(__name__)
 Status = Petition.Status
@@ -70,10 +70,9 @@ class PetitionInput:
     contact_email: str = ""
     contact_phone: str = ""
     contact_consent: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def digest(self) -> str:
-        fields = {k: str(v) for k, v in self.__dict__.items() if k != "extra"}
+        fields = {k: str(v) for k, v in self.__dict__.items()}
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
@@ -88,13 +87,7 @@ def _clean(data: PetitionInput) -> dict[str, Any]:
     category = PetitionCategory.objects.filter(code=data.category.strip(), is_active=True).first()
     if category is None:
         errors["category"].append(_("Choose a category from the list."))
-    today = timezone.localdate()
-    unit = (
-        Unit.objects.filter(code=data.unit.strip())
-        .filter(Q(valid_from__isnull=True) | Q(valid_from__lte=today))
-        .filter(Q(valid_to__isnull=True) | Q(valid_to__gte=today))
-        .first()
-    )
+    unit = selectors.current_units().filter(code=data.unit.strip()).first()
     agency = None
     if unit is None:
         errors["unit"].append(_("Choose a current province or city from the list."))
@@ -246,7 +239,7 @@ def change_petition_status(
             _assign(petition, actor=actor, agency_code=agency_code, assignee_id=assignee_id)
         if status == Status.REJECTED and not reason:
             raise ValidationError({"reason": [_("Give the reason for rejecting the petition.")]})
-        if reply is not None and reply:
+        if reply:
             petition.reply = reply
         if status == Status.RESOLVED and not petition.reply:
             raise ValidationError({"reply": [_("Write the reply the citizen will read.")]})

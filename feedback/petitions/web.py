@@ -12,11 +12,9 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
@@ -27,7 +25,7 @@ from feedback.api.throttling import ResponseSubmitThrottle
 from feedback.forms import HONEYPOT_FIELD
 from feedback.models import Petition, PetitionCategory
 from feedback.petitions import selectors, services
-from surveys.models import Agency, Unit
+from surveys.models import Agency
 
 FIELDS = [
     "category",
@@ -58,15 +56,6 @@ def _throttled(request: HttpRequest) -> bool:
     throttle = ResponseSubmitThrottle()
     view = SimpleNamespace(throttle_scope="petition-submit")
     return not throttle.allow_request(DrfRequest(request), view)
-
-
-def _current_units() -> Any:
-    today = timezone.localdate()
-    return (
-        Unit.objects.filter(Q(valid_from__isnull=True) | Q(valid_from__lte=today))
-        .filter(Q(valid_to__isnull=True) | Q(valid_to__gte=today))
-        .order_by("name")
-    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -118,7 +107,7 @@ def petition_new(request: HttpRequest) -> HttpResponse:
         else:
             url = reverse("feedback:petition_track", kwargs={"code": petition.tracking_code})
             return redirect(f"{url}?new=1")
-    units = _current_units()
+    units = selectors.current_units()
     return render(
         request,
         "feedback/petitions/new.html",
