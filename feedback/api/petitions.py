@@ -160,10 +160,10 @@ class PetitionListCreateView(APIView):
     throttle_scope = "petition-submit"
 
     class PetitionSubmitInput(serializers.Serializer):
-        category = serializers.CharField(max_length=32)
-        unit = serializers.CharField(max_length=16)
+        category = serializers.CharField(min_length=1, max_length=32)
+        unit = serializers.CharField(min_length=1, max_length=16)
         agency = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
-        description = serializers.CharField(max_length=20_000, trim_whitespace=True)
+        description = serializers.CharField(min_length=1, max_length=20_000)
         address = serializers.CharField(
             max_length=1000, required=False, allow_blank=True, default=""
         )
