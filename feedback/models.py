@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -294,6 +295,10 @@ class PetitionStaff(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} @ {self.agency_id or self.unit_id}"
+
+    def clean(self) -> None:
+        if self.agency_id and self.unit_id and self.agency.unit_id != self.unit_id:
+            raise ValidationError({"agency": _("Choose an agency of the unit.")})
 
 
 class Petition(models.Model):

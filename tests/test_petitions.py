@@ -735,3 +735,16 @@ def test_admin_filters_overdue_petitions(world) -> None:
     Petition.objects.filter(pk=pb.pk).update(deadline=timezone.localdate() - timedelta(days=1))
     page = logged_in(world["admin"]).get("/admin/feedback/petition/?overdue=yes")
     assert pb.tracking_code in page.text and pa.tracking_code not in page.text
+
+
+def test_a_handler_row_cannot_name_an_agency_of_another_unit(world) -> None:
+    from django.core.exceptions import ValidationError
+
+    from feedback.models import PetitionStaff
+
+    elsewhere = make_unit("T09", "Tỉnh Xa")
+    row = PetitionStaff(user=world["staff_a"], unit=elsewhere, agency=world["b"])
+    with pytest.raises(ValidationError) as problem:
+        row.full_clean()
+    assert "agency" in problem.value.message_dict
+    PetitionStaff(user=world["staff_a"], unit=world["unit"], agency=world["b"]).full_clean()
