@@ -32,3 +32,31 @@ urlpatterns = [
     path("runs/<int:pk>/", scoring_views.RunDetailView.as_view(), name="run"),
 ]
 urlpatterns += results_urlpatterns
+
+# Petitions (feedback.api.petitions).
+from feedback.api import petitions as petition_views  # noqa: E402
+
+urlpatterns += [
+    path(
+        "petition-categories/",
+        petition_views.PetitionCategoryListView.as_view(),
+        name="petition-categories",
+    ),
+    path("petitions/", petition_views.PetitionListCreateView.as_view(), name="petitions"),
+    path("petitions/<int:pk>/", petition_views.PetitionDetailView.as_view(), name="petition"),
+    path(
+        "petitions/<int:pk>/transitions/",
+        petition_views.PetitionTransitionView.as_view(),
+        name="petition-transitions",
+    ),
+    path(
+        "petitions/track/<str:code>/",
+        petition_views.PetitionTrackView.as_view(),
+        name="petition-track",
+    ),
+    path(
+        "petitions/track/<str:code>/rating/",
+        petition_views.PetitionRatingView.as_view(),
+        name="petition-rating",
+    ),
+]

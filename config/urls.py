@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/v1/", include((api_urlpatterns, "api"), namespace="v1")),
     path("api/auth/", include("rest_framework.urls", namespace="rest_framework")),
     path("results/", include("results.dashboard.urls")),
+    path("open311/v2/", include("feedback.open311.urls")),
     path("", include("surveys.urls")),
     path("", include("feedback.urls")),
 ]

@@ -20,7 +20,10 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
-from feedback import admin_paper  # noqa: F401  (registers the paper-import admin)
+from feedback import (
+    admin_paper,  # noqa: F401  (registers the paper-import admin)
+    admin_petitions,  # noqa: F401  (registers the petition admin)
+)
 from feedback.invitations import MAX_INVITATIONS, generate_invitations, invitations_csv
 from feedback.models import Answer, Invitation, Response
 from surveys.models import Agency, Round, Unit

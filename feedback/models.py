@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -206,3 +207,236 @@ class PaperImport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.file_name} ({self.status})"
+
+
+# --- Petitions (phản ánh, kiến nghị) ------------------------------------------------------
+
+
+class PetitionCategory(models.Model):
+    """A kind of petition (an Open311 service) with its handling deadline in working days."""
+
+    code = models.CharField(_("code"), max_length=32, unique=True)
+    name_vi = models.CharField(_("name (Vietnamese)"), max_length=200)
+    name_en = models.CharField(_("name (English)"), max_length=200, blank=True)
+    description_vi = models.TextField(_("description (Vietnamese)"), blank=True)
+    description_en = models.TextField(_("description (English)"), blank=True)
+    group = models.CharField(_("group"), max_length=100, blank=True)
+    keywords = models.CharField(_("keywords"), max_length=200, blank=True)
+    deadline_days = models.PositiveSmallIntegerField(
+        _("deadline in working days"),
+        default=10,
+        help_text=_("Working days after the day of receipt within which an answer is due."),
+    )
+    is_active = models.BooleanField(_("open for new petitions"), default=True)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+
+    class Meta:
+        ordering = ["position", "code"]
+        verbose_name = _("petition category")
+        verbose_name_plural = _("petition categories")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(deadline_days__gte=1), name="petition_category_deadline_positive"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name_vi}"
+
+
+class CalendarDay(models.Model):
+    """A day whose working status differs from the rule (weekends and ``holidays.VN``):
+    an extra day off, or a make-up working day (often a Saturday)."""
+
+    day = models.DateField(_("day"), unique=True)
+    is_working_day = models.BooleanField(
+        _("working day"), help_text=_("Ticked: a make-up working day. Empty: an extra day off.")
+    )
+    name = models.CharField(_("reason"), max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["day"]
+        verbose_name = _("calendar exception")
+        verbose_name_plural = _("calendar exceptions")
+
+    def __str__(self) -> str:
+        return f"{self.day} {'+' if self.is_working_day else '-'} {self.name}"
+
+
+class PetitionStaff(models.Model):
+    """A staff account handling the petitions of one agency, or (no agency) of a whole unit."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="petition_desks",
+        verbose_name=_("user"),
+    )
+    unit = models.ForeignKey(Unit, on_delete=models.CASCADE, verbose_name=_("unit"))
+    agency = models.ForeignKey(
+        Agency,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        verbose_name=_("agency"),
+        help_text=_("Empty: the account routes and handles every petition of the unit."),
+    )
+
+    class Meta:
+        verbose_name = _("petition handler")
+        verbose_name_plural = _("petition handlers")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "unit", "agency"],
+                nulls_distinct=False,
+                name="petition_staff_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} @ {self.agency_id or self.unit_id}"
+
+    def clean(self) -> None:
+        if self.agency_id and self.unit_id and self.agency.unit_id != self.unit_id:
+            raise ValidationError({"agency": _("Choose an agency of the unit.")})
+
+
+class Petition(models.Model):
+    """A citizen's feedback, complaint or petition, handled by an agency within a deadline.
+
+    Contact details are personal data: they are shown to the staff handling the petition
+    and never on the tracking page, the public API or Open311.
+    """
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", _("received")
+        ASSIGNED = "assigned", _("assigned")
+        IN_PROGRESS = "in_progress", _("in progress")
+        RESOLVED = "resolved", _("resolved")
+        REJECTED = "rejected", _("rejected")
+
+    class Channel(models.TextChoices):
+        WEB = "web", _("web form")
+        API = "api", _("API")
+        OPEN311 = "open311", _("Open311")
+
+    tracking_code = models.CharField(
+        _("tracking code"), max_length=16, unique=True, default=new_receipt_code, editable=False
+    )
+    category = models.ForeignKey(
+        PetitionCategory, on_delete=models.PROTECT, related_name="petitions"
+    )
+    unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="petitions")
+    agency = models.ForeignKey(
+        Agency, on_delete=models.PROTECT, null=True, blank=True, related_name="petitions"
+    )
+    description = models.TextField(_("description"))
+    address = models.CharField(_("address or place"), max_length=255, blank=True)
+    lat = models.DecimalField(_("latitude"), max_digits=9, decimal_places=6, null=True, blank=True)
+    long = models.DecimalField(
+        _("longitude"), max_digits=9, decimal_places=6, null=True, blank=True
+    )
+    contact_name = models.CharField(_("contact name"), max_length=120, blank=True)
+    contact_email = models.EmailField(_("contact e-mail"), blank=True)
+    contact_phone = models.CharField(_("contact phone"), max_length=32, blank=True)
+    contact_consent = models.BooleanField(_("consent to store contact details"), default=False)
+    channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
+    client_id = models.UUIDField(_("client id"), unique=True, null=True, blank=True)
+    request_digest = models.CharField(max_length=64, blank=True, editable=False)
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("submitted by (API account)"),
+    )
+    status = models.CharField(
+        _("status"), max_length=12, choices=Status.choices, default=Status.RECEIVED
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="petitions_assigned",
+        verbose_name=_("assignee"),
+    )
+    reply = models.TextField(_("public reply"), blank=True)
+    rejection_reason = models.TextField(_("reason for rejection"), blank=True)
+    submitted_at = models.DateTimeField(_("submitted"), default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+    deadline = models.DateField(_("deadline"))
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    reminded_on = models.DateField(_("last reminder"), null=True, blank=True)
+    rating = models.PositiveSmallIntegerField(_("citizen rating"), null=True, blank=True)
+    rated_at = models.DateTimeField(_("rated"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-submitted_at", "-id"]
+        verbose_name = _("petition")
+        verbose_name_plural = _("petitions")
+        permissions = [("submit_petitions", _("Can submit petitions with an API key (Open311)"))]
+        indexes = [
+            models.Index(fields=["status", "deadline"], name="petition_status_deadline"),
+            models.Index(fields=["agency", "status"], name="petition_agency_status"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(rating__isnull=True) | Q(rating__gte=1, rating__lte=5),
+                name="petition_rating_1_to_5",
+            ),
+            models.CheckConstraint(
+                condition=Q(rating__isnull=True) | Q(status__in=["resolved", "rejected"]),
+                name="petition_rated_only_when_closed",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.tracking_code
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status in CLOSED_STATUSES
+
+    @property
+    def is_overdue(self) -> bool:
+        """Open past its deadline, or closed after it."""
+        if self.closed_at is not None:
+            return timezone.localdate(self.closed_at) > self.deadline
+        return timezone.localdate() > self.deadline
+
+
+CLOSED_STATUSES = (Petition.Status.RESOLVED, Petition.Status.REJECTED)
+OPEN_STATUSES = (Petition.Status.RECEIVED, Petition.Status.ASSIGNED, Petition.Status.IN_PROGRESS)
+
+
+class PetitionEvent(models.Model):
+    """One change of a petition's status: who (empty for the citizen), when, and a note."""
+
+    petition = models.ForeignKey(Petition, on_delete=models.CASCADE, related_name="events")
+    status = models.CharField(_("status"), max_length=12, choices=Petition.Status.choices)
+    previous_status = models.CharField(
+        _("previous status"), max_length=12, choices=Petition.Status.choices, blank=True
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+    )
+    agency = models.ForeignKey(
+        Agency, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    note = models.TextField(_("internal note"), blank=True)
+    at = models.DateTimeField(_("at"), default=timezone.now)
+
+    class Meta:
+        ordering = ["at", "id"]
+        verbose_name = _("petition status change")
+        verbose_name_plural = _("petition status changes")
+
+    def __str__(self) -> str:
+        return f"{self.petition_id}: {self.previous_status or '∅'} → {self.status}"

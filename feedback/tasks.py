@@ -40,3 +40,11 @@ def purge_expired_drafts() -> int:
     from feedback import drafts
 
     return drafts.purge_expired()
+
+
+@shared_task(name="feedback.remind_petitions_near_deadline", acks_late=True)
+def remind_petitions_near_deadline() -> int:
+    """E-mail handlers about petitions close to their deadline (scheduled daily by beat)."""
+    from feedback.petitions import services
+
+    return services.remind_petitions_near_deadline()

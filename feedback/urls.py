@@ -3,6 +3,7 @@
 from django.urls import path
 
 from feedback import web
+from feedback.petitions import web as petitions
 
 app_name = "feedback"
 urlpatterns = [
@@ -11,4 +12,7 @@ urlpatterns = [
     path("d/<str:token>/", web.draft_step, name="draft"),
     path("d/<str:token>/saved/", web.draft_saved, name="draft_saved"),
     path("thanks/<str:receipt>/", web.thanks, name="thanks"),
+    path("petitions/new/", petitions.petition_new, name="petition_new"),
+    path("petitions/track/", petitions.petition_lookup, name="petition_lookup"),
+    path("petitions/track/<str:code>/", petitions.petition_track, name="petition_track"),
 ]

@@ -202,6 +202,30 @@ IP_HASH_SALT: str = env_or("IP_HASH_SALT", "")
 # Paper-form files with more rows than this are imported by a Celery task.
 PAPER_IMPORT_SYNC_MAX_ROWS: int = env.int("PAPER_IMPORT_SYNC_MAX_ROWS", default=200)
 
+# Petitions.
+# Longest petition description accepted, in characters (Open311 allows 4,000).
+PETITION_MAX_DESCRIPTION_CHARS: int = env.int("PETITION_MAX_DESCRIPTION_CHARS", default=4000)
+# Anonymous petitions per client (hashed IP) and period, web form and API together.
+PETITION_SUBMIT_RATE: str = env_or("PETITION_SUBMIT_RATE", "10/hour")
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["petition-submit"] = PETITION_SUBMIT_RATE
+# Handlers are e-mailed about open petitions due within this many working days.
+PETITION_REMIND_WORKING_DAYS: int = env.int("PETITION_REMIND_WORKING_DAYS", default=2)
+# Daily time of the reminder e-mails (TIME_ZONE), "HH:MM".
+PETITION_REMIND_AT: str = env_or("PETITION_REMIND_AT", "07:30")
+# Sender of petition e-mails; empty: Django's DEFAULT_FROM_EMAIL.
+PETITION_FROM_EMAIL: str = env_or("PETITION_FROM_EMAIL", "")
+# Open311: most requests one GET returns, and whether descriptions are public there.
+OPEN311_MAX_REQUESTS: int = env.int("OPEN311_MAX_REQUESTS", default=1000)
+OPEN311_PUBLIC_DESCRIPTIONS: bool = env.bool("OPEN311_PUBLIC_DESCRIPTIONS", default=False)
+# Open311 requests created per API key and period.
+OPEN311_SUBMIT_RATE: str = env_or("OPEN311_SUBMIT_RATE", "600/hour")
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["open311-submit"] = OPEN311_SUBMIT_RATE
+_remind_hour, _remind_minute = (int(part) for part in PETITION_REMIND_AT.split(":"))
+CELERY_BEAT_SCHEDULE["remind-petitions-near-deadline"] = {
+    "task": "feedback.remind_petitions_near_deadline",
+    "schedule": crontab(hour=_remind_hour, minute=_remind_minute, day_of_week="mon-sat"),
+}
+
 # Scoring.
 # Values from fewer respondents are stored but flagged suppressed (not published).
 MIN_PUBLISH_N: int = env.int("MIN_PUBLISH_N", default=30)

@@ -1,0 +1,1 @@
+"""Citizen petitions (phản ánh, kiến nghị): submitting, tracking, handling and rating."""

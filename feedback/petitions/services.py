@@ -1,0 +1,376 @@
+"""Writes of petitions, one function per change: submit, change status, rate, remind."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.core.mail import EmailMessage, mailers
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from feedback.errors import ClientIdConflict
+from feedback.models import (
+    CLOSED_STATUSES,
+    OPEN_STATUSES,
+    Petition,
+    PetitionCategory,
+    PetitionEvent,
+    PetitionStaff,
+)
+from feedback.petitions import selectors
+from feedback.petitions.calendar import add_working_days
+from feedback.petitions.errors import (
+    PetitionNotFound,
+    RatingNotAllowed,
+    RoutingNotAllowed,
+    TransitionNotAllowed,
+)
+from surveys.models import Agency
+
+logger = logging.getLogger(__name__)
+Status = Petition.Status
+TRANSITIONS: dict[str, set[str]] = {
+    Status.RECEIVED: {Status.ASSIGNED, Status.REJECTED},
+    Status.ASSIGNED: {Status.ASSIGNED, Status.IN_PROGRESS, Status.REJECTED},
+    Status.IN_PROGRESS: {Status.ASSIGNED, Status.RESOLVED, Status.REJECTED},
+    Status.RESOLVED: set(),
+    Status.REJECTED: set(),
+}
+PHONE = re.compile(r"^\+?[0-9 ().-]{6,32}$")
+MAX_REPLY_CHARS = 4000
+
+
+@dataclass
+class PetitionInput:
+    """What a citizen sends, as strings and numbers from any channel."""
+
+    category: str
+    unit: str
+    description: str
+    agency: str = ""
+    address: str = ""
+    lat: Decimal | None = None
+    long: Decimal | None = None
+    contact_name: str = ""
+    contact_email: str = ""
+    contact_phone: str = ""
+    contact_consent: bool = False
+
+    def digest(self) -> str:
+        fields = {k: str(v) for k, v in self.__dict__.items()}
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+
+
+def _clean(data: PetitionInput) -> dict[str, Any]:
+    """Validate ``data``; every problem is reported at once, keyed by field."""
+    errors: dict[str, list[str]] = defaultdict(list)
+    for name, value in data.__dict__.items():
+        if isinstance(value, str) and "\x00" in value:
+            errors[name].append(_("This text contains a character that is not allowed."))
+    if errors:
+        raise ValidationError(dict(errors))
+    category = PetitionCategory.objects.filter(code=data.category.strip(), is_active=True).first()
+    if category is None:
+        errors["category"].append(_("Choose a category from the list."))
+    unit = selectors.current_units().filter(code=data.unit.strip()).first()
+    agency = None
+    if unit is None:
+        errors["unit"].append(_("Choose a current province or city from the list."))
+    elif data.agency.strip():
+        agency = Agency.objects.filter(unit=unit, code=data.agency.strip()).first()
+        if agency is None:
+            errors["agency"].append(_("This agency is not in the province or city chosen."))
+    description = data.description.strip()
+    limit = settings.PETITION_MAX_DESCRIPTION_CHARS
+    if not description:
+        errors["description"].append(_("Describe the problem or your proposal."))
+    elif len(description) > limit:
+        errors["description"].append(
+            _("Write at most %(limit)d characters (you wrote %(count)d).")
+            % {"limit": limit, "count": len(description)}
+        )
+    address = data.address.strip()
+    if len(address) > 255:
+        errors["address"].append(_("Write at most 255 characters."))
+    if (data.lat is None) != (data.long is None):
+        errors["lat" if data.lat is None else "long"].append(
+            _("Give both latitude and longitude, or neither.")
+        )
+    if data.lat is not None and not -90 <= data.lat <= 90:
+        errors["lat"].append(_("Latitude is between -90 and 90."))
+    if data.long is not None and not -180 <= data.long <= 180:
+        errors["long"].append(_("Longitude is between -180 and 180."))
+    name, email, phone = (
+        data.contact_name.strip(),
+        data.contact_email.strip(),
+        data.contact_phone.strip(),
+    )
+    if len(name) > 120:
+        errors["contact_name"].append(_("Write at most 120 characters."))
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            errors["contact_email"].append(_("Enter a valid e-mail address."))
+    if phone and not PHONE.match(phone):
+        errors["contact_phone"].append(_("Enter a phone number of digits, spaces and + only."))
+    if (name or email or phone) and not data.contact_consent:
+        errors["contact_consent"].append(
+            _("Tick the box to let us keep your contact details, or leave them empty.")
+        )
+    if errors:
+        raise ValidationError(dict(errors))
+    return {
+        "category": category,
+        "unit": unit,
+        "agency": agency,
+        "description": description,
+        "address": address,
+        "lat": data.lat,
+        "long": data.long,
+        "contact_name": name,
+        "contact_email": email,
+        "contact_phone": phone,
+        "contact_consent": bool(data.contact_consent and (name or email or phone)),
+    }
+
+
+def submit_petition(
+    *,
+    data: PetitionInput,
+    channel: str,
+    client_id: uuid.UUID | None = None,
+    submitted_by: AbstractBaseUser | None = None,
+) -> tuple[Petition, bool]:
+    """Store a petition with its deadline; a repeated ``client_id`` returns the first.
+
+    Returns the petition and whether it was created now. A ``client_id`` reused with
+    another content raises ``ClientIdConflict``.
+    """
+    digest = data.digest()
+    if client_id is not None and (first := _by_client_id(client_id, digest)):
+        return first, False
+    fields = _clean(data)
+    now = timezone.now()
+    deadline = add_working_days(timezone.localdate(now), fields["category"].deadline_days)
+    try:
+        with transaction.atomic():
+            petition = Petition.objects.create(
+                **fields,
+                channel=channel,
+                client_id=client_id,
+                request_digest=digest,
+                submitted_by=submitted_by,
+                submitted_at=now,
+                updated_at=now,
+                deadline=deadline,
+            )
+            PetitionEvent.objects.create(
+                petition=petition, status=Status.RECEIVED, agency=petition.agency, at=now
+            )
+    except IntegrityError:
+        # Another request with the same client_id won the race: answer like a repeat.
+        if client_id is not None and (first := _by_client_id(client_id, digest)):
+            return first, False
+        raise
+    return petition, True
+
+
+def _by_client_id(client_id: uuid.UUID, digest: str) -> Petition | None:
+    first = Petition.objects.filter(client_id=client_id).first()
+    if first is not None and first.request_digest != digest:
+        raise ClientIdConflict(_("This client_id was already used for another petition."))
+    return first
+
+
+def change_petition_status(
+    *,
+    petition_id: int,
+    actor: AbstractBaseUser,
+    status: str,
+    note: str = "",
+    reply: str | None = None,
+    reason: str = "",
+    agency_code: str = "",
+    assignee_id: int | None = None,
+) -> Petition:
+    """Move a petition along received → assigned → in progress → resolved or rejected.
+
+    Assigning names the agency (defaults to the current one) and optionally a handler.
+    Resolving needs a public reply; rejecting needs a reason, shown to the citizen.
+    """
+    errors: dict[str, list[str]] = {}
+    note, reason = note.strip(), reason.strip()
+    reply = reply.strip() if reply is not None else None
+    for name, text in (("note", note), ("reason", reason), ("reply", reply or "")):
+        if len(text) > MAX_REPLY_CHARS:
+            errors[name] = [_("Write at most %(limit)d characters.") % {"limit": MAX_REPLY_CHARS}]
+    if status not in Status.values:
+        errors["status"] = [_("Unknown status.")]
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        petition = (
+            Petition.objects.select_for_update(of=("self",))
+            .select_related("unit", "agency")
+            .filter(pk=petition_id)
+            .first()
+        )
+        if petition is None or not selectors.can_handle(actor, petition):
+            raise PetitionNotFound()
+        if status not in TRANSITIONS[petition.status]:
+            raise TransitionNotAllowed(petition.get_status_display(), Status(status).label)
+        if status == Status.ASSIGNED:
+            _assign(petition, actor=actor, agency_code=agency_code, assignee_id=assignee_id)
+        if status == Status.REJECTED and not reason:
+            raise ValidationError({"reason": [_("Give the reason for rejecting the petition.")]})
+        if reply:
+            petition.reply = reply
+        if status == Status.RESOLVED and not petition.reply:
+            raise ValidationError({"reply": [_("Write the reply the citizen will read.")]})
+        now = timezone.now()
+        previous = petition.status
+        petition.status, petition.updated_at = status, now
+        if status == Status.REJECTED:
+            petition.rejection_reason = reason
+        if status in CLOSED_STATUSES:
+            petition.closed_at = now
+        petition.save()
+        PetitionEvent.objects.create(
+            petition=petition,
+            status=status,
+            previous_status=previous,
+            actor=actor,
+            agency=petition.agency,
+            note=note,
+            at=now,
+        )
+        if status in CLOSED_STATUSES and petition.contact_email and petition.contact_consent:
+            transaction.on_commit(lambda: _tell_citizen(petition))
+    return petition
+
+
+def _assign(
+    petition: Petition, *, actor: AbstractBaseUser, agency_code: str, assignee_id: int | None
+) -> None:
+    agency = petition.agency
+    if agency_code.strip():
+        agency = Agency.objects.filter(unit=petition.unit, code=agency_code.strip()).first()
+        if agency is None:
+            raise ValidationError({"agency": [_("This agency is not in the petition's unit.")]})
+    if agency is None:
+        raise ValidationError({"agency": [_("Choose the agency that will handle the petition.")]})
+    if agency != petition.agency and not selectors.coordinates_unit(actor, petition.unit_id):
+        raise RoutingNotAllowed()
+    if assignee_id is not None and not selectors.handles_agency(
+        user_id=assignee_id, unit_id=petition.unit_id, agency_id=agency.pk
+    ):
+        raise ValidationError(
+            {"assignee": [_("This account does not handle the agency's petitions.")]}
+        )
+    petition.agency, petition.assignee_id = agency, assignee_id
+
+
+def _tell_citizen(petition: Petition) -> None:
+    link = settings.PUBLIC_BASE_URL.rstrip("/") + f"/petitions/track/{petition.tracking_code}/"
+    message = EmailMessage(
+        subject=_("Your petition %(code)s has been answered") % {"code": petition.tracking_code},
+        body=_("The answer to your petition is on its tracking page: %(link)s") % {"link": link},
+        from_email=settings.PETITION_FROM_EMAIL or None,
+        to=[petition.contact_email],
+    )
+    try:
+        message.send()
+    except OSError:
+        # The answer is on the tracking page anyway; a mail server down must not undo it.
+        logger.warning("could not e-mail the answer to petition %s", petition.pk, exc_info=True)
+
+
+def rate_petition(*, tracking_code: str, rating: int) -> Petition:
+    """The citizen's rating of the handling, once, after the petition is closed."""
+    if not isinstance(rating, int) or not 1 <= rating <= 5:
+        raise ValidationError({"rating": [_("Choose a rating from 1 to 5.")]})
+    petition = selectors.petition_by_code(tracking_code)
+    if petition is None:
+        raise PetitionNotFound()
+    rated = Petition.objects.filter(
+        pk=petition.pk, status__in=CLOSED_STATUSES, rating__isnull=True
+    ).update(rating=rating, rated_at=timezone.now())
+    if not rated:
+        petition.refresh_from_db()
+        if petition.rating is not None:
+            raise RatingNotAllowed(_("This petition has already been rated."))
+        raise RatingNotAllowed(_("A petition can be rated once it has been answered."))
+    petition.refresh_from_db()
+    return petition
+
+
+def remind_petitions_near_deadline(*, today: date | None = None) -> int:
+    """E-mail handlers about open petitions due within ``PETITION_REMIND_WORKING_DAYS``
+    working days (or already overdue), once a day; returns the number of e-mails sent.
+
+    A petition's assignee is reminded; one without an assignee reminds its agency's staff,
+    or the unit's coordinators when no agency has it yet.
+    """
+    today = today or timezone.localdate()
+    horizon = add_working_days(today, settings.PETITION_REMIND_WORKING_DAYS)
+    due = Petition.objects.filter(status__in=OPEN_STATUSES, deadline__lte=horizon).exclude(
+        reminded_on=today
+    )
+    rows = list(
+        due.values("pk", "tracking_code", "deadline", "unit_id", "agency_id", "assignee__email")
+    )
+    if not rows:
+        return 0
+    staff = PetitionStaff.objects.filter(user__is_active=True).exclude(user__email="")
+    desks = defaultdict(set)
+    for unit_id, agency_id, email in staff.filter(
+        Q(agency_id__in={r["agency_id"] for r in rows})
+        | Q(agency__isnull=True, unit_id__in={r["unit_id"] for r in rows})
+    ).values_list("unit_id", "agency_id", "user__email"):
+        desks[("agency", agency_id) if agency_id else ("unit", unit_id)].add(email)
+    by_recipient: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        if row["assignee__email"]:
+            recipients = {row["assignee__email"]}
+        elif row["agency_id"]:
+            recipients = desks[("agency", row["agency_id"])]
+        else:
+            recipients = desks[("unit", row["unit_id"])]
+        for email in recipients:
+            by_recipient[email].append(row)
+    messages = [
+        EmailMessage(
+            subject=_("%(count)d petitions are due soon") % {"count": len(items)},
+            body="\n".join(
+                _("%(code)s: due %(deadline)s%(late)s")
+                % {
+                    "code": item["tracking_code"],
+                    "deadline": item["deadline"].isoformat(),
+                    "late": _(" (overdue)") if item["deadline"] < today else "",
+                }
+                for item in sorted(items, key=lambda r: (r["deadline"], r["tracking_code"]))
+            ),
+            from_email=settings.PETITION_FROM_EMAIL or None,
+            to=[email],
+        )
+        for email, items in sorted(by_recipient.items())
+    ]
+    sent = mailers.default.send_messages(messages) or 0
+    Petition.objects.filter(pk__in=[r["pk"] for r in rows]).update(reminded_on=today)
+    return sent

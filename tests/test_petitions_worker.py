@@ -1,0 +1,54 @@
+"""The reminder task, as beat schedules it by name, runs in a real Celery worker through
+Redis against this test's PostgreSQL database."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from config.celery import app
+from feedback.models import Petition, PetitionCategory
+from feedback.petitions.calendar import add_working_days
+from tests.conftest import start_celery_worker, stop_celery_worker
+from tests.petition_support import make_agency, make_category, make_unit, submit
+from tests.test_paper_import_worker import worker_database_url
+
+pytestmark = [pytest.mark.redis, pytest.mark.postgres]
+
+
+@pytest.fixture
+def reminder_worker(transactional_db: None) -> Iterator[str]:
+    queue = f"test-petitions-{uuid.uuid4().hex[:8]}"
+    process = start_celery_worker(queue, database_url=worker_database_url())
+    try:
+        yield queue
+    finally:
+        stop_celery_worker(process)
+
+
+def test_a_worker_runs_the_scheduled_reminder_task(
+    reminder_worker: str, settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    PetitionCategory.objects.all().delete()
+    unit = make_unit()
+    make_agency(unit, "SO-A", "Sở A")
+    make_category("road")
+    today = timezone.localdate()
+    due = submit("road", "T01", "SO-A")
+    late = submit("road", "T01", "")
+    later = submit("road", "T01", "SO-A")
+    Petition.objects.filter(pk=due.pk).update(deadline=add_working_days(today, 1))
+    Petition.objects.filter(pk=late.pk).update(deadline=today - timedelta(days=2))
+    monkeypatch.setitem(app.conf, "task_always_eager", False)
+    task = settings.CELERY_BEAT_SCHEDULE["remind-petitions-near-deadline"]["task"]
+
+    # Nobody handles these agencies yet, so no e-mail leaves; the petitions are marked.
+    result = app.send_task(task, queue=reminder_worker)
+
+    assert result.get(timeout=90) == 0
+    reminded = dict(Petition.objects.values_list("pk", "reminded_on"))
+    assert reminded == {due.pk: today, late.pk: today, later.pk: None}
