@@ -69,7 +69,7 @@ def category(cell: Sequence[str | None], dimension: str) -> str:
 
 def raking_questions(*, version_id: int, roles: Sequence[str] = ROLES) -> dict[str, int]:
     """Role → question id in the version, for the roles of ``RAKING_QUESTIONS`` it has."""
-    codes = {role: settings.RAKING_QUESTIONS[role] for role in roles}
+    codes = {role: settings.RAKING_QUESTIONS.get(role, "") for role in roles}
     ids = dict(
         Question.objects.filter(version_id=version_id, code__in=codes.values()).values_list(
             "code", "id"
@@ -221,8 +221,10 @@ def rake_run(*, run_id: int, round_id: int, version_id: int) -> dict[str, Any] |
     weights of the run are replaced, so a retried run starts over.
     """
     margins: dict[int, dict[str, dict[str, float]]] = defaultdict(lambda: defaultdict(dict))
-    rows = PopulationMargin.objects.filter(round_id=round_id).values_list(
-        "unit_id", "dimension", "category", "population"
+    rows = (
+        PopulationMargin.objects.filter(round_id=round_id)
+        .order_by("unit_id", "dimension", "category")
+        .values_list("unit_id", "dimension", "category", "population")
     )
     for unit_id, dimension, key, population in rows:  # units × categories, not responses
         margins[unit_id][dimension][key] = population
@@ -232,10 +234,10 @@ def rake_run(*, run_id: int, round_id: int, version_id: int) -> dict[str, Any] |
         role for d in DIMENSIONS if any(d in m for m in margins.values()) for role in DIMENSIONS[d]
     ]
     question_ids = raking_questions(version_id=version_id, roles=roles)
-    if absent := [settings.RAKING_QUESTIONS[r] for r in roles if r not in question_ids]:
+    if absent := [r for r in roles if r not in question_ids]:
         raise RakingError(
-            f"the questionnaire of the round has no question {', '.join(absent)} "
-            f"(RAKING_QUESTIONS) for its population margins"
+            f"the questionnaire of the round has no question for {', '.join(absent)} "
+            f"(RAKING_QUESTIONS: {settings.RAKING_QUESTIONS}) to rake to its margins"
         )
     max_iterations, tolerance = settings.RAKING_MAX_ITERATIONS, settings.RAKING_TOLERANCE
 
@@ -294,7 +296,7 @@ def rake_run(*, run_id: int, round_id: int, version_id: int) -> dict[str, Any] |
             run_id=run_id, round_id=round_id, version_id=version_id, question_ids=question_ids
         )
     return {
-        "questions": {role: settings.RAKING_QUESTIONS[role] for role in roles},
+        "questions": {role: settings.RAKING_QUESTIONS[role] for role in question_ids},
         "max_iterations": max_iterations,
         "tolerance": tolerance,
         "converged": all(u["converged"] for u in units.values()),

@@ -15,7 +15,9 @@ from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone, translation
 
@@ -299,6 +301,41 @@ def test_a_run_stopped_after_one_sweep_is_reported_not_converged(small, settings
     assert report["units"]["A"]["iterations"] == 1
     assert report["units"]["A"]["max_deviation"] == approx(F(35, 279))
     assert run.status == Run.Status.PUBLISHED  # published with the last sweep's factors
+
+
+def test_a_round_with_area_margins_only_is_post_stratified_by_area(small) -> None:
+    replace_margins(
+        round_code="r-raking", data="unit,dimension,category,population\nA,area,u,20\nA,area,r,9\n"
+    )
+    run = services.recompute_round(round_code="r-raking")
+    report = run.settings_used["raking"]
+    assert report["questions"] == {"area": "AREA"}
+    # Design weight 5 in u and 5 in r share T = 10 as 20 : 9: factors 40/29 and 18/29.
+    assert report["units"]["A"]["iterations"] == 1 and report["units"]["A"]["missing"] == 1
+    factors = dict(RakingFactor.objects.filter(run=run).values_list("area", "factor"))
+    assert factors == {"u": approx(F(40, 29)), "r": approx(F(18, 29))}
+    assert set(RakingFactor.objects.filter(run=run).values_list("sex", "age")) == {("", "")}
+    # Satisfied: 3 × 40/29 in u, (2 + 1 + 1) × 18/29 in r, and 1 without area; of 11.
+    value = Score.objects.get(run=run, indicator__code="I1", unit__code="A").value
+    assert value == approx(F(100) * F(221, 29) / 11)
+
+
+def test_raking_takes_the_same_statements_whatever_the_number_of_responses(small) -> None:
+    survey_round = small["round"]
+    run, _created = services.start_run(round_code="r-raking")
+    arguments = {
+        "run_id": run.pk,
+        "round_id": survey_round.pk,
+        "version_id": survey_round.version_id,
+    }
+    with CaptureQueriesContext(connection) as few:
+        raking.rake_run(**arguments)
+    for _ in range(20):
+        respond(survey_round, "A", 1.0, SEX="nu", AGE="a2", AREA="u", Q1=True)
+    with CaptureQueriesContext(connection) as more:
+        report = raking.rake_run(**arguments)
+    assert len(more) == len(few) <= 12
+    assert report is not None and report["raked_responses"] == 29
 
 
 def test_a_round_without_margins_keeps_design_weights(small) -> None:
