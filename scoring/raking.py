@@ -44,6 +44,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.utils.translation import gettext as _
 
 from feedback.models import Answer, Response
 from scoring.models import PopulationMargin, RakingFactor, ResponseWeight
@@ -236,8 +237,11 @@ def rake_run(*, run_id: int, round_id: int, version_id: int) -> dict[str, Any] |
     question_ids = raking_questions(version_id=version_id, roles=roles)
     if absent := [r for r in roles if r not in question_ids]:
         raise RakingError(
-            f"the questionnaire of the round has no question for {', '.join(absent)} "
-            f"(RAKING_QUESTIONS: {settings.RAKING_QUESTIONS}) to rake to its margins"
+            _(
+                "The questionnaire of the round has no question for %(roles)s "
+                "(RAKING_QUESTIONS: %(questions)s) to rake its weights to the margins."
+            )
+            % {"roles": ", ".join(absent), "questions": settings.RAKING_QUESTIONS}
         )
     max_iterations, tolerance = settings.RAKING_MAX_ITERATIONS, settings.RAKING_TOLERANCE
 
@@ -253,8 +257,8 @@ def rake_run(*, run_id: int, round_id: int, version_id: int) -> dict[str, Any] |
             count["missing"] += responses
             count["missing_weight"] += weight
         else:
-            complete[unit_id][cell] = weight  # type: ignore[index]
-            cell_responses[unit_id, cell] = responses  # type: ignore[index]
+            complete[unit_id][cell] = weight
+            cell_responses[unit_id, cell] = responses
     codes = dict(Unit.objects.filter(id__in=counts).values_list("id", "code"))
 
     factors: list[RakingFactor] = []

@@ -485,3 +485,11 @@ def test_staff_without_the_margin_permissions_cannot_upload(small, client: Clien
     assert client.get(MARGINS).status_code == 200
     assert UPLOAD not in client.get(MARGINS).content.decode()
     assert client.get(UPLOAD).status_code == 403
+
+
+def test_margins_the_questionnaire_cannot_rake_to_fail_the_run(small, settings) -> None:
+    settings.RAKING_QUESTIONS = {"sex": "SEX", "age": "AGE", "area": "NOPE"}
+    with translation.override("en"), pytest.raises(raking.RakingError, match="question for area"):
+        services.recompute_round(round_code="r-raking")
+    run = Run.objects.get(round=small["round"])
+    assert run.status == Run.Status.FAILED and "RakingError" in run.error
