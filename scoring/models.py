@@ -156,7 +156,10 @@ class RakingFactor(models.Model):
     of the design weights of the cell's ``responses``; their raked weight is that × ``factor``.
     """
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="raking_factors")
+    # Indexed as the first column of the unique constraint.
+    run = models.ForeignKey(
+        Run, on_delete=models.CASCADE, related_name="raking_factors", db_index=False
+    )
     unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="+")
     sex = models.CharField(_("sex"), max_length=64, blank=True)
     age = models.CharField(_("age band"), max_length=64, blank=True)
@@ -184,7 +187,10 @@ class ResponseWeight(models.Model):
     Deleted with the run. Written by one ``INSERT … SELECT`` (``scoring.raking``).
     """
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="response_weights")
+    # Indexed as the first column of the unique constraint.
+    run = models.ForeignKey(
+        Run, on_delete=models.CASCADE, related_name="response_weights", db_index=False
+    )
     response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="+")
     weight = models.FloatField(_("weight"))
 

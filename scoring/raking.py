@@ -4,9 +4,10 @@ A round may carry staff-supplied population margins per unit (``PopulationMargin
 joint sex × age band margin and an area margin. A run of such a round rakes the design
 weights of each unit's responses to them, in three steps:
 
-1. ``cell_totals``: one GROUP BY statement gives, per unit and demographic cell (the sex,
-   age band and area answers; the questions are the setting ``RAKING_QUESTIONS``), the
-   number of responses and the sum of their design weights.
+1. ``cell_totals``: one statement (the answers pivoted per response, then a GROUP BY)
+   gives, per unit and demographic cell (the sex, age band and area answers; the questions
+   are the setting ``RAKING_QUESTIONS``), the number of responses and the sum of their
+   design weights.
 2. ``rake``: per unit, iterative proportional fitting of those cell totals to the unit's
    margins (the sex × age margin first, then area, one sweep per iteration) until every
    margin is met within ``RAKING_TOLERANCE`` (relative) or ``RAKING_MAX_ITERATIONS``
@@ -79,39 +80,55 @@ def raking_questions(*, version_id: int, roles: Sequence[str] = ROLES) -> dict[s
     return {role: ids[code] for role, code in codes.items() if code in ids}
 
 
-def _role_joins(question_ids: Mapping[str, int], *, outer: bool) -> tuple[str, list[int]]:
-    """A join with the answer of each role's question (``a_<role>``), and its parameters."""
-    kind = "LEFT JOIN" if outer else "JOIN"
-    joins = [
-        f"{kind} {Answer._meta.db_table} a_{role} "
-        f"ON a_{role}.response_id = r.id AND a_{role}.question_id = %s"
-        for role in ROLES
+def _demographics(
+    *, round_id: int, version_id: int, question_ids: Mapping[str, int]
+) -> tuple[str, list[Any]]:
+    """One row per response of the round: id, unit_id, weight, c_sex, c_age, c_area.
+
+    A role in ``question_ids`` reads as its answer's choice code (NULL when not answered or
+    blank), any other role as ``''``. The answers of the roles' questions are read in one
+    pass and pivoted per response (no join per role).
+    """
+    roles = [role for role in ROLES if role in question_ids]
+    codes = ", ".join(
+        f"MAX(CASE WHEN a.question_id = %s THEN NULLIF(a.code, '') END) AS c_{role}"
         if role in question_ids
-    ]
-    return " ".join(joins), [question_ids[role] for role in ROLES if role in question_ids]
+        else f"'' AS c_{role}"
+        for role in ROLES
+    )
+    answers = (
+        f"LEFT JOIN {Answer._meta.db_table} a ON a.response_id = r.id "
+        f"AND a.question_id IN ({', '.join(['%s'] * len(roles))}) "
+        if roles
+        else ""
+    )
+    sql = (
+        f"SELECT r.id AS id, r.unit_id AS unit_id, r.weight AS weight, {codes} "
+        f"FROM {Response._meta.db_table} r {answers}"
+        f"WHERE r.round_id = %s AND r.version_id = %s "
+        f"GROUP BY r.id, r.unit_id, r.weight"
+    )
+    ids = [question_ids[role] for role in roles]
+    return sql, [*ids, *ids, round_id, version_id]
 
 
 def cell_totals(
     *, round_id: int, version_id: int, question_ids: Mapping[str, int]
 ) -> list[tuple[int, tuple[str | None, ...], int, float]]:
-    """(unit, cell, responses, Σ design weight) per unit and cell, in one GROUP BY.
+    """(unit, cell, responses, Σ design weight) per unit and cell, in one statement.
 
     A role in ``question_ids`` reads as its answer's choice code (None when not answered);
     any other role as ``""``. Rows are sorted, so the caller sums in the same order anywhere.
     """
-    joins, params = _role_joins(question_ids, outer=True)
-    codes = [f"NULLIF(a_{role}.code, '')" if role in question_ids else "''" for role in ROLES]
-    names = [f"c_{role}" for role in ROLES]
-    columns = ", ".join(f"{code} AS {name}" for code, name in zip(codes, names, strict=True))
+    per_response, params = _demographics(
+        round_id=round_id, version_id=version_id, question_ids=question_ids
+    )
     sql = (
-        f"SELECT x.unit_id, {', '.join(f'x.{n}' for n in names)}, COUNT(*), SUM(x.weight) "
-        f"FROM (SELECT r.unit_id AS unit_id, r.weight AS weight, {columns} "
-        f"FROM {Response._meta.db_table} r {joins} "
-        f"WHERE r.round_id = %s AND r.version_id = %s) x "
-        f"GROUP BY x.unit_id, {', '.join(f'x.{n}' for n in names)}"
+        f"SELECT x.unit_id, x.c_sex, x.c_age, x.c_area, COUNT(*), SUM(x.weight) "
+        f"FROM ({per_response}) x GROUP BY x.unit_id, x.c_sex, x.c_age, x.c_area"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, round_id, version_id])
+        cursor.execute(sql, params)
         rows = [(int(u), (s, a, r), int(n), float(w)) for u, s, a, r, n, w in cursor]
     return sorted(rows, key=lambda row: (row[0], tuple((c is None, c or "") for c in row[1])))
 
@@ -194,24 +211,25 @@ def write_weights(
 ) -> int:
     """One INSERT … SELECT: design weight × cell factor for every response with a factor.
 
-    Responses are joined with their demographic answers and the run's ``RakingFactor``
-    rows; a response without a factor (missing answer, unit without margins) gets no row
-    and keeps its design weight. Returns the number of rows written.
+    Responses, with their demographic answers pivoted, are joined to the run's
+    ``RakingFactor`` rows; a response without a factor (missing answer, unit without
+    margins) gets no row and keeps its design weight. Returns the number of rows written.
     """
-    joins, params = _role_joins(question_ids, outer=False)
-    matches = " AND ".join(
-        f"f.{role} = a_{role}.code" if role in question_ids else f"f.{role} = ''" for role in ROLES
+    per_response, params = _demographics(
+        round_id=round_id, version_id=version_id, question_ids=question_ids
     )
+    # Materialized: the responses' cells are computed once, then looked up in the few
+    # factor rows (just written, so the planner has no statistics on them yet).
     sql = (
         f"INSERT INTO {ResponseWeight._meta.db_table} (run_id, response_id, weight) "
-        f"SELECT f.run_id, r.id, r.weight * f.factor "
-        f"FROM {Response._meta.db_table} r {joins} "
-        f"JOIN {RakingFactor._meta.db_table} f "
-        f"ON f.run_id = %s AND f.unit_id = r.unit_id AND {matches} "
-        f"WHERE r.round_id = %s AND r.version_id = %s"
+        f"WITH x AS MATERIALIZED ({per_response}) "
+        f"SELECT f.run_id, x.id, x.weight * f.factor "
+        f"FROM x JOIN {RakingFactor._meta.db_table} f "
+        f"ON f.run_id = %s AND f.unit_id = x.unit_id "
+        f"AND f.sex = x.c_sex AND f.age = x.c_age AND f.area = x.c_area"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, run_id, round_id, version_id])
+        cursor.execute(sql, [*params, run_id])
         return cursor.rowcount
 
 
