@@ -376,7 +376,9 @@ def compute_run(*, run_id: int, progress: Callable[[str], None] | None = None) -
     """Compute a running run's values and mark it computed; a finished run is returned as is.
 
     Values are replaced wholesale, so a retried task starts over cleanly. Any error marks
-    the run failed (the published run stays) and is raised again.
+    the run failed (the published run stays) and is raised again. A round with population
+    margins has its weights raked first (``scoring.raking``): the values use them and the
+    convergence report goes to ``settings_used["raking"]``.
     """
     from scoring import engine  # the computation core; see its docstring for the formulas
 

@@ -338,6 +338,29 @@ def test_raking_takes_the_same_statements_whatever_the_number_of_responses(small
     assert report is not None and report["raked_responses"] == 29
 
 
+def test_the_change_is_against_the_previous_round_raked_as_it_was(small) -> None:
+    old = Round.objects.create(
+        code="r-raking-old",
+        name_vi="Vòng trước",
+        period_start=dt.date(2023, 1, 1),
+        period_end=dt.date(2023, 12, 31),
+        opens_at=timezone.now() - dt.timedelta(days=10),
+        closes_at=timezone.now() - dt.timedelta(days=2),
+        version=small["round"].version,
+    )
+    old.units.set(small["round"].units.all())
+    for s, a, r, w, q in small["rows"]:
+        respond(old, "A", w, SEX=s, AGE=a, AREA=r, Q1=q)
+    respond(old, "A", 1.0, SEX="nam", AGE="a1", Q1=True)
+    replace_margins(round_code="r-raking-old", data=MARGINS_CSV)
+    services.recompute_round(round_code="r-raking-old")
+    PopulationMargin.objects.filter(round=small["round"]).delete()
+    run = services.recompute_round(round_code="r-raking")
+    score = Score.objects.get(run=run, indicator__code="I1", unit__code="A")
+    # Now 8 of 11 with design weights; then the hand value raked, 199/29 of 319/29.
+    assert score.change == approx(F(800, 11) - F(100) * F(199, 319))
+
+
 def test_a_round_without_margins_keeps_design_weights(small) -> None:
     PopulationMargin.objects.all().delete()
     run = services.recompute_round(round_code="r-raking")
