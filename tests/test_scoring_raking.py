@@ -516,3 +516,11 @@ def test_margins_the_questionnaire_cannot_rake_to_fail_the_run(small, settings) 
         services.recompute_round(round_code="r-raking")
     run = Run.objects.get(round=small["round"])
     assert run.status == Run.Status.FAILED and "RakingError" in run.error
+
+
+def test_the_run_admin_shows_the_raking_report(small, admin_client: Client) -> None:
+    run = services.recompute_round(round_code="r-raking")
+    page = admin_client.get(reverse("admin:scoring_run_change", args=[run.pk])).content.decode()
+    assert "raking" in page and "max_deviation" in page and "units_without_margins" in page
+    factors = reverse("admin:scoring_rakingfactor_changelist") + f"?run__id__exact={run.pk}"
+    assert admin_client.get(factors).status_code == 200
