@@ -22,7 +22,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from scoring import services, tasks
+from scoring import admin_raking, services, tasks  # noqa: F401 (admin_raking registers)
 from scoring.models import Run, Score
 from surveys.models import Round
 

@@ -115,11 +115,14 @@ def compute_values(
     version_id: int,
     unit_level: str = "unit",
     unit_map: Mapping[int, int] | None = None,
+    weights_run_id: int | None = None,
 ) -> list[NodeValue]:
     """Every indicator node's value per unit with responses and nationally (unit None).
 
     ``unit_map`` (unit id → unit id) pools units before computing, e.g. the predecessors of
     a merged province under the successor's id; unmapped units stay as they are.
+    ``weights_run_id``: w is each response's raked weight in that run where it has one
+    (``scoring.raking``), else its design weight.
     """
     if unit_level not in sql.SCOPE_COLUMNS:
         raise ValueError(f"unit_level must be one of {sorted(sql.SCOPE_COLUMNS)}")
@@ -150,6 +153,7 @@ def compute_values(
             rules=rules,
             question_ids=question_ids,
             unit_map=unit_map,
+            weights_run_id=weights_run_id,
         )
         for scope, question, y, x, valid, yy, xx in sorted(rows):  # the same order anywhere
             for key in (scope, NATIONAL):
@@ -197,6 +201,7 @@ def compute_values(
         question_ids=question_ids,
         coefficients=coefficients,
         unit_map=unit_map,
+        weights_run_id=weights_run_id,
     )
     for scope, node, n, weight_sum, *moments in sorted(rows):
         add(scope, node, n, weight_sum, *moments)

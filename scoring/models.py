@@ -4,7 +4,9 @@ Every computation of a round is a ``Run``. Its values (``Score`` rows) are writt
 run is ``running``/``computed`` and become visible only when the run is published, which
 supersedes the round's previous published run in one transaction: readers filter on the
 published run, so they see the old values or the new ones, never a mix. Partial unique
-constraints hold at most one running and one published run per round.
+constraints hold at most one running and one published run per round. Population margins
+(staff data per round and unit) let a run rake the weights; its factors and the responses'
+raked weights are stored under the run.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from feedback.models import Response
 from surveys.models import Agency, Indicator, Round, Unit
 
 
@@ -103,3 +106,101 @@ class Score(models.Model):
 
     def __str__(self) -> str:
         return f"{self.indicator_id}@{self.unit_id or 'national'}={self.value}"
+
+
+class PopulationMargin(models.Model):
+    """A staff-supplied population count of one unit in one category of a raking dimension.
+
+    ``sex_age`` categories join the sex and age band choice codes with ``|`` (``nam|18_25``),
+    ``area`` categories are area choice codes (``do_thi``); which questions give sex, age and
+    area is the setting ``RAKING_QUESTIONS``. Uploaded per round as a CSV that replaces the
+    round's margins (``scoring.margins``).
+    """
+
+    class Dimension(models.TextChoices):
+        SEX_AGE = "sex_age", _("sex × age band")
+        AREA = "area", _("area")
+
+    round = models.ForeignKey(
+        Round, on_delete=models.CASCADE, related_name="population_margins", verbose_name=_("round")
+    )
+    unit = models.ForeignKey(
+        Unit, on_delete=models.PROTECT, related_name="population_margins", verbose_name=_("unit")
+    )
+    dimension = models.CharField(_("dimension"), max_length=16, choices=Dimension.choices)
+    category = models.CharField(_("category"), max_length=65)
+    population = models.FloatField(_("population"))
+
+    class Meta:
+        ordering = ["round", "unit__code", "dimension", "category"]
+        verbose_name = _("population margin")
+        verbose_name_plural = _("population margins")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["round", "unit", "dimension", "category"],
+                name="scoring_one_margin_per_category",
+            ),
+            models.CheckConstraint(
+                condition=Q(population__gte=0), name="scoring_margin_population_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.unit_id} {self.dimension} {self.category}={self.population:g}"
+
+
+class RakingFactor(models.Model):
+    """A run's raking factor for one unit and demographic cell (kept for audit).
+
+    A role the round's margins do not use is stored as ``""``. ``design_weight`` is the sum
+    of the design weights of the cell's ``responses``; their raked weight is that × ``factor``.
+    """
+
+    # Indexed as the first column of the unique constraint.
+    run = models.ForeignKey(
+        Run, on_delete=models.CASCADE, related_name="raking_factors", db_index=False
+    )
+    unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="+")
+    sex = models.CharField(_("sex"), max_length=64, blank=True)
+    age = models.CharField(_("age band"), max_length=64, blank=True)
+    area = models.CharField(_("area"), max_length=64, blank=True)
+    responses = models.PositiveIntegerField(_("responses"))
+    design_weight = models.FloatField(_("sum of design weights"))
+    factor = models.FloatField(_("factor"))
+
+    class Meta:
+        verbose_name = _("raking factor")
+        verbose_name_plural = _("raking factors")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "unit", "sex", "age", "area"], name="scoring_one_factor_per_cell"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.unit_id} {self.sex}|{self.age}|{self.area}×{self.factor:g}"
+
+
+class ResponseWeight(models.Model):
+    """A response's final (raked) weight in a run; responses without a row keep their own.
+
+    Deleted with the run. Written by one ``INSERT … SELECT`` (``scoring.raking``).
+    """
+
+    # Indexed as the first column of the unique constraint.
+    run = models.ForeignKey(
+        Run, on_delete=models.CASCADE, related_name="response_weights", db_index=False
+    )
+    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="+")
+    weight = models.FloatField(_("weight"))
+
+    class Meta:
+        verbose_name = _("response weight")
+        verbose_name_plural = _("response weights")
+        constraints = [
+            # Also the index the scoring statements look weights up by.
+            models.UniqueConstraint(fields=["run", "response"], name="scoring_one_weight_per_run")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.response_id}@{self.run_id}={self.weight:g}"

@@ -29,6 +29,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from feedback.models import Answer, Response
+from scoring import raking
 from scoring.models import Run, Score
 from scoring.ranking import competition_ranks
 from surveys.models import Agency, Indicator, Round, UnitLineage
@@ -293,7 +294,11 @@ def compare_with_previous(
     before = {
         (v.indicator_code, v.unit_id): v
         for v in engine.compute_values(
-            round_id=previous.round_id, version_id=previous.round.version_id, unit_map=unit_map
+            round_id=previous.round_id,
+            version_id=previous.round.version_id,
+            unit_map=unit_map,
+            # the previous run's raked weights, if it raked: like is compared with like
+            weights_run_id=previous.pk if previous.settings_used.get("raking") else None,
         )
     }
     codes = dict(
@@ -312,7 +317,11 @@ def compare_with_previous(
 
 
 def agency_scores(
-    run: Run, *, min_n: int, say: Callable[[str], None] = lambda message: None
+    run: Run,
+    *,
+    min_n: int,
+    say: Callable[[str], None] = lambda message: None,
+    weights_run_id: int | None = None,
 ) -> list[Score]:
     """Values per agency, for rounds whose responses name agencies (one more engine pass)."""
     from scoring import engine
@@ -326,7 +335,10 @@ def agency_scores(
         return []
     say(f"{run.round.code}: computing indicators of {len(agencies)} agencies")
     values = engine.compute_values(
-        round_id=run.round_id, version_id=run.round.version_id, unit_level="agency"
+        round_id=run.round_id,
+        version_id=run.round.version_id,
+        unit_level="agency",
+        weights_run_id=weights_run_id,
     )
     return [
         score_of(
@@ -343,7 +355,10 @@ def agency_scores(
 
 
 def prune_runs(*, round_id: int, keep: int) -> int:
-    """Delete the round's superseded and failed runs beyond the newest ``keep`` (with scores)."""
+    """Delete the round's superseded and failed runs beyond the newest ``keep``.
+
+    Their scores, raking factors and response weights go with them (CASCADE).
+    """
     old = list(
         Run.objects.filter(round_id=round_id, status__in=[Run.Status.SUPERSEDED, Run.Status.FAILED])
         .order_by("-started_at", "-id")
@@ -361,7 +376,9 @@ def compute_run(*, run_id: int, progress: Callable[[str], None] | None = None) -
     """Compute a running run's values and mark it computed; a finished run is returned as is.
 
     Values are replaced wholesale, so a retried task starts over cleanly. Any error marks
-    the run failed (the published run stays) and is raised again.
+    the run failed (the published run stays) and is raised again. A round with population
+    margins has its weights raked first (``scoring.raking``): the values use them and the
+    convergence report goes to ``settings_used["raking"]``.
     """
     from scoring import engine  # the computation core; see its docstring for the formulas
 
@@ -376,11 +393,22 @@ def compute_run(*, run_id: int, progress: Callable[[str], None] | None = None) -
 
     try:
         version = run.round.version
+        raking_report = raking.rake_run(run_id=run.pk, round_id=run.round_id, version_id=version.pk)
+        weights_run_id = None if raking_report is None else run.pk
+        if raking_report is not None:
+            say(
+                f"{run.round.code}: weights raked in {len(raking_report['units'])} units"
+                f" ({'all' if raking_report['converged'] else 'not all'} converged)"
+            )
         say(f"{run.round.code}: computing indicators of {version}")
-        values = engine.compute_values(round_id=run.round_id, version_id=version.pk)
+        values = engine.compute_values(
+            round_id=run.round_id, version_id=version.pk, weights_run_id=weights_run_id
+        )
         scores = build_scores(run, values, min_n=settings.MIN_PUBLISH_N)
         compare_with_previous(run, scores, say=say)
-        scores += agency_scores(run, min_n=settings.MIN_PUBLISH_N, say=say)
+        scores += agency_scores(
+            run, min_n=settings.MIN_PUBLISH_N, say=say, weights_run_id=weights_run_id
+        )
         responses = Response.objects.filter(round_id=run.round_id)
         with transaction.atomic():
             Score.objects.filter(run=run).delete()
@@ -392,6 +420,11 @@ def compute_run(*, run_id: int, progress: Callable[[str], None] | None = None) -
                 answer_count=Answer.objects.filter(response__round_id=run.round_id).count(),
                 versions=[{"questionnaire": version.questionnaire.code, "number": version.number}],
                 progress=f"{len(scores)} values",
+                **(
+                    {}
+                    if raking_report is None
+                    else {"settings_used": {**run.settings_used, "raking": raking_report}}
+                ),
             )
         say(f"{run.round.code}: {len(scores)} values computed")
     except Exception as exc:

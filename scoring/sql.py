@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from feedback.models import Answer, Response
+from scoring.models import ResponseWeight
 
 # Scope keys in the SQL results: a unit's (or agency's) id, NO_SCOPE for responses that
 # name no unit at the chosen level (they count nationally only), NATIONAL for the nation.
@@ -40,9 +41,17 @@ def _placeholders(count: int) -> str:
 
 
 def _scored_answers(
-    *, scope_sql: str, rules: Sequence[SatisfiedRule], question_ids: Sequence[int]
+    *,
+    scope_sql: str,
+    rules: Sequence[SatisfiedRule],
+    question_ids: Sequence[int],
+    weights_run_id: int | None = None,
 ) -> tuple[str, list[Any]]:
-    """One row per valid scored answer: response, scope, weight, question, satisfied 0/1."""
+    """One row per valid scored answer: response, scope, weight, question, satisfied 0/1.
+
+    With ``weights_run_id`` a response's weight is its raked weight in that run
+    (``ResponseWeight``), else its design weight.
+    """
     whens, params = [], []
     for rule in rules:
         if not rule.values:
@@ -53,11 +62,18 @@ def _scored_answers(
         )
         params += [*rule.question_ids, *rule.values]
     satisfied = f"CASE {' '.join(whens)} ELSE 0 END" if whens else "0"
+    weight, weights = "r.weight", ""
+    if weights_run_id is not None:
+        weight = "COALESCE(rw.weight, r.weight)"
+        weights = (
+            f"LEFT JOIN {ResponseWeight._meta.db_table} rw "
+            f"ON rw.run_id = {int(weights_run_id)} AND rw.response_id = r.id "
+        )
     sql = (
-        f"SELECT r.id AS response_id, {scope_sql} AS scope, r.weight AS w, "
+        f"SELECT r.id AS response_id, {scope_sql} AS scope, {weight} AS w, "
         f"a.question_id AS question_id, {satisfied} AS s "
         f"FROM {Answer._meta.db_table} a "
-        f"JOIN {Response._meta.db_table} r ON r.id = a.response_id "
+        f"JOIN {Response._meta.db_table} r ON r.id = a.response_id {weights}"
         f"WHERE r.round_id = %s AND r.version_id = %s "
         f"AND a.question_id IN ({_placeholders(len(question_ids))})"
     )
@@ -85,6 +101,7 @@ def item_totals(
     rules: Sequence[SatisfiedRule],
     question_ids: Sequence[int],
     unit_map: Mapping[int, int] | None = None,
+    weights_run_id: int | None = None,
 ) -> list[tuple[int, int, float, float, int, float, float]]:
     """(scope, question, Σ w·s, Σ w, valid answers, Σ w²·s, Σ w²) per scope and question.
 
@@ -92,7 +109,10 @@ def item_totals(
     single-question items without a pass per respondent (see ``scoring.engine``).
     """
     scored, params = _scored_answers(
-        scope_sql=_scope_sql(unit_level, unit_map), rules=rules, question_ids=question_ids
+        scope_sql=_scope_sql(unit_level, unit_map),
+        rules=rules,
+        question_ids=question_ids,
+        weights_run_id=weights_run_id,
     )
     sql = (
         f"SELECT x.scope, x.question_id, SUM(x.w * x.s), SUM(x.w), COUNT(*), "
@@ -139,6 +159,7 @@ def linearized_sums(
     question_ids: Sequence[int],
     coefficients: Sequence[tuple[int, int, int, float, float, float, float]],
     unit_map: Mapping[int, int] | None = None,
+    weights_run_id: int | None = None,
 ) -> list[tuple[int, int, int, float, float, float, float, float]]:
     """(scope, node, n, Σ w, Σ z, Σ z², Σ z_nat, Σ z_nat²) per scope and node.
 
@@ -203,7 +224,10 @@ def linearized_sums(
         return " OR ".join(answered(word, mask, "x") for word, mask in sorted(masks.items()))
 
     scored, params = _scored_answers(
-        scope_sql=_scope_sql(unit_level, unit_map), rules=rules, question_ids=question_ids
+        scope_sql=_scope_sql(unit_level, unit_map),
+        rules=rules,
+        question_ids=question_ids,
+        weights_run_id=weights_run_id,
     )
     bit_or = "BIT_OR" if postgres else "SUM"
     masks = ", ".join(

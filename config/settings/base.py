@@ -239,6 +239,17 @@ SCORING_NIGHTLY_AT: str = env_or("SCORING_NIGHTLY_AT", "02:00")
 SCORING_RECENT_DAYS: int = env.int("SCORING_RECENT_DAYS", default=30)
 # PostgreSQL work_mem of the scoring statement that groups answers per respondent.
 SCORING_WORK_MEM: str = env_or("SCORING_WORK_MEM", "64MB")
+# Raking. Which question gives each demographic role (its choice codes are the categories of
+# the population margins); a run rakes the weights of a round that has margins uploaded.
+RAKING_QUESTIONS: dict[str, str] = (
+    env.json("RAKING_QUESTIONS")
+    if env_or("RAKING_QUESTIONS", "")
+    else {"sex": "A01", "age": "A02", "area": "A06"}
+)
+# Iterative proportional fitting stops after this many sweeps, or earlier once every margin
+# is met within this relative tolerance.
+RAKING_MAX_ITERATIONS: int = int(env_or("RAKING_MAX_ITERATIONS", "100"))
+RAKING_TOLERANCE: float = float(env_or("RAKING_TOLERANCE", "1e-9"))
 _hour, _minute = (int(part) for part in SCORING_NIGHTLY_AT.split(":"))
 CELERY_BEAT_SCHEDULE["recompute-scores-nightly"] = {
     "task": "scoring.recompute_recent_rounds",

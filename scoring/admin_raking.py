@@ -1,0 +1,158 @@
+"""Admin of population margins (uploaded as a CSV per round) and of runs' raking factors.
+
+Margins are replaced a round at a time by uploading a file ("Upload margins"), never typed
+in row by row, so every stored margin passed the file's validation. Staff need the add and
+delete permissions on population margins. Raking factors are read-only audit records.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template import engines
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.translation import gettext_lazy as _
+
+from scoring import margins
+from scoring.models import PopulationMargin, RakingFactor
+from surveys.models import Round
+
+UPLOAD_MARGINS = ("scoring.add_populationmargin", "scoring.delete_populationmargin")
+
+CHANGE_LIST_TEMPLATE = """{% extends "admin/change_list.html" %}{% load i18n %}
+{% block object-tools-items %}{% if upload_url %}
+<li><a href="{{ upload_url }}" class="addlink">{% translate 'Upload margins (CSV)' %}</a></li>
+{% endif %}{{ block.super }}{% endblock %}"""
+
+UPLOAD_TEMPLATE = """{% extends "admin/base_site.html" %}{% load i18n %}
+{% block breadcrumbs %}<div class="breadcrumbs">
+<a href="{% url 'admin:index' %}">{% translate 'Home' %}</a>
+&rsaquo; <a href="{% url 'admin:app_list' app_label=opts.app_label %}">
+{{ opts.app_config.verbose_name }}</a>
+&rsaquo; <a href="{% url 'admin:scoring_populationmargin_changelist' %}">
+{{ opts.verbose_name_plural|capfirst }}</a>
+&rsaquo; {{ title }}</div>{% endblock %}
+{% block content %}<div id="content-main">
+<p>{{ intro }}</p>
+<pre>unit,dimension,category,population
+01,sex_age,nam|18_25,412000
+01,area,do_thi,2950000</pre>
+<form method="post" enctype="multipart/form-data" id="margins-form">{% csrf_token %}
+{{ form.non_field_errors }}<fieldset class="module aligned">{{ form.as_div }}</fieldset>
+<div class="submit-row"><input type="submit" class="default" value="{{ submit }}"></div>
+</form></div>{% endblock %}"""
+
+
+@cache
+def template(source: str) -> Any:
+    return engines["django"].from_string(source)
+
+
+class MarginsUploadForm(forms.Form):
+    round = forms.ModelChoiceField(
+        Round.objects.order_by("-opens_at", "code"), label=_("survey round"), to_field_name="code"
+    )
+    file = forms.FileField(label=_("CSV file"))
+
+
+@admin.register(PopulationMargin)
+class PopulationMarginAdmin(admin.ModelAdmin):
+    list_display = ["round", "unit", "dimension", "category", "population"]
+    list_filter = ["round", "dimension"]
+    list_select_related = ["round", "unit"]
+    search_fields = ["unit__code", "unit__name", "category"]
+    readonly_fields = ["round", "unit", "dimension", "category", "population"]
+
+    @property
+    def change_list_template(self) -> Any:
+        return template(CHANGE_LIST_TEMPLATE)
+
+    def has_upload_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perms(UPLOAD_MARGINS)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # uploaded as a file, so that every row is validated
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_urls(self) -> list[Any]:
+        upload = path(
+            "upload/",
+            self.admin_site.admin_view(self.upload_view),
+            name="scoring_populationmargin_upload",
+        )
+        return [upload, *super().get_urls()]
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        upload_url = (
+            reverse("admin:scoring_populationmargin_upload")
+            if self.has_upload_permission(request)
+            else None
+        )
+        return super().changelist_view(request, {**(extra_context or {}), "upload_url": upload_url})
+
+    def upload_view(self, request: HttpRequest) -> HttpResponse:
+        """A form to replace a round's margins with a CSV file; its errors stay on the form."""
+        if not self.has_upload_permission(request):
+            raise PermissionDenied
+        post = request.method == "POST"
+        form = MarginsUploadForm(request.POST if post else None, request.FILES if post else None)
+        if form.is_valid():
+            survey_round = form.cleaned_data["round"]
+            code = survey_round.code
+            try:
+                stored = margins.replace_margins(
+                    round_code=code, data=form.cleaned_data["file"].read()
+                )
+            except ValidationError as error:
+                form.add_error(None, error)  # keyed by field: file (or round)
+            else:
+                self.message_user(
+                    request,
+                    _("%(n)d population margins of round %(round)s stored.")
+                    % {"n": stored, "round": code},
+                    messages.SUCCESS,
+                )
+                url = reverse("admin:scoring_populationmargin_changelist")
+                return HttpResponseRedirect(f"{url}?round__id__exact={survey_round.pk}")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "form": form,
+            "title": _("Upload population margins"),
+            "intro": _(
+                "Replaces all population margins of the round with those of the file "
+                "(columns unit, dimension, category, population; dimension sex_age or area). "
+                "A file with any error stores nothing. The next run of the round rakes its "
+                "weights to these margins."
+            ),
+            "submit": _("Upload"),
+        }
+        return TemplateResponse(request, template(UPLOAD_TEMPLATE), context)
+
+
+@admin.register(RakingFactor)
+class RakingFactorAdmin(admin.ModelAdmin):
+    list_display = ["run", "unit", "sex", "age", "area", "responses", "design_weight", "factor"]
+    list_filter = ["run"]
+    list_select_related = ["run", "unit"]
+    search_fields = ["unit__code"]
+    readonly_fields = [field.name for field in RakingFactor._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

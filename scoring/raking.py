@@ -1,0 +1,328 @@
+"""Raking of response weights per unit to population margins (iterative proportional fitting).
+
+A round may carry staff-supplied population margins per unit (``PopulationMargin``): a
+joint sex × age band margin and an area margin. A run of such a round rakes the design
+weights of each unit's responses to them, in three steps:
+
+1. ``cell_totals``: one statement (the answers pivoted per response, then a GROUP BY)
+   gives, per unit and demographic cell (the sex, age band and area answers; the questions
+   are the setting ``RAKING_QUESTIONS``), the number of responses and the sum of their
+   design weights.
+2. ``rake``: per unit, iterative proportional fitting of those cell totals to the unit's
+   margins (the sex × age margin first, then area, one sweep per iteration) until every
+   margin is met within ``RAKING_TOLERANCE`` (relative) or ``RAKING_MAX_ITERATIONS``
+   sweeps are done. The result is a factor per cell and a convergence report.
+3. ``write_weights``: the factors are stored (``RakingFactor``) and one ``INSERT …
+   SELECT`` writes each raked response's weight (design weight × its cell's factor) to
+   ``ResponseWeight`` under the run. The engine reads ``COALESCE(raked, design)`` weights.
+
+Choices (settings and data, not SIPAS logic):
+
+* Margins are proportions. Each unit's margins are rescaled to the sum of the design
+  weights of its raked respondents, so raking changes the mix within a unit, not the
+  unit's total weight: the national pooled value keeps each unit's share of the design
+  weight, and units without margins or respondents without demographics stay comparable.
+* A response missing a demographic answer the margins need (no answer, or blank) keeps its
+  design weight (factor 1); the margins are met by the complete responses alone. The report
+  counts these responses (``missing``) and their design weight.
+* A complete response whose category has no margin row, or a population of 0, in a
+  dimension of its unit keeps its design weight too (``outside`` in the report).
+* A margin category with a positive population but no respondent in the unit cannot be
+  met: it is reported (``empty_categories``) and left out, the other categories of that
+  margin sharing the unit's total in proportion to their populations. No division by zero.
+* A unit that does not converge within the iterations keeps the factors of its last sweep
+  (the last margin, area, is then met exactly) and is reported ``converged: false``.
+* A unit with margins for only one dimension is raked (post-stratified) to that one.
+* Standard errors treat the raked weights as fixed (no calibration term in the
+  linearization), which is usually slightly conservative.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils.translation import gettext as _
+
+from feedback.models import Answer, Response
+from scoring.models import PopulationMargin, RakingFactor, ResponseWeight
+from surveys.models import Question, Unit
+
+ROLES = ("sex", "age", "area")
+DIMENSIONS: dict[str, tuple[str, ...]] = {"sex_age": ("sex", "age"), "area": ("area",)}
+SEPARATOR = "|"
+
+# (sex, age band, area) choice codes; "" for a role no margin of the round uses, and
+# None (in cell totals only) for an answer a response did not give.
+Cell = tuple[str, ...]
+
+
+class RakingError(ValueError):
+    """The round's margins cannot be used (e.g. its questionnaire lacks a needed question)."""
+
+
+def category(cell: Sequence[str | None], dimension: str) -> str:
+    """A cell's category in a dimension: ``nam|18_25`` (sex_age), ``do_thi`` (area)."""
+    return SEPARATOR.join(str(cell[ROLES.index(role)]) for role in DIMENSIONS[dimension])
+
+
+def raking_questions(*, version_id: int, roles: Sequence[str] = ROLES) -> dict[str, int]:
+    """Role → question id in the version, for the roles of ``RAKING_QUESTIONS`` it has."""
+    codes = {role: settings.RAKING_QUESTIONS.get(role, "") for role in roles}
+    ids = dict(
+        Question.objects.filter(version_id=version_id, code__in=codes.values()).values_list(
+            "code", "id"
+        )
+    )
+    return {role: ids[code] for role, code in codes.items() if code in ids}
+
+
+def _demographics(
+    *, round_id: int, version_id: int, question_ids: Mapping[str, int]
+) -> tuple[str, list[Any]]:
+    """One row per response of the round: id, unit_id, weight, c_sex, c_age, c_area.
+
+    A role in ``question_ids`` reads as its answer's choice code (NULL when not answered or
+    blank), any other role as ``''``. The answers of the roles' questions are read in one
+    pass and pivoted per response (no join per role).
+    """
+    roles = [role for role in ROLES if role in question_ids]
+    codes = ", ".join(
+        f"MAX(CASE WHEN a.question_id = %s THEN NULLIF(a.code, '') END) AS c_{role}"
+        if role in question_ids
+        else f"'' AS c_{role}"
+        for role in ROLES
+    )
+    answers = (
+        f"LEFT JOIN {Answer._meta.db_table} a ON a.response_id = r.id "
+        f"AND a.question_id IN ({', '.join(['%s'] * len(roles))}) "
+        if roles
+        else ""
+    )
+    sql = (
+        f"SELECT r.id AS id, r.unit_id AS unit_id, r.weight AS weight, {codes} "
+        f"FROM {Response._meta.db_table} r {answers}"
+        f"WHERE r.round_id = %s AND r.version_id = %s "
+        f"GROUP BY r.id, r.unit_id, r.weight"
+    )
+    ids = [question_ids[role] for role in roles]
+    return sql, [*ids, *ids, round_id, version_id]
+
+
+def cell_totals(
+    *, round_id: int, version_id: int, question_ids: Mapping[str, int]
+) -> list[tuple[int, tuple[str | None, ...], int, float]]:
+    """(unit, cell, responses, Σ design weight) per unit and cell, in one statement.
+
+    A role in ``question_ids`` reads as its answer's choice code (None when not answered);
+    any other role as ``""``. Rows are sorted, so the caller sums in the same order anywhere.
+    """
+    per_response, params = _demographics(
+        round_id=round_id, version_id=version_id, question_ids=question_ids
+    )
+    sql = (
+        f"SELECT x.unit_id, x.c_sex, x.c_age, x.c_area, COUNT(*), SUM(x.weight) "
+        f"FROM ({per_response}) x GROUP BY x.unit_id, x.c_sex, x.c_age, x.c_area"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = [(int(u), (s, a, r), int(n), float(w)) for u, s, a, r, n, w in cursor]
+    return sorted(rows, key=lambda row: (row[0], tuple((c is None, c or "") for c in row[1])))
+
+
+def rake(
+    cells: Mapping[Cell, float],
+    margins: Mapping[str, Mapping[str, float]],
+    *,
+    max_iterations: int,
+    tolerance: float,
+) -> tuple[dict[Cell, float], dict[str, Any]]:
+    """IPF of one unit's complete cells (cell → Σ design weight) to its margins.
+
+    ``margins`` maps a dimension (``sex_age``, ``area``) to {category: population}. Returns
+    a factor per cell (1 for cells outside the margins) and the unit's convergence report:
+    converged, iterations (sweeps done), max_deviation (largest |raked − target| / target
+    over the margins' categories after the last sweep), min_factor, max_factor,
+    empty_categories per dimension, outside (design weight left at factor 1).
+    """
+    dimensions = [d for d in DIMENSIONS if d in margins]
+    ordered = sorted(cells)
+
+    def inside_margins(cell: Cell) -> bool:
+        return all(margins[d].get(category(cell, d), 0) > 0 for d in dimensions)
+
+    weights = {cell: cells[cell] for cell in ordered if inside_margins(cell)}
+    total = sum(weights.values())
+    targets: dict[str, dict[str, float]] = {}
+    empty: dict[str, list[str]] = {}
+    for d in dimensions:
+        present = {category(cell, d) for cell in weights}
+        kept = {k: p for k, p in sorted(margins[d].items()) if p > 0 and k in present}
+        empty[d] = sorted(k for k, p in margins[d].items() if p > 0 and k not in present)
+        population = sum(kept.values())
+        targets[d] = {k: total * p / population for k, p in kept.items()}
+
+    def sums(d: str) -> dict[str, float]:
+        out: dict[str, float] = defaultdict(float)
+        for cell, w in weights.items():
+            out[category(cell, d)] += w
+        return out
+
+    def deviation() -> float:
+        return max(
+            (
+                abs(s - targets[d][k]) / targets[d][k]
+                for d in dimensions
+                for k, s in sums(d).items()
+            ),
+            default=0.0,
+        )
+
+    iterations = 0
+    max_deviation = deviation() if weights else None
+    while max_deviation is not None and max_deviation > tolerance and iterations < max_iterations:
+        for d in dimensions:
+            ratio = {k: targets[d][k] / s for k, s in sums(d).items()}
+            for cell in weights:
+                weights[cell] *= ratio[category(cell, d)]
+        iterations += 1
+        max_deviation = deviation()
+
+    factors = {cell: weights[cell] / cells[cell] if cell in weights else 1.0 for cell in ordered}
+    raked = [factors[cell] for cell in weights]
+    report = {
+        "dimensions": dimensions,
+        "converged": max_deviation is not None and max_deviation <= tolerance,
+        "iterations": iterations,
+        "max_deviation": max_deviation,
+        "min_factor": min(raked, default=1.0),
+        "max_factor": max(raked, default=1.0),
+        "empty_categories": {d: cats for d, cats in empty.items() if cats},
+        "outside": sum(cells[cell] for cell in ordered if cell not in weights),
+    }
+    return factors, report
+
+
+def write_weights(
+    *, run_id: int, round_id: int, version_id: int, question_ids: Mapping[str, int]
+) -> int:
+    """One INSERT … SELECT: design weight × cell factor for every response with a factor.
+
+    Responses, with their demographic answers pivoted, are joined to the run's
+    ``RakingFactor`` rows; a response without a factor (missing answer, unit without
+    margins) gets no row and keeps its design weight. Returns the number of rows written.
+    """
+    per_response, params = _demographics(
+        round_id=round_id, version_id=version_id, question_ids=question_ids
+    )
+    # Materialized: the responses' cells are computed once, then looked up in the few
+    # factor rows (just written, so the planner has no statistics on them yet).
+    sql = (
+        f"INSERT INTO {ResponseWeight._meta.db_table} (run_id, response_id, weight) "
+        f"WITH x AS MATERIALIZED ({per_response}) "
+        f"SELECT f.run_id, x.id, x.weight * f.factor "
+        f"FROM x JOIN {RakingFactor._meta.db_table} f "
+        f"ON f.run_id = %s AND f.unit_id = x.unit_id "
+        f"AND f.sex = x.c_sex AND f.age = x.c_age AND f.area = x.c_area"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, run_id])
+        return cursor.rowcount
+
+
+def rake_run(*, run_id: int, round_id: int, version_id: int) -> dict[str, Any] | None:
+    """Rake the round's weights for a run: factors and weights stored, the report returned.
+
+    None (and nothing written) when the round has no margins. Any earlier factors and
+    weights of the run are replaced, so a retried run starts over.
+    """
+    margins: dict[int, dict[str, dict[str, float]]] = defaultdict(lambda: defaultdict(dict))
+    rows = (
+        PopulationMargin.objects.filter(round_id=round_id)
+        .order_by("unit_id", "dimension", "category")
+        .values_list("unit_id", "dimension", "category", "population")
+    )
+    for unit_id, dimension, key, population in rows:  # units × categories, not responses
+        margins[unit_id][dimension][key] = population
+    if not margins:
+        return None
+    roles = [
+        role for d in DIMENSIONS if any(d in m for m in margins.values()) for role in DIMENSIONS[d]
+    ]
+    question_ids = raking_questions(version_id=version_id, roles=roles)
+    if absent := [r for r in roles if r not in question_ids]:
+        raise RakingError(
+            _(
+                "The questionnaire of the round has no question for %(roles)s "
+                "(RAKING_QUESTIONS: %(questions)s) to rake its weights to the margins."
+            )
+            % {"roles": ", ".join(absent), "questions": settings.RAKING_QUESTIONS}
+        )
+    max_iterations, tolerance = settings.RAKING_MAX_ITERATIONS, settings.RAKING_TOLERANCE
+
+    complete: dict[int, dict[Cell, float]] = defaultdict(dict)
+    cell_responses: dict[tuple[int, Cell], int] = {}
+    counts: dict[int, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for unit_id, cell, responses, weight in cell_totals(
+        round_id=round_id, version_id=version_id, question_ids=question_ids
+    ):
+        count = counts[unit_id]
+        count["responses"] += responses
+        if any(code is None for code in cell):
+            count["missing"] += responses
+            count["missing_weight"] += weight
+        else:
+            complete[unit_id][cell] = weight
+            cell_responses[unit_id, cell] = responses
+    codes = dict(Unit.objects.filter(id__in=counts).values_list("id", "code"))
+
+    factors: list[RakingFactor] = []
+    units: dict[str, dict[str, Any]] = {}
+    for unit_id in sorted(counts, key=lambda u: codes[u]):
+        if unit_id not in margins:
+            continue
+        unit_factors, report = rake(
+            complete[unit_id],
+            margins[unit_id],
+            max_iterations=max_iterations,
+            tolerance=tolerance,
+        )
+        factors += [
+            RakingFactor(
+                run_id=run_id,
+                unit_id=unit_id,
+                sex=cell[0],
+                age=cell[1],
+                area=cell[2],
+                responses=cell_responses[unit_id, cell],
+                design_weight=complete[unit_id][cell],
+                factor=factor,
+            )
+            for cell, factor in unit_factors.items()
+        ]
+        count = counts[unit_id]
+        units[codes[unit_id]] = {
+            "responses": int(count["responses"]),
+            "missing": int(count["missing"]),
+            "missing_weight": count["missing_weight"],
+            **report,
+        }
+    with transaction.atomic():
+        ResponseWeight.objects.filter(run_id=run_id).delete()
+        RakingFactor.objects.filter(run_id=run_id).delete()
+        RakingFactor.objects.bulk_create(factors, batch_size=2000)
+        written = write_weights(
+            run_id=run_id, round_id=round_id, version_id=version_id, question_ids=question_ids
+        )
+    return {
+        "questions": {role: settings.RAKING_QUESTIONS[role] for role in question_ids},
+        "max_iterations": max_iterations,
+        "tolerance": tolerance,
+        "converged": all(u["converged"] for u in units.values()),
+        "raked_responses": written,
+        "units": units,
+        "units_without_margins": sorted(codes[u] for u in counts if u not in margins),
+    }
