@@ -286,11 +286,17 @@ class PetitionStaff(models.Model):
         verbose_name = _("petition handler")
         verbose_name_plural = _("petition handlers")
         constraints = [
+            # Two partial indexes rather than NULLS NOT DISTINCT, which SQLite lacks.
             models.UniqueConstraint(
                 fields=["user", "unit", "agency"],
-                nulls_distinct=False,
-                name="petition_staff_unique",
-            )
+                condition=models.Q(agency__isnull=False),
+                name="petition_staff_unique_agency",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "unit"],
+                condition=models.Q(agency__isnull=True),
+                name="petition_staff_unique_unit",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -193,6 +193,11 @@ def compute_values(
         for item, (a, b) in sorted(linear.items())
         for q in questions_of[item]
     ]
+    # A question's block: the parent of its item (see sql.linearized_sums).
+    parent_of = {child.id: node.id for node in nodes for child in node.children}
+    block_of = {
+        q: parent_of[item] for item, qs in questions_of.items() for q in qs if item in parent_of
+    }
     rows = sql.linearized_sums(
         round_id=round_id,
         version_id=version_id,
@@ -200,6 +205,7 @@ def compute_values(
         rules=rules,
         question_ids=question_ids,
         coefficients=coefficients,
+        block_of=block_of,
         unit_map=unit_map,
         weights_run_id=weights_run_id,
     )

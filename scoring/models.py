@@ -91,7 +91,9 @@ class Score(models.Model):
     valid = models.PositiveIntegerField(_("valid answers"), default=0)
     weight_sum = models.FloatField(_("sum of weights"), default=0.0)
     se = models.FloatField(_("standard error"), null=True, blank=True)
+    # xgettext:no-python-format
     ci_low = models.FloatField(_("95% interval, low"), null=True, blank=True)
+    # xgettext:no-python-format
     ci_high = models.FloatField(_("95% interval, high"), null=True, blank=True)
     rank = models.PositiveIntegerField(_("rank"), null=True, blank=True)
     rank_of = models.PositiveIntegerField(_("ranked units"), null=True, blank=True)

@@ -150,6 +150,107 @@ def _json_rows(columns: Sequence[tuple[str, str]]) -> str:
     return f"SELECT {cols} FROM json_each(%s)"
 
 
+@dataclass
+class _LinearPlan:
+    """How step 2 of ``linearized_sums`` builds each node's z from a respondent's masks.
+
+    A *block* is the parent node of items (e.g. an element over its criteria). Where a
+    node's coefficients on a block's questions are the block's own times one factor γ in
+    every scope (true of any mean or weighted mean above the block), the node's z is
+    Σ γ·z_block: each answer bit is then read once per block instead of once per node.
+    Other (node, question) pairs are *direct* terms read from the masks.
+    """
+
+    terms: list[tuple[int, int]]  # (block or node, question): 4 values per scope
+    links: list[tuple[int, int]]  # (node, block): 2 values (γ, national γ) per scope
+    values: dict[int, list[float]]  # per scope: the terms' values, then the links'
+    nodes: list[int]
+    blocks: list[int]
+
+
+def _ratio(node_abn: Sequence[float], block_abn: Sequence[float]) -> tuple[float, float] | None:
+    """(γ, γ_national) with node = γ·block for (a, b) and for (na, nb), or None."""
+    gammas = []
+    for pair in ((0, 1), (2, 3)):
+        reference = max(pair, key=lambda i: abs(block_abn[i]))
+        if block_abn[reference] == 0:
+            if any(node_abn[i] != 0 for i in pair):
+                return None
+            gammas.append(0.0)
+            continue
+        gamma = node_abn[reference] / block_abn[reference]
+        if any(abs(node_abn[i] - gamma * block_abn[i]) > 1e-12 * abs(node_abn[i]) for i in pair):
+            return None
+        gammas.append(gamma)
+    return gammas[0], gammas[1]
+
+
+def _same(x: tuple[float, float], y: tuple[float, float]) -> bool:
+    return all(abs(u - v) <= 1e-12 * max(abs(u), abs(v)) for u, v in zip(x, y, strict=True))
+
+
+def _scope_ratio(
+    rows: Mapping[tuple[int, int, int], tuple[float, ...]],
+    scope: int,
+    node: int,
+    block: int,
+    questions: set[int],
+) -> tuple[float, float] | None:
+    """The node's γ on the block in one scope: one factor for all the block's questions."""
+    found: tuple[float, float] | None = None
+    for q in sorted(questions):
+        node_abn, block_abn = rows.get((scope, node, q)), rows.get((scope, block, q))
+        if node_abn is None and block_abn is None:
+            continue  # not answered in this scope
+        if node_abn is None or block_abn is None:
+            return None
+        gamma = _ratio(node_abn, block_abn)
+        if gamma is None:
+            return None
+        if not any(block_abn):
+            continue  # a question without weight in the block: it adds nothing either way
+        if found is not None and not _same(found, gamma):
+            return None
+        found = found or gamma
+    return found or (0.0, 0.0)
+
+
+def _linear_plan(
+    coefficients: Sequence[tuple[int, int, int, float, float, float, float]],
+    block_of: Mapping[int, int],
+) -> _LinearPlan:
+    rows = {(s, k, q): tuple(map(float, abn)) for s, k, q, *abn in coefficients}
+    scopes = sorted({s for s, _k, _q in rows})
+    nodes = sorted({k for _s, k, _q in rows})
+    questions_of: dict[int, set[int]] = defaultdict(set)
+    for _s, k, q in rows:
+        questions_of[k].add(q)
+    blocks = [b for b in nodes if all(block_of.get(q) == b for q in questions_of[b])]
+    gammas: dict[tuple[int, int], dict[int, tuple[float, float] | None]] = {}
+    for k in nodes:
+        for b in blocks:
+            if questions_of[b] <= questions_of[k]:
+                found = {s: _scope_ratio(rows, s, k, b, questions_of[b]) for s in scopes}
+                if all(g is not None for g in found.values()):
+                    gammas[k, b] = found
+    blocks = [b for b in blocks if (b, b) in gammas]  # always so: a block is 1 × itself
+    links = sorted((k, b) for k, b in gammas if b in blocks)
+    linked = {(k, q) for k, b in links for q in questions_of[b]}
+    terms = [(b, q) for b in blocks for q in sorted(questions_of[b])]
+    terms += sorted({(k, q) for _s, k, q in rows if (k, q) not in linked})
+    values: dict[int, list[float]] = {}
+    for s in scopes:
+        row = [0.0] * (4 * len(terms) + 2 * len(links))
+        for i, (owner, q) in enumerate(terms):
+            if (s, owner, q) in rows:
+                a, b, na, nb = rows[s, owner, q]
+                row[4 * i : 4 * i + 4] = [a - b, -b, na - nb, -nb]
+        for j, link in enumerate(links):
+            row[4 * len(terms) + 2 * j : 4 * len(terms) + 2 * j + 2] = gammas[link][s] or (0, 0)
+        values[s] = row
+    return _LinearPlan(terms, links, values, nodes, blocks)
+
+
 def linearized_sums(
     *,
     round_id: int,
@@ -158,6 +259,7 @@ def linearized_sums(
     rules: Sequence[SatisfiedRule],
     question_ids: Sequence[int],
     coefficients: Sequence[tuple[int, int, int, float, float, float, float]],
+    block_of: Mapping[int, int] | None = None,
     unit_map: Mapping[int, int] | None = None,
     weights_run_id: int | None = None,
 ) -> list[tuple[int, int, int, float, float, float, float, float]]:
@@ -166,33 +268,32 @@ def linearized_sums(
     ``coefficients`` rows are (scope, node, question, a, b, na, nb): each valid answer of
     the question by a respondent of the scope adds ``w·(a·s − b)`` to the respondent's
     linearized score z for the node, and ``w·(na·s − nb)`` to the national one.
+    ``block_of`` maps a question to the parent node of its item (see ``_LinearPlan``).
 
-    One statement in three steps. (1) One row per respondent: its scope, weight and two
-    bit masks per word of 63 questions, the questions it answered validly and those it
+    One statement in steps. (1) One row per respondent: its scope, weight and two bit
+    masks per word of 63 questions, the questions it answered validly and those it
     answered satisfied (a GROUP BY over the answers; each question has one bit, and a
     respondent answers a question once, so OR and SUM of the bits agree). (2) For each
-    respondent, every node's z and national z, from its masks and its scope's coefficients
-    (one row per scope; each answer bit adds a − b when satisfied, −b when not). (3) Per
-    scope, for every node: respondents with an answer under it, their weights, Σ z, Σ z²
-    and the national ones. A respondent belongs to one scope, so the national sums are the
-    sums of these over scopes. Step 2 never expands answers by node: its cost is one row
-    per respondent, whatever the depth of the tree.
+    respondent, every block's z and every node's direct terms from its masks and its
+    scope's coefficients (one row per scope; each answer bit adds a − b when satisfied,
+    −b when not), then (3) every node's z and national z. (4) Per scope, for every node:
+    respondents with an answer under it, their weights, Σ z, Σ z² and the national ones.
+    A respondent belongs to one scope, so the national sums are the sums of these over
+    scopes. Answers are never expanded by node: steps 2–4 work on one row per respondent.
     """
     if not coefficients:
         return []
     postgres = connection.vendor == "postgresql"
     positions = {q: i for i, q in enumerate(sorted(set(question_ids)))}
     words = max(1, -(-len(positions) // BITS_PER_WORD))
-    # The terms: (node, question) pairs of any scope, each with 4 coefficients per scope.
-    terms = sorted({(node, q) for _s, node, q, *_abn in coefficients})
-    term_index = {term: i for i, term in enumerate(terms)}
-    values: dict[int, list[float]] = {}
-    for scope, node, q, a, b, na, nb in coefficients:
-        row = values.setdefault(scope, [0.0] * (4 * len(terms)))
-        i = 4 * term_index[node, q]
-        row[i : i + 4] = [float(a) - float(b), -float(b), float(na) - float(nb), -float(nb)]
-    nodes = sorted({node for node, _q in terms})
-    questions_of = {node: [q for n, q in terms if n == node] for node in nodes}
+    plan = _linear_plan(coefficients, block_of or {})
+    nodes = plan.nodes
+    term_index = {term: i for i, term in enumerate(plan.terms)}
+    link_base = 4 * len(plan.terms)
+    questions_of: dict[int, list[int]] = defaultdict(list)
+    for _s, node, q, *_abn in coefficients:
+        if q not in questions_of[node]:
+            questions_of[node].append(q)
 
     def bit(q: int) -> tuple[int, int]:
         return divmod(positions[q], BITS_PER_WORD)
@@ -203,18 +304,20 @@ def linearized_sums(
     def answered(word: int, value: int, column: str) -> str:
         return f"(p.{column}{word} & {value}) <> 0"
 
-    def score(node: int, offset: int) -> str:
-        """A respondent's z (offset 0) or national z (offset 2) for the node."""
+    def terms_sum(owner: int, offset: int) -> str:
+        """Σ over a block's or a node's own terms (offset 0: unit, 2: national), unweighted."""
         cases = []
-        for q in questions_of[node]:
+        for (who, q), i in term_index.items():
+            if who != owner:
+                continue
             word, position = bit(q)
-            i = 4 * term_index[node, q] + offset
+            j = 4 * i + offset
             cases.append(
-                f"CASE WHEN {answered(word, 1 << position, 'y')} THEN {coefficient(i)} "
-                f"WHEN {answered(word, 1 << position, 'x')} THEN {coefficient(i + 1)} "
+                f"CASE WHEN {answered(word, 1 << position, 'y')} THEN {coefficient(j)} "
+                f"WHEN {answered(word, 1 << position, 'x')} THEN {coefficient(j + 1)} "
                 f"ELSE 0 END"
             )
-        return f"p.w * ({' + '.join(cases)})"
+        return " + ".join(cases) if cases else "0"
 
     def member(node: int) -> str:
         masks: dict[int, int] = defaultdict(int)
@@ -222,6 +325,18 @@ def linearized_sums(
             word, position = bit(q)
             masks[word] |= 1 << position
         return " OR ".join(answered(word, mask, "x") for word, mask in sorted(masks.items()))
+
+    def direct(node: int, offset: int) -> str:
+        """A node's terms not covered by its blocks (a block's own terms are its z)."""
+        return "0" if node in plan.blocks else terms_sum(node, offset)
+
+    def node_score(k: int, node: int, national: bool) -> str:
+        parts = [f"d{'n' if national else 'u'}{k}"]
+        for j, (linked, block) in enumerate(plan.links):
+            if linked == node:
+                gamma = coefficient(link_base + 2 * j + int(national))
+                parts.append(f"{gamma} * b{'n' if national else 'u'}{plan.blocks.index(block)}")
+        return " + ".join(parts)
 
     scored, params = _scored_answers(
         scope_sql=_scope_sql(unit_level, unit_map),
@@ -235,15 +350,28 @@ def linearized_sums(
         f"COALESCE({bit_or}(CASE WHEN q.word = {w} AND x.s = 1 THEN q.bit END), 0) AS y{w}"
         for w in range(words)
     )
-    per_node = ", ".join(
+    # Step 2: blocks' z and nodes' direct terms (both without the weight), members.
+    per_block = [
+        f"{terms_sum(block, offset)} AS b{tag}{i}"
+        for i, block in enumerate(plan.blocks)
+        for offset, tag in ((0, "u"), (2, "n"))
+    ]
+    per_node_direct = [
         f"CASE WHEN {member(node)} THEN 1 ELSE 0 END AS m{k}, "
-        f"{score(node, 0)} AS z{k}, {score(node, 2)} AS n{k}"
+        f"{direct(node, 0)} AS du{k}, {direct(node, 2)} AS dn{k}"
+        for k, node in enumerate(nodes)
+    ]
+    # Step 3: every node's z (weighted) from its direct terms and its blocks.
+    per_node = ", ".join(
+        f"m{k}, y.w * ({node_score(k, node, False)}) AS z{k}, "
+        f"y.w * ({node_score(k, node, True)}) AS n{k}"
         for k, node in enumerate(nodes)
     )
     sums = ", ".join(
         f"SUM(m{k}), SUM(m{k} * w), SUM(z{k}), SUM(z{k} * z{k}), SUM(n{k}), SUM(n{k} * n{k})"
         for k in range(len(nodes))
     )
+    width = link_base + 2 * len(plan.links)
     if postgres:
         coef = (
             "SELECT (e->>0)::bigint AS scope, "
@@ -255,12 +383,12 @@ def linearized_sums(
             "SELECT "
             + ", ".join(
                 ["CAST(json_extract(value, '$[0]') AS INTEGER) AS scope"]
-                + [f"json_extract(value, '$[1][{i}]') AS v{i}" for i in range(4 * len(terms))]
+                + [f"json_extract(value, '$[1][{i}]') AS v{i}" for i in range(width)]
             )
             + " FROM json_each(%s)"
         )
-    # OFFSET 0 keeps PostgreSQL from inlining each z into every sum that uses it, and lets
-    # it stream; SQLite materializes the (small) per-respondent rows instead.
+    # OFFSET 0 keeps PostgreSQL from inlining each column into every expression using it,
+    # and lets it stream; SQLite materializes the per-respondent rows instead.
     fence = "OFFSET 0" if postgres else ""
     materialized = "" if postgres else "MATERIALIZED"
     bits = _json_rows([("question", "int"), ("word", "int"), ("bit", "int")])
@@ -269,10 +397,13 @@ def linearized_sums(
         f"c AS MATERIALIZED ({coef}), "
         f"p AS {materialized} (SELECT x.response_id, MAX(x.scope) AS scope, MAX(x.w) AS w, {masks} "
         f"FROM ({scored}) x JOIN q ON q.question = x.question_id GROUP BY x.response_id), "
-        f"z AS {materialized} (SELECT p.scope AS scope, p.w AS w, {per_node} "
-        f"FROM p JOIN c ON c.scope = p.scope {fence}) "
+        f"y AS {materialized} (SELECT p.scope AS scope, p.w AS w, "
+        f"{', '.join(per_block + per_node_direct)} FROM p JOIN c ON c.scope = p.scope {fence}), "
+        f"z AS {materialized} (SELECT y.scope AS scope, y.w AS w, {per_node} "
+        f"FROM y JOIN c ON c.scope = y.scope {fence}) "
         f"SELECT scope, {sums} FROM z GROUP BY scope"
     )
+    values = plan.values
     question_rows = json.dumps([[q, bit(q)[0], 1 << bit(q)[1]] for q in sorted(positions)])
     coef_rows = json.dumps([[scope, row] for scope, row in sorted(values.items())])
     args = [question_rows, coef_rows, *params, round_id, version_id, *question_ids]

@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from feedback.models import Answer, Response
+from scoring import sql
 from scoring.engine import NodeValue, UnsupportedQuestion, compute_values
 from surveys import services
 from surveys.models import Choice, Indicator, Question, QuestionnaireVersion, Round, Unit
@@ -301,6 +302,27 @@ def test_standard_error_of_a_mean_combines_item_scores_per_respondent(survey: Su
     root = [(a + b) / 2 for a, b in zip(e1, e2, strict=True)]
     assert v["A", "E2"].se == approx(se_percent(4, e2))
     assert v["A", "ROOT"].se == approx(se_percent(4, root))
+
+
+def test_nodes_read_through_their_blocks_match_nodes_read_answer_by_answer(
+    survey: Survey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mean's z is γ × its blocks' z; read directly, every figure is the same."""
+    through_blocks = compute_values(round_id=survey.round.pk, version_id=survey.version.pk)
+    plan = sql._linear_plan
+    monkeypatch.setattr(sql, "_linear_plan", lambda rows, block_of: plan(rows, {}))
+    direct = compute_values(round_id=survey.round.pk, version_id=survey.version.pk)
+
+    assert [(v.indicator_code, v.unit_id, v.n) for v in through_blocks] == [
+        (v.indicator_code, v.unit_id, v.n) for v in direct
+    ]
+    for blocked, plain in zip(through_blocks, direct, strict=True):
+        assert blocked.weight_sum == pytest.approx(plain.weight_sum, rel=1e-12)
+        if plain.se is None:
+            assert blocked.se is None
+        else:
+            assert blocked.se == pytest.approx(plain.se, rel=1e-9, abs=1e-12)
+    assert any(v.se for v in direct)
 
 
 def test_one_respondent_gives_no_standard_error(survey: Survey) -> None:

@@ -80,6 +80,25 @@ def test_check_deploy_is_clean_with_production_settings() -> None:
     assert "no issues" in result.stdout
 
 
+def test_an_empty_variable_counts_as_unset() -> None:
+    result = run_django(
+        "from django.conf import settings; "
+        "print(settings.MIN_PUBLISH_N, settings.SCORING_KEEP_RUNS, settings.DEBUG)",
+        DJANGO_SETTINGS_MODULE="config.settings.local",
+        MIN_PUBLISH_N="",
+        SCORING_KEEP_RUNS="",
+        DEBUG="",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["30", "10", "True"]
+
+
+def test_a_number_that_is_not_one_is_refused_naming_the_variable() -> None:
+    result = run_django("", DJANGO_SETTINGS_MODULE="config.settings.local", MIN_PUBLISH_N="3O")
+    assert result.returncode != 0
+    assert "MIN_PUBLISH_N must be a whole number, not '3O'" in result.stderr
+
+
 def test_unsupported_language_is_refused_with_a_clear_message() -> None:
     result = run_django("", DJANGO_SETTINGS_MODULE="config.settings.local", LANGUAGE_CODE="fr")
     assert result.returncode != 0

@@ -22,7 +22,30 @@ def env_or(name: str, default: str) -> str:
     return env.str(name, default="") or default
 
 
-DEBUG: bool = env.bool("DEBUG", default=False)
+def env_int(name: str, default: int) -> int:
+    """A whole number from the environment; ``default`` when unset or empty."""
+    value = env_or(name, "")
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}.") from None
+
+
+def env_flag(name: str, default: bool) -> bool:
+    """A yes/no setting (true/false, 1/0, yes/no, on/off); ``default`` when unset or empty."""
+    value = env_or(name, "").strip().lower()
+    if not value:
+        return default
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false, not {value!r}.")
+
+
+DEBUG: bool = env_flag("DEBUG", False)
 
 SECRET_KEY: str = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
@@ -92,7 +115,7 @@ TEMPLATES = [
 # Database: DATABASE_URL (postgres://user:pass@host:port/name), else a SQLite file in var/.
 DATABASE_URL: str = env_or("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
 DATABASES = {"default": env.db_url_config(DATABASE_URL)}
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
+DATABASES["default"].setdefault("CONN_MAX_AGE", env_int("CONN_MAX_AGE", 0))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web process read while a task writes; a short busy timeout avoids
     # "database is locked" under the light concurrency of the embedded default.
@@ -119,7 +142,7 @@ else:
 CELERY_BROKER_URL: str = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
 CELERY_RESULT_BACKEND: str | None = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL or "")
 CELERY_RESULT_BACKEND = CELERY_RESULT_BACKEND or None
-CELERY_TASK_ALWAYS_EAGER: bool = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
+CELERY_TASK_ALWAYS_EAGER: bool = env_flag("CELERY_TASK_ALWAYS_EAGER", not REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -135,7 +158,7 @@ CELERY_BEAT_SCHEDULE: dict = {
 
 # A questionnaire version edited in the admin posts every section, question and choice:
 # the SIPAS form alone is about 5,000 fields, above Django's default limit of 1,000.
-DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("DATA_UPLOAD_MAX_NUMBER_FIELDS", default=20_000)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env_int("DATA_UPLOAD_MAX_NUMBER_FIELDS", 20_000)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -191,32 +214,32 @@ if DEBUG:
 # Public address used in links sent to citizens (invitations, resume links).
 PUBLIC_BASE_URL: str = env_or("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 # A web draft that is not submitted is deleted this many hours after its last save.
-FEEDBACK_DRAFT_TTL_HOURS: int = env.int("FEEDBACK_DRAFT_TTL_HOURS", default=72)
+FEEDBACK_DRAFT_TTL_HOURS: int = env_int("FEEDBACK_DRAFT_TTL_HOURS", 72)
 # Anonymous submissions per client (hashed IP) and period, e.g. "20/hour".
 RESPONSE_SUBMIT_RATE: str = env_or("RESPONSE_SUBMIT_RATE", "30/hour")
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["response-submit"] = RESPONSE_SUBMIT_RATE
 # Largest request body accepted by the response API, in bytes.
-FEEDBACK_MAX_BODY_BYTES: int = env.int("FEEDBACK_MAX_BODY_BYTES", default=256 * 1024)
+FEEDBACK_MAX_BODY_BYTES: int = env_int("FEEDBACK_MAX_BODY_BYTES", 256 * 1024)
 # Salt of the IP hash used for rate limiting; defaults to one derived from SECRET_KEY.
 IP_HASH_SALT: str = env_or("IP_HASH_SALT", "")
 # Paper-form files with more rows than this are imported by a Celery task.
-PAPER_IMPORT_SYNC_MAX_ROWS: int = env.int("PAPER_IMPORT_SYNC_MAX_ROWS", default=200)
+PAPER_IMPORT_SYNC_MAX_ROWS: int = env_int("PAPER_IMPORT_SYNC_MAX_ROWS", 200)
 
 # Petitions.
 # Longest petition description accepted, in characters (Open311 allows 4,000).
-PETITION_MAX_DESCRIPTION_CHARS: int = env.int("PETITION_MAX_DESCRIPTION_CHARS", default=4000)
+PETITION_MAX_DESCRIPTION_CHARS: int = env_int("PETITION_MAX_DESCRIPTION_CHARS", 4000)
 # Anonymous petitions per client (hashed IP) and period, web form and API together.
 PETITION_SUBMIT_RATE: str = env_or("PETITION_SUBMIT_RATE", "10/hour")
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["petition-submit"] = PETITION_SUBMIT_RATE
 # Handlers are e-mailed about open petitions due within this many working days.
-PETITION_REMIND_WORKING_DAYS: int = env.int("PETITION_REMIND_WORKING_DAYS", default=2)
+PETITION_REMIND_WORKING_DAYS: int = env_int("PETITION_REMIND_WORKING_DAYS", 2)
 # Daily time of the reminder e-mails (TIME_ZONE), "HH:MM".
 PETITION_REMIND_AT: str = env_or("PETITION_REMIND_AT", "07:30")
 # Sender of petition e-mails; empty: Django's DEFAULT_FROM_EMAIL.
 PETITION_FROM_EMAIL: str = env_or("PETITION_FROM_EMAIL", "")
 # Open311: most requests one GET returns, and whether descriptions are public there.
-OPEN311_MAX_REQUESTS: int = env.int("OPEN311_MAX_REQUESTS", default=1000)
-OPEN311_PUBLIC_DESCRIPTIONS: bool = env.bool("OPEN311_PUBLIC_DESCRIPTIONS", default=False)
+OPEN311_MAX_REQUESTS: int = env_int("OPEN311_MAX_REQUESTS", 1000)
+OPEN311_PUBLIC_DESCRIPTIONS: bool = env_flag("OPEN311_PUBLIC_DESCRIPTIONS", False)
 # Open311 requests created per API key and period.
 OPEN311_SUBMIT_RATE: str = env_or("OPEN311_SUBMIT_RATE", "600/hour")
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["open311-submit"] = OPEN311_SUBMIT_RATE
@@ -228,15 +251,15 @@ CELERY_BEAT_SCHEDULE["remind-petitions-near-deadline"] = {
 
 # Scoring.
 # Values from fewer respondents are stored but flagged suppressed (not published).
-MIN_PUBLISH_N: int = env.int("MIN_PUBLISH_N", default=30)
+MIN_PUBLISH_N: int = env_int("MIN_PUBLISH_N", 30)
 # A run still "running" after this many minutes is taken for dead (its worker was stopped).
-SCORING_RUN_TIMEOUT_MINUTES: int = env.int("SCORING_RUN_TIMEOUT_MINUTES", default=120)
+SCORING_RUN_TIMEOUT_MINUTES: int = env_int("SCORING_RUN_TIMEOUT_MINUTES", 120)
 # Superseded and failed runs kept per round for audit (older ones are deleted).
-SCORING_KEEP_RUNS: int = env.int("SCORING_KEEP_RUNS", default=10)
+SCORING_KEEP_RUNS: int = env_int("SCORING_KEEP_RUNS", 10)
 # Nightly recompute of open and recently closed rounds, at this hour and minute (TIME_ZONE).
 SCORING_NIGHTLY_AT: str = env_or("SCORING_NIGHTLY_AT", "02:00")
 # A round closed less than this many days ago is still recomputed nightly.
-SCORING_RECENT_DAYS: int = env.int("SCORING_RECENT_DAYS", default=30)
+SCORING_RECENT_DAYS: int = env_int("SCORING_RECENT_DAYS", 30)
 # PostgreSQL work_mem of the scoring statement that groups answers per respondent.
 SCORING_WORK_MEM: str = env_or("SCORING_WORK_MEM", "64MB")
 # Raking. Which question gives each demographic role (its choice codes are the categories of

@@ -2,7 +2,8 @@
 
 import os
 
-os.environ.setdefault("DEBUG", "true")
+if not os.environ.get("DEBUG"):  # unset or empty
+    os.environ["DEBUG"] = "true"
 
 from config.settings.base import *  # noqa: F403
 
