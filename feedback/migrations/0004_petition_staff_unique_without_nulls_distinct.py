@@ -5,24 +5,31 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('feedback', '0003_default_petition_categories'),
-        ('surveys', '0003_question_personal_data'),
+        ("feedback", "0003_default_petition_categories"),
+        ("surveys", "0003_question_personal_data"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='petitionstaff',
-            name='petition_staff_unique',
+            model_name="petitionstaff",
+            name="petition_staff_unique",
         ),
         migrations.AddConstraint(
-            model_name='petitionstaff',
-            constraint=models.UniqueConstraint(condition=models.Q(('agency__isnull', False)), fields=('user', 'unit', 'agency'), name='petition_staff_unique_agency'),
+            model_name="petitionstaff",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("agency__isnull", False)),
+                fields=("user", "unit", "agency"),
+                name="petition_staff_unique_agency",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='petitionstaff',
-            constraint=models.UniqueConstraint(condition=models.Q(('agency__isnull', True)), fields=('user', 'unit'), name='petition_staff_unique_unit'),
+            model_name="petitionstaff",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("agency__isnull", True)),
+                fields=("user", "unit"),
+                name="petition_staff_unique_unit",
+            ),
         ),
     ]
