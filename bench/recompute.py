@@ -17,9 +17,11 @@ each), then VACUUM ANALYZE. In this process it then times:
   the call only; C-level buffers of libpq are not counted), and the time of each SQL
   statement it runs.
 
-The floor runs before (it also warms the page cache) and after the recompute; the faster of
-the two counts. ``--explain`` then prints EXPLAIN (ANALYZE, BUFFERS) of the recompute's
-slowest statements. The last line printed is ``ratio: <floor time / recompute time>``.
+The floor runs before (it also warms the page cache) and after the recompute, and the
+recompute runs twice (two runs); on each side the faster of the two counts. ``--reuse`` keeps
+a database that already holds N responses. ``--explain`` then prints EXPLAIN (ANALYZE,
+BUFFERS) of the recompute's slowest statements. The last line printed is
+``ratio: <floor time / recompute time>``.
 """
 
 from __future__ import annotations
@@ -98,6 +100,20 @@ def floor_sql(round_id: int, version_id: int) -> str:
     )
 
 
+def held_responses(database_url: str) -> int | None:
+    """Responses of the round already in the database, or None if there is none."""
+    try:
+        with psycopg.connect(database_url, connect_timeout=5) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM feedback_response r JOIN surveys_round o "
+                "ON o.id = r.round_id WHERE o.code = %s",
+                [ROUND],
+            ).fetchone()
+            return row[0] if row else None
+    except psycopg.Error:
+        return None
+
+
 def time_floor(sql: str) -> tuple[float, int]:
     from django.db import connection
 
@@ -114,20 +130,30 @@ def main() -> None:
     parser.add_argument("--responses", type=int, default=1_000_000, metavar="N")
     parser.add_argument("--seed", type=int, default=2022)
     parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE slow statements")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the database if it already holds N responses (migrate it, load nothing)",
+    )
     args = parser.parse_args()
     if not 1_000 <= args.responses <= 5_000_000:
         parser.error("N must be 1000..5000000")
 
     env = bench_env(args.database_url)
     name = urlsplit(args.database_url).path.lstrip("/")
-    print(f"database {name}: drop, create, migrate, load_sipas, {args.responses:,} responses")
-    recreate_database(args.database_url)
-    manage(env, "migrate", "--noinput", "-v", "0")
-    manage(env, "load_sipas")
-    started = time.perf_counter()
-    manage(env, "generate_demo_data", "--round", ROUND, "--responses", str(args.responses),
-           "--seed", str(args.seed))  # fmt: skip
-    load_seconds = time.perf_counter() - started
+    if args.reuse and held_responses(args.database_url) == args.responses:
+        print(f"database {name}: reused with its {args.responses:,} responses")
+        manage(env, "migrate", "--noinput", "-v", "0")
+        load_seconds = float("nan")
+    else:
+        print(f"database {name}: drop, create, migrate, load_sipas, {args.responses:,} responses")
+        recreate_database(args.database_url)
+        manage(env, "migrate", "--noinput", "-v", "0")
+        manage(env, "load_sipas")
+        started = time.perf_counter()
+        manage(env, "generate_demo_data", "--round", ROUND, "--responses", str(args.responses),
+               "--seed", str(args.seed))  # fmt: skip
+        load_seconds = time.perf_counter() - started
     with psycopg.connect(args.database_url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE feedback_response")
         conn.execute("VACUUM ANALYZE feedback_answer")
@@ -162,6 +188,12 @@ def main() -> None:
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
     floor_after, _rows = time_floor(sql)
+    # A second recompute (a new run), so that both sides get the faster of two tries.
+    started = time.perf_counter()
+    services.recompute_round(round_code=ROUND)
+    second_seconds = time.perf_counter() - started
+    print(f"recompute_round: {recompute_seconds:.2f} s, then {second_seconds:.2f} s")
+    recompute_seconds = min(recompute_seconds, second_seconds)
     floor_seconds = min(floor_before, floor_after)
     scores = Score.objects.filter(run=run).count()
 

@@ -40,7 +40,8 @@ class Run(models.Model):
     # Set when a worker takes the run up and at each step of its computation.
     heartbeat_at = models.DateTimeField(_("last sign of life"), null=True, blank=True)
     response_count = models.PositiveIntegerField(_("responses"), default=0)
-    answer_count = models.PositiveIntegerField(_("answers"), default=0)
+    # Valid answers feeding the indices (hidden, skipped and unscored questions excluded).
+    answer_count = models.PositiveIntegerField(_("valid answers scored"), default=0)
     versions = models.JSONField(_("questionnaire versions"), default=list, blank=True)
     settings_used = models.JSONField(_("settings used"), default=dict, blank=True)
     code_version = models.CharField(_("code version"), max_length=64, blank=True)

@@ -28,7 +28,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from feedback.models import Answer, Response
+from feedback.models import Response
 from scoring import raking
 from scoring.models import Run, Score
 from scoring.ranking import competition_ranks
@@ -409,15 +409,22 @@ def compute_run(*, run_id: int, progress: Callable[[str], None] | None = None) -
         scores += agency_scores(
             run, min_n=settings.MIN_PUBLISH_N, say=say, weights_run_id=weights_run_id
         )
-        responses = Response.objects.filter(round_id=run.round_id)
+        response_count = Response.objects.filter(round_id=run.round_id).count()
+        items = set(
+            Indicator.objects.filter(
+                version=version, aggregation=Indicator.Aggregation.SHARE
+            ).values_list("id", flat=True)
+        )
+        # The valid answers the values rest on: each counts once, in its item's national value.
+        answer_count = sum(v.valid for v in values if v.unit_id is None and v.indicator_id in items)
         with transaction.atomic():
             Score.objects.filter(run=run).delete()
             Score.objects.bulk_create(scores, batch_size=5000)
             Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(
                 status=Run.Status.COMPUTED,
                 finished_at=timezone.now(),
-                response_count=responses.count(),
-                answer_count=Answer.objects.filter(response__round_id=run.round_id).count(),
+                response_count=response_count,
+                answer_count=answer_count,
                 versions=[{"questionnaire": version.questionnaire.code, "number": version.number}],
                 progress=f"{len(scores)} values",
                 **(
