@@ -3,8 +3,6 @@ alternatives, both languages, a 360-pixel phone; screenshots go to var/screensho
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,36 +11,8 @@ from django.conf import settings
 
 from tests.dashboard_support import published  # noqa: F401 (a fixture)
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 SCREENSHOTS = Path(settings.BASE_DIR) / "var" / "screenshots"
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("published")]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from tests.conftest import require
-
-    if not shutil.which(CHROMIUM):
-        require(f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the fixtures' ORM calls are
-    # synchronous and safe here.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM,
-                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-            )
-            yield browser
-            browser.close()
-    finally:
-        if previous is None:
-            del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture

@@ -2,41 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator
-
 import pytest
+from playwright.sync_api import expect
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from tests.conftest import require
-
-    if not shutil.which(CHROMIUM):
-        require(f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; Django's ORM is still used
-    # synchronously by the fixtures, which is safe here.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM,
-                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-            )
-            yield browser
-            browser.close()
-    finally:
-        if previous is None:
-            del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture
@@ -61,7 +30,7 @@ def test_admin_previews_the_sipas_questionnaire_in_both_languages(
     page.get_by_role("link", name="Xem trước").or_(
         page.get_by_role("link", name="Preview")
     ).first.click()
-    assert page.locator(".preview > fieldset").count() == 8
+    expect(page.locator(".preview > fieldset")).to_have_count(8)  # waits for the page
     s01 = page.locator("#q-S01")
     assert s01.locator("legend").inner_text().startswith("S01.")
     assert s01.get_by_label("Rất hài lòng").is_disabled()

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator
-
 import pytest
 from django.contrib.auth import get_user_model
 from django.utils import translation
@@ -14,33 +10,7 @@ from feedback.models import Petition
 from feedback.petitions import services
 from tests.petition_support import make_agency, make_category, make_unit
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from tests.conftest import require
-
-    if not shutil.which(CHROMIUM):
-        require(f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM,
-                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-            )
-            yield browser
-            browser.close()
-    finally:
-        if previous is None:
-            del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 def test_citizen_files_a_petition_and_follows_it_by_its_code(browser, live_server) -> None:

@@ -10,7 +10,6 @@ from django.utils import timezone, translation
 
 from feedback.models import Answer, Response
 from surveys.models import Question, Round, Unit
-from tests.test_pages_browser import browser as browser  # the shared Chromium fixture
 from tests.test_response_api import valid_answers
 
 pytestmark = pytest.mark.browser
