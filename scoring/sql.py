@@ -128,6 +128,7 @@ def item_totals(
 
 
 BITS_PER_WORD = 63  # answer bits per integer mask (a signed 64-bit integer in both databases)
+ARRAY_SPAN_LIMIT = 65_536  # largest question id range read through an array (PostgreSQL)
 
 
 def _json_rows(columns: Sequence[tuple[str, str]]) -> str:
@@ -344,12 +345,36 @@ def linearized_sums(
         question_ids=question_ids,
         weights_run_id=weights_run_id,
     )
-    bit_or = "BIT_OR" if postgres else "SUM"
-    masks = ", ".join(
-        f"COALESCE({bit_or}(CASE WHEN q.word = {w} THEN q.bit END), 0) AS x{w}, "
-        f"COALESCE({bit_or}(CASE WHEN q.word = {w} AND x.s = 1 THEN q.bit END), 0) AS y{w}"
-        for w in range(words)
-    )
+    # Each answer's bit: on PostgreSQL read from an array indexed by question id (one array
+    # per word, passed as parameters); elsewhere, or if the ids are spread too widely, from
+    # a joined table of (question, word, bit).
+    lowest = min(positions)
+    span = max(positions) - lowest + 1
+    if postgres and span <= ARRAY_SPAN_LIMIT:
+        word_bits = [[0] * span for _ in range(words)]
+        for q in positions:
+            word, position = bit(q)
+            word_bits[word][q - lowest] = 1 << position
+        answer_bit = f"(%s::bigint[])[x.question_id - {lowest - 1}]"
+        masks = ", ".join(
+            f"COALESCE(BIT_OR({answer_bit}), 0) AS x{w}, "
+            f"COALESCE(BIT_OR(CASE WHEN x.s = 1 THEN {answer_bit} END), 0) AS y{w}"
+            for w in range(words)
+        )
+        mask_args: list[Any] = [bits for bits in word_bits for _twice in range(2)]
+        bit_table, bit_join, bit_args = "", "", []
+    else:
+        bit_or = "BIT_OR" if postgres else "SUM"
+        masks = ", ".join(
+            f"COALESCE({bit_or}(CASE WHEN q.word = {w} THEN q.bit END), 0) AS x{w}, "
+            f"COALESCE({bit_or}(CASE WHEN q.word = {w} AND x.s = 1 THEN q.bit END), 0) AS y{w}"
+            for w in range(words)
+        )
+        mask_args = []
+        bits = _json_rows([("question", "int"), ("word", "int"), ("bit", "int")])
+        bit_table = f"q AS MATERIALIZED ({bits}), "
+        bit_join = "JOIN q ON q.question = x.question_id "
+        bit_args = [json.dumps([[q, bit(q)[0], 1 << bit(q)[1]] for q in sorted(positions)])]
     # Step 2: blocks' z and nodes' direct terms (both without the weight), members.
     per_block = [
         f"{terms_sum(block, offset)} AS b{tag}{i}"
@@ -391,12 +416,10 @@ def linearized_sums(
     # and lets it stream; SQLite materializes the per-respondent rows instead.
     fence = "OFFSET 0" if postgres else ""
     materialized = "" if postgres else "MATERIALIZED"
-    bits = _json_rows([("question", "int"), ("word", "int"), ("bit", "int")])
     sql = (
-        f"WITH q AS MATERIALIZED ({bits}), "
-        f"c AS MATERIALIZED ({coef}), "
+        f"WITH {bit_table}c AS MATERIALIZED ({coef}), "
         f"p AS {materialized} (SELECT x.response_id, MAX(x.scope) AS scope, MAX(x.w) AS w, {masks} "
-        f"FROM ({scored}) x JOIN q ON q.question = x.question_id GROUP BY x.response_id), "
+        f"FROM ({scored}) x {bit_join}GROUP BY x.response_id), "
         f"y AS {materialized} (SELECT p.scope AS scope, p.w AS w, "
         f"{', '.join(per_block + per_node_direct)} FROM p JOIN c ON c.scope = p.scope {fence}), "
         f"z AS {materialized} (SELECT y.scope AS scope, y.w AS w, {per_node} "
@@ -404,15 +427,16 @@ def linearized_sums(
         f"SELECT scope, {sums} FROM z GROUP BY scope"
     )
     values = plan.values
-    question_rows = json.dumps([[q, bit(q)[0], 1 << bit(q)[1]] for q in sorted(positions)])
     coef_rows = json.dumps([[scope, row] for scope, row in sorted(values.items())])
-    args = [question_rows, coef_rows, *params, round_id, version_id, *question_ids]
+    args = [*bit_args, coef_rows, *mask_args, *params, round_id, version_id, *question_ids]
     if postgres:
         with transaction.atomic(), connection.cursor() as cursor:
             # For this statement only: no JIT (compiling its wide expressions costs more
-            # than it saves), and memory to group a million respondents without spilling.
+            # than it saves), memory to group a million respondents without spilling, and
+            # hashing rather than sorting them by scope for the last step.
             cursor.execute(
-                "SELECT set_config('jit', 'off', true), set_config('work_mem', %s, true)",
+                "SELECT set_config('jit', 'off', true), set_config('work_mem', %s, true), "
+                "set_config('enable_sort', 'off', true)",
                 [settings.SCORING_WORK_MEM],
             )
             cursor.execute(sql, args)

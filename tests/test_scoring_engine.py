@@ -325,6 +325,24 @@ def test_nodes_read_through_their_blocks_match_nodes_read_answer_by_answer(
     assert any(v.se for v in direct)
 
 
+def test_answer_bits_read_through_a_table_match_those_read_from_an_array(
+    survey: Survey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL reads each answer's bit from an array unless question ids spread too far."""
+    default = compute_values(round_id=survey.round.pk, version_id=survey.version.pk)
+    monkeypatch.setattr(sql, "ARRAY_SPAN_LIMIT", 0)
+    joined = compute_values(round_id=survey.round.pk, version_id=survey.version.pk)
+    assert [(v.indicator_code, v.unit_id, v.n, v.valid) for v in joined] == [
+        (v.indicator_code, v.unit_id, v.n, v.valid) for v in default
+    ]
+    for table, array in zip(joined, default, strict=True):  # sums may differ in order only
+        if array.se is None:
+            assert table.se is None
+        else:
+            assert table.se == pytest.approx(array.se, rel=1e-12)
+        assert table.weight_sum == pytest.approx(array.weight_sum, rel=1e-12)
+
+
 def test_one_respondent_gives_no_standard_error(survey: Survey) -> None:
     v = values_by(survey)
     assert v["D", "ROOT"].value == approx(50)

@@ -261,7 +261,7 @@ SCORING_NIGHTLY_AT: str = env_or("SCORING_NIGHTLY_AT", "02:00")
 # A round closed less than this many days ago is still recomputed nightly.
 SCORING_RECENT_DAYS: int = env_int("SCORING_RECENT_DAYS", 30)
 # PostgreSQL work_mem of the scoring statement that groups answers per respondent.
-SCORING_WORK_MEM: str = env_or("SCORING_WORK_MEM", "64MB")
+SCORING_WORK_MEM: str = env_or("SCORING_WORK_MEM", "256MB")
 # Raking. Which question gives each demographic role (its choice codes are the categories of
 # the population margins); a run rakes the weights of a round that has margins uploaded.
 RAKING_QUESTIONS: dict[str, str] = (
@@ -271,7 +271,7 @@ RAKING_QUESTIONS: dict[str, str] = (
 )
 # Iterative proportional fitting stops after this many sweeps, or earlier once every margin
 # is met within this relative tolerance.
-RAKING_MAX_ITERATIONS: int = int(env_or("RAKING_MAX_ITERATIONS", "100"))
+RAKING_MAX_ITERATIONS: int = env_int("RAKING_MAX_ITERATIONS", 100)
 RAKING_TOLERANCE: float = float(env_or("RAKING_TOLERANCE", "1e-9"))
 _hour, _minute = (int(part) for part in SCORING_NIGHTLY_AT.split(":"))
 CELERY_BEAT_SCHEDULE["recompute-scores-nightly"] = {

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('scoring', '0003_population_margins_and_raked_weights'),
+        ("scoring", "0003_population_margins_and_raked_weights"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='run',
-            name='answer_count',
-            field=models.PositiveIntegerField(default=0, verbose_name='valid answers scored'),
+            model_name="run",
+            name="answer_count",
+            field=models.PositiveIntegerField(default=0, verbose_name="valid answers scored"),
         ),
     ]
