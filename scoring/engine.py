@@ -50,12 +50,16 @@ Other figures: ``n`` counts respondents with at least one valid answer under the
 
 Queries: a constant five whatever the number of responses, units or nodes — the tree,
 the scored questions, responses per scope, item totals per (scope, question) in one
-GROUP BY, and the linearized sums in one statement: each valid answer joined with its
-node coefficients (a JSON list of (scope, node, question, unit a, b, national a, b) passed
-as one parameter; a, b are c/X and c·p/X per item, so an answer adds w·(a·s − b)), summed
-per respondent and node, then per scope and node. The national sums are the sums over
-scopes, since each respondent belongs to one scope. Only per-scope and per-node figures
-reach Python, always summed in the same order, so SQLite and PostgreSQL agree to 1e-9.
+GROUP BY (with Σ w²·s and Σ w²), and the linearized sums in one statement. An answer adds
+w·(a·s − b) to its respondent's z for a node (a, b are c/X and c·p/X per item). Items fed by
+one question need no pass per respondent: a respondent answers them once, so Σz and Σz²
+follow from the item totals. For the other nodes ``sql.linearized_sums`` groups the
+answers per respondent into bit masks (answered, satisfied), then computes from one row per
+respondent the z of each block (the parent of items) and of each node (γ × its blocks'
+z, plus any terms not covered by a block), and sums z and z² per scope; the coefficients
+travel as one JSON parameter. The national sums are the sums over scopes, since each
+respondent belongs to one scope. Only per-scope and per-node figures reach Python, always
+summed in the same order, so SQLite and PostgreSQL agree to 1e-9.
 """
 
 from __future__ import annotations
