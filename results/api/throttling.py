@@ -1,0 +1,83 @@
+"""Throttle tiers of the results API: anonymous clients, signed-in users, API consumers.
+
+Members of the group ``RESULTS_API_CONSUMER_GROUP`` (tokens of ministries, portals, the
+press) get the ``results-consumer`` rate, other signed-in users ``results-user``, anonymous
+clients ``results-anon`` (rates in ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]``). Anonymous
+clients are keyed by a salted hash of their address (no IP is stored, not even in the
+cache). Counting is a fixed window: one counter per client and period, two cache operations
+per request whatever the rate (DRF's sliding log keeps a list of every request's time,
+which grows with high rates).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework.request import Request
+from rest_framework.settings import api_settings
+from rest_framework.throttling import SimpleRateThrottle
+
+from feedback.api.throttling import client_fingerprint
+
+
+def is_api_consumer(user: Any) -> bool:
+    """Whether a signed-in user belongs to the API consumer group (once per request)."""
+    if not user or not user.is_authenticated:
+        return False
+    if not hasattr(user, "_results_api_consumer"):
+        user._results_api_consumer = user.groups.filter(
+            name=settings.RESULTS_API_CONSUMER_GROUP
+        ).exists()
+    return user._results_api_consumer
+
+
+def tier(user: Any) -> str:
+    if is_api_consumer(user):
+        return "results-consumer"
+    if user and user.is_authenticated:
+        return "results-user"
+    return "results-anon"
+
+
+class ResultsReadThrottle(SimpleRateThrottle):
+    """Requests per client and period, the rate chosen by the client's tier."""
+
+    cache = cache
+
+    def __init__(self) -> None:  # the rate depends on the request: see allow_request
+        pass
+
+    def get_cache_key(self, request: Request, view: Any) -> str:
+        user = request.user
+        if user and user.is_authenticated:
+            ident = f"user-{user.pk}"
+        else:
+            ident = client_fingerprint(self.get_ident(request) or "")
+        return f"throttle_{self.scope}_{ident}"
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        self.scope = tier(request.user)
+        self.rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        if self.rate is None:
+            return True
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        now = time.time()
+        window = int(now // self.duration)
+        self.window_end = (window + 1) * self.duration
+        self.now = now
+        key = f"{self.get_cache_key(request, view)}_{window}"
+        if self.cache.add(key, 1, self.duration + 1):
+            count = 1
+        else:
+            try:
+                count = self.cache.incr(key)
+            except ValueError:  # expired between the two calls
+                self.cache.add(key, 1, self.duration + 1)
+                count = 1
+        return count <= self.num_requests
+
+    def wait(self) -> float:
+        return max(self.window_end - self.now, 1.0)
