@@ -15,7 +15,11 @@ urlpatterns = [
     path("api/v1/", include((api_urlpatterns, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path(
+        "api/redoc/",
+        SpectacularRedocView.as_view(url_name="schema", template_name="api/redoc.html"),
+        name="redoc",
+    ),
     path("api/auth/", include("rest_framework.urls", namespace="rest_framework")),
     path("results/", include("results.dashboard.urls")),
     path("", include("surveys.urls")),

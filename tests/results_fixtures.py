@@ -30,8 +30,8 @@ def published(sipas: Any, settings: Any) -> Run:
     return recompute_round(round_code=ROUND)
 
 
-def token_client(username: str, *, group: str | None = None, permission: str = "") -> Client:
-    """A client authenticating with a DRF token, like an API consumer's program."""
+def token_user(username: str, *, group: str | None = None, permission: str = "") -> Any:
+    """A user, in a group and with a permission (``app_label.codename``) if given."""
     user = get_user_model().objects.create_user(username, password="a-long-password-1")
     if group:
         user.groups.add(Group.objects.get_or_create(name=group)[0])
@@ -40,7 +40,12 @@ def token_client(username: str, *, group: str | None = None, permission: str = "
         user.user_permissions.add(
             Permission.objects.get(content_type__app_label=app_label, codename=codename)
         )
-    token = Token.objects.create(user=user)
+    return user
+
+
+def token_client(username: str, *, group: str | None = None, permission: str = "") -> Client:
+    """A client authenticating with a DRF token, like an API consumer's program."""
+    token = Token.objects.create(user=token_user(username, group=group, permission=permission))
     return Client(HTTP_AUTHORIZATION=f"Token {token.key}")
 
 
