@@ -13,7 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import connection
 from django.db.models import Case, F, OuterRef, Q, QuerySet, Subquery, When
+from django.utils import timezone
 
 from scoring.models import Run, Score
 from surveys.models import Indicator, Question, Round, UnitLineage
@@ -42,24 +44,39 @@ class Publication:
     published_at: dt.datetime
 
 
+# Every request for a round's results asks which run is published, so these two reads are
+# hand-written SQL: the ORM takes several times longer to build the query than PostgreSQL
+# takes to answer it (the partial unique index scoring_one_published_run_per_round).
+PUBLICATION_SQL = """
+    SELECT run.id, run.round_id, round.version_id, run.published_at
+    FROM scoring_run run JOIN surveys_round round ON round.id = run.round_id
+    WHERE run.status = %s {where}
+    ORDER BY run.published_at, run.id
+"""
+
+
 def publication(*, round_code: str) -> Publication | None:
     """The published run of the round with this code (one query), or None."""
-    row = (
-        Run.objects.filter(round__code=round_code, status=Run.Status.PUBLISHED)
-        .values_list("pk", "round_id", "round__version_id", "published_at")
-        .first()
-    )
-    return Publication(*row) if row else None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            PUBLICATION_SQL.format(where="AND round.code = %s"), [Run.Status.PUBLISHED, round_code]
+        )
+        row = cursor.fetchone()
+    return publication_of(row) if row else None
 
 
 def publications() -> list[Publication]:
     """Every round's published run, oldest publication first (one query)."""
-    rows = (
-        Run.objects.filter(status=Run.Status.PUBLISHED)
-        .order_by("published_at", "pk")
-        .values_list("pk", "round_id", "round__version_id", "published_at")
-    )
-    return [Publication(*row) for row in rows]
+    with connection.cursor() as cursor:
+        cursor.execute(PUBLICATION_SQL.format(where=""), [Run.Status.PUBLISHED])
+        return [publication_of(row) for row in cursor.fetchall()]
+
+
+def publication_of(row: tuple[Any, ...]) -> Publication:
+    run_id, round_id, version_id, published_at = row
+    if timezone.is_naive(published_at):  # SQLite gives the stored UTC time without a zone
+        published_at = timezone.make_aware(published_at, dt.UTC)
+    return Publication(run_id, round_id, version_id, published_at)
 
 
 # --- Scores -----------------------------------------------------------------------------------

@@ -18,10 +18,10 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, QueryDict
 from django.utils import translation
-from django.utils.cache import get_conditional_response, patch_cache_control
-from django.utils.http import http_date, parse_http_date_safe, urlencode
+from django.utils.cache import get_conditional_response, patch_vary_headers
+from django.utils.http import http_date, parse_http_date_safe
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -30,21 +30,30 @@ from rest_framework.views import APIView
 from results.selectors import Publication
 
 CACHE_PREFIX = "results:v1:"
+CONDITIONAL_HEADERS = (
+    "HTTP_IF_NONE_MATCH",
+    "HTTP_IF_MODIFIED_SINCE",
+    "HTTP_IF_MATCH",
+    "HTTP_IF_UNMODIFIED_SINCE",
+)
 
 
 def canonical_query(request: Request | HttpRequest) -> str:
-    """The query string with parameters sorted, so that equal queries share one key."""
-    params = request.GET
-    return urlencode(sorted((k, v) for k in params for v in params.getlist(k)))
+    """The query string with its parameters sorted, so that equal queries share one key."""
+    return "&".join(sorted(request.META.get("QUERY_STRING", "").split("&")))
 
 
-def document_key(request: Request, name: str, publications: Sequence[Publication]) -> str:
+def document_key(
+    request: Request | HttpRequest, name: str, publications: Sequence[Publication]
+) -> str:
     """A digest of everything a result document depends on."""
     runs = ",".join(str(p.run_id) for p in publications) or "none"
     parts = (
         name,
         runs,
-        request.build_absolute_uri(request.path),
+        request.scheme or "",
+        request.get_host(),
+        request.path,
         canonical_query(request),
         translation.get_language() or "",
     )
@@ -61,15 +70,24 @@ def set_validators(response: HttpResponseBase, etag: str, modified: dt.datetime 
         response.headers["Last-Modified"] = http_date(modified.timestamp())
     # Clients and proxies may keep a copy but must ask again each time (a 304 is cheap), so
     # a new publication is seen at once.
-    patch_cache_control(response, public=True, no_cache=True)
+    response.headers["Cache-Control"] = "public, no-cache"
+    patch_vary_headers(response, ("Accept",))  # as DRF's responses
 
 
-def not_modified(request: Request, response: HttpResponseBase) -> HttpResponseBase | None:
+def not_modified(
+    request: Request | HttpRequest, response: HttpResponseBase
+) -> HttpResponseBase | None:
     """A 304 when the request's validators match the response's, else None."""
+    meta = request.META
+    if not any(h in meta for h in CONDITIONAL_HEADERS):
+        return None
     modified = response.headers.get("Last-Modified")
     timestamp = parse_http_date_safe(modified) if modified else None
     answer = get_conditional_response(
-        request._request, etag=response.headers["ETag"], last_modified=timestamp, response=response
+        getattr(request, "_request", request),
+        etag=response.headers["ETag"],
+        last_modified=timestamp,
+        response=response,
     )
     return None if answer is response else answer
 
@@ -94,35 +112,84 @@ class ConditionalMixin:
         return response
 
 
+def is_anonymous_read(request: HttpRequest) -> bool:
+    """A GET or HEAD with no token and no session: it can be answered before DRF runs."""
+    return (
+        request.method in ("GET", "HEAD")
+        and "HTTP_AUTHORIZATION" not in request.META
+        and settings.SESSION_COOKIE_NAME not in request.COOKIES
+    )
+
+
 class PublishedDocumentView(ConditionalMixin, APIView):
     """A GET whose document is a function of published runs: 304s and a keyed cache.
 
-    Subclasses name the publications a request depends on (``publications``; None when the
-    request cannot be answered from one, e.g. an unknown round, which ``document`` then
-    reports) and build the document (``document``; may raise 400s).
+    Subclasses name the publications a request depends on (``publications``: a cheap look at
+    the query parameters and one query; None when the request cannot be answered from a
+    publication, e.g. a missing parameter or an unknown round) and build the document
+    (``document``: validates every parameter, may raise 400s and 404s).
+
+    Anonymous reads whose document is cached are answered before DRF's request handling
+    (``dispatch``): throttled like any other, then one query for the publication, one cache
+    read. Everything else goes through DRF and ``get``.
     """
 
-    def publications(self, request: Request, **kwargs: Any) -> Sequence[Publication] | None:
+    def publications(self, params: QueryDict, **kwargs: Any) -> Sequence[Publication] | None:
         raise NotImplementedError
 
     def document(self, request: Request, publications: Sequence[Publication], **kwargs: Any) -> Any:
         raise NotImplementedError
 
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if is_anonymous_read(request):
+            from results.api.throttling import ResultsReadThrottle
+
+            if ResultsReadThrottle().allow_anonymous(request):
+                request._results_throttled = True  # type: ignore[attr-defined]
+                answer = self.cached(request, **kwargs)
+                if answer is not None:
+                    return answer
+        return super().dispatch(request, *args, **kwargs)
+
+    def cached(self, request: HttpRequest, **kwargs: Any) -> HttpResponseBase | None:
+        """The 304 or the cached document, or None when it must be built."""
+        publications = self.publications(request.GET, **kwargs)
+        request._results_publications = publications  # type: ignore[attr-defined]
+        if publications is None:
+            return None
+        key = document_key(request, type(self).__name__, publications)
+        answer = self.validated(request, key, publications)
+        if answer.status_code == 304:
+            return answer
+        content = cache.get(CACHE_PREFIX + key)
+        if content is None:
+            return None
+        answer.content = content
+        return answer
+
+    @staticmethod
+    def validated(
+        request: HttpRequest, key: str, publications: Sequence[Publication]
+    ) -> HttpResponse:
+        """An empty JSON response with the validators, or a 304 when the client has them."""
+        response = HttpResponse(content_type="application/json")
+        set_validators(response, f'"{key}"', last_modified(publications))
+        return not_modified(request, response) or response
+
     def get(self, request: Request, **kwargs: Any) -> HttpResponseBase:
-        publications = self.publications(request, **kwargs)
+        if hasattr(request._request, "_results_publications"):  # looked up by ``cached``
+            publications = request._request._results_publications
+        else:
+            publications = self.publications(request.query_params, **kwargs)
         if publications is None:
             return Response(self.document(request, [], **kwargs))
         key = document_key(request, type(self).__name__, publications)
-        headers = HttpResponse()
-        set_validators(headers, f'"{key}"', last_modified(publications))
-        if answer := not_modified(request, headers):
+        answer = self.validated(request, key, publications)
+        if answer.status_code == 304:
             return answer
         content = cache.get(CACHE_PREFIX + key)
         if content is None:
             content = JSONRenderer().render(self.document(request, publications, **kwargs))
             cache.set(CACHE_PREFIX + key, content, settings.RESULTS_CACHE_SECONDS)
-        response = HttpResponse(content, content_type="application/json")
-        for header in ("ETag", "Last-Modified", "Cache-Control"):
-            if header in headers.headers:
-                response.headers[header] = headers.headers[header]
-        return response
+        answer.content = content
+        return answer

@@ -11,16 +11,28 @@ which grows with high rates).
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.http import HttpRequest
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
 from feedback.api.throttling import client_fingerprint
+
+
+def fingerprint(address: str) -> str:
+    """``client_fingerprint``, remembered for recent addresses (an HMAC per request adds up)."""
+    return _fingerprint(address, settings.IP_HASH_SALT or settings.SECRET_KEY)
+
+
+@functools.lru_cache(maxsize=4096)
+def _fingerprint(address: str, secret: str) -> str:
+    return client_fingerprint(address)  # keyed on the secret too: a new salt, new hashes
 
 
 def is_api_consumer(user: Any) -> bool:
@@ -50,16 +62,25 @@ class ResultsReadThrottle(SimpleRateThrottle):
     def __init__(self) -> None:  # the rate depends on the request: see allow_request
         pass
 
-    def get_cache_key(self, request: Request, view: Any) -> str:
+    def get_cache_key(self, request: Request | HttpRequest, view: Any) -> str:
         user = request.user
-        if user and user.is_authenticated:
+        if self.scope != "results-anon" and user and user.is_authenticated:
             ident = f"user-{user.pk}"
         else:
-            ident = client_fingerprint(self.get_ident(request) or "")
+            ident = fingerprint(self.get_ident(request) or "")
         return f"throttle_{self.scope}_{ident}"
 
-    def allow_request(self, request: Request, view: Any) -> bool:
-        self.scope = tier(request.user)
+    def allow_anonymous(self, request: HttpRequest) -> bool:
+        """``allow_request`` for a request known to carry no token and no session."""
+        return self.allow_scope(request, None, "results-anon")
+
+    def allow_request(self, request: Request | HttpRequest, view: Any) -> bool:
+        if getattr(request, "_results_throttled", False):
+            return True  # counted already, before DRF (results.api.caching)
+        return self.allow_scope(request, view, tier(request.user))
+
+    def allow_scope(self, request: Request | HttpRequest, view: Any, scope: str) -> bool:
+        self.scope = scope
         self.rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
         if self.rate is None:
             return True

@@ -7,10 +7,11 @@ a cache keyed on the run), the others get an ETag from their content.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
-from django.http import Http404
+from django.http import Http404, QueryDict
 from django.utils.translation import gettext_lazy as _
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
@@ -42,6 +43,13 @@ from scoring.models import Run, Score
 from surveys.models import Unit, code_validator
 
 CODE_PATTERN = code_validator.regex.pattern
+CODE = re.compile(CODE_PATTERN)
+
+
+def code_in(params: QueryDict, name: str) -> str | None:
+    """The parameter when it is one well-formed code (a cheap look; ``parse`` validates)."""
+    value = params.get(name, "")
+    return value if len(value) <= 32 and CODE.match(value) else None
 
 
 def code_field(**kwargs: Any) -> serializers.RegexField:
@@ -107,12 +115,13 @@ class ScoreListView(PublishedDocumentView, ReadView):
     filter_backends = [DjangoFilterBackend]
     queryset = Score.objects.none()  # for the schema; rows come from the selector
 
-    def publications(self, request: Request, **kwargs: Any) -> Sequence[Publication] | None:
-        found = selectors.publication(round_code=parse(RoundParams, request)["round"])
+    def publications(self, params: QueryDict, **kwargs: Any) -> Sequence[Publication] | None:
+        code = code_in(params, "round")
+        found = selectors.publication(round_code=code) if code else None
         return [found] if found else None
 
     def document(self, request: Request, publications: Sequence[Publication], **kwargs: Any) -> Any:
-        code = request.query_params["round"]
+        code = parse(RoundParams, request)["round"]
         if not publications:
             if selectors.round_by_code(code) is None:
                 raise unknown_round(code)
@@ -141,8 +150,11 @@ class ScoreListView(PublishedDocumentView, ReadView):
 class RankingView(PublishedDocumentView, ReadView):
     """Units ranked on one indicator, best first, with the national value beside them."""
 
-    def publications(self, request: Request, **kwargs: Any) -> Sequence[Publication] | None:
-        found = selectors.publication(round_code=parse(RankingParams, request)["round"])
+    def publications(self, params: QueryDict, **kwargs: Any) -> Sequence[Publication] | None:
+        code = code_in(params, "round")
+        if code is None or code_in(params, "indicator") is None:
+            return None
+        found = selectors.publication(round_code=code)
         return [found] if found else None
 
     def document(self, request: Request, publications: Sequence[Publication], **kwargs: Any) -> Any:
@@ -190,9 +202,8 @@ class RankingView(PublishedDocumentView, ReadView):
 class UnitTrendView(PublishedDocumentView, ReadView):
     """One unit's value of one indicator in every round with published results."""
 
-    def publications(self, request: Request, **kwargs: Any) -> Sequence[Publication] | None:
-        parse(IndicatorParams, request)
-        return selectors.publications()
+    def publications(self, params: QueryDict, **kwargs: Any) -> Sequence[Publication] | None:
+        return selectors.publications() if code_in(params, "indicator") else None
 
     def document(self, request: Request, publications: Sequence[Publication], **kwargs: Any) -> Any:
         indicator = parse(IndicatorParams, request)["indicator"]
