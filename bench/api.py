@@ -2,7 +2,7 @@
 
 Run from the project root, with PostgreSQL listening on loopback and wrk installed::
 
-    uv run python bench/api.py                          # 6,300 responses, 4 workers, 16 connections
+    uv run python bench/api.py                 # 6,300 responses, 4 workers, 16 connections
     uv run python bench/api.py --workers 2 --connections 32 --duration 15 --profile 300
 
 It DROPS and re-creates the database of ``--database-url`` (whose name must contain
@@ -11,11 +11,13 @@ adds ``--responses`` demo responses to ``sipas-2022`` (63 provinces) and compute
 publishes its scores (``manage.py recompute_scores``). It then starts gunicorn (production
 settings plus a bench-only URLconf with a bare Django view returning a small JSON document,
 ``bench/api_settings.py``; sync workers; throttle rates too high to refuse anything) and
-measures each URL with wrk (``--connections`` keep-alive connections, 2 threads), in turns,
-``--rounds`` times, keeping each URL's best turn so that a noisy neighbour on the machine
-hurts all URLs alike. The cache is each worker's local memory, or Redis with ``--redis-url``.
-The last line printed is ``ratio: <slower endpoint's requests/s / bare view's requests/s>``.
-``--profile K`` then profiles K requests of each endpoint in-process (cProfile).
+measures each URL with wrk (``--connections`` connections, 2 threads) in turns, ``--rounds``
+times: the URLs of one turn run back to back, so they share the machine's load of the moment
+(other processes on a shared machine), and the figures reported are the medians over the
+turns, the ratio the median of the turns' ratios. The cache is each worker's local memory, or
+Redis with ``--redis-url``. The last line printed is ``ratio: <slower endpoint's requests/s /
+bare view's requests/s>``. ``--profile K`` then profiles K requests of each endpoint
+in-process (cProfile).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import re
 import secrets
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -192,8 +195,8 @@ def main() -> None:
     parser.add_argument("--responses", type=int, default=63 * 100)
     parser.add_argument("--workers", type=int, default=4, choices=range(1, 9))
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--duration", type=int, default=8, help="seconds of each wrk run")
-    parser.add_argument("--rounds", type=int, default=2, help="turns over the URLs")
+    parser.add_argument("--duration", type=int, default=4, help="seconds of each wrk run")
+    parser.add_argument("--rounds", type=int, default=5, help="turns over the URLs")
     parser.add_argument("--profile", type=int, default=0, metavar="K")
     args = parser.parse_args()
     if not os.access(WRK, os.X_OK):
@@ -209,7 +212,8 @@ def main() -> None:
 
     port = free_port()
     server = start_gunicorn(env, port, args.workers)
-    best: dict[str, tuple[float, float, int]] = {}
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in URLS}
+    ratios: list[float] = []
     try:
         for name, path in URLS.items():
             size = check(port, path)
@@ -217,12 +221,18 @@ def main() -> None:
             wrk(port, path, connections=args.connections, seconds=2)  # warm every worker
         for turn in range(args.rounds):
             for name, path in URLS.items():
-                result = wrk(port, path, connections=args.connections, seconds=args.duration)
-                print(f"  turn {turn + 1} {name:9}: {result[0]:8.1f} req/s, p99 {result[1]:.1f} ms")
-                if result[2]:
-                    raise RuntimeError(f"{name}: {result[2]} responses were not 2xx")
-                if name not in best or result[0] > best[name][0]:
-                    best[name] = result
+                rate, p99, errors = wrk(
+                    port, path, connections=args.connections, seconds=args.duration
+                )
+                print(f"  turn {turn + 1} {name:9}: {rate:8.1f} req/s, p99 {p99:.1f} ms")
+                if errors:
+                    raise RuntimeError(f"{name}: {errors} responses were not 2xx")
+                results[name].append((rate, p99))
+            turn_rates = {name: runs[-1][0] for name, runs in results.items()}
+            ratios.append(
+                min(turn_rates["scores"], turn_rates["rankings"]) / turn_rates["bare view"]
+            )
+            print(f"  turn {turn + 1} ratio    : {ratios[-1]:.3f}")
     finally:
         stop(server)
 
@@ -230,14 +240,16 @@ def main() -> None:
     print(
         f"{args.responses:,} responses in {ROUND} (63 provinces), published; gunicorn "
         f"{args.workers} sync workers, CONN_MAX_AGE=60, cache in {cache}; wrk 2 threads, "
-        f"{args.connections} connections, {args.duration} s per run, best of {args.rounds}"
+        f"{args.connections} connections, {args.duration} s per run, medians of {args.rounds} "
+        "turns"
     )
-    for name, (rate, p99, _errors) in best.items():
+    for name, runs in results.items():
+        rate = statistics.median(r for r, _p99 in runs)
+        p99 = statistics.median(p for _r, p in runs)
         print(f"{name:10} {rate:9.1f} req/s   p99 {p99:7.1f} ms")
     if args.profile:
         profile_requests(env, args.profile)
-    slower = min(best["scores"][0], best["rankings"][0])
-    print(f"ratio: {slower / best['bare view'][0]:.3f}")
+    print(f"ratio: {statistics.median(ratios):.3f}")
 
 
 if __name__ == "__main__":

@@ -249,10 +249,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {
-        "RunStatusEnum": "scoring.models.Run.Status",
-        "ResponseChannelEnum": "feedback.models.Response.Channel",
-    },
+    "ENUM_NAME_OVERRIDES": {"RunStatusEnum": "scoring.models.Run.Status"},
 }
 
 LOGGING = {
