@@ -27,6 +27,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from results.api.throttling import ResultsReadThrottle
 from results.selectors import Publication
 
 CACHE_PREFIX = "results:v1:"
@@ -141,14 +142,11 @@ class PublishedDocumentView(ConditionalMixin, APIView):
         raise NotImplementedError
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if is_anonymous_read(request):
-            from results.api.throttling import ResultsReadThrottle
-
-            if ResultsReadThrottle().allow_anonymous(request):
-                request._results_throttled = True  # type: ignore[attr-defined]
-                answer = self.cached(request, **kwargs)
-                if answer is not None:
-                    return answer
+        if is_anonymous_read(request) and ResultsReadThrottle().allow_anonymous(request):
+            request._results_throttled = True  # type: ignore[attr-defined]
+            answer = self.cached(request, **kwargs)
+            if answer is not None:
+                return answer
         return super().dispatch(request, *args, **kwargs)
 
     def cached(self, request: HttpRequest, **kwargs: Any) -> HttpResponseBase | None:
