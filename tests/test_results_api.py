@@ -344,6 +344,23 @@ class TestConditionalGet:
         assert etag(base) != etag(base | {"unit": "19"})
         assert etag(base) != etag(base, "en")
 
+    def test_token_and_anonymous_clients_get_the_same_document(
+        self, client: Client, consumer_client: Client, published: Run
+    ) -> None:
+        # Anonymous reads of a cached document are answered before DRF; tokens go through it.
+        params = {"round": ROUND, "indicator": "SIPAS"}
+        for path in ("/api/v1/scores/", "/api/v1/rankings/", "/api/v1/units/19/trend/"):
+            built = consumer_client.get(path, params)
+            cached = client.get(path, params)
+            assert built.status_code == cached.status_code == 200
+            assert (
+                built.content == cached.content and built.headers["ETag"] == cached.headers["ETag"]
+            )
+            for name in ("Last-Modified", "Cache-Control", "Content-Type", "Vary"):
+                assert built.headers[name] == cached.headers[name], name
+            again = consumer_client.get(path, params, HTTP_IF_NONE_MATCH=built.headers["ETag"])
+            assert again.status_code == 304
+
     def test_documents_not_from_a_run_have_a_content_etag(
         self, client: Client, published: Run
     ) -> None:
