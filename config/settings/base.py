@@ -249,7 +249,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"RunStatusEnum": "scoring.models.Run.Status"},
+    # Several models have a "status": name each set of choices in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "RunStatusEnum": "scoring.models.Run.Status",
+        "PaperImportStatusEnum": "feedback.models.PaperImport.Status",
+    },
 }
 
 LOGGING = {
