@@ -502,3 +502,17 @@ def test_the_published_run_is_read_by_a_prepared_statement_on_persistent_connect
     assert through_django.published_at == published.published_at
     assert [p.run_id for p in selectors.publications()] == [published.pk]
     assert selectors.publication(round_code="demo") is None
+
+
+def test_a_process_keeps_its_last_documents_within_a_byte_budget() -> None:
+    from results.api.caching import LocalDocuments
+
+    documents = LocalDocuments(max_bytes=100)
+    for key in "abcd":
+        documents.put(key, key.encode() * 25)
+    assert all(documents.get(key) for key in "bcda")  # 100 bytes fit; a is now the newest
+    documents.put("e", b"e" * 25)  # over budget: b, the least recently used, goes
+    assert documents.get("b") is None and documents.get("a") and documents.get("e")
+    assert documents.size == 100
+    documents.put("huge", b"x" * 26)  # more than a quarter of the budget: not kept
+    assert documents.get("huge") is None and documents.get("c")

@@ -5,14 +5,17 @@ the host (pagination links are absolute) and the language. Its ``ETag`` hashes e
 these, its ``Last-Modified`` is the publication time, so a conditional GET is answered 304
 before anything is read, and a new publication changes both at once. The rendered body is
 cached under the same key: a new published run means a new key, so nothing stale is ever
-served and no invalidation is needed. Documents that do not come from a run (units, rounds,
-indicators, runs) get an ``ETag`` hashed from their content.
+served and no invalidation is needed; each process also keeps the documents it used last
+(``LocalDocuments``), which saves the trip to Redis. Documents that do not come from a run
+(units, rounds, indicators, runs) get an ``ETag`` hashed from their content.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,6 +42,57 @@ CONDITIONAL_HEADERS = (
 )
 
 
+class LocalDocuments:
+    """The most recently used rendered documents of this process, up to a number of bytes.
+
+    In front of the shared cache: a key names its published runs, so an entry can never be
+    stale, and a hit saves the round trip to Redis.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.entries: OrderedDict[str, bytes] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        with self.lock:
+            content = self.entries.get(key)
+            if content is not None:
+                self.entries.move_to_end(key)
+            return content
+
+    def put(self, key: str, content: bytes) -> None:
+        if len(content) > self.max_bytes // 4:
+            return
+        with self.lock:
+            if key in self.entries:
+                return
+            self.entries[key] = content
+            self.size += len(content)
+            while self.size > self.max_bytes:
+                _key, dropped = self.entries.popitem(last=False)
+                self.size -= len(dropped)
+
+
+local_documents = LocalDocuments(max_bytes=8 * 1024 * 1024)
+
+
+def cached_document(key: str) -> bytes | None:
+    """A rendered document from this process's memory, else from the shared cache."""
+    content = local_documents.get(key)
+    if content is None:
+        content = cache.get(CACHE_PREFIX + key)
+        if content is not None:
+            local_documents.put(key, content)
+    return content
+
+
+def store_document(key: str, content: bytes) -> None:
+    cache.set(CACHE_PREFIX + key, content, settings.RESULTS_CACHE_SECONDS)
+    local_documents.put(key, content)
+
+
 def canonical_query(request: Request | HttpRequest) -> str:
     """The query string with its parameters sorted, so that equal queries share one key."""
     return "&".join(sorted(request.META.get("QUERY_STRING", "").split("&")))
@@ -48,7 +102,7 @@ def document_key(
     request: Request | HttpRequest, name: str, publications: Sequence[Publication]
 ) -> str:
     """A digest of everything a result document depends on."""
-    runs = ",".join(str(p.run_id) for p in publications) or "none"
+    runs = ",".join(f"{p.run_id}@{p.published_at.timestamp()}" for p in publications) or "none"
     parts = (
         name,
         runs,
@@ -159,7 +213,7 @@ class PublishedDocumentView(ConditionalMixin, APIView):
         answer = self.validated(request, key, publications)
         if answer.status_code == 304:
             return answer
-        content = cache.get(CACHE_PREFIX + key)
+        content = cached_document(key)
         if content is None:
             return None
         answer.content = content
@@ -185,9 +239,9 @@ class PublishedDocumentView(ConditionalMixin, APIView):
         answer = self.validated(request, key, publications)
         if answer.status_code == 304:
             return answer
-        content = cache.get(CACHE_PREFIX + key)
+        content = cached_document(key)
         if content is None:
             content = JSONRenderer().render(self.document(request, publications, **kwargs))
-            cache.set(CACHE_PREFIX + key, content, settings.RESULTS_CACHE_SECONDS)
+            store_document(key, content)
         answer.content = content
         return answer
