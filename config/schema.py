@@ -48,7 +48,7 @@ def error_responses(*codes: int) -> dict[int, Any]:
     return {
         code: OpenApiResponse(
             ErrorSerializer,
-            description=str(ERROR_DESCRIPTIONS[code]),
+            description=ERROR_DESCRIPTIONS[code],
             examples=[ERROR_EXAMPLES[code]] if code in ERROR_EXAMPLES else [],
         )
         for code in codes

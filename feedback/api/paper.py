@@ -81,7 +81,7 @@ class PaperImportCreateView(APIView):
         file = serializers.FileField(allow_empty_file=True)
 
     @extend_schema(
-        summary=str(_("Import a file of paper questionnaires")),
+        summary=_("Import a file of paper questionnaires"),
         request=Input,
         responses={
             201: PaperImportSchema,
@@ -117,7 +117,7 @@ class PaperImportDetailView(APIView):
     permission_classes = [IsAuthenticated, CanImportPaperForms]
 
     @extend_schema(
-        summary=str(_("Status and report of a paper import")),
+        summary=_("Status and report of a paper import"),
         responses={200: PaperImportSchema, **error_responses(401, 403, 404)},
     )
     def get(self, request: Request, pk: int) -> Response:

@@ -106,7 +106,7 @@ class ResponseCreateView(APIView):
         super().initial(request, *args, **kwargs)
 
     @extend_schema(
-        summary=str(_("Submit a citizen's response")),
+        summary=_("Submit a citizen's response"),
         request=Input,
         responses={
             201: inline_serializer(

@@ -126,24 +126,24 @@ def export_schema(media_type: str, summary: str, *codes: int) -> Any:
     )
 
 
-@export_schema("text/csv", str(_("Published scores of a round as CSV")), 404, 429)
+@export_schema("text/csv", _("Published scores of a round as CSV"), 404, 429)
 class ScoreCsvView(ScoreExportView):
     file_format = "csv"
 
 
-@export_schema(XLSX, str(_("Published scores of a round as XLSX")), 404, 429)
+@export_schema(XLSX, _("Published scores of a round as XLSX"), 404, 429)
 class ScoreXlsxView(ScoreExportView):
     file_format = "xlsx"
 
 
-@export_schema("text/csv", str(_("Raw responses of a round as CSV (staff)")), 401, 403, 404, 429)
+@export_schema("text/csv", _("Raw responses of a round as CSV (staff)"), 401, 403, 404, 429)
 class ResponseCsvView(ResponseExportView):
     file_format = "csv"
 
 
 @export_schema(
     XLSX,
-    str(_("Raw responses of a round as XLSX with a codebook sheet (staff)")),
+    _("Raw responses of a round as XLSX with a codebook sheet (staff)"),
     401,
     403,
     404,
@@ -153,6 +153,6 @@ class ResponseXlsxView(ResponseExportView):
     file_format = "xlsx"
 
 
-@export_schema("text/csv", str(_("Codebook of the responses export as CSV")), 404, 429)
+@export_schema("text/csv", _("Codebook of the responses export as CSV"), 404, 429)
 class CodebookCsvView(CodebookExportView):
     pass

@@ -80,10 +80,10 @@ def unknown_round(code: str) -> ValidationError:
 
 
 ROUND_PARAMETER = OpenApiParameter(
-    "round", OpenApiTypes.STR, required=True, description=str(_("Round code, e.g. sipas-2022."))
+    "round", OpenApiTypes.STR, required=True, description=_("Round code, e.g. sipas-2022.")
 )
 INDICATOR_PARAMETER = OpenApiParameter(
-    "indicator", OpenApiTypes.STR, required=True, description=str(_("Indicator code, e.g. SIPAS."))
+    "indicator", OpenApiTypes.STR, required=True, description=_("Indicator code, e.g. SIPAS.")
 )
 READ_ERRORS = error_responses(400, 429)
 
@@ -139,7 +139,7 @@ class ScoreListView(PublishedDocumentView, ReadView):
         return self.get_paginated_response(ScoreSerializer(page, many=True).data).data
 
     @extend_schema(
-        summary=str(_("Published scores of a round")),
+        summary=_("Published scores of a round"),
         parameters=[ROUND_PARAMETER],
         responses={200: ScoreSerializer(many=True), **READ_ERRORS},
     )
@@ -191,7 +191,7 @@ class RankingView(PublishedDocumentView, ReadView):
         ).data
 
     @extend_schema(
-        summary=str(_("Units ranked on one indicator, with the national value")),
+        summary=_("Units ranked on one indicator, with the national value"),
         parameters=[ROUND_PARAMETER, INDICATOR_PARAMETER],
         responses={200: RankingSerializer, **READ_ERRORS},
     )
@@ -224,7 +224,7 @@ class UnitTrendView(PublishedDocumentView, ReadView):
         ).data
 
     @extend_schema(
-        summary=str(_("A unit's value across rounds")),
+        summary=_("A unit's value across rounds"),
         parameters=[INDICATOR_PARAMETER],
         responses={200: TrendSerializer, **error_responses(400, 404, 429)},
     )
@@ -244,7 +244,7 @@ class UnitListView(ConditionalMixin, ReadView):
     queryset = Unit.objects.order_by("code")
 
     @extend_schema(
-        summary=str(_("Units and their lineage")),
+        summary=_("Units and their lineage"),
         responses={200: UnitSerializer(many=True), **READ_ERRORS},
         examples=[
             OpenApiExample(
@@ -288,7 +288,7 @@ class IndicatorTreeView(ConditionalMixin, ReadView):
     """The indicator tree of a round's questionnaire version, with what each node is made of."""
 
     @extend_schema(
-        summary=str(_("The indicator tree of a round")),
+        summary=_("The indicator tree of a round"),
         parameters=[ROUND_PARAMETER],
         responses={200: IndicatorTreeSerializer, **READ_ERRORS},
     )
@@ -325,7 +325,7 @@ class RunListView(ConditionalMixin, ReadView):
         return selectors.runs()
 
     @extend_schema(
-        summary=str(_("Scoring runs: history and status")),
+        summary=_("Scoring runs: history and status"),
         responses={200: RunSerializer(many=True), **READ_ERRORS},
     )
     def get(self, request: Request) -> Response:

@@ -49,7 +49,7 @@ class RecomputeView(APIView):
     permission_classes = [CanStartRuns]
 
     @extend_schema(
-        summary=str(_("Recompute a round's scores")),
+        summary=_("Recompute a round's scores"),
         request=None,
         responses={202: RunSerializer, **error_responses(400, 401, 403, 404)},
     )
@@ -66,7 +66,7 @@ class RunDetailView(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(
-        summary=str(_("One scoring run")), responses={200: RunSerializer, **error_responses(404)}
+        summary=_("One scoring run"), responses={200: RunSerializer, **error_responses(404)}
     )
     def get(self, request: Request, pk: int) -> Response:
         run = get_object_or_404(Run.objects.select_related("round"), pk=pk)

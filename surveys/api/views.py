@@ -30,7 +30,7 @@ class ApiRootView(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(
-        summary=str(_("Index of the API")),
+        summary=_("Index of the API"),
         responses=inline_serializer(
             "ApiRoot",
             {
@@ -66,7 +66,7 @@ class MeView(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(
-        summary=str(_("The authenticated caller")),
+        summary=_("The authenticated caller"),
         responses={
             200: inline_serializer(
                 "Me", {"username": serializers.CharField(), "is_staff": serializers.BooleanField()}
@@ -99,14 +99,14 @@ class RoundListView(ConditionalMixin, APIView):
         )
 
     @extend_schema(
-        summary=str(_("Survey rounds")),
+        summary=_("Survey rounds"),
         parameters=[
             OpenApiParameter(
                 "state",
                 OpenApiTypes.STR,
                 enum=["open", "published", "all"],
-                description=str(
-                    _("open (default): accepting responses now; published: with results; all.")
+                description=_(
+                    "open (default): accepting responses now; published: with results; all."
                 ),
             )
         ],
@@ -125,7 +125,7 @@ class RoundQuestionnaireView(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(
-        summary=str(_("The questionnaire of a round")),
+        summary=_("The questionnaire of a round"),
         responses={200: QuestionnaireSchema, **error_responses(404)},
     )
     def get(self, request: Request, code: str) -> Response:
