@@ -149,3 +149,11 @@ def test_the_service_honours_its_schema(live_schema: Any) -> None:
         except Exception as exc:  # collect every operation's failure, then report them all
             failures[f"{caller} {operation.label}"] = str(exc)[:2000]
     assert failures == {}
+
+
+def test_the_api_root_links_the_schema_and_the_results(client: Client, db: None) -> None:
+    links = client.get("/api/v1/").json()
+    assert links["schema"] == "http://testserver/api/schema/"
+    assert links["docs"] == "http://testserver/api/docs/"
+    for name in ("units", "indicators", "scores", "rankings", "runs"):
+        assert links[name] == f"http://testserver/api/v1/{name}/"

@@ -42,6 +42,11 @@ class ApiRootView(APIView):
                 "responses": serializers.URLField(),
                 "schema": serializers.URLField(),
                 "docs": serializers.URLField(),
+                "units": serializers.URLField(),
+                "indicators": serializers.URLField(),
+                "scores": serializers.URLField(),
+                "rankings": serializers.URLField(),
+                "runs": serializers.URLField(),
             },
         ),
     )
@@ -56,6 +61,10 @@ class ApiRootView(APIView):
                 "responses": request.build_absolute_uri(reverse("v1:responses")),
                 "schema": request.build_absolute_uri(reverse("schema")),
                 "docs": request.build_absolute_uri(reverse("swagger-ui")),
+                **{
+                    name: request.build_absolute_uri(reverse(f"v1:{name}"))
+                    for name in ("units", "indicators", "scores", "rankings", "runs")
+                },
             }
         )
 
