@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+import config.converters  # noqa: F401 (registers <code:...>: a code or a 404)
 from feedback.api import paper as paper_views
 from feedback.api import views as feedback_views
 from results.api.urls import urlpatterns as results_urlpatterns
@@ -13,7 +14,7 @@ urlpatterns = [
     path("me/", survey_views.MeView.as_view(), name="me"),
     path("rounds/", survey_views.RoundListView.as_view(), name="rounds"),
     path(
-        "rounds/<str:code>/questionnaire/",
+        "rounds/<code:code>/questionnaire/",
         survey_views.RoundQuestionnaireView.as_view(),
         name="round-questionnaire",
     ),
@@ -25,7 +26,7 @@ urlpatterns = [
         name="paper-import",
     ),
     path(
-        "rounds/<str:code>/recompute/",
+        "rounds/<code:code>/recompute/",
         scoring_views.RecomputeView.as_view(),
         name="round-recompute",
     ),

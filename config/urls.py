@@ -1,7 +1,8 @@
-"""Top-level URLs: admin, health, the API under /api/v1/, and language switching."""
+"""Top-level URLs: admin, health, the API under /api/v1/ with its schema and docs, languages."""
 
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from config import health
 from config.api_router import urlpatterns as api_urlpatterns
@@ -12,6 +13,13 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("nested_admin/", include("nested_admin.urls")),
     path("api/v1/", include((api_urlpatterns, "api"), namespace="v1")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path(
+        "api/redoc/",
+        SpectacularRedocView.as_view(url_name="schema", template_name="api/redoc.html"),
+        name="redoc",
+    ),
     path("api/auth/", include("rest_framework.urls", namespace="rest_framework")),
     path("results/", include("results.dashboard.urls")),
     path("open311/v2/", include("feedback.open311.urls")),

@@ -280,6 +280,42 @@ CELERY_BEAT_SCHEDULE["recompute-scores-nightly"] = {
 }
 CELERY_TIMEZONE = TIME_ZONE
 
+# Results API.
+# Read API of published results (results.api): schema, filtering and throttle tiers. Anonymous
+# clients, signed-in users and members of the consumer group (tokens of ministries, portals,
+# researchers) are limited per client at these rates; see docs/results-api.md.
+REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "drf_spectacular.openapi.AutoSchema"
+REST_FRAMEWORK["DEFAULT_FILTER_BACKENDS"] = ["django_filters.rest_framework.DjangoFilterBackend"]
+RESULTS_API_CONSUMER_GROUP: str = env_or("RESULTS_API_CONSUMER_GROUP", "api consumer")
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] |= {
+    "results-anon": env_or("RESULTS_ANON_RATE", "60/minute"),
+    "results-user": env_or("RESULTS_USER_RATE", "300/minute"),
+    "results-consumer": env_or("RESULTS_CONSUMER_RATE", "6000/minute"),
+}
+# Rendered result documents are cached under keys naming the published run, so a new
+# publication is served at once; this only bounds how long unused entries stay.
+RESULTS_CACHE_SECONDS: int = env.int("RESULTS_CACHE_SECONDS", default=24 * 3600)
+SPECTACULAR_SETTINGS = {
+    "TITLE": "SIPAS citizen feedback and survey service API",
+    "DESCRIPTION": (
+        "Published SIPAS satisfaction scores per province and round, the indicator tree they "
+        "are made of, survey rounds, units with their 2025 lineage, scoring runs, exports, "
+        "and the endpoints apps use to submit responses. See docs/results-api.md."
+    ),
+    "VERSION": "v1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # Several models have a "status": name each set of choices in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "RunStatusEnum": "scoring.models.Run.Status",
+        "PaperImportStatusEnum": "feedback.models.PaperImport.Status",
+    },
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -6,6 +6,8 @@ from typing import Any
 
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import MultiPartParser
@@ -14,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.schema import error_responses
 from feedback import paper
 from feedback.models import PaperImport
 
@@ -24,6 +27,26 @@ MAX_BODY_BYTES = paper.MAX_FILE_BYTES + 64 * 1024
 class CanImportPaperForms(BasePermission):
     def has_permission(self, request: Request, view: APIView) -> bool:
         return request.user.has_perm("feedback.import_paper_forms")
+
+
+PaperImportSchema = inline_serializer(
+    "PaperImport",
+    {
+        "id": serializers.IntegerField(),
+        "url": serializers.URLField(),
+        "round": serializers.CharField(),
+        "file_name": serializers.CharField(),
+        "status": serializers.ChoiceField(choices=PaperImport.Status.choices),
+        "total_rows": serializers.IntegerField(),
+        "processed_rows": serializers.IntegerField(),
+        "accepted_rows": serializers.IntegerField(),
+        "rejected_rows": serializers.IntegerField(),
+        "error": serializers.CharField(allow_blank=True),
+        "created_at": serializers.DateTimeField(),
+        "finished_at": serializers.DateTimeField(allow_null=True),
+        "report": serializers.ListField(child=serializers.DictField()),
+    },
+)
 
 
 def paper_import_document(request: Request, paper_import: PaperImport) -> dict[str, Any]:
@@ -52,10 +75,20 @@ class PaperImportCreateView(APIView):
     permission_classes = [IsAuthenticated, CanImportPaperForms]
     parser_classes = [MultiPartParser]
 
+    @extend_schema_serializer(component_name="PaperImportUpload")
     class Input(serializers.Serializer):
         round = serializers.CharField(max_length=32)
         file = serializers.FileField(allow_empty_file=True)
 
+    @extend_schema(
+        summary=_("Import a file of paper questionnaires"),
+        request=Input,
+        responses={
+            201: PaperImportSchema,
+            202: PaperImportSchema,
+            **error_responses(400, 401, 403),
+        },
+    )
     def post(self, request: Request) -> Response:
         # Refuse an oversized upload before reading it.
         if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_BODY_BYTES:
@@ -83,6 +116,10 @@ class PaperImportDetailView(APIView):
 
     permission_classes = [IsAuthenticated, CanImportPaperForms]
 
+    @extend_schema(
+        summary=_("Status and report of a paper import"),
+        responses={200: PaperImportSchema, **error_responses(401, 403, 404)},
+    )
     def get(self, request: Request, pk: int) -> Response:
         paper_import = get_object_or_404(PaperImport.objects.select_related("round"), pk=pk)
         return Response(paper_import_document(request, paper_import))

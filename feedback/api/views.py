@@ -12,6 +12,12 @@ from typing import Any
 
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import (
+    OpenApiExample,
+    extend_schema,
+    extend_schema_serializer,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException
 from rest_framework.permissions import AllowAny
@@ -19,6 +25,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.schema import error_responses
 from feedback import services
 from feedback.api.throttling import ResponseSubmitThrottle
 from feedback.models import Response as ResponseModel
@@ -74,6 +81,7 @@ class ResponseCreateView(APIView):
     throttle_classes = [ResponseSubmitThrottle]
     throttle_scope = "response-submit"
 
+    @extend_schema_serializer(component_name="ResponseSubmission")
     class Input(serializers.Serializer):
         round = serializers.CharField(max_length=32)
         unit = serializers.CharField(max_length=16)
@@ -97,6 +105,47 @@ class ResponseCreateView(APIView):
         check_body_size(request)
         super().initial(request, *args, **kwargs)
 
+    @extend_schema(
+        summary=_("Submit a citizen's response"),
+        request=Input,
+        responses={
+            201: inline_serializer(
+                "ResponseReceipt",
+                {
+                    "receipt": serializers.CharField(),
+                    "round": serializers.CharField(),
+                    "unit": serializers.CharField(),
+                    "submitted_at": serializers.DateTimeField(),
+                    "answers_stored": serializers.IntegerField(),
+                },
+            ),
+            **error_responses(400, 403, 409, 413, 429),
+        },
+        examples=[
+            OpenApiExample(
+                "A response",
+                value={
+                    "round": "demo",
+                    "unit": "19",
+                    "client_id": "6f1c0f9e-4c1b-4f0e-9a57-0b5b8f8e1a01",
+                    "answers": {"Q8_4": True, "S01": 4, "P01": 5},
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Stored",
+                value={
+                    "receipt": "K7Q2M-9XH4C",
+                    "round": "demo",
+                    "unit": "19",
+                    "submitted_at": "2026-05-04T09:30:00+07:00",
+                    "answers_stored": 3,
+                },
+                response_only=True,
+                status_codes=["201"],
+            ),
+        ],
+    )
     def post(self, request: Request) -> Response:
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)

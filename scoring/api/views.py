@@ -6,13 +6,17 @@ from typing import Any
 
 from django.db import transaction
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.schema import error_responses
 from scoring import services, tasks
+from scoring.api.serializers import RunSerializer
 from scoring.models import Run
 
 
@@ -44,6 +48,11 @@ class RecomputeView(APIView):
 
     permission_classes = [CanStartRuns]
 
+    @extend_schema(
+        summary=_("Recompute a round's scores"),
+        request=None,
+        responses={202: RunSerializer, **error_responses(400, 401, 403, 404)},
+    )
     def post(self, request: Request, code: str) -> Response:
         run, created = services.start_run(round_code=code)
         if created:
@@ -56,6 +65,9 @@ class RunDetailView(APIView):
 
     permission_classes = [AllowAny]
 
+    @extend_schema(
+        summary=_("One scoring run"), responses={200: RunSerializer, **error_responses(404)}
+    )
     def get(self, request: Request, pk: int) -> Response:
         run = get_object_or_404(Run.objects.select_related("round"), pk=pk)
         return Response(run_document(run))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from rest_framework import serializers
+
 from surveys.models import Question, Round, Section
 
 
@@ -79,4 +81,107 @@ def round_document(survey_round: Round) -> dict[str, Any]:
             "number": survey_round.version.number,
         },
         "units": [{"code": u.code, "name": u.name} for u in survey_round.units.all()],
+        "published_run": published_run(survey_round),
     }
+
+
+def published_run(survey_round: Round) -> dict[str, Any] | None:
+    """The published run annotated on the round by the view (``published_run_id``), if any."""
+    run_id = getattr(survey_round, "published_run_id", None)
+    if run_id is None:
+        return None
+    return {"id": run_id, "published_at": survey_round.published_run_at.isoformat()}
+
+
+# --- Schema of the documents above (drf-spectacular) -----------------------------------------
+
+
+class TextsSchema(serializers.Serializer):
+    vi = serializers.CharField()
+    en = serializers.CharField(allow_blank=True)
+
+
+class ChoiceSchema(serializers.Serializer):
+    code = serializers.CharField()
+    label = TextsSchema()
+
+
+class ShowIfSchema(serializers.Serializer):
+    question = serializers.CharField()
+    values = serializers.ListField(child=serializers.JSONField())
+
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
+        fields["in"] = fields.pop("values")  # "in" is a keyword
+        return fields
+
+
+class QuestionSchema(serializers.Serializer):
+    code = serializers.CharField()
+    type = serializers.ChoiceField(choices=Question.Type.choices)
+    required = serializers.BooleanField()
+    label = TextsSchema()
+    help = TextsSchema()
+    choices = ChoiceSchema(many=True)
+    min = serializers.FloatField(allow_null=True)
+    max = serializers.FloatField(allow_null=True)
+    max_length = serializers.IntegerField(required=False)
+    show_if = ShowIfSchema(allow_null=True)
+
+
+class SectionSchema(serializers.Serializer):
+    code = serializers.CharField()
+    title = TextsSchema()
+    intro = TextsSchema()
+    questions = QuestionSchema(many=True)
+
+
+class VersionSchema(serializers.Serializer):
+    questionnaire = serializers.CharField()
+    number = serializers.IntegerField()
+    label = serializers.CharField(allow_blank=True)
+    status = serializers.CharField()
+
+
+class QuestionnaireSchema(serializers.Serializer):
+    round = serializers.CharField()
+    version = VersionSchema()
+    sections = SectionSchema(many=True)
+
+
+class PeriodSchema(serializers.Serializer):
+    start = serializers.DateField()
+    end = serializers.DateField()
+
+
+class RoundVersionSchema(serializers.Serializer):
+    questionnaire = serializers.CharField()
+    number = serializers.IntegerField()
+
+
+class RoundUnitSchema(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+
+
+class PublishedRunSchema(serializers.Serializer):
+    id = serializers.IntegerField()
+    published_at = serializers.DateTimeField()
+
+
+class RoundSchema(serializers.Serializer):
+    code = serializers.CharField()
+    name = TextsSchema()
+    period = PeriodSchema()
+    opens_at = serializers.DateTimeField()
+    closes_at = serializers.DateTimeField()
+    open_link = serializers.BooleanField()
+    version = RoundVersionSchema()
+    units = RoundUnitSchema(many=True)
+    published_run = PublishedRunSchema(
+        allow_null=True, help_text="The round's published scoring run, if any."
+    )
+
+
+class RoundListSchema(serializers.Serializer):
+    results = RoundSchema(many=True)

@@ -1,14 +1,26 @@
-"""Survey frame API: the index, the caller, open rounds and their questionnaires."""
+"""Survey frame API: the index, the caller, rounds and their questionnaires."""
 
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.schema import error_responses
+from results import selectors as results_selectors
+from results.api.caching import ConditionalMixin
 from surveys import selectors
-from surveys.api.serializers import questionnaire_document, round_document
+from surveys.api.serializers import (
+    QuestionnaireSchema,
+    RoundListSchema,
+    questionnaire_document,
+    round_document,
+)
 from surveys.models import Round
 
 
@@ -17,6 +29,27 @@ class ApiRootView(APIView):
 
     permission_classes = [AllowAny]
 
+    @extend_schema(
+        summary=_("Index of the API"),
+        responses=inline_serializer(
+            "ApiRoot",
+            {
+                "name": serializers.CharField(),
+                "version": serializers.CharField(),
+                "health": serializers.URLField(),
+                "me": serializers.URLField(),
+                "rounds": serializers.URLField(),
+                "responses": serializers.URLField(),
+                "schema": serializers.URLField(),
+                "docs": serializers.URLField(),
+                "units": serializers.URLField(),
+                "indicators": serializers.URLField(),
+                "scores": serializers.URLField(),
+                "rankings": serializers.URLField(),
+                "runs": serializers.URLField(),
+            },
+        ),
+    )
     def get(self, request: Request) -> Response:
         return Response(
             {
@@ -26,6 +59,12 @@ class ApiRootView(APIView):
                 "me": request.build_absolute_uri(reverse("v1:me")),
                 "rounds": request.build_absolute_uri(reverse("v1:rounds")),
                 "responses": request.build_absolute_uri(reverse("v1:responses")),
+                "schema": request.build_absolute_uri(reverse("schema")),
+                "docs": request.build_absolute_uri(reverse("swagger-ui")),
+                **{
+                    name: request.build_absolute_uri(reverse(f"v1:{name}"))
+                    for name in ("units", "indicators", "scores", "rankings", "runs")
+                },
             }
         )
 
@@ -35,18 +74,57 @@ class MeView(APIView):
 
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(
+        summary=_("The authenticated caller"),
+        responses={
+            200: inline_serializer(
+                "Me", {"username": serializers.CharField(), "is_staff": serializers.BooleanField()}
+            ),
+            **error_responses(401),
+        },
+        examples=[
+            OpenApiExample(
+                "A token", value={"username": "press-office", "is_staff": False}, response_only=True
+            )
+        ],
+    )
     def get(self, request: Request) -> Response:
         user = request.user
         return Response({"username": user.get_username(), "is_staff": user.is_staff})
 
 
-class RoundListView(APIView):
-    """Rounds open now, each with the units it covers."""
+class RoundListView(ConditionalMixin, APIView):
+    """Survey rounds, each with the units it covers and its published scoring run.
+
+    ``state``: ``open`` (default: rounds accepting responses now), ``published`` (rounds
+    with published results) or ``all``.
+    """
 
     permission_classes = [AllowAny]
 
+    class Params(serializers.Serializer):
+        state = serializers.ChoiceField(
+            choices=["open", "published", "all"], default="open", required=False
+        )
+
+    @extend_schema(
+        summary=_("Survey rounds"),
+        parameters=[
+            OpenApiParameter(
+                "state",
+                OpenApiTypes.STR,
+                enum=["open", "published", "all"],
+                description=_(
+                    "open (default): accepting responses now; published: with results; all."
+                ),
+            )
+        ],
+        responses={200: RoundListSchema, **error_responses(400)},
+    )
     def get(self, request: Request) -> Response:
-        rounds = selectors.open_rounds().prefetch_related("units")
+        params = self.Params(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        rounds = results_selectors.rounds(state=params.validated_data["state"])
         return Response({"results": [round_document(r) for r in rounds]})
 
 
@@ -55,6 +133,10 @@ class RoundQuestionnaireView(APIView):
 
     permission_classes = [AllowAny]
 
+    @extend_schema(
+        summary=_("The questionnaire of a round"),
+        responses={200: QuestionnaireSchema, **error_responses(404)},
+    )
     def get(self, request: Request, code: str) -> Response:
         survey_round = get_object_or_404(
             Round.objects.select_related("version__questionnaire"), code=code

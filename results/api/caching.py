@@ -1,0 +1,247 @@
+"""Conditional GET and a response cache keyed on the published runs a document depends on.
+
+A result document is a function of the published run(s) it reads, the path and query string,
+the host (pagination links are absolute) and the language. Its ``ETag`` hashes exactly
+these, its ``Last-Modified`` is the publication time, so a conditional GET is answered 304
+before anything is read, and a new publication changes both at once. The rendered body is
+cached under the same key: a new published run means a new key, so nothing stale is ever
+served and no invalidation is needed; each process also keeps the documents it used last
+(``LocalDocuments``), which saves the trip to Redis. Documents that do not come from a run
+(units, rounds, indicators, runs) get an ``ETag`` hashed from their content.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, QueryDict
+from django.utils import translation
+from django.utils.cache import get_conditional_response, patch_vary_headers
+from django.utils.http import http_date, parse_http_date_safe
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from results.api.throttling import ResultsReadThrottle
+from results.selectors import Publication
+
+CACHE_PREFIX = "results:v1:"
+CONDITIONAL_HEADERS = (
+    "HTTP_IF_NONE_MATCH",
+    "HTTP_IF_MODIFIED_SINCE",
+    "HTTP_IF_MATCH",
+    "HTTP_IF_UNMODIFIED_SINCE",
+)
+
+
+class LocalDocuments:
+    """The most recently used rendered documents of this process, up to a number of bytes.
+
+    In front of the shared cache: a key names its published runs, so an entry can never be
+    stale, and a hit saves the round trip to Redis.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.entries: OrderedDict[str, bytes] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        with self.lock:
+            content = self.entries.get(key)
+            if content is not None:
+                self.entries.move_to_end(key)
+            return content
+
+    def put(self, key: str, content: bytes) -> None:
+        if len(content) > self.max_bytes // 4:
+            return
+        with self.lock:
+            if key in self.entries:
+                return
+            self.entries[key] = content
+            self.size += len(content)
+            while self.size > self.max_bytes:
+                _key, dropped = self.entries.popitem(last=False)
+                self.size -= len(dropped)
+
+
+local_documents = LocalDocuments(max_bytes=8 * 1024 * 1024)
+
+
+def cached_document(key: str) -> bytes | None:
+    """A rendered document from this process's memory, else from the shared cache."""
+    content = local_documents.get(key)
+    if content is None:
+        content = cache.get(CACHE_PREFIX + key)
+        if content is not None:
+            local_documents.put(key, content)
+    return content
+
+
+def store_document(key: str, content: bytes) -> None:
+    cache.set(CACHE_PREFIX + key, content, settings.RESULTS_CACHE_SECONDS)
+    local_documents.put(key, content)
+
+
+def canonical_query(request: Request | HttpRequest) -> str:
+    """The query string with its parameters sorted, so that equal queries share one key."""
+    return "&".join(sorted(request.META.get("QUERY_STRING", "").split("&")))
+
+
+def document_key(
+    request: Request | HttpRequest, name: str, publications: Sequence[Publication]
+) -> str:
+    """A digest of everything a result document depends on."""
+    runs = ",".join(f"{p.run_id}@{p.published_at.timestamp()}" for p in publications) or "none"
+    parts = (
+        name,
+        runs,
+        request.scheme or "",
+        request.get_host(),
+        request.path,
+        canonical_query(request),
+        translation.get_language() or "",
+    )
+    return hashlib.blake2b("\n".join(parts).encode(), digest_size=16).hexdigest()
+
+
+def last_modified(publications: Sequence[Publication]) -> dt.datetime | None:
+    return max((p.published_at for p in publications if p.published_at), default=None)
+
+
+def set_validators(response: HttpResponseBase, etag: str, modified: dt.datetime | None) -> None:
+    response.headers["ETag"] = etag
+    if modified is not None:
+        response.headers["Last-Modified"] = http_date(modified.timestamp())
+    # Clients and proxies may keep a copy but must ask again each time (a 304 is cheap), so
+    # a new publication is seen at once.
+    response.headers["Cache-Control"] = "public, no-cache"
+    patch_vary_headers(response, ("Accept",))  # as DRF's responses
+
+
+def not_modified(
+    request: Request | HttpRequest, response: HttpResponseBase
+) -> HttpResponseBase | None:
+    """A 304 when the request's validators match the response's, else None."""
+    meta = request.META
+    if not any(h in meta for h in CONDITIONAL_HEADERS):
+        return None
+    modified = response.headers.get("Last-Modified")
+    timestamp = parse_http_date_safe(modified) if modified else None
+    answer = get_conditional_response(
+        getattr(request, "_request", request),
+        etag=response.headers["ETag"],
+        last_modified=timestamp,
+        response=response,
+    )
+    return None if answer is response else answer
+
+
+class ConditionalMixin:
+    """Give successful GET responses an ``ETag`` from their content unless they have one."""
+
+    def finalize_response(
+        self, request: Request, response: HttpResponseBase, *args: Any, **kwargs: Any
+    ) -> HttpResponseBase:
+        response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+        if (
+            request.method in ("GET", "HEAD")
+            and response.status_code == 200
+            and isinstance(response, Response)
+            and "ETag" not in response.headers
+        ):
+            response.render()
+            digest = hashlib.blake2b(response.content, digest_size=16).hexdigest()
+            set_validators(response, f'"{digest}"', None)
+            return not_modified(request, response) or response
+        return response
+
+
+def is_anonymous_read(request: HttpRequest) -> bool:
+    """A GET or HEAD with no token and no session: it can be answered before DRF runs."""
+    return (
+        request.method in ("GET", "HEAD")
+        and "HTTP_AUTHORIZATION" not in request.META
+        and settings.SESSION_COOKIE_NAME not in request.COOKIES
+    )
+
+
+class PublishedDocumentView(ConditionalMixin, APIView):
+    """A GET whose document is a function of published runs: 304s and a keyed cache.
+
+    Subclasses name the publications a request depends on (``publications``: a cheap look at
+    the query parameters and one query; None when the request cannot be answered from a
+    publication, e.g. a missing parameter or an unknown round) and build the document
+    (``document``: validates every parameter, may raise 400s and 404s).
+
+    Anonymous reads whose document is cached are answered before DRF's request handling
+    (``dispatch``): throttled like any other, then one query for the publication, one cache
+    read. Everything else goes through DRF and ``get``.
+    """
+
+    def publications(self, params: QueryDict, **kwargs: Any) -> Sequence[Publication] | None:
+        raise NotImplementedError
+
+    def document(self, request: Request, publications: Sequence[Publication], **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if is_anonymous_read(request) and ResultsReadThrottle().allow_anonymous(request):
+            request._results_throttled = True  # type: ignore[attr-defined]
+            answer = self.cached(request, **kwargs)
+            if answer is not None:
+                return answer
+        return super().dispatch(request, *args, **kwargs)
+
+    def cached(self, request: HttpRequest, **kwargs: Any) -> HttpResponseBase | None:
+        """The 304 or the cached document, or None when it must be built."""
+        publications = self.publications(request.GET, **kwargs)
+        request._results_publications = publications  # type: ignore[attr-defined]
+        if publications is None:
+            return None
+        key = document_key(request, type(self).__name__, publications)
+        answer = self.validated(request, key, publications)
+        if answer.status_code == 304:
+            return answer
+        content = cached_document(key)
+        if content is None:
+            return None
+        answer.content = content
+        return answer
+
+    @staticmethod
+    def validated(
+        request: HttpRequest, key: str, publications: Sequence[Publication]
+    ) -> HttpResponse:
+        """An empty JSON response with the validators, or a 304 when the client has them."""
+        response = HttpResponse(content_type="application/json")
+        set_validators(response, f'"{key}"', last_modified(publications))
+        return not_modified(request, response) or response
+
+    def get(self, request: Request, **kwargs: Any) -> HttpResponseBase:
+        if hasattr(request._request, "_results_publications"):  # looked up by ``cached``
+            publications = request._request._results_publications
+        else:
+            publications = self.publications(request.query_params, **kwargs)
+        if publications is None:
+            return Response(self.document(request, [], **kwargs))
+        key = document_key(request, type(self).__name__, publications)
+        answer = self.validated(request, key, publications)
+        if answer.status_code == 304:
+            return answer
+        content = cached_document(key)
+        if content is None:
+            content = JSONRenderer().render(self.document(request, publications, **kwargs))
+            store_document(key, content)
+        answer.content = content
+        return answer

@@ -1,0 +1,158 @@
+"""Downloads: published scores of a round (public) and raw responses with the codebook (staff).
+
+CSV streams row by row (``StreamingHttpResponse``); XLSX is written by a write-only workbook
+to a temporary file, then streamed from it. Raw responses need the permission
+``feedback.view_response`` (staff with *Can view response*): anonymous callers get 401 and
+signed-in users or API-consumer tokens without it 403.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import FileResponse, Http404, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from config.schema import error_responses
+from results import exports, selectors
+from results.api.caching import document_key, not_modified, set_validators
+from results.api.throttling import ResultsReadThrottle
+from surveys.models import Round
+
+CSV = "text/csv; charset=utf-8"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+VIEW_RESPONSES = "feedback.view_response"
+
+
+class CanExportResponses(BasePermission):
+    message = _("Exporting raw responses needs the permission to view responses.")
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return request.user.has_perm(VIEW_RESPONSES)
+
+
+def csv_response(rows: Any, file_name: str) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(exports.csv_stream(rows), content_type=CSV)
+    response.headers["Content-Disposition"] = f'attachment; filename="{file_name}"'
+    return response
+
+
+def xlsx_response(sheets: Any, file_name: str) -> FileResponse:
+    return FileResponse(
+        exports.xlsx_file(sheets), as_attachment=True, filename=file_name, content_type=XLSX
+    )
+
+
+def round_or_404(code: str) -> Round:
+    survey_round = selectors.round_by_code(code)
+    if survey_round is None:
+        raise Http404
+    return survey_round
+
+
+class ExportView(APIView):
+    throttle_classes = [ResultsReadThrottle]
+    file_format = "csv"
+
+
+class ScoreExportView(ExportView):
+    """The published scores of a round, national and per unit; suppressed values blank."""
+
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request, code: str) -> HttpResponseBase:
+        publication = selectors.publication(round_code=code)
+        if publication is None:
+            round_or_404(code)
+            raise Http404(_("This round has no published results yet."))
+        headers = StreamingHttpResponse()
+        key = document_key(request, f"{type(self).__name__}.{self.file_format}", [publication])
+        set_validators(headers, f'"{key}"', publication.published_at)
+        if answer := not_modified(request, headers):
+            return answer
+        rows = exports.score_rows(round_code=code, run_id=publication.run_id)
+        file_name = f"{code}-scores-run{publication.run_id}.{self.file_format}"
+        if self.file_format == "csv":
+            response: HttpResponseBase = csv_response(rows, file_name)
+        else:
+            response = xlsx_response([("scores", rows)], file_name)
+        for header in ("ETag", "Last-Modified", "Cache-Control"):
+            response.headers[header] = headers.headers[header]
+        return response
+
+
+class ResponseExportView(ExportView):
+    """Raw responses of a round, one row per response (staff only), with the codebook."""
+
+    permission_classes = [IsAuthenticated, CanExportResponses]
+
+    def get(self, request: Request, code: str) -> HttpResponseBase:
+        survey_round = round_or_404(code)
+        file_name = f"{code}-responses.{self.file_format}"
+        if self.file_format == "csv":
+            return csv_response(exports.response_rows(survey_round), file_name)
+        sheets = [
+            ("responses", exports.response_rows(survey_round)),
+            ("codebook", exports.codebook_rows(survey_round)),
+        ]
+        return xlsx_response(sheets, file_name)
+
+
+class CodebookExportView(ExportView):
+    """The codebook of a round's responses export: question codes, labels, choice codes."""
+
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request, code: str) -> HttpResponseBase:
+        survey_round = round_or_404(code)
+        return csv_response(exports.codebook_rows(survey_round), f"{code}-codebook.csv")
+
+
+def export_schema(media_type: str, summary: str, *codes: int) -> Any:
+    return extend_schema_view(
+        get=extend_schema(
+            summary=summary,
+            responses={
+                (200, media_type): OpenApiResponse(OpenApiTypes.BINARY, description=summary),
+                **error_responses(*codes),
+            },
+        )
+    )
+
+
+@export_schema("text/csv", _("Published scores of a round as CSV"), 404, 429)
+class ScoreCsvView(ScoreExportView):
+    file_format = "csv"
+
+
+@export_schema(XLSX, _("Published scores of a round as XLSX"), 404, 429)
+class ScoreXlsxView(ScoreExportView):
+    file_format = "xlsx"
+
+
+@export_schema("text/csv", _("Raw responses of a round as CSV (staff)"), 401, 403, 404, 429)
+class ResponseCsvView(ResponseExportView):
+    file_format = "csv"
+
+
+@export_schema(
+    XLSX,
+    _("Raw responses of a round as XLSX with a codebook sheet (staff)"),
+    401,
+    403,
+    404,
+    429,
+)
+class ResponseXlsxView(ResponseExportView):
+    file_format = "xlsx"
+
+
+@export_schema("text/csv", _("Codebook of the responses export as CSV"), 404, 429)
+class CodebookCsvView(CodebookExportView):
+    pass

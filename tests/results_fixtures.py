@@ -1,0 +1,61 @@
+"""Fixtures of the results API tests: a round with published scores, clients of each tier.
+
+Import the fixtures a test module uses from here (``from tests.results_fixtures import …``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.test import Client
+from rest_framework.authtoken.models import Token
+
+from feedback.demo import generate_demo_responses
+from scoring.models import Run
+from scoring.services import recompute_round
+
+ROUND = "sipas-2022"
+RESPONSES = 63 * 10  # ten respondents per province
+MIN_N = 8  # below it a value is suppressed: every unit has SIPAS, few have P06 or S01
+
+
+@pytest.fixture
+def published(sipas: Any, settings: Any) -> Run:
+    """``sipas-2022`` with 630 demo responses, computed and published."""
+    settings.MIN_PUBLISH_N = MIN_N
+    generate_demo_responses(round_code=ROUND, responses=RESPONSES, seed=7)
+    return recompute_round(round_code=ROUND)
+
+
+def token_user(username: str, *, group: str | None = None, permission: str = "") -> Any:
+    """A user, in a group and with a permission (``app_label.codename``) if given."""
+    user = get_user_model().objects.create_user(username, password="a-long-password-1")
+    if group:
+        user.groups.add(Group.objects.get_or_create(name=group)[0])
+    if permission:
+        app_label, codename = permission.split(".")
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+    return user
+
+
+def token_client(username: str, *, group: str | None = None, permission: str = "") -> Client:
+    """A client authenticating with a DRF token, like an API consumer's program."""
+    token = Token.objects.create(user=token_user(username, group=group, permission=permission))
+    return Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+
+
+@pytest.fixture
+def consumer_client(db: None, settings: Any) -> Client:
+    """A token of the API consumer group (a ministry's program, a portal)."""
+    return token_client("ministry-portal", group=settings.RESULTS_API_CONSUMER_GROUP)
+
+
+@pytest.fixture
+def staff_client(db: None) -> Client:
+    """A token of a staff analyst allowed to view raw responses."""
+    return token_client("analyst", permission="feedback.view_response")

@@ -1,0 +1,159 @@
+"""The OpenAPI schema: it validates, it describes every endpoint, the docs need no CDN, and
+the running service honours it (schemathesis against a live server)."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from django.contrib.staticfiles import finders
+from django.core.management import call_command
+from django.test import Client
+from hypothesis import HealthCheck, given, settings
+from rest_framework.authtoken.models import Token
+from schemathesis import checks
+
+from config.api_router import urlpatterns
+from scoring.models import Run
+from tests import results_fixtures
+from tests.results_fixtures import token_user
+
+published = results_fixtures.published
+
+
+def api_paths() -> set[str]:
+    """Every /api/v1/ route, written as the schema writes it (``{code}``, ``{id}`` for pk)."""
+    paths = {"/api/v1/" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", str(p.pattern)) for p in urlpatterns}
+    return {path.replace("{pk}", "{id}") for path in paths}
+
+
+@pytest.fixture
+def schema_document(client: Client) -> dict[str, Any]:
+    response = client.get("/api/schema/", {"format": "json"})
+    assert response.status_code == 200
+    return response.json()
+
+
+def test_the_schema_validates_without_a_warning(tmp_path: Path) -> None:
+    target = tmp_path / "schema.yaml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(target))
+    assert target.read_text().startswith("openapi: 3")
+
+
+def test_every_endpoint_is_described(schema_document: dict[str, Any]) -> None:
+    paths = schema_document["paths"]
+    assert set(paths) == api_paths()
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            assert operation.get("summary") or operation.get("description"), (path, method)
+            assert any(code.startswith("2") for code in operation["responses"]), (path, method)
+
+
+def test_results_endpoints_carry_examples(schema_document: dict[str, Any]) -> None:
+    def examples(path: str, code: str = "200") -> dict[str, Any]:
+        content = schema_document["paths"][path]["get"]["responses"][code]["content"]
+        return content["application/json"].get("examples", {})
+
+    scores = examples("/api/v1/scores/")
+    assert any(e["value"]["results"][0]["suppressed"] for e in scores.values())
+    assert examples("/api/v1/units/")
+    assert examples("/api/v1/scores/", "400")
+    scores_get = schema_document["paths"]["/api/v1/scores/"]["get"]
+    parameters = {p["name"] for p in scores_get["parameters"]}
+    expected = {"round", "indicator", "unit", "suppressed", "ordering", "page", "page_size"}
+    assert expected <= parameters
+
+
+@pytest.mark.parametrize("path", ["/api/docs/", "/api/redoc/"])
+def test_the_docs_are_served_without_a_cdn(client: Client, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "/api/schema/" in page
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert sources and not [s for s in sources if s.startswith(("http:", "https:", "//"))]
+    for source in sources:
+        if "drf_spectacular_sidecar" in source:
+            assert finders.find(source.split("/static/", 1)[1]), source
+
+
+def test_the_schema_is_served_as_yaml_and_json(client: Client) -> None:
+    yaml = client.get("/api/schema/")
+    assert yaml.status_code == 200 and yaml.content.startswith(b"openapi: 3")
+    assert client.get("/api/schema/", {"format": "json"}).json()["info"]["version"] == "v1"
+
+
+# --- Schemathesis against a live server ---------------------------------------------------------
+
+
+@pytest.fixture
+def live_schema(live_server: Any, published: Run, settings: Any) -> Any:
+    """The schema as served by a live server with published results (throttles lifted)."""
+    settings.REST_FRAMEWORK = settings.REST_FRAMEWORK | {
+        "DEFAULT_THROTTLE_RATES": {
+            key: "100000/minute" for key in settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+        }
+    }
+    schema = schemathesis.openapi.from_url(f"{live_server.url}/api/schema/?format=json")
+    return schema
+
+
+CHECKS = [
+    checks.not_a_server_error,
+    checks.status_code_conformance,
+    checks.content_type_conformance,
+    checks.response_schema_conformance,
+]
+EXAMPLES_PER_OPERATION = 8
+
+
+def honours(operation: Any, headers: dict[str, str]) -> Any:
+    """A Hypothesis test of one operation: generated requests, each validated."""
+
+    @given(case=operation.as_strategy())
+    @settings(
+        max_examples=EXAMPLES_PER_OPERATION,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def run(case: Any) -> None:
+        case.call_and_validate(checks=CHECKS, headers=headers)
+
+    return run
+
+
+def test_the_service_honours_its_schema(live_schema: Any) -> None:
+    """Every operation, a few generated requests each, anonymous and with a staff token that
+    may export raw responses: no 5xx, nothing outside the schema.
+
+    (Schemathesis' lazy pytest integration does not run under pytest 9, so the operations are
+    walked here, one Hypothesis test per operation and caller.)
+    """
+    staff = Token.objects.create(
+        user=token_user("analyst", permission="feedback.view_response")
+    ).key
+    failures: dict[str, str] = {}
+    operations = [result.ok() for result in live_schema.get_all_operations()]
+    assert len(operations) >= 20
+    callers = {"anonymous": {}, "staff": {"Authorization": f"Token {staff}"}}
+
+    for (caller, headers), operation in itertools.product(callers.items(), operations):
+        try:
+            honours(operation, headers)()
+        except Exception as exc:  # collect every operation's failure, then report them all
+            failures[f"{caller} {operation.label}"] = str(exc)[:2000]
+    assert failures == {}
+
+
+def test_the_api_root_links_the_schema_and_the_results(client: Client, db: None) -> None:
+    links = client.get("/api/v1/").json()
+    assert links["schema"] == "http://testserver/api/schema/"
+    assert links["docs"] == "http://testserver/api/docs/"
+    for name in ("units", "indicators", "scores", "rankings", "runs"):
+        assert links[name] == f"http://testserver/api/v1/{name}/"
