@@ -313,6 +313,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RunStatusEnum": "scoring.models.Run.Status",
         "PaperImportStatusEnum": "feedback.models.PaperImport.Status",
+        "PetitionStatusEnum": "feedback.models.Petition.Status",
     },
 }
 

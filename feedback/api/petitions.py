@@ -348,7 +348,14 @@ class PetitionTransitionView(APIView):
 
     @extend_schema(
         request=Input,
-        responses={200: StaffPetitionSerializer, 400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR},
+        responses={
+            200: StaffPetitionSerializer,
+            400: ERROR,
+            401: ERROR,
+            403: ERROR,
+            404: ERROR,
+            409: ERROR,
+        },
     )
     def post(self, request: Request, pk: int) -> Response:
         data = self.Input(data=request.data)
