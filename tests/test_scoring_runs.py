@@ -208,3 +208,20 @@ def test_concurrent_starts_of_one_round_make_one_run(sipas) -> None:
         thread.join()
     assert len(results) == 8 and len(set(results)) == 1
     assert Run.objects.count() == 1
+
+
+def test_why_a_run_failed_is_shown_in_full_to_staff_only(sipas, client, django_user_model) -> None:
+    from django.contrib.auth.models import Permission
+
+    run, _ = services.start_run(round_code="demo")
+    services.fail_run(run_id=run.pk, error='ProgrammingError: relation "secret_table" is gone')
+    public = [client.get(f"/api/v1/runs/{run.pk}/").json(), client.get("/api/v1/runs/").json()]
+
+    staff = django_user_model.objects.create_user("auditor", password="a-long-password")
+    staff.user_permissions.add(Permission.objects.get(codename="view_run"))
+    client.force_login(staff)
+    audited = client.get(f"/api/v1/runs/{run.pk}/").json()
+
+    assert public[0]["status"] == "failed" and public[0]["error"]
+    assert "secret_table" not in str(public)
+    assert "secret_table" in audited["error"]

@@ -330,4 +330,5 @@ class RunListView(ConditionalMixin, ReadView):
     )
     def get(self, request: Request) -> Response:
         runs = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response([run_document(run) for run in runs])
+        staff = request.user.has_perm("scoring.view_run")
+        return self.get_paginated_response([run_document(run, show_error=staff) for run in runs])

@@ -25,7 +25,13 @@ class CanStartRuns(BasePermission):
         return bool(request.user and request.user.has_perm("scoring.add_run"))
 
 
-def run_document(run: Run) -> dict[str, Any]:
+def run_document(run: Run, *, show_error: bool) -> dict[str, Any]:
+    """A run as the API shows it; why it failed in full only to staff who may see runs.
+
+    An error is an exception's message, which may name tables or values: others are told
+    only that the computation failed.
+    """
+    error = run.error if show_error or not run.error else _("The computation failed.")
     return {
         "id": run.pk,
         "round": run.round.code,
@@ -39,7 +45,7 @@ def run_document(run: Run) -> dict[str, Any]:
         "settings": run.settings_used,
         "code_version": run.code_version,
         "progress": run.progress,
-        "error": run.error,
+        "error": error,
     }
 
 
@@ -57,7 +63,7 @@ class RecomputeView(APIView):
         run, created = services.start_run(round_code=code)
         if created:
             transaction.on_commit(lambda: tasks.compute_and_publish.delay(run.pk))
-        return Response(run_document(run), status=status.HTTP_202_ACCEPTED)
+        return Response(run_document(run, show_error=True), status=status.HTTP_202_ACCEPTED)
 
 
 class RunDetailView(APIView):
@@ -70,4 +76,4 @@ class RunDetailView(APIView):
     )
     def get(self, request: Request, pk: int) -> Response:
         run = get_object_or_404(Run.objects.select_related("round"), pk=pk)
-        return Response(run_document(run))
+        return Response(run_document(run, show_error=request.user.has_perm("scoring.view_run")))
