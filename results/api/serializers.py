@@ -81,7 +81,9 @@ class ScoreSerializer(SuppressingSerializer):
     n = serializers.IntegerField(help_text=_("Respondents."))
     valid = serializers.IntegerField(help_text=_("Valid answers."))
     se = serializers.FloatField(allow_null=True, help_text=_("Standard error."))
+    # xgettext:no-python-format
     ci_low = serializers.FloatField(allow_null=True, help_text=_("95% interval, low end."))
+    # xgettext:no-python-format
     ci_high = serializers.FloatField(allow_null=True, help_text=_("95% interval, high end."))
     rank = serializers.IntegerField(
         allow_null=True, help_text=_("Rank among units, 1 = highest; null when not ranked.")
