@@ -225,6 +225,28 @@ IP_HASH_SALT: str = env_or("IP_HASH_SALT", "")
 # Paper-form files with more rows than this are imported by a Celery task.
 PAPER_IMPORT_SYNC_MAX_ROWS: int = env_int("PAPER_IMPORT_SYNC_MAX_ROWS", 200)
 
+# E-mail (petition replies and reminders). Without EMAIL_HOST, messages are written to the
+# console with DEBUG on, and sent to an SMTP server on localhost otherwise.
+_email_host = env_or("EMAIL_HOST", "")
+MAILERS = {
+    "default": (
+        {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
+        if DEBUG and not _email_host
+        else {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": _email_host or "localhost",
+                "port": env_int("EMAIL_PORT", 25),
+                "username": env_or("EMAIL_HOST_USER", ""),
+                "password": env_or("EMAIL_HOST_PASSWORD", ""),
+                "use_tls": env_flag("EMAIL_USE_TLS", False),
+                "timeout": 10,
+            },
+        }
+    )
+}
+DEFAULT_FROM_EMAIL: str = env_or("DEFAULT_FROM_EMAIL", "no-reply@localhost")
+
 # Petitions.
 # Longest petition description accepted, in characters (Open311 allows 4,000).
 PETITION_MAX_DESCRIPTION_CHARS: int = env_int("PETITION_MAX_DESCRIPTION_CHARS", 4000)
