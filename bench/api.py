@@ -29,16 +29,19 @@ import os
 import pstats
 import re
 import secrets
-import signal
-import socket
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from benchdb import recreate_database  # bench/ is on sys.path when run as a script
+from benchdb import (  # bench/ is on sys.path when run as a script
+    free_port,
+    manage,
+    recreate_database,
+    start_gunicorn,
+    stop,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/bench_api"
@@ -67,60 +70,6 @@ def server_env(database_url: str, redis_url: str) -> dict[str, str]:
     if redis_url:
         env |= {"REDIS_URL": redis_url, "CACHE_KEY_PREFIX": "bench-api"}
     return env
-
-
-def manage(env: dict[str, str], *args: str) -> None:
-    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, timeout=900)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_gunicorn(env: dict[str, str], port: int, workers: int) -> subprocess.Popen:
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "config.wsgi:application",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(workers),
-        "--timeout",
-        "60",
-        "--env",
-        "DJANGO_SETTINGS_MODULE=bench.api_settings",
-    ]
-    server = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {server.returncode}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            conn.request("GET", URLS["bare view"])
-            if conn.getresponse().status == 200:
-                conn.close()
-                return server
-            conn.close()
-        except OSError:
-            pass
-        time.sleep(0.3)
-    stop(server)
-    raise RuntimeError("gunicorn did not answer within 60 s")
-
-
-def stop(server: subprocess.Popen) -> None:
-    if server.poll() is None:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=5)
 
 
 def check(port: int, path: str) -> int:
@@ -211,7 +160,9 @@ def main() -> None:
     manage(env, "recompute_scores", "--round", ROUND)
 
     port = free_port()
-    server = start_gunicorn(env, port, args.workers)
+    server = start_gunicorn(
+        env, port, args.workers, ready_path=URLS["bare view"], settings_module="bench.api_settings"
+    )
     results: dict[str, list[tuple[float, float]]] = {name: [] for name in URLS}
     ratios: list[float] = []
     try:

@@ -1,11 +1,21 @@
-"""Shared by the benchmark scripts: a fresh PostgreSQL database on loopback."""
+"""Shared by the benchmark scripts: a fresh PostgreSQL database on loopback, management
+commands, and a gunicorn server to measure."""
 
 from __future__ import annotations
 
+import http.client
+import os
+import signal
+import socket
+import subprocess
 import sys
+import time
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def recreate_database(url: str) -> None:
@@ -20,3 +30,69 @@ def recreate_database(url: str) -> None:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def manage(env: dict[str, str], *args: str, timeout: float = 6 * 3600) -> None:
+    """``manage.py <args>`` in the project root with ``env``; fails loudly."""
+    subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, timeout=timeout
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_gunicorn(
+    env: dict[str, str],
+    port: int,
+    workers: int,
+    *,
+    ready_path: str = "/health/",
+    settings_module: str | None = None,
+) -> subprocess.Popen:
+    """gunicorn serving the project on loopback, once ``ready_path`` answers 200."""
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "config.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--timeout",
+        "60",
+    ]
+    if settings_module:
+        command += ["--env", f"DJANGO_SETTINGS_MODULE={settings_module}"]
+    server = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {server.returncode}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", ready_path)
+            status = conn.getresponse().status
+            conn.close()
+            if status == 200:
+                return server
+        except OSError:
+            pass
+        time.sleep(0.3)
+    stop(server)
+    raise RuntimeError("gunicorn did not answer within 60 s")
+
+
+def stop(server: subprocess.Popen) -> None:
+    """Stop gunicorn and its workers (its own process group)."""
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=5)

@@ -26,9 +26,6 @@ import json
 import os
 import pstats
 import secrets
-import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -40,7 +37,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg
-from benchdb import recreate_database  # bench/ is on sys.path when run as a script
+from benchdb import (  # bench/ is on sys.path when run as a script
+    free_port,
+    manage,
+    recreate_database,
+    start_gunicorn,
+    stop,
+)
 from psycopg.types.json import Jsonb
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,59 +81,6 @@ def server_env(database_url: str) -> dict[str, str]:
         "LOG_LEVEL": "WARNING",
     }
     return env
-
-
-def manage(env: dict[str, str], *args: str) -> None:
-    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, timeout=600)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_gunicorn(env: dict[str, str], port: int, workers: int) -> subprocess.Popen:
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "config.wsgi:application",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(workers),
-        "--timeout",
-        "60",
-    ]
-    server = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {server.returncode}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            conn.request("GET", "/health/")
-            conn.getresponse().read()
-            conn.close()
-            return server
-        except OSError:
-            time.sleep(0.3)
-    stop(server)
-    raise RuntimeError("gunicorn did not answer within 60 s")
-
-
-def stop(server: subprocess.Popen) -> None:
-    if server.poll() is None:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=5)
-
-
-# --- Load -------------------------------------------------------------------------------------
 
 
 def run_concurrently(items: list[Any], clients: int, work: Callable[[list[Any]], int]) -> float:

@@ -30,7 +30,6 @@ import argparse
 import os
 import resource
 import secrets
-import subprocess
 import sys
 import time
 import tracemalloc
@@ -39,7 +38,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg
-from benchdb import recreate_database  # bench/ is on sys.path when run as a script
+from benchdb import (  # bench/ is on sys.path when run as a script
+    manage,
+    recreate_database,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/bench_recompute"
@@ -58,12 +60,6 @@ def bench_env(database_url: str) -> dict[str, str]:
         "LOG_LEVEL": "WARNING",
     }
     return env
-
-
-def manage(env: dict[str, str], *args: str) -> None:
-    subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, timeout=6 * 3600
-    )
 
 
 def floor_sql(round_id: int, version_id: int) -> str:
