@@ -7,7 +7,6 @@ with the action on selected runs; the run is computed and published by the Celer
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from django import forms
@@ -16,7 +15,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.template import engines
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -27,31 +25,6 @@ from scoring.models import Run, Score
 from surveys.models import Round
 
 START_RUNS = "scoring.add_run"
-
-CHANGE_LIST_TEMPLATE = """{% extends "admin/change_list.html" %}{% load i18n %}
-{% block object-tools-items %}{% if recompute_url %}
-<li><a href="{{ recompute_url }}" class="addlink">{% translate 'Recompute a round' %}</a></li>
-{% endif %}{{ block.super }}{% endblock %}"""
-
-RECOMPUTE_TEMPLATE = """{% extends "admin/base_site.html" %}{% load i18n %}
-{% block breadcrumbs %}<div class="breadcrumbs">
-<a href="{% url 'admin:index' %}">{% translate 'Home' %}</a>
-&rsaquo; <a href="{% url 'admin:app_list' app_label=opts.app_label %}">
-{{ opts.app_config.verbose_name }}</a>
-&rsaquo; <a href="{% url 'admin:scoring_run_changelist' %}">
-{{ opts.verbose_name_plural|capfirst }}</a>
-&rsaquo; {{ title }}</div>{% endblock %}
-{% block content %}<div id="content-main">
-<p>{{ intro }}</p>
-<form method="post" id="recompute-form">{% csrf_token %}
-{{ form.non_field_errors }}<fieldset class="module aligned">{{ form.as_div }}</fieldset>
-<div class="submit-row"><input type="submit" class="default" value="{{ submit }}"></div>
-</form></div>{% endblock %}"""
-
-
-@cache
-def template(source: str) -> Any:
-    return engines["django"].from_string(source)
 
 
 class RecomputeForm(forms.Form):
@@ -94,9 +67,7 @@ class RunAdmin(admin.ModelAdmin):
     readonly_fields = fields
     actions = ["recompute_rounds"]
 
-    @property
-    def change_list_template(self) -> Any:
-        return template(CHANGE_LIST_TEMPLATE)
+    change_list_template = "admin/scoring/tool_change_list.html"
 
     def has_recompute_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(START_RUNS)
@@ -129,7 +100,12 @@ class RunAdmin(admin.ModelAdmin):
             else None
         )
         return super().changelist_view(
-            request, {**(extra_context or {}), "recompute_url": recompute_url}
+            request,
+            {
+                **(extra_context or {}),
+                "tool_url": recompute_url,
+                "tool_label": _("Recompute a round"),
+            },
         )
 
     @admin.display(description=_("scores"))
@@ -170,6 +146,7 @@ class RunAdmin(admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "form": form,
+            "form_id": "recompute-form",
             "title": _("Recompute a round"),
             "intro": _(
                 "Computes every indicator of the round from its responses in the background "
@@ -177,7 +154,7 @@ class RunAdmin(admin.ModelAdmin):
             ),
             "submit": _("Recompute"),
         }
-        return TemplateResponse(request, template(RECOMPUTE_TEMPLATE), context)
+        return TemplateResponse(request, "admin/scoring/tool_form.html", context)
 
 
 @admin.register(Score)

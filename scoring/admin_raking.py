@@ -7,14 +7,12 @@ delete permissions on population margins. Raking factors are read-only audit rec
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.template import engines
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
@@ -24,34 +22,9 @@ from scoring.models import PopulationMargin, RakingFactor
 from surveys.models import Round
 
 UPLOAD_MARGINS = ("scoring.add_populationmargin", "scoring.delete_populationmargin")
-
-CHANGE_LIST_TEMPLATE = """{% extends "admin/change_list.html" %}{% load i18n %}
-{% block object-tools-items %}{% if upload_url %}
-<li><a href="{{ upload_url }}" class="addlink">{% translate 'Upload margins (CSV)' %}</a></li>
-{% endif %}{{ block.super }}{% endblock %}"""
-
-UPLOAD_TEMPLATE = """{% extends "admin/base_site.html" %}{% load i18n %}
-{% block breadcrumbs %}<div class="breadcrumbs">
-<a href="{% url 'admin:index' %}">{% translate 'Home' %}</a>
-&rsaquo; <a href="{% url 'admin:app_list' app_label=opts.app_label %}">
-{{ opts.app_config.verbose_name }}</a>
-&rsaquo; <a href="{% url 'admin:scoring_populationmargin_changelist' %}">
-{{ opts.verbose_name_plural|capfirst }}</a>
-&rsaquo; {{ title }}</div>{% endblock %}
-{% block content %}<div id="content-main">
-<p>{{ intro }}</p>
-<pre>unit,dimension,category,population
+EXAMPLE_CSV = """unit,dimension,category,population
 01,sex_age,nam|18_25,412000
-01,area,do_thi,2950000</pre>
-<form method="post" enctype="multipart/form-data" id="margins-form">{% csrf_token %}
-{{ form.non_field_errors }}<fieldset class="module aligned">{{ form.as_div }}</fieldset>
-<div class="submit-row"><input type="submit" class="default" value="{{ submit }}"></div>
-</form></div>{% endblock %}"""
-
-
-@cache
-def template(source: str) -> Any:
-    return engines["django"].from_string(source)
+01,area,do_thi,2950000"""
 
 
 class MarginsUploadForm(forms.Form):
@@ -69,9 +42,7 @@ class PopulationMarginAdmin(admin.ModelAdmin):
     search_fields = ["unit__code", "unit__name", "category"]
     readonly_fields = ["round", "unit", "dimension", "category", "population"]
 
-    @property
-    def change_list_template(self) -> Any:
-        return template(CHANGE_LIST_TEMPLATE)
+    change_list_template = "admin/scoring/tool_change_list.html"
 
     def has_upload_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perms(UPLOAD_MARGINS)
@@ -98,7 +69,14 @@ class PopulationMarginAdmin(admin.ModelAdmin):
             if self.has_upload_permission(request)
             else None
         )
-        return super().changelist_view(request, {**(extra_context or {}), "upload_url": upload_url})
+        return super().changelist_view(
+            request,
+            {
+                **(extra_context or {}),
+                "tool_url": upload_url,
+                "tool_label": _("Upload margins (CSV)"),
+            },
+        )
 
     def upload_view(self, request: HttpRequest) -> HttpResponse:
         """A form to replace a round's margins with a CSV file; its errors stay on the form."""
@@ -128,6 +106,8 @@ class PopulationMarginAdmin(admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "form": form,
+            "form_id": "margins-form",
+            "example": EXAMPLE_CSV,
             "title": _("Upload population margins"),
             "intro": _(
                 "Replaces all population margins of the round with those of the file "
@@ -137,7 +117,7 @@ class PopulationMarginAdmin(admin.ModelAdmin):
             ),
             "submit": _("Upload"),
         }
-        return TemplateResponse(request, template(UPLOAD_TEMPLATE), context)
+        return TemplateResponse(request, "admin/scoring/tool_form.html", context)
 
 
 @admin.register(RakingFactor)
