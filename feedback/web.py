@@ -19,6 +19,7 @@ from feedback import drafts
 from feedback.errors import AnswersInvalid, ClientIdConflict, RoundClosed
 from feedback.forms import HONEYPOT_FIELD, parse_section, section_fields
 from feedback.models import Invitation, Response, ResponseDraft
+from feedback.throttling import allow_form_submission
 from feedback.validation import CleanAnswer, clean_answers, is_shown
 from surveys.models import Agency, Round, Section
 from surveys.selectors import version_sections
@@ -108,6 +109,13 @@ def round_start(request: HttpRequest, code: str) -> HttpResponse:
     if request.method == "POST":
         if _honeypot_filled(request):
             return _honeypot_page(request)
+        if not allow_form_submission(request, "response-submit"):
+            return _problem(
+                request,
+                title=_("Too many questionnaires from this connection"),
+                message=_("Please wait an hour and start the questionnaire again."),
+                status=429,
+            )
         chosen = {k: request.POST.get(k, "").strip() for k in chosen}
         if not chosen["unit"]:
             errors["unit"] = [_("Choose the province or city you want to rate.")]

@@ -89,6 +89,21 @@ class TestRateLimit:
         assert post(client, payload()).status_code == 429
         assert post(client, payload(), REMOTE_ADDR="198.51.100.9").status_code == 201
 
+    def test_the_web_form_shares_the_limit_and_stores_nothing_over_it(
+        self, client: Client, sipas, submit_rate
+    ) -> None:
+        from feedback.models import ResponseDraft
+
+        submit_rate("2/hour")
+        assert post(client, payload()).status_code == 201  # the API counts too
+        start = {"unit": "19"}
+        assert client.post("/rounds/demo/", start, REMOTE_ADDR=CLIENT_IP).status_code == 302
+        refused = client.post("/rounds/demo/", start, REMOTE_ADDR=CLIENT_IP)
+        assert refused.status_code == 429
+        assert ResponseDraft.objects.count() == 1
+        other = client.post("/rounds/demo/", start, REMOTE_ADDR="198.51.100.9")
+        assert other.status_code == 302
+
     def test_a_client_allowed_to_submit_on_behalf_is_never_throttled(
         self, client: Client, sipas, submit_rate
     ) -> None:

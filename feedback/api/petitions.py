@@ -28,11 +28,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from feedback.api.throttling import ResponseSubmitThrottle
 from feedback.api.views import check_body_size
 from feedback.models import Petition, PetitionCategory, PetitionEvent
 from feedback.petitions import selectors, services
 from feedback.petitions.errors import PetitionNotFound
+from feedback.throttling import ResponseSubmitThrottle
 from surveys.models import localized
 
 ERROR = inline_serializer(

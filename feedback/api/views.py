@@ -2,7 +2,7 @@
 
 Abuse control, in the order applied: a body larger than ``FEEDBACK_MAX_BODY_BYTES`` is
 refused before it is parsed (413), anonymous clients are rate limited per hashed IP (429,
-``feedback.api.throttling``), and a filled honeypot field ``website`` is refused (400).
+``feedback.throttling``), and a filled honeypot field ``website`` is refused (400).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from rest_framework.views import APIView
 
 from config.schema import error_responses
 from feedback import services
-from feedback.api.throttling import ResponseSubmitThrottle
 from feedback.models import Response as ResponseModel
+from feedback.throttling import ResponseSubmitThrottle
 
 READ_CHUNK_BYTES = 64 * 1024
 

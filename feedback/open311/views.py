@@ -25,10 +25,10 @@ from rest_framework.authtoken.models import Token
 from rest_framework.request import Request as DrfRequest
 
 from config.errors import DomainError
-from feedback.api.throttling import ResponseSubmitThrottle
 from feedback.models import CLOSED_STATUSES, OPEN_STATUSES, Petition, PetitionCategory
 from feedback.open311.render import errors, render
 from feedback.petitions import services
+from feedback.throttling import ResponseSubmitThrottle
 from surveys.models import Agency, Unit, localized
 
 SUBMIT = "feedback.submit_petitions"

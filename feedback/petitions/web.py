@@ -7,7 +7,6 @@ limited per hashed client address, sharing the budget of the API (scope ``petiti
 from __future__ import annotations
 
 import uuid
-from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
@@ -18,13 +17,12 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
-from rest_framework.request import Request as DrfRequest
 
 from config.errors import DomainError
-from feedback.api.throttling import ResponseSubmitThrottle
 from feedback.forms import HONEYPOT_FIELD
 from feedback.models import Petition, PetitionCategory
 from feedback.petitions import selectors, services
+from feedback.throttling import allow_form_submission
 from surveys.models import Agency
 
 FIELDS = [
@@ -50,12 +48,6 @@ def _problem(request: HttpRequest, *, title: str, message: str, status: int) -> 
     return render(
         request, "feedback/problem.html", {"title": title, "message": message}, status=status
     )
-
-
-def _throttled(request: HttpRequest) -> bool:
-    throttle = ResponseSubmitThrottle()
-    view = SimpleNamespace(throttle_scope="petition-submit")
-    return not throttle.allow_request(DrfRequest(request), view)
 
 
 @require_http_methods(["GET", "POST"])
@@ -84,7 +76,7 @@ def petition_new(request: HttpRequest) -> HttpResponse:
         except ValueError:
             client_id = uuid.uuid4()
         chosen["client_id"] = str(client_id)
-        if _throttled(request):
+        if not allow_form_submission(request, "petition-submit"):
             return _problem(
                 request,
                 title=_("Too many petitions from this connection"),

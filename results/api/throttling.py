@@ -24,7 +24,7 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
-from feedback.api.throttling import client_fingerprint
+from feedback.throttling import client_fingerprint
 
 
 def fingerprint(address: str) -> str:
