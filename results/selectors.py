@@ -25,16 +25,6 @@ from surveys.selectors import open_rounds
 PUBLIC_SCOPES = (Score.Scope.UNIT, Score.Scope.NATIONAL)
 
 
-def published_run(*, round_id: int) -> Run | None:
-    """The round's published run, or None before its first publication."""
-    return Run.objects.filter(round_id=round_id, status=Run.Status.PUBLISHED).first()
-
-
-def published_scores(run: Run) -> QuerySet[Score]:
-    """The scores of a published run with their indicator and unit joined in."""
-    return Score.objects.filter(run=run).select_related("indicator", "unit", "agency")
-
-
 @dataclass(frozen=True)
 class Publication:
     """What a response about a round's results depends on: its published run."""

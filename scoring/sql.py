@@ -167,6 +167,7 @@ class _LinearPlan:
     values: dict[int, list[float]]  # per scope: the terms' values, then the links'
     nodes: list[int]
     blocks: list[int]
+    questions_of: dict[int, set[int]]  # per node, its questions answered in some scope
 
 
 def _ratio(node_abn: Sequence[float], block_abn: Sequence[float]) -> tuple[float, float] | None:
@@ -249,7 +250,7 @@ def _linear_plan(
         for j, link in enumerate(links):
             row[4 * len(terms) + 2 * j : 4 * len(terms) + 2 * j + 2] = gammas[link][s] or (0, 0)
         values[s] = row
-    return _LinearPlan(terms, links, values, nodes, blocks)
+    return _LinearPlan(terms, links, values, nodes, blocks, dict(questions_of))
 
 
 def linearized_sums(
@@ -291,10 +292,6 @@ def linearized_sums(
     nodes = plan.nodes
     term_index = {term: i for i, term in enumerate(plan.terms)}
     link_base = 4 * len(plan.terms)
-    questions_of: dict[int, list[int]] = defaultdict(list)
-    for _s, node, q, *_abn in coefficients:
-        if q not in questions_of[node]:
-            questions_of[node].append(q)
 
     def bit(q: int) -> tuple[int, int]:
         return divmod(positions[q], BITS_PER_WORD)
@@ -322,7 +319,7 @@ def linearized_sums(
 
     def member(node: int) -> str:
         masks: dict[int, int] = defaultdict(int)
-        for q in questions_of[node]:
+        for q in plan.questions_of[node]:
             word, position = bit(q)
             masks[word] |= 1 << position
         return " OR ".join(answered(word, mask, "x") for word, mask in sorted(masks.items()))
