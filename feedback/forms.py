@@ -16,7 +16,6 @@ from django.utils.translation import gettext as _
 from feedback.validation import CleanAnswer, is_shown
 from surveys.models import Question, Section
 
-HONEYPOT_FIELD = "website"
 YESNO_VALUES = {"true": True, "false": False}
 
 

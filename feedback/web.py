@@ -15,11 +15,11 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
+from config.abuse import HONEYPOT_FIELD, allow_submission, honeypot_filled
 from feedback import drafts
 from feedback.errors import AnswersInvalid, ClientIdConflict, RoundClosed
-from feedback.forms import HONEYPOT_FIELD, parse_section, section_fields
+from feedback.forms import parse_section, section_fields
 from feedback.models import Invitation, Response, ResponseDraft
-from feedback.throttling import allow_form_submission
 from feedback.validation import CleanAnswer, clean_answers, is_shown
 from surveys.models import Agency, Round, Section
 from surveys.selectors import version_sections
@@ -55,10 +55,6 @@ def _round_not_open(request: HttpRequest, survey_round: Round) -> HttpResponse:
         % {"day": _day(survey_round.closes_at)},
         status=410,
     )
-
-
-def _honeypot_filled(request: HttpRequest) -> bool:
-    return bool(request.POST.get(HONEYPOT_FIELD, "").strip())
 
 
 def _honeypot_page(request: HttpRequest) -> HttpResponse:
@@ -107,9 +103,9 @@ def round_start(request: HttpRequest, code: str) -> HttpResponse:
     chosen = {"unit": "", "agency": ""}
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
-        if _honeypot_filled(request):
+        if honeypot_filled(request):
             return _honeypot_page(request)
-        if not allow_form_submission(request, "response-submit"):
+        if not allow_submission(request, "response-submit"):
             return _problem(
                 request,
                 title=_("Too many questionnaires from this connection"),
@@ -161,7 +157,7 @@ def invitation_start(request: HttpRequest, token: str) -> HttpResponse:
     if not invitation.round.is_open():
         return _round_not_open(request, invitation.round)
     if request.method == "POST":
-        if _honeypot_filled(request):
+        if honeypot_filled(request):
             return _honeypot_page(request)
         try:
             draft = drafts.start_draft(invitation_token=token)
@@ -258,7 +254,7 @@ def draft_step(request: HttpRequest, token: str) -> HttpResponse:
     draft, problem = _open_draft(request, token)
     if draft is None:
         return problem
-    if request.method == "POST" and _honeypot_filled(request):
+    if request.method == "POST" and honeypot_filled(request):
         return _honeypot_page(request)
     if not draft.round.is_open():
         return _round_not_open(request, draft.round)

@@ -127,12 +127,21 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Redis: broker, result backend and cache when REDIS_URL is set.
 REDIS_URL: str = env.str("REDIS_URL", default="")
 
+# Seconds a Redis call may wait to connect or for an answer: a hung Redis must not hold a
+# request for long. While Redis is unreachable the cache degrades to none and rate limits to
+# per-process counters (config.cache, config.abuse); citizens are still served.
+REDIS_TIMEOUT_SECONDS: float = float(env_or("REDIS_TIMEOUT_SECONDS", "0.5"))
+
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "config.cache.ResilientRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="sipas"),
+            "OPTIONS": {
+                "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
+                "socket_timeout": REDIS_TIMEOUT_SECONDS,
+            },
         }
     }
 else:
@@ -201,8 +210,9 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "config.exceptions.exception_handler",
     "DEFAULT_THROTTLE_RATES": {"anon": "120/minute", "user": "1200/minute"},
-    # Proxies in front of the service: the client address is the one this many hops back in
-    # X-Forwarded-For. Unset: DRF's default (the whole header, which a client can forge).
+    # Proxies of ours in front of the service: the client address is the one this many hops
+    # from the right in X-Forwarded-For. Unset or 0: the connection's address only (a client
+    # can write any X-Forwarded-For). Every rate limit reads it through config.abuse.
     "NUM_PROXIES": int(env_or("NUM_PROXIES", "0")) if env_or("NUM_PROXIES", "") else None,
 }
 if DEBUG:

@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.abuse import body_within_limit
 from config.schema import error_responses
 from feedback import paper
 from feedback.models import PaperImport
@@ -91,7 +92,7 @@ class PaperImportCreateView(APIView):
     )
     def post(self, request: Request) -> Response:
         # Refuse an oversized upload before reading it.
-        if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_BODY_BYTES:
+        if not body_within_limit(request, MAX_BODY_BYTES):
             raise ValidationError({"file": [paper.too_large_message()]})
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet
-from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -28,11 +27,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from feedback.api.views import check_body_size
+from config.abuse import HoneypotField, SubmissionThrottle, check_body_size
 from feedback.models import Petition, PetitionCategory, PetitionEvent
 from feedback.petitions import selectors, services
 from feedback.petitions.errors import PetitionNotFound
-from feedback.throttling import ResponseSubmitThrottle
 from surveys.models import localized
 
 ERROR = inline_serializer(
@@ -184,17 +182,7 @@ class PetitionListCreateView(APIView):
         )
         contact_consent = serializers.BooleanField(required=False, default=False)
         client_id = serializers.UUIDField(required=False, allow_null=True, default=None)
-        website = serializers.CharField(
-            required=False,
-            allow_blank=True,
-            default="",
-            help_text=_("Leave empty. A form field hidden from people; only robots fill it."),
-        )
-
-        def validate_website(self, value: str) -> str:
-            if value:
-                raise serializers.ValidationError(_("This field must be left empty."))
-            return value
+        website = HoneypotField()
 
     Input = PetitionSubmitInput
 
@@ -208,7 +196,7 @@ class PetitionListCreateView(APIView):
         return [AllowAny()] if self.request.method == "POST" else [IsAuthenticated()]
 
     def get_throttles(self) -> list[Any]:
-        return [ResponseSubmitThrottle()] if self.request.method == "POST" else []
+        return [SubmissionThrottle()] if self.request.method == "POST" else []
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         if request.method == "POST":
@@ -291,7 +279,7 @@ class PetitionRatingView(APIView):
 
     permission_classes = [AllowAny]
     throttle_scope = "petition-submit"
-    throttle_classes = [ResponseSubmitThrottle]
+    throttle_classes = [SubmissionThrottle]
 
     class PetitionRatingInput(serializers.Serializer):
         rating = serializers.IntegerField(min_value=1, max_value=5)

@@ -1,16 +1,15 @@
 """``POST /api/v1/responses/``: a citizen's response from an app or portal.
 
-Abuse control, in the order applied: a body larger than ``FEEDBACK_MAX_BODY_BYTES`` is
-refused before it is parsed (413), anonymous clients are rate limited per hashed IP (429,
-``feedback.throttling``), and a filled honeypot field ``website`` is refused (400).
+Abuse control (``config.abuse``), in the order applied: a body larger than
+``FEEDBACK_MAX_BODY_BYTES`` is refused before it is parsed (413), anonymous clients are rate
+limited per hashed client address (429), and a filled honeypot field ``website`` is refused
+(400).
 """
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
-from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -19,66 +18,20 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers, status
-from rest_framework.exceptions import APIException
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.abuse import HoneypotField, SubmissionThrottle, check_body_size
 from config.schema import error_responses
 from feedback import services
 from feedback.models import Response as ResponseModel
-from feedback.throttling import ResponseSubmitThrottle
-
-READ_CHUNK_BYTES = 64 * 1024
-
-
-class RequestTooLarge(APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_code = "request_too_large"
-    default_detail = _("The request body is too large.")
-
-
-def check_body_size(request: Request) -> None:
-    """Refuse a body over the limit before anything parses it.
-
-    The declared Content-Length decides. A body sent without one (chunked) is read here, at
-    most one byte past the limit, and handed on to the parsers when it fits.
-    """
-    limit = settings.FEEDBACK_MAX_BODY_BYTES
-    too_large = RequestTooLarge(
-        _("The request body is larger than %(limit)d bytes.") % {"limit": limit}
-    )
-    meta = request.META
-    declared = meta.get("CONTENT_LENGTH") or ""
-    if declared:
-        try:
-            length = int(declared)
-        except ValueError:
-            length = 0  # Django and DRF read such a body as empty
-        if length > limit:
-            raise too_large
-        return
-    stream = meta.get("wsgi.input")
-    if stream is None:
-        return
-    chunks: list[bytes] = []
-    size = 0
-    while size <= limit and (chunk := stream.read(min(READ_CHUNK_BYTES, limit + 1 - size))):
-        chunks.append(chunk)
-        size += len(chunk)
-    if size > limit:
-        raise too_large
-    if size:
-        body = b"".join(chunks)
-        django_request = request._request
-        django_request._stream = io.BytesIO(body)
-        meta["CONTENT_LENGTH"] = str(size)
 
 
 class ResponseCreateView(APIView):
     permission_classes = [AllowAny]
-    throttle_classes = [ResponseSubmitThrottle]
+    throttle_classes = [SubmissionThrottle]
     throttle_scope = "response-submit"
 
     @extend_schema_serializer(component_name="ResponseSubmission")
@@ -89,17 +42,7 @@ class ResponseCreateView(APIView):
         client_id = serializers.UUIDField()
         token = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
         answers = serializers.DictField(child=serializers.JSONField(allow_null=True))
-        website = serializers.JSONField(
-            required=False,
-            allow_null=True,
-            default="",
-            help_text=_("Leave empty. A form field hidden from people; only robots fill it."),
-        )
-
-        def validate_website(self, value: Any) -> Any:
-            if value not in ("", None):
-                raise serializers.ValidationError(_("This field must be left empty."))
-            return value
+        website = HoneypotField()
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         check_body_size(request)

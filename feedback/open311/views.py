@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
-from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
@@ -22,13 +21,12 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 from rest_framework.authtoken.models import Token
-from rest_framework.request import Request as DrfRequest
 
+from config.abuse import allow_submission, body_within_limit
 from config.errors import DomainError
 from feedback.models import CLOSED_STATUSES, OPEN_STATUSES, Petition, PetitionCategory
 from feedback.open311.render import errors, render
 from feedback.petitions import services
-from feedback.throttling import ResponseSubmitThrottle
 from surveys.models import Agency, Unit, localized
 
 SUBMIT = "feedback.submit_petitions"
@@ -237,13 +235,12 @@ def _decimal(raw: str, name: str) -> Decimal | None:
 
 
 def _create(request: HttpRequest, fmt: str) -> HttpResponse:
-    declared = request.META.get("CONTENT_LENGTH") or "0"
-    if declared.isdigit() and int(declared) > settings.FEEDBACK_MAX_BODY_BYTES:
+    if not body_within_limit(request, settings.FEEDBACK_MAX_BODY_BYTES):
         return errors(["request body too large"], fmt=fmt, status=413)
     user = _key_holder(request)
     if user is None:
         return errors(["api_key missing or not valid"], fmt=fmt, status=403)
-    if _over_rate(request, user):
+    if not allow_submission(request, "open311-submit", user=user):
         return errors(["too many requests; try again later"], fmt=fmt, status=429)
     post = request.POST
     try:
@@ -292,10 +289,3 @@ def _create(request: HttpRequest, fmt: str) -> HttpResponse:
         }
     ]
     return render(body, fmt=fmt, root="service_requests")
-
-
-def _over_rate(request: HttpRequest, user: Any) -> bool:
-    drf_request = DrfRequest(request)
-    drf_request.user = user
-    throttle = ResponseSubmitThrottle()
-    return not throttle.allow_request(drf_request, SimpleNamespace(throttle_scope="open311-submit"))

@@ -1,7 +1,8 @@
 """Public petition pages: file a petition, look it up by tracking code, rate the answer.
 
 Views parse the form, call ``feedback.petitions.services`` and render. Submitting is rate
-limited per hashed client address, sharing the budget of the API (scope ``petition-submit``).
+limited per hashed client address, sharing the budget of the API (scope ``petition-submit``,
+``config.abuse``).
 """
 
 from __future__ import annotations
@@ -18,11 +19,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
+from config.abuse import HONEYPOT_FIELD, allow_submission, honeypot_filled
 from config.errors import DomainError
-from feedback.forms import HONEYPOT_FIELD
 from feedback.models import Petition, PetitionCategory
 from feedback.petitions import selectors, services
-from feedback.throttling import allow_form_submission
 from surveys.models import Agency
 
 FIELDS = [
@@ -58,7 +58,7 @@ def petition_new(request: HttpRequest) -> HttpResponse:
     chosen["contact_consent"] = False
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
-        if request.POST.get(HONEYPOT_FIELD, "").strip():
+        if honeypot_filled(request):
             return _problem(
                 request,
                 title=_("Your petition was not sent"),
@@ -76,7 +76,7 @@ def petition_new(request: HttpRequest) -> HttpResponse:
         except ValueError:
             client_id = uuid.uuid4()
         chosen["client_id"] = str(client_id)
-        if not allow_form_submission(request, "petition-submit"):
+        if not allow_submission(request, "petition-submit"):
             return _problem(
                 request,
                 title=_("Too many petitions from this connection"),
@@ -150,7 +150,7 @@ def petition_track(request: HttpRequest, code: str) -> HttpResponse:
         )
     rating_error = ""
     if request.method == "POST":
-        if request.POST.get(HONEYPOT_FIELD, "").strip():
+        if honeypot_filled(request):
             rating_error = _("The field that must be left empty had text: nothing was saved.")
         else:
             try:
