@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -30,6 +31,7 @@ import requests
 from feedback.models import Petition, Response
 from scoring.services import recompute_round
 from surveys.models import Question
+from tests.conftest import require
 from tests.petition_support import make_category, make_unit
 from tests.test_paper_import_worker import worker_database_url
 from tests.test_response_api import payload, valid_answers
@@ -94,20 +96,14 @@ class OwnRedis:
 
 @pytest.fixture(scope="module")
 def own_redis() -> Iterator[OwnRedis]:
-    if not Path("/usr/bin/redis-server").exists() and not _which("redis-server"):
-        pytest.fail("the Redis fault tests need redis-server on PATH", pytrace=False)
+    if not shutil.which("redis-server"):
+        require("the Redis fault tests start their own redis-server: install it (apt redis-server)")
     server = OwnRedis(free_port(PORTS))
     server.start()
     yield server
     if server.process is not None and server.process.poll() is None:
         server.thaw()
         server.kill()
-
-
-def _which(name: str) -> str | None:
-    import shutil
-
-    return shutil.which(name)
 
 
 class Service:
