@@ -39,7 +39,7 @@ class TestHealth:
         url = f"redis://127.0.0.1:{closed_port()}/0"
         caches = {
             "default": {
-                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "BACKEND": "config.cache.ResilientRedisCache",
                 "LOCATION": url,
                 "OPTIONS": {"socket_connect_timeout": 1},
             }

@@ -156,8 +156,21 @@ def test_redis_url_makes_redis_the_broker_backend_and_cache() -> None:
         "redis://127.0.0.1:6379/3",
         "redis://127.0.0.1:6379/3",
         "False",
-        "django.core.cache.backends.redis.RedisCache",
+        "config.cache.ResilientRedisCache",
     ]
+
+
+def test_redis_calls_wait_at_most_redis_timeout_seconds() -> None:
+    result = run_django(
+        "from django.conf import settings as s; "
+        "o = s.CACHES['default']['OPTIONS']; "
+        "print(o['socket_connect_timeout'], o['socket_timeout'])",
+        DJANGO_SETTINGS_MODULE="config.settings.local",
+        REDIS_URL="redis://127.0.0.1:6379/3",
+        REDIS_TIMEOUT_SECONDS="0.25",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["0.25", "0.25"]
 
 
 @pytest.mark.django_db
