@@ -3,7 +3,7 @@
 ``ResilientRedisCache`` is Django's ``RedisCache`` with every operation guarded. When Redis
 refuses, times out or answers an error, the operation degrades as a cache miss would (``get``
 answers the default, ``set`` does nothing, ``add`` answers False), a warning is logged once
-for the outage (not once per request), and Redis is left alone for ``RETRY_SECONDS``: a hung
+per process and outage (not once per request), and Redis is left alone for ``RETRY_SECONDS``: a hung
 server costs one socket timeout per process and retry period, not one per cache call. The
 first operation that succeeds again logs that Redis is back.
 
@@ -68,12 +68,26 @@ class Outage:
         logger.warning("Cache %s answers again: shared cache and rate limits restored.", self.name)
 
 
+_outages: dict[str, Outage] = {}
+_outages_lock = threading.Lock()
+
+
+def outage_of(location: str) -> Outage:
+    """The process's one ``Outage`` of a Redis location.
+
+    Django makes a cache backend per thread (runserver and threaded servers: per request), so
+    the state lives here, once per process, not on the backend.
+    """
+    with _outages_lock:
+        return _outages.setdefault(location, Outage(location))
+
+
 class ResilientRedisCache(RedisCache):
     """``RedisCache`` that degrades to no cache while Redis is unreachable."""
 
     def __init__(self, server: str, params: dict[str, Any]) -> None:
         super().__init__(server, params)
-        self.outage = Outage(",".join(self._servers))
+        self.outage = outage_of(",".join(self._servers))
 
     def _guarded(self, default: T, operation: Callable[..., T], *args: Any) -> T:
         if self.outage.skipping():

@@ -382,32 +382,40 @@ class TestResilientCache:
 
     @pytest.fixture
     def dead_cache(self, monkeypatch: pytest.MonkeyPatch) -> Any:
+        """Makes backends of one unreachable Redis, as Django does for each thread."""
         from config import cache as cache_module
 
         monkeypatch.setattr(cache_module, "RETRY_SECONDS", 0.0)  # try Redis at every call
+        monkeypatch.setattr(cache_module, "_outages", {})  # no outage seen by this process yet
         port = free_port(PORTS)  # bound by nobody: refused at once
         options = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
-        return cache_module.ResilientRedisCache(f"redis://127.0.0.1:{port}/0", {"OPTIONS": options})
+
+        def backend() -> Any:
+            location = f"redis://127.0.0.1:{port}/0"
+            return cache_module.ResilientRedisCache(location, {"OPTIONS": options})
+
+        return backend
 
     def test_operations_degrade_to_a_miss_and_the_outage_is_logged_once(
         self, dead_cache: Any, caplog: pytest.LogCaptureFixture
     ) -> None:
         caplog.set_level("WARNING", logger="config.cache")
         for _request in range(5):
-            assert dead_cache.get("k", "default") == "default"
-            dead_cache.set("k", "v")
-            assert dead_cache.add("k", "v") is False
-            assert dead_cache.get_or_set("k", lambda: "computed") == "computed"
-            assert dead_cache.get_many(["k"]) == {}
-            assert dead_cache.count("counter", 60) is None
+            cache = dead_cache()  # a backend per thread (runserver: per request)
+            assert cache.get("k", "default") == "default"
+            cache.set("k", "v")
+            assert cache.add("k", "v") is False
+            assert cache.get_or_set("k", lambda: "computed") == "computed"
+            assert cache.get_many(["k"]) == {}
+            assert cache.count("counter", 60) is None
             with pytest.raises(ValueError):
-                dead_cache.incr("counter")
+                cache.incr("counter")
         warnings = [r for r in caplog.records if "is unreachable" in r.getMessage()]
         assert len(warnings) == 1
 
     def test_ping_raises_what_redis_did(self, dead_cache: Any) -> None:
         with pytest.raises(redis.ConnectionError):
-            dead_cache.ping()
+            dead_cache().ping()
 
     def test_after_a_failure_redis_is_left_alone_for_a_while(
         self, dead_cache: Any, monkeypatch: pytest.MonkeyPatch
@@ -415,8 +423,9 @@ class TestResilientCache:
         from config import cache as cache_module
 
         monkeypatch.setattr(cache_module, "RETRY_SECONDS", 60.0)
-        assert dead_cache.get("k") is None  # fails, and opens the pause
-        calls = []
-        monkeypatch.setattr(dead_cache._cache, "get", lambda *a: calls.append(a))
-        assert dead_cache.get("k", "default") == "default"
+        assert dead_cache().get("k") is None  # fails, and opens the pause
+        cache = dead_cache()
+        calls: list[Any] = []
+        monkeypatch.setattr(cache._cache, "get", lambda *a: calls.append(a))
+        assert cache.get("k", "default") == "default"
         assert calls == []  # Redis was not asked
