@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import OperationalError
 from django.test import Client
 from django.urls import reverse
 from openpyxl import Workbook
@@ -265,28 +266,36 @@ class TestRerun:
         assert (again.accepted_rows, again.rejected_rows) == (1, 1)
         assert Response.objects.count() == 1
 
-    def test_a_restarted_import_skips_the_rows_stored_before_it_stopped(self, sipas) -> None:
+    def test_a_restarted_import_resumes_after_its_last_committed_batch(
+        self, sipas, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         created = paper.create_paper_import(
             round_code="demo",
             file_name="forms.csv",
-            content=csv_bytes([row("F-1"), row("F-2")]),
+            content=csv_bytes([row("F-1"), row("F-2"), row("F-3")]),
             uploaded_by=None,
         )
-        # The first run stored row 2, then its worker died.
-        submit_response(
-            round_code="demo",
-            unit_code="19",
-            answers=_row_answers(row("F-1")),
-            channel="paper",
-            client_id=paper.client_id_for(import_id=created.pk, row_number=2),
-            import_batch_id=created.pk,
-        )
-        PaperImport.objects.filter(pk=created.pk).update(status=PaperImport.Status.RUNNING)
+        monkeypatch.setattr(paper, "BATCH_ROWS", 2)
+        store_row = paper.import_row
+
+        def connection_lost_at_row_4(context: Any, number: int, cells: list[Any]) -> Any:
+            if number == 4:
+                raise OperationalError("server closed the connection unexpectedly")
+            return store_row(context, number, cells)
+
+        # The first run commits rows 2-3, then loses the database in the next batch.
+        monkeypatch.setattr(paper, "import_row", connection_lost_at_row_4)
+        with pytest.raises(OperationalError):
+            paper.run_paper_import(import_id=created.pk)
+        stopped = PaperImport.objects.get(pk=created.pk)
+        assert (stopped.status, stopped.last_row, stopped.accepted_rows) == ("running", 3, 2)
+        monkeypatch.setattr(paper, "import_row", store_row)
 
         done = paper.run_paper_import(import_id=created.pk)
 
-        assert (done.status, done.accepted_rows, done.rejected_rows) == ("done", 2, 0)
-        assert Response.objects.filter(import_batch=created).count() == 2
+        assert (done.status, done.accepted_rows, done.duplicate_rows) == ("done", 3, 0)
+        assert [entry["row"] for entry in done.report] == [2, 3, 4]
+        assert Response.objects.filter(import_batch=created).count() == 3
 
 
 def _row_answers(line: list[Any]) -> dict[str, Any]:
@@ -384,17 +393,17 @@ class TestApi:
         assert progress.json()["processed_rows"] == 2
 
     def test_a_large_file_is_queued_and_imported_by_the_task(
-        self, clerk_client: Client, sipas, settings, django_capture_on_commit_callbacks
+        self, clerk_client: Client, sipas, settings, caplog: pytest.LogCaptureFixture
     ) -> None:
         settings.PAPER_IMPORT_SYNC_MAX_ROWS = 2
         content = csv_bytes([row(f"F-{n}") for n in range(3)])
-        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        with caplog.at_level("INFO", logger="celery.app.trace"):
             response = clerk_client.post(
                 URL, {"round": "demo", "file": SimpleUploadedFile("forms.csv", content)}
             )
         assert response.status_code == 202, response.content
-        assert response.json()["status"] == "pending" and len(callbacks) == 1
-        # No worker in this test: Celery ran the task in-process once the upload committed.
+        # No worker in this test: Celery ran the queued task in-process (eager).
+        assert "feedback.import_paper_forms" in caplog.text
         done = clerk_client.get(reverse("v1:paper-import", args=[response.json()["id"]])).json()
         assert (done["status"], done["accepted_rows"], done["processed_rows"]) == ("done", 3, 3)
 
