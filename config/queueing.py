@@ -53,8 +53,8 @@ def enqueue(task: Task, *args: Any) -> None:
             retry=True,
             retry_policy=settings.CELERY_PUBLISH_RETRY_POLICY,
         )
-    except BrokerError:
-        logger.warning("broker unavailable: %s%r not queued", task.name, args, exc_info=True)
+    except BrokerError as problem:
+        logger.warning("broker unavailable, %s%r not queued: %s", task.name, args, problem)
         raise BrokerUnavailable() from None
 
 

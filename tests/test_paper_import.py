@@ -309,6 +309,181 @@ def _row_answers(line: list[Any]) -> dict[str, Any]:
     }
 
 
+class TestFormsStoredOnce:
+    def test_the_same_file_imported_twice_stores_its_forms_once(self, sipas) -> None:
+        content = csv_bytes([row("F-1"), row("F-2"), row("F-3", S01="9")])
+        first = imported(content)
+        second = imported(content)
+
+        assert (first.accepted_rows, first.duplicate_rows, first.rejected_rows) == (2, 0, 1)
+        assert (second.accepted_rows, second.duplicate_rows, second.rejected_rows) == (0, 2, 1)
+        assert Response.objects.count() == 2
+        assert not Response.objects.filter(import_batch=second).exists()
+        duplicates = [e for e in second.report if e["status"] == "duplicate"]
+        assert [(e["row"], e["row_id"], e["import"]) for e in duplicates] == [
+            (2, "F-1", first.pk),
+            (3, "F-2", first.pk),
+        ]
+        assert {e["receipt"] for e in duplicates} == set(
+            Response.objects.values_list("receipt", flat=True)
+        )
+
+    def test_three_identical_rows_of_one_file_store_one_form(self, sipas) -> None:
+        done = imported(csv_bytes([row("F-1"), row("F-1"), row("F-1")]))
+
+        assert (done.accepted_rows, done.duplicate_rows) == (1, 2)
+        assert Response.objects.count() == 1
+        assert [e["status"] for e in done.report] == ["accepted", "duplicate", "duplicate"]
+
+    def test_rows_without_row_id_are_told_apart_by_their_content(self, sipas) -> None:
+        header = HEADER[1:]  # no row_id column
+        lines = [row("")[1:], row("")[1:], row("", S02="3")[1:], row("", weight="2")[1:]]
+        first = imported(csv_bytes(lines, header=header))
+        second = imported(csv_bytes(lines[:1], header=header))
+
+        assert (first.accepted_rows, first.duplicate_rows) == (3, 1)
+        assert (second.accepted_rows, second.duplicate_rows) == (0, 1)
+        assert Response.objects.count() == 3
+
+    def test_a_row_id_already_stored_with_other_answers_is_rejected_and_the_first_kept(
+        self, sipas
+    ) -> None:
+        first = imported(csv_bytes([row("F-1", S01="5")]))
+        second = imported(csv_bytes([row("F-1", S01="2")]))
+
+        assert (second.accepted_rows, second.rejected_rows) == (0, 1)
+        assert set(errors_by_row(second)[2]) == {"row_id"}
+        assert str(first.pk) in errors_by_row(second)[2]["row_id"]
+        stored = Response.objects.get()
+        assert answers_of(stored)["S01"].value == 5 and stored.import_batch_id == first.pk
+
+    def test_the_database_refuses_a_second_copy_of_a_form(self, sipas) -> None:
+        from django.db import IntegrityError, transaction
+
+        imported(csv_bytes([row("F-1")]))
+        stored = Response.objects.get()
+        copy = submit_response(
+            round_code="demo", unit_code="19", answers=valid_answers(), channel="paper"
+        ).response
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Response.objects.filter(pk=copy.pk).update(paper_key=stored.paper_key)
+
+
+class TestClosedRounds:
+    @pytest.fixture
+    def late_clerk(self, importer: User) -> User:
+        importer.user_permissions.add(Permission.objects.get(codename="import_late_paper"))
+        return User.objects.get(pk=importer.pk)  # without the cached permissions
+
+    def test_an_import_into_a_closed_round_is_refused_without_the_late_entry_permission(
+        self, clerk_client: Client, sipas
+    ) -> None:
+        content = csv_bytes([row("F-1")])
+        response = clerk_client.post(
+            URL, {"round": "sipas-2022", "file": SimpleUploadedFile("forms.csv", content)}
+        )
+
+        assert response.status_code == 400, response.content
+        assert "closed" in response.json()["fields"]["round"][0]
+        assert PaperImport.objects.count() == 0 and Response.objects.count() == 0
+
+    def test_a_user_with_the_late_entry_permission_imports_into_a_closed_round(
+        self, client: Client, late_clerk: User, sipas
+    ) -> None:
+        client.force_login(late_clerk)
+        content = csv_bytes([row("F-1")])
+        response = client.post(
+            URL, {"round": "sipas-2022", "file": SimpleUploadedFile("forms.csv", content)}
+        )
+
+        assert response.status_code == 201, response.content
+        body = response.json()
+        assert (body["accepted_rows"], body["late_entry"], body["uploaded_by"]) == (
+            1,
+            True,
+            "clerk",
+        )
+        done = PaperImport.objects.get()
+        assert (done.uploaded_by, done.late_entry) == (late_clerk, True)
+        assert Response.objects.get().round.code == "sipas-2022"
+
+    def test_an_open_round_is_no_late_entry(self, clerk_client: Client, sipas) -> None:
+        content = csv_bytes([row("F-1")])
+        response = clerk_client.post(
+            URL, {"round": "demo", "file": SimpleUploadedFile("forms.csv", content)}
+        )
+        assert response.status_code == 201 and response.json()["late_entry"] is False
+
+    def test_the_admin_upload_form_names_the_closed_round(
+        self, clerk_client: Client, sipas
+    ) -> None:
+        response = clerk_client.post(
+            TestAdmin.ADD,
+            {
+                "round": Round.objects.get(code="sipas-2022").pk,
+                "file": SimpleUploadedFile("forms.csv", csv_bytes([row("F-1")])),
+            },
+        )
+        assert response.status_code == 200
+        assert "closed" in response.context["adminform"].form.errors["round"][0]
+        assert PaperImport.objects.count() == 0
+
+
+class TestCellsThatCannotBeRead:
+    def test_an_xlsx_formula_without_a_stored_value_is_a_row_error_naming_the_cell(
+        self, sipas
+    ) -> None:
+        line = row("F-1")
+        line[HEADER.index("S01")] = "=2+2"  # openpyxl writes the formula without its value
+        done = imported(xlsx_bytes([line, row("F-2")]), file_name="forms.xlsx")
+
+        assert (done.accepted_rows, done.rejected_rows) == (1, 1)
+        assert set(errors_by_row(done)[2]) == {"S01"}
+        assert cell_of("S01", 2) in errors_by_row(done)[2]["S01"]
+        assert "formula" in errors_by_row(done)[2]["S01"]
+        assert Response.objects.get().import_batch_id == done.pk
+
+    def test_a_nul_character_in_a_cell_rejects_the_row_without_showing_the_cell(
+        self, clerk_client: Client, sipas
+    ) -> None:
+        content = csv_bytes([row("F-1", Q11=SECRET + "\x00"), row("F-2")])
+        response = clerk_client.post(
+            URL, {"round": "demo", "file": SimpleUploadedFile("forms.csv", content)}
+        )
+
+        assert response.status_code == 201, response.content
+        body = response.json()
+        assert (body["status"], body["accepted_rows"], body["rejected_rows"]) == ("done", 1, 1)
+        assert body["report"][0]["errors"][0]["field"] == "Q11"
+        assert cell_of("Q11", 2) in body["report"][0]["errors"][0]["message"]
+        assert SECRET not in response.content.decode()
+        assert Response.objects.count() == 1
+
+    def test_an_import_that_fails_shows_where_it_stopped_not_the_error_text(
+        self, sipas, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        created = paper.create_paper_import(
+            round_code="demo",
+            file_name="forms.csv",
+            content=csv_bytes([row("F-1"), row("F-2", Q11=SECRET)]),
+            uploaded_by=None,
+        )
+        monkeypatch.setattr(paper, "BATCH_ROWS", 1)
+        store_row = paper.import_row
+
+        def failing_at_row_3(context: Any, number: int, cells: list[Any]) -> Any:
+            if number == 3:  # an error whose text quotes a cell, as a database error does
+                raise RuntimeError(f"cannot store {SECRET!r}")
+            return store_row(context, number, cells)
+
+        monkeypatch.setattr(paper, "import_row", failing_at_row_3)
+        done = paper.run_paper_import(import_id=created.pk)
+
+        assert (done.status, done.accepted_rows, done.last_row) == ("failed", 1, 2)
+        assert SECRET not in done.error and "row 2" in done.error
+        assert SECRET in caplog.text  # the detail is in the server log
+
+
 class TestBadFiles:
     @pytest.mark.parametrize(
         ("file_name", "content", "named"),
