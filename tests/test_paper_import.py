@@ -13,6 +13,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import OperationalError
 from django.test import Client
 from django.urls import reverse
+from django.utils import translation
 from openpyxl import Workbook
 from openpyxl.utils import get_column_letter
 
@@ -384,7 +385,8 @@ class TestClosedRounds:
         )
 
         assert response.status_code == 400, response.content
-        assert "closed" in response.json()["fields"]["round"][0]
+        assert "sipas-2022" in response.json()["fields"]["round"][0]
+        assert "2022-12-01" in response.json()["fields"]["round"][0]  # when it closed
         assert PaperImport.objects.count() == 0 and Response.objects.count() == 0
 
     def test_a_user_with_the_late_entry_permission_imports_into_a_closed_round(
@@ -425,7 +427,7 @@ class TestClosedRounds:
             },
         )
         assert response.status_code == 200
-        assert "closed" in response.context["adminform"].form.errors["round"][0]
+        assert "2022-12-01" in response.context["adminform"].form.errors["round"][0]
         assert PaperImport.objects.count() == 0
 
 
@@ -435,7 +437,8 @@ class TestCellsThatCannotBeRead:
     ) -> None:
         line = row("F-1")
         line[HEADER.index("S01")] = "=2+2"  # openpyxl writes the formula without its value
-        done = imported(xlsx_bytes([line, row("F-2")]), file_name="forms.xlsx")
+        with translation.override("en"):
+            done = imported(xlsx_bytes([line, row("F-2")]), file_name="forms.xlsx")
 
         assert (done.accepted_rows, done.rejected_rows) == (1, 1)
         assert set(errors_by_row(done)[2]) == {"S01"}
@@ -477,7 +480,8 @@ class TestCellsThatCannotBeRead:
             return store_row(context, number, cells)
 
         monkeypatch.setattr(paper, "import_row", failing_at_row_3)
-        done = paper.run_paper_import(import_id=created.pk)
+        with translation.override("en"):
+            done = paper.run_paper_import(import_id=created.pk)
 
         assert (done.status, done.accepted_rows, done.last_row) == ("failed", 1, 2)
         assert SECRET not in done.error and "row 2" in done.error
