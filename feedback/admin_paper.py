@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from config.queueing import BrokerUnavailable
 from feedback import paper
 from feedback.models import PaperImport
 
@@ -29,6 +30,8 @@ class PaperImportUploadForm(forms.ModelForm):
         ),
     )
 
+    user: Any = None  # set by the admin: a closed round needs the late-entry permission
+
     class Meta:
         model = PaperImport
         fields = ["round"]
@@ -41,7 +44,9 @@ class PaperImportUploadForm(forms.ModelForm):
         if upload.size > paper.MAX_FILE_BYTES:
             raise ValidationError({"file": paper.too_large_message()})
         content = upload.read()
-        paper.check_paper_file(round_code=survey_round.code, file_name=upload.name, content=content)
+        paper.check_paper_file(
+            round_code=survey_round.code, file_name=upload.name, content=content, user=self.user
+        )
         cleaned["content"] = content
         return cleaned
 
@@ -55,7 +60,9 @@ class PaperImportAdmin(admin.ModelAdmin):
         "progress",
         "accepted_rows",
         "rejected_rows",
+        "duplicate_rows",
         "uploaded_by",
+        "late_entry",
         "created_at",
     ]
     list_filter = ["status", "round"]
@@ -64,9 +71,12 @@ class PaperImportAdmin(admin.ModelAdmin):
     form = PaperImportUploadForm
     add_fieldsets = [(None, {"fields": ["round", "file"]})]
     fieldsets = [
-        (None, {"fields": ["round", "file_name", "uploaded_by", "created_at"]}),
-        (_("Progress"), {"fields": ["status", "progress", "finished_at", "error"]}),
-        (_("Report"), {"fields": ["accepted_rows", "rejected_rows", "report_table"]}),
+        (None, {"fields": ["round", "file_name", "uploaded_by", "late_entry", "created_at"]}),
+        (_("Progress"), {"fields": ["status", "progress", "attempts", "finished_at", "error"]}),
+        (
+            _("Report"),
+            {"fields": ["accepted_rows", "rejected_rows", "duplicate_rows", "report_table"]},
+        ),
     ]
     readonly_fields = ["progress", "report_table"]
 
@@ -84,6 +94,28 @@ class PaperImportAdmin(admin.ModelAdmin):
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         return self.add_fieldsets if obj is None else self.fieldsets
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):
+        form = super().get_form(request, obj, change, **kwargs)
+        return type(form.__name__, (form,), {"user": request.user})
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        if object_id is not None or request.method != "POST":
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        # An upload: not in the admin's usual transaction, because the service commits the
+        # import before queueing its task (a worker must find it) and deletes it again if
+        # the broker is down.
+        try:
+            return self._changeform_view(request, object_id, form_url, extra_context)
+        except BrokerUnavailable as problem:
+            self.message_user(request, problem.detail, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
     def save_form(self, request: HttpRequest, form: Any, change: bool) -> PaperImport:
         return paper.start_paper_import(
@@ -148,4 +180,6 @@ class PaperImportAdmin(admin.ModelAdmin):
 def _report_lines(entry: dict[str, Any]) -> list[tuple[str, str, str]]:
     if entry["status"] == "accepted":
         return [(str(_("accepted")), "", entry.get("receipt", ""))]
+    if entry["status"] == "duplicate":
+        return [(str(_("duplicate")), "", entry.get("receipt", ""))]
     return [(str(_("rejected")), e["field"], e["message"]) for e in entry["errors"]]

@@ -103,6 +103,17 @@ class Response(models.Model):
     import_batch = models.ForeignKey(
         "PaperImport", on_delete=models.PROTECT, null=True, blank=True, related_name="responses"
     )
+    paper_key = models.CharField(
+        _("paper form key"),
+        max_length=80,
+        blank=True,
+        db_default="",  # bulk loads that name their columns (feedback/demo.py) leave it empty
+        editable=False,
+        help_text=_(
+            "A paper form's identity in its round: its row_id, or without one the digest of "
+            "its content. The same form is stored once, whatever the file it comes in."
+        ),
+    )
 
     class Meta:
         ordering = ["-submitted_at", "-id"]
@@ -115,7 +126,12 @@ class Response(models.Model):
         ]
         indexes = [models.Index(fields=["round", "unit"], name="response_round_unit")]
         constraints = [
-            models.CheckConstraint(condition=Q(weight__gt=0), name="response_weight_positive")
+            models.CheckConstraint(condition=Q(weight__gt=0), name="response_weight_positive"),
+            models.UniqueConstraint(
+                fields=["round", "paper_key"],
+                condition=~Q(paper_key=""),
+                name="response_paper_form_once",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -186,7 +202,16 @@ class PaperImport(models.Model):
     file_name = models.CharField(_("file name"), max_length=255)
     content = models.BinaryField(_("file content"), editable=False)
     uploaded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        verbose_name=_("uploaded by"),
+    )
+    late_entry = models.BooleanField(
+        _("late entry"),
+        default=False,
+        help_text=_("Imported into a round already closed, by a user allowed to do so."),
     )
     status = models.CharField(
         _("status"), max_length=8, choices=Status.choices, default=Status.PENDING
@@ -195,15 +220,29 @@ class PaperImport(models.Model):
     processed_rows = models.PositiveIntegerField(_("rows processed"), default=0)
     accepted_rows = models.PositiveIntegerField(_("rows accepted"), default=0)
     rejected_rows = models.PositiveIntegerField(_("rows rejected"), default=0)
+    duplicate_rows = models.PositiveIntegerField(
+        _("duplicate rows"),
+        default=0,
+        help_text=_("Forms already stored (by an earlier row or import): not stored again."),
+    )
+    # Resuming point: the file row (header = 1) up to which every row's outcome is committed,
+    # with the counters and the report, in the same transaction as the rows' responses.
+    last_row = models.PositiveIntegerField(_("last row committed"), default=0)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     report = models.JSONField(_("report"), default=list, blank=True)
     error = models.TextField(_("error"), blank=True)
     created_at = models.DateTimeField(_("uploaded"), default=timezone.now)
+    queued_at = models.DateTimeField(_("queued"), null=True, blank=True)
+    heartbeat_at = models.DateTimeField(_("last sign of life"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         verbose_name = _("paper form import")
         verbose_name_plural = _("paper form imports")
+        permissions = [
+            ("import_late_paper", _("Can import paper questionnaires into a closed round")),
+        ]
 
     def __str__(self) -> str:
         return f"{self.file_name} ({self.status})"

@@ -15,23 +15,33 @@ class PaperImportTask(Task):
 
         import_id = kwargs.get("import_id", args[0] if args else None)
         if import_id is not None:
-            paper.fail_paper_import(import_id=import_id, error=str(exc) or type(exc).__name__)
+            # The error's own text may quote a cell (a database error does): the log has it.
+            paper.fail_paper_import(import_id=import_id, error=paper.stopped_message(import_id))
 
 
 @shared_task(
     name="feedback.import_paper_forms",
     base=PaperImportTask,
     acks_late=True,
+    ignore_result=True,
     autoretry_for=(OperationalError,),
     retry_backoff=True,
     max_retries=5,
 )
 def import_paper_forms(import_id: int) -> dict[str, Any]:
-    """Import the rows of a paper-form file; a retry skips rows already stored."""
+    """Import the rows of a paper-form file; a retry resumes after the last committed row."""
     from feedback import paper
 
     done = paper.run_paper_import(import_id=import_id)
     return {"status": done.status, "accepted": done.accepted_rows, "rejected": done.rejected_rows}
+
+
+@shared_task(name="feedback.requeue_stalled_paper_imports", ignore_result=True)
+def requeue_stalled_paper_imports() -> list[int]:
+    """Every minute: queue again the paper imports no worker runs (see the service)."""
+    from feedback import paper
+
+    return paper.requeue_stalled_paper_imports()
 
 
 @shared_task(name="feedback.purge_expired_drafts", acks_late=True)

@@ -12,7 +12,6 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -20,7 +19,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from scoring import admin_raking, services, tasks  # noqa: F401 (admin_raking registers)
+from config.queueing import BrokerUnavailable
+from scoring import admin_raking, services  # noqa: F401 (admin_raking registers)
 from scoring.models import Run, Score
 from surveys.models import Round
 
@@ -117,13 +117,17 @@ class RunAdmin(admin.ModelAdmin):
     def recompute_rounds(self, request: HttpRequest, queryset: QuerySet[Run]) -> None:
         codes = queryset.order_by("round__code").values_list("round__code", flat=True).distinct()
         for code in codes:
-            self.start_recompute(request, code)
+            try:
+                self.start_recompute(request, code)
+            except BrokerUnavailable as problem:
+                self.message_user(request, f"{code}: {problem.detail}", messages.ERROR)
+                return
 
     def start_recompute(self, request: HttpRequest, round_code: str) -> Run:
-        """Start (or join) the round's run; the task computes and publishes it after commit."""
-        run, created = services.start_run(round_code=round_code)
+        """Start (or join) the round's run and queue its task, which computes and publishes
+        it; ``BrokerUnavailable`` (nothing started) if the task cannot be queued."""
+        run, created = services.start_and_queue_run(round_code=round_code)
         if created:
-            transaction.on_commit(lambda: tasks.compute_and_publish.delay(run.pk))
             message = _("Run %(id)s of round %(round)s started.")
         else:
             message = _("Run %(id)s of round %(round)s is already running.")
@@ -140,6 +144,8 @@ class RunAdmin(admin.ModelAdmin):
                 self.start_recompute(request, form.cleaned_data["round"].code)
             except ValidationError as error:
                 form.add_error(None, error)  # keyed by field: round
+            except BrokerUnavailable as problem:
+                form.add_error(None, problem.detail)
             else:
                 return HttpResponseRedirect(reverse("admin:scoring_run_changelist"))
         context = {

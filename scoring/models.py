@@ -39,6 +39,8 @@ class Run(models.Model):
     published_at = models.DateTimeField(_("published"), null=True, blank=True)
     # Set when a worker takes the run up and at each step of its computation.
     heartbeat_at = models.DateTimeField(_("last sign of life"), null=True, blank=True)
+    # When its task was last handed to the broker (empty: when it started).
+    queued_at = models.DateTimeField(_("queued"), null=True, blank=True)
     response_count = models.PositiveIntegerField(_("responses"), default=0)
     # Valid answers feeding the indices (hidden, skipped and unscored questions excluded).
     answer_count = models.PositiveIntegerField(_("valid answers scored"), default=0)

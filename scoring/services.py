@@ -1,4 +1,4 @@
-"""State changes of scoring runs: start, fail, publish. One function per change.
+"""State changes of scoring runs: start, queue, fail, publish. One function per change.
 
 A round has at most one running run (a partial unique index: a second start returns the
 running one) and one published run. A worker that takes a run up records a heartbeat at each
@@ -6,8 +6,13 @@ step and, on PostgreSQL, holds a session advisory lock on the run while it compu
 server releases that lock the moment the worker's connection dies, so the next start finds
 the lock free and marks the run failed at once. Otherwise (SQLite, or a run queued but never
 taken up) a run with no sign of life for ``SCORING_RUN_TIMEOUT_MINUTES`` is failed by the
-next start. Publishing takes a lock on the round, supersedes the old published run and
-publishes the new one in one transaction, so a reader never sees a mix of two runs.
+next start.
+
+A run is created only if its task could be queued (``queue_run`` deletes it otherwise), and
+Celery beat queues again, every minute, a run that no worker computes
+``STALLED_WORK_MINUTES`` after it was queued (``requeue_stalled_runs``): its message was lost
+or its worker died. Publishing takes a lock on the round, supersedes the old published run
+and publishes the new one in one transaction, so a reader never sees a mix of two runs.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from config.queueing import BrokerUnavailable, enqueue
 from feedback.models import Response
 from scoring import raking
 from scoring.models import Run, Score
@@ -120,6 +126,65 @@ def fail_stale_runs(*, round_id: int, now: dt.datetime | None = None) -> int:
         error=_("No sign of life for %(m)s minutes: the worker was stopped.")
         % {"m": settings.SCORING_RUN_TIMEOUT_MINUTES},
     )
+
+
+def queue_run(*, run: Run) -> None:
+    """Queue the computation of a run just started; if the broker refuses it, the run is
+    deleted (it has no values yet) and ``BrokerUnavailable`` raised."""
+    from scoring import tasks  # a task is an interface; it calls back into this module
+
+    try:
+        enqueue(tasks.compute_and_publish, run.pk)
+    except BrokerUnavailable:
+        Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING, heartbeat_at__isnull=True).delete()
+        raise
+
+
+def start_and_queue_run(*, round_code: str) -> tuple[Run, bool]:
+    """``start_run``, and queue the run if it is new: ``(run, created)``."""
+    run, created = start_run(round_code=round_code)
+    if created:
+        queue_run(run=run)
+    return run, created
+
+
+def requeue_stalled_runs(*, now: dt.datetime | None = None) -> list[int]:
+    """Queue again the running runs that no worker computes, queued at least
+    ``STALLED_WORK_MINUTES`` ago: never taken up (the message was lost) or taken up by a worker
+    that died. A run started more than ``SCORING_RUN_TIMEOUT_MINUTES`` ago is failed instead.
+    The ids queued again; a second copy of a task is harmless (``claim_run``)."""
+    from scoring import tasks
+
+    now = now or timezone.now()
+    stalled_since = now - dt.timedelta(minutes=settings.STALLED_WORK_MINUTES)
+    candidates = dict(
+        Run.objects.filter(status=Run.Status.RUNNING)
+        .annotate(queued=Coalesce("queued_at", "started_at"))
+        .filter(queued__lt=stalled_since)
+        .values_list("id", "heartbeat_at")
+    )
+    if connection.vendor == "postgresql":
+        with transaction.atomic():
+            idle = _orphaned(list(candidates))  # nobody holds the run's liveness lock
+    else:
+        idle = [pk for pk, seen in candidates.items() if seen is None or seen < stalled_since]
+    timeout = now - dt.timedelta(minutes=settings.SCORING_RUN_TIMEOUT_MINUTES)
+    expired = Run.objects.filter(pk__in=idle, started_at__lt=timeout)
+    for run_id in expired.values_list("id", flat=True):
+        fail_run(
+            run_id=run_id,
+            error=_("No worker completed this run within %(m)s minutes.")
+            % {"m": settings.SCORING_RUN_TIMEOUT_MINUTES},
+        )
+    requeued = []
+    for run in Run.objects.filter(pk__in=idle, status=Run.Status.RUNNING).order_by("pk"):
+        Run.objects.filter(pk=run.pk).update(queued_at=now)
+        try:
+            enqueue(tasks.compute_and_publish, run.pk)
+        except BrokerUnavailable:
+            break  # the next sweep tries again
+        requeued.append(run.pk)
+    return requeued
 
 
 def record_progress(run_id: int, message: str) -> None:

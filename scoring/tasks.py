@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from celery import shared_task
 from django.conf import settings
-from django.db import OperationalError, transaction
+from django.db import OperationalError
 
 
 @shared_task(
     name="scoring.compute_and_publish",
     acks_late=True,
+    ignore_result=True,
     autoretry_for=(OperationalError,),
     retry_backoff=True,
     max_retries=3,
@@ -33,8 +34,15 @@ def recompute_recent_rounds() -> list[int]:
 
     started = []
     for code in selectors.rounds_to_recompute():
-        run, created = services.start_run(round_code=code)
+        run, created = services.start_and_queue_run(round_code=code)
         if created:
-            transaction.on_commit(lambda pk=run.pk: compute_and_publish.delay(pk))
             started.append(run.pk)
     return started
+
+
+@shared_task(name="scoring.requeue_stalled_runs", ignore_result=True)
+def requeue_stalled_runs() -> list[int]:
+    """Every minute: queue again the runs no worker computes (see the service)."""
+    from scoring import services
+
+    return services.requeue_stalled_runs()

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import OperationalError
 from django.test import Client
 from django.urls import reverse
+from django.utils import translation
 from openpyxl import Workbook
 from openpyxl.utils import get_column_letter
 
@@ -265,28 +267,36 @@ class TestRerun:
         assert (again.accepted_rows, again.rejected_rows) == (1, 1)
         assert Response.objects.count() == 1
 
-    def test_a_restarted_import_skips_the_rows_stored_before_it_stopped(self, sipas) -> None:
+    def test_a_restarted_import_resumes_after_its_last_committed_batch(
+        self, sipas, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         created = paper.create_paper_import(
             round_code="demo",
             file_name="forms.csv",
-            content=csv_bytes([row("F-1"), row("F-2")]),
+            content=csv_bytes([row("F-1"), row("F-2"), row("F-3")]),
             uploaded_by=None,
         )
-        # The first run stored row 2, then its worker died.
-        submit_response(
-            round_code="demo",
-            unit_code="19",
-            answers=_row_answers(row("F-1")),
-            channel="paper",
-            client_id=paper.client_id_for(import_id=created.pk, row_number=2),
-            import_batch_id=created.pk,
-        )
-        PaperImport.objects.filter(pk=created.pk).update(status=PaperImport.Status.RUNNING)
+        monkeypatch.setattr(paper, "BATCH_ROWS", 2)
+        store_row = paper.import_row
+
+        def connection_lost_at_row_4(context: Any, number: int, cells: list[Any]) -> Any:
+            if number == 4:
+                raise OperationalError("server closed the connection unexpectedly")
+            return store_row(context, number, cells)
+
+        # The first run commits rows 2-3, then loses the database in the next batch.
+        monkeypatch.setattr(paper, "import_row", connection_lost_at_row_4)
+        with pytest.raises(OperationalError):
+            paper.run_paper_import(import_id=created.pk)
+        stopped = PaperImport.objects.get(pk=created.pk)
+        assert (stopped.status, stopped.last_row, stopped.accepted_rows) == ("running", 3, 2)
+        monkeypatch.setattr(paper, "import_row", store_row)
 
         done = paper.run_paper_import(import_id=created.pk)
 
-        assert (done.status, done.accepted_rows, done.rejected_rows) == ("done", 2, 0)
-        assert Response.objects.filter(import_batch=created).count() == 2
+        assert (done.status, done.accepted_rows, done.duplicate_rows) == ("done", 3, 0)
+        assert [entry["row"] for entry in done.report] == [2, 3, 4]
+        assert Response.objects.filter(import_batch=created).count() == 3
 
 
 def _row_answers(line: list[Any]) -> dict[str, Any]:
@@ -298,6 +308,184 @@ def _row_answers(line: list[Any]) -> dict[str, Any]:
         for code in CODES
         if (value := paper.convert_cell(questions[code], values[code])) is not None
     }
+
+
+class TestFormsStoredOnce:
+    def test_the_same_file_imported_twice_stores_its_forms_once(self, sipas) -> None:
+        content = csv_bytes([row("F-1"), row("F-2"), row("F-3", S01="9")])
+        first = imported(content)
+        second = imported(content)
+
+        assert (first.accepted_rows, first.duplicate_rows, first.rejected_rows) == (2, 0, 1)
+        assert (second.accepted_rows, second.duplicate_rows, second.rejected_rows) == (0, 2, 1)
+        assert Response.objects.count() == 2
+        assert not Response.objects.filter(import_batch=second).exists()
+        duplicates = [e for e in second.report if e["status"] == "duplicate"]
+        assert [(e["row"], e["row_id"], e["import"]) for e in duplicates] == [
+            (2, "F-1", first.pk),
+            (3, "F-2", first.pk),
+        ]
+        assert {e["receipt"] for e in duplicates} == set(
+            Response.objects.values_list("receipt", flat=True)
+        )
+
+    def test_three_identical_rows_of_one_file_store_one_form(self, sipas) -> None:
+        done = imported(csv_bytes([row("F-1"), row("F-1"), row("F-1")]))
+
+        assert (done.accepted_rows, done.duplicate_rows) == (1, 2)
+        assert Response.objects.count() == 1
+        assert [e["status"] for e in done.report] == ["accepted", "duplicate", "duplicate"]
+
+    def test_rows_without_row_id_are_told_apart_by_their_content(self, sipas) -> None:
+        header = HEADER[1:]  # no row_id column
+        lines = [row("")[1:], row("")[1:], row("", S02="3")[1:], row("", weight="2")[1:]]
+        first = imported(csv_bytes(lines, header=header))
+        second = imported(csv_bytes(lines[:1], header=header))
+
+        assert (first.accepted_rows, first.duplicate_rows) == (3, 1)
+        assert (second.accepted_rows, second.duplicate_rows) == (0, 1)
+        assert Response.objects.count() == 3
+
+    def test_a_row_id_already_stored_with_other_answers_is_rejected_and_the_first_kept(
+        self, sipas
+    ) -> None:
+        first = imported(csv_bytes([row("F-1", S01="5")]))
+        second = imported(csv_bytes([row("F-1", S01="2")]))
+
+        assert (second.accepted_rows, second.rejected_rows) == (0, 1)
+        assert set(errors_by_row(second)[2]) == {"row_id"}
+        assert str(first.pk) in errors_by_row(second)[2]["row_id"]
+        stored = Response.objects.get()
+        assert answers_of(stored)["S01"].value == 5 and stored.import_batch_id == first.pk
+
+    def test_the_database_refuses_a_second_copy_of_a_form(self, sipas) -> None:
+        from django.db import IntegrityError, transaction
+
+        imported(csv_bytes([row("F-1")]))
+        stored = Response.objects.get()
+        copy = submit_response(
+            round_code="demo", unit_code="19", answers=valid_answers(), channel="paper"
+        ).response
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Response.objects.filter(pk=copy.pk).update(paper_key=stored.paper_key)
+
+
+class TestClosedRounds:
+    @pytest.fixture
+    def late_clerk(self, importer: User) -> User:
+        importer.user_permissions.add(Permission.objects.get(codename="import_late_paper"))
+        return User.objects.get(pk=importer.pk)  # without the cached permissions
+
+    def test_an_import_into_a_closed_round_is_refused_without_the_late_entry_permission(
+        self, clerk_client: Client, sipas
+    ) -> None:
+        content = csv_bytes([row("F-1")])
+        response = clerk_client.post(
+            URL, {"round": "sipas-2022", "file": SimpleUploadedFile("forms.csv", content)}
+        )
+
+        assert response.status_code == 400, response.content
+        assert "sipas-2022" in response.json()["fields"]["round"][0]
+        assert "2022-12-01" in response.json()["fields"]["round"][0]  # when it closed
+        assert PaperImport.objects.count() == 0 and Response.objects.count() == 0
+
+    def test_a_user_with_the_late_entry_permission_imports_into_a_closed_round(
+        self, client: Client, late_clerk: User, sipas
+    ) -> None:
+        client.force_login(late_clerk)
+        content = csv_bytes([row("F-1")])
+        response = client.post(
+            URL, {"round": "sipas-2022", "file": SimpleUploadedFile("forms.csv", content)}
+        )
+
+        assert response.status_code == 201, response.content
+        body = response.json()
+        assert (body["accepted_rows"], body["late_entry"], body["uploaded_by"]) == (
+            1,
+            True,
+            "clerk",
+        )
+        done = PaperImport.objects.get()
+        assert (done.uploaded_by, done.late_entry) == (late_clerk, True)
+        assert Response.objects.get().round.code == "sipas-2022"
+
+    def test_an_open_round_is_no_late_entry(self, clerk_client: Client, sipas) -> None:
+        content = csv_bytes([row("F-1")])
+        response = clerk_client.post(
+            URL, {"round": "demo", "file": SimpleUploadedFile("forms.csv", content)}
+        )
+        assert response.status_code == 201 and response.json()["late_entry"] is False
+
+    def test_the_admin_upload_form_names_the_closed_round(
+        self, clerk_client: Client, sipas
+    ) -> None:
+        response = clerk_client.post(
+            TestAdmin.ADD,
+            {
+                "round": Round.objects.get(code="sipas-2022").pk,
+                "file": SimpleUploadedFile("forms.csv", csv_bytes([row("F-1")])),
+            },
+        )
+        assert response.status_code == 200
+        assert "2022-12-01" in response.context["adminform"].form.errors["round"][0]
+        assert PaperImport.objects.count() == 0
+
+
+class TestCellsThatCannotBeRead:
+    def test_an_xlsx_formula_without_a_stored_value_is_a_row_error_naming_the_cell(
+        self, sipas
+    ) -> None:
+        line = row("F-1")
+        line[HEADER.index("S01")] = "=2+2"  # openpyxl writes the formula without its value
+        with translation.override("en"):
+            done = imported(xlsx_bytes([line, row("F-2")]), file_name="forms.xlsx")
+
+        assert (done.accepted_rows, done.rejected_rows) == (1, 1)
+        assert set(errors_by_row(done)[2]) == {"S01"}
+        assert cell_of("S01", 2) in errors_by_row(done)[2]["S01"]
+        assert "formula" in errors_by_row(done)[2]["S01"]
+        assert Response.objects.get().import_batch_id == done.pk
+
+    def test_a_nul_character_in_a_cell_rejects_the_row_without_showing_the_cell(
+        self, clerk_client: Client, sipas
+    ) -> None:
+        content = csv_bytes([row("F-1", Q11=SECRET + "\x00"), row("F-2")])
+        response = clerk_client.post(
+            URL, {"round": "demo", "file": SimpleUploadedFile("forms.csv", content)}
+        )
+
+        assert response.status_code == 201, response.content
+        body = response.json()
+        assert (body["status"], body["accepted_rows"], body["rejected_rows"]) == ("done", 1, 1)
+        assert body["report"][0]["errors"][0]["field"] == "Q11"
+        assert cell_of("Q11", 2) in body["report"][0]["errors"][0]["message"]
+        assert SECRET not in response.content.decode()
+        assert Response.objects.count() == 1
+
+    def test_an_import_that_fails_shows_where_it_stopped_not_the_error_text(
+        self, sipas, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        created = paper.create_paper_import(
+            round_code="demo",
+            file_name="forms.csv",
+            content=csv_bytes([row("F-1"), row("F-2", Q11=SECRET)]),
+            uploaded_by=None,
+        )
+        monkeypatch.setattr(paper, "BATCH_ROWS", 1)
+        store_row = paper.import_row
+
+        def failing_at_row_3(context: Any, number: int, cells: list[Any]) -> Any:
+            if number == 3:  # an error whose text quotes a cell, as a database error does
+                raise RuntimeError(f"cannot store {SECRET!r}")
+            return store_row(context, number, cells)
+
+        monkeypatch.setattr(paper, "import_row", failing_at_row_3)
+        with translation.override("en"):
+            done = paper.run_paper_import(import_id=created.pk)
+
+        assert (done.status, done.accepted_rows, done.last_row) == ("failed", 1, 2)
+        assert SECRET not in done.error and "row 2" in done.error
+        assert SECRET in caplog.text  # the detail is in the server log
 
 
 class TestBadFiles:
@@ -384,17 +572,17 @@ class TestApi:
         assert progress.json()["processed_rows"] == 2
 
     def test_a_large_file_is_queued_and_imported_by_the_task(
-        self, clerk_client: Client, sipas, settings, django_capture_on_commit_callbacks
+        self, clerk_client: Client, sipas, settings, caplog: pytest.LogCaptureFixture
     ) -> None:
         settings.PAPER_IMPORT_SYNC_MAX_ROWS = 2
         content = csv_bytes([row(f"F-{n}") for n in range(3)])
-        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        with caplog.at_level("INFO", logger="celery.app.trace"):
             response = clerk_client.post(
                 URL, {"round": "demo", "file": SimpleUploadedFile("forms.csv", content)}
             )
         assert response.status_code == 202, response.content
-        assert response.json()["status"] == "pending" and len(callbacks) == 1
-        # No worker in this test: Celery ran the task in-process once the upload committed.
+        # No worker in this test: Celery ran the queued task in-process (eager).
+        assert "feedback.import_paper_forms" in caplog.text
         done = clerk_client.get(reverse("v1:paper-import", args=[response.json()["id"]])).json()
         assert (done["status"], done["accepted_rows"], done["processed_rows"]) == ("done", 3, 3)
 

@@ -252,3 +252,34 @@ def test_a_worker_killed_mid_run_leaves_the_published_values_and_the_next_run_pu
     first.refresh_from_db()
     assert first.status == Run.Status.SUPERSEDED
     assert published_values("demo")[("S01", "19", "unit")] == pytest.approx(200 / 6)
+
+
+@pytest.mark.fault
+@pytest.mark.django_db(transaction=True)
+def test_a_run_whose_worker_died_is_taken_over_by_another_worker_at_the_next_sweep(
+    start_worker: Callable[[], subprocess.Popen], responses: None, staff_client: Client, settings
+) -> None:
+    settings.STALLED_WORK_MINUTES = 0  # production: 5, and beat sweeps every minute
+    first = services.recompute_round(round_code="demo")
+    for _ in range(3):
+        answer("19", S01=1)
+    killed_id = staff_client.post("/api/v1/rounds/demo/recompute/").json()["id"]
+    with transaction.atomic():
+        Run.objects.select_for_update().get(pk=killed_id)
+        worker = start_worker()
+        pid = wait_for(
+            lambda: blocked_backend(Run._meta.db_table), timeout=90, what="the worker to block"
+        )
+        worker.kill()
+        assert worker.wait(timeout=20) == -9
+    wait_for(lambda: not backend_alive(pid), timeout=30, what="the dead worker's session")
+    assert Run.objects.get(pk=killed_id).status == Run.Status.RUNNING
+
+    start_worker()
+    assert services.requeue_stalled_runs() == [killed_id]  # what beat runs every minute
+
+    body = follow(staff_client, killed_id)
+    assert body["status"] == "published", body
+    first.refresh_from_db()
+    assert first.status == Run.Status.SUPERSEDED
+    assert published_values("demo")[("S01", "19", "unit")] == pytest.approx(200 / 6)

@@ -161,6 +161,21 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A request that queues work (a recompute, a paper import) learns within about a second that
+# the broker is down and answers 503 (config/queueing.py), instead of retrying for long.
+CELERY_BROKER_CONNECTION_TIMEOUT: float = float(env_or("CELERY_BROKER_CONNECTION_TIMEOUT", "2"))
+CELERY_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
+# A task taken by a worker that died unacknowledged (acks late) is delivered again after this
+# many seconds (Redis transport; its default is an hour). Tasks that may run longer are
+# guarded against a second copy running at once (scoring.services.claim_run,
+# feedback.paper.claim_import).
+CELERY_VISIBILITY_TIMEOUT: int = env_int("CELERY_VISIBILITY_TIMEOUT", 600)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 CELERY_BEAT_SCHEDULE: dict = {
     "purge-expired-drafts": {"task": "feedback.purge_expired_drafts", "schedule": 3600.0},
 }
@@ -309,6 +324,18 @@ _hour, _minute = (int(part) for part in SCORING_NIGHTLY_AT.split(":"))
 CELERY_BEAT_SCHEDULE["recompute-scores-nightly"] = {
     "task": "scoring.recompute_recent_rounds",
     "schedule": crontab(hour=_hour, minute=_minute),
+}
+# A scoring run or paper import that no worker took up this many minutes after it was queued,
+# or whose worker died, is queued again by Celery beat (scoring.requeue_stalled_runs,
+# feedback.requeue_stalled_paper_imports, every minute).
+STALLED_WORK_MINUTES: int = env_int("STALLED_WORK_MINUTES", 5)
+CELERY_BEAT_SCHEDULE["requeue-stalled-runs"] = {
+    "task": "scoring.requeue_stalled_runs",
+    "schedule": 60.0,
+}
+CELERY_BEAT_SCHEDULE["requeue-stalled-paper-imports"] = {
+    "task": "feedback.requeue_stalled_paper_imports",
+    "schedule": 60.0,
 }
 CELERY_TIMEZONE = TIME_ZONE
 

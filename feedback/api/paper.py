@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
@@ -17,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.abuse import body_within_limit
+from config.queueing import unavailable_response
 from config.schema import error_responses
 from feedback import paper
 from feedback.models import PaperImport
@@ -42,6 +44,9 @@ PaperImportSchema = inline_serializer(
         "processed_rows": serializers.IntegerField(),
         "accepted_rows": serializers.IntegerField(),
         "rejected_rows": serializers.IntegerField(),
+        "duplicate_rows": serializers.IntegerField(),
+        "uploaded_by": serializers.CharField(allow_null=True),
+        "late_entry": serializers.BooleanField(),
         "error": serializers.CharField(allow_blank=True),
         "created_at": serializers.DateTimeField(),
         "finished_at": serializers.DateTimeField(allow_null=True),
@@ -63,6 +68,9 @@ def paper_import_document(request: Request, paper_import: PaperImport) -> dict[s
         "processed_rows": paper_import.processed_rows,
         "accepted_rows": paper_import.accepted_rows,
         "rejected_rows": paper_import.rejected_rows,
+        "duplicate_rows": paper_import.duplicate_rows,
+        "uploaded_by": paper_import.uploaded_by and paper_import.uploaded_by.get_username(),
+        "late_entry": paper_import.late_entry,
         "error": paper_import.error,
         "created_at": paper_import.created_at.isoformat(),
         "finished_at": paper_import.finished_at and paper_import.finished_at.isoformat(),
@@ -88,6 +96,7 @@ class PaperImportCreateView(APIView):
             201: PaperImportSchema,
             202: PaperImportSchema,
             **error_responses(400, 401, 403),
+            **unavailable_response(),
         },
     )
     def post(self, request: Request) -> Response:
@@ -105,10 +114,10 @@ class PaperImportCreateView(APIView):
             content=upload.read(),
             uploaded_by=request.user,
         )
-        finished = paper_import.status in (PaperImport.Status.DONE, PaperImport.Status.FAILED)
+        queued = paper_import.total_rows > settings.PAPER_IMPORT_SYNC_MAX_ROWS
         return Response(
             paper_import_document(request, paper_import),
-            status=status.HTTP_201_CREATED if finished else status.HTTP_202_ACCEPTED,
+            status=status.HTTP_202_ACCEPTED if queued else status.HTTP_201_CREATED,
         )
 
 
@@ -122,5 +131,7 @@ class PaperImportDetailView(APIView):
         responses={200: PaperImportSchema, **error_responses(401, 403, 404)},
     )
     def get(self, request: Request, pk: int) -> Response:
-        paper_import = get_object_or_404(PaperImport.objects.select_related("round"), pk=pk)
+        paper_import = get_object_or_404(
+            PaperImport.objects.select_related("round", "uploaded_by"), pk=pk
+        )
         return Response(paper_import_document(request, paper_import))

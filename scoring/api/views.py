@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
@@ -14,8 +13,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.queueing import unavailable_response
 from config.schema import error_responses
-from scoring import services, tasks
+from scoring import services
 from scoring.api.serializers import RunSerializer
 from scoring.models import Run
 
@@ -57,12 +57,14 @@ class RecomputeView(APIView):
     @extend_schema(
         summary=_("Recompute a round's scores"),
         request=None,
-        responses={202: RunSerializer, **error_responses(400, 401, 403, 404)},
+        responses={
+            202: RunSerializer,
+            **error_responses(400, 401, 403, 404),
+            **unavailable_response(),
+        },
     )
     def post(self, request: Request, code: str) -> Response:
-        run, created = services.start_run(round_code=code)
-        if created:
-            transaction.on_commit(lambda: tasks.compute_and_publish.delay(run.pk))
+        run, _created = services.start_and_queue_run(round_code=code)
         return Response(run_document(run, show_error=True), status=status.HTTP_202_ACCEPTED)
 
 

@@ -1,0 +1,271 @@
+"""Faults of the work queue: the broker down when work is requested, a worker killed mid-import.
+
+Work a worker must do (a recompute, a large paper import) is created only if its task could
+be queued: with the broker down the request answers 503 within seconds and leaves nothing
+running or pending. The broker here is a ``redis-server`` this module starts on a port of its
+own and stops, never the shared Redis. A Celery worker killed (SIGKILL) in the middle of a
+paper import leaves its last batch uncommitted; once a worker is back and the beat sweep
+queues the import again, the import resumes after its last committed row and every row ends
+up stored exactly once.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db.models import Count
+from django.test import Client
+from django.utils import translation
+
+from config.celery import app
+from config.queueing import BrokerUnavailable
+from feedback import paper
+from feedback.models import PaperImport, Response
+from scoring.models import Run
+from surveys.models import Round
+from tests.conftest import forget_routes, require, start_celery_worker, stop_celery_worker
+from tests.test_paper_import import csv_bytes, row
+from tests.test_paper_import_worker import worker_database_url
+from tests.test_scoring_worker import forget_queue, wait_for
+
+pytestmark = [pytest.mark.fault, pytest.mark.postgres, pytest.mark.redis]
+
+BROKER_PORT = 6401
+IMPORTS = "/api/v1/paper-imports/"
+
+
+class OwnRedis:
+    """A ``redis-server`` of this test on its own port, to stop and start at will."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+        self.process = subprocess.Popen(
+            [*command, "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for(self._answers, timeout=10, what=f"redis-server on port {self.port}")
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def _answers(self) -> bool:
+        import redis
+
+        try:
+            return bool(redis.Redis.from_url(self.url, socket_connect_timeout=0.5).ping())
+        except redis.RedisError:
+            return False
+
+
+def use_broker(url: str) -> None:
+    """Make this process publish to ``url`` from now on (Celery caches its connections)."""
+    app.conf.broker_url = url
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def broker(transactional_db: None) -> Iterator[OwnRedis]:
+    """Tasks of this process go to an own redis-server (not run in-process), which the test
+    may kill; afterwards the settings' broker is back."""
+    if not shutil.which("redis-server"):
+        require("the fault tests need redis-server on PATH")
+    server = OwnRedis(BROKER_PORT)
+    server.start()
+    previous = app.conf.broker_url
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    use_broker(server.url)
+    try:
+        yield server
+    finally:
+        server.kill()
+        app.conf.task_always_eager = eager
+        use_broker(previous)
+
+
+@pytest.fixture
+def analyst(client: Client) -> Client:
+    user = User.objects.create_user("analyst", is_staff=True)
+    user.user_permissions.add(
+        Permission.objects.get(codename="add_run"),
+        Permission.objects.get(codename="view_run"),
+        Permission.objects.get(codename="import_paper_forms"),
+        Permission.objects.get(codename="view_paperimport"),
+    )
+    client.force_login(user)
+    return client
+
+
+def timed(request: Callable[[], object]) -> tuple[object, float]:
+    started = time.monotonic()
+    answer = request()
+    return answer, time.monotonic() - started
+
+
+def forms_file(count: int) -> SimpleUploadedFile:
+    return SimpleUploadedFile("forms.csv", csv_bytes([row(f"F-{n}") for n in range(count)]))
+
+
+@pytest.mark.django_db(transaction=True)
+class TestBrokerDown:
+    def test_a_recompute_answers_503_fast_and_leaves_no_run_and_works_once_the_broker_is_back(
+        self, broker: OwnRedis, analyst: Client, sipas
+    ) -> None:
+        broker.kill()
+
+        response, seconds = timed(lambda: analyst.post("/api/v1/rounds/demo/recompute/"))
+
+        assert response.status_code == 503, response.content
+        assert response.json()["code"] == "queue_unavailable"
+        assert seconds < 5
+        assert not Run.objects.exists()
+        # Nothing blocks the round: with the broker back, the next request starts a run.
+        broker.start()
+        again = analyst.post("/api/v1/rounds/demo/recompute/")
+        assert again.status_code == 202, again.content
+        assert Run.objects.get().status == Run.Status.RUNNING
+
+    def test_a_paper_import_answers_503_fast_and_leaves_no_import(
+        self, broker: OwnRedis, analyst: Client, sipas, settings
+    ) -> None:
+        settings.PAPER_IMPORT_SYNC_MAX_ROWS = 2
+        broker.kill()
+
+        response, seconds = timed(
+            lambda: analyst.post(IMPORTS, {"round": "demo", "file": forms_file(3)})
+        )
+
+        assert response.status_code == 503, response.content
+        assert response.json()["code"] == "queue_unavailable"
+        assert seconds < 5
+        assert not PaperImport.objects.exists() and not Response.objects.exists()
+
+    def test_the_admin_says_so_for_a_recompute_and_a_paper_import(
+        self, broker: OwnRedis, analyst: Client, sipas, settings
+    ) -> None:
+        settings.PAPER_IMPORT_SYNC_MAX_ROWS = 2
+        broker.kill()
+
+        recompute = analyst.post("/admin/scoring/run/recompute/", {"round": "demo"})
+        upload = analyst.post(
+            "/admin/feedback/paperimport/add/",
+            {"round": Round.objects.get(code="demo").pk, "file": forms_file(3)},
+            follow=True,
+        )
+
+        with translation.override(recompute.wsgi_request.LANGUAGE_CODE):
+            unavailable = BrokerUnavailable().detail
+        assert recompute.status_code == 200
+        assert recompute.context["form"].non_field_errors() == [unavailable]
+        assert upload.status_code == 200
+        assert upload.redirect_chain[-1][0].endswith("/admin/feedback/paperimport/add/")
+        assert [str(m) for m in upload.context["messages"]] == [unavailable]
+        assert not Run.objects.exists() and not PaperImport.objects.exists()
+
+    def test_work_queued_never_taken_up_is_queued_again_by_the_sweep(
+        self, broker: OwnRedis, analyst: Client, sipas, settings
+    ) -> None:
+        settings.PAPER_IMPORT_SYNC_MAX_ROWS = 2
+        settings.STALLED_WORK_MINUTES = 0
+        import redis
+
+        run_id = analyst.post("/api/v1/rounds/demo/recompute/").json()["id"]
+        import_id = analyst.post(IMPORTS, {"round": "demo", "file": forms_file(3)}).json()["id"]
+        queued = redis.Redis.from_url(broker.url)
+        assert queued.llen("celery") == 2
+        queued.delete("celery")  # the messages are lost (say, a broker restarted empty)
+
+        from scoring import services
+
+        assert services.requeue_stalled_runs() == [run_id]
+        assert paper.requeue_stalled_paper_imports() == [import_id]
+        assert queued.llen("celery") == 2
+
+
+@pytest.fixture
+def import_queue(transactional_db: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Paper-import tasks of this process go through Redis to this test's own queue."""
+    queue = f"test-fault-import-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setitem(app.conf, "task_always_eager", False)
+    monkeypatch.setitem(app.conf, "task_routes", {"feedback.import_paper_forms": {"queue": queue}})
+    forget_routes()
+    try:
+        yield queue
+    finally:
+        forget_routes()  # rebuilt lazily, once monkeypatch has put task_routes back
+        forget_queue(queue)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_paper_import_whose_worker_is_killed_resumes_and_stores_each_row_once(
+    import_queue: str, analyst: Client, sipas, settings
+) -> None:
+    settings.PAPER_IMPORT_SYNC_MAX_ROWS = 10
+    settings.STALLED_WORK_MINUTES = 0  # the sweep queues again at once what no worker runs
+    total = 1500
+    lines = [row(f"F-{n}", S01="9" if n % 10 == 0 else "4") for n in range(total)]
+    lines += [row("F-1"), row("F-2")]  # repeated forms: duplicates, not stored twice
+    workers: list[subprocess.Popen] = []
+    try:
+        workers.append(start_celery_worker(import_queue, database_url=worker_database_url()))
+        upload = analyst.post(
+            IMPORTS,
+            {"round": "demo", "file": SimpleUploadedFile("forms.csv", csv_bytes(lines))},
+        )
+        assert upload.status_code == 202, upload.content
+        import_id = upload.json()["id"]
+
+        def partly_done() -> bool:
+            done = PaperImport.objects.get(pk=import_id)
+            return done.status == "running" and done.processed_rows >= 3 * paper.BATCH_ROWS
+
+        wait_for(partly_done, timeout=90, what="the import to be partly done")
+        workers[0].send_signal(signal.SIGKILL)  # no clean-up of any kind
+        assert workers[0].wait(timeout=20) == -signal.SIGKILL
+        stopped = PaperImport.objects.get(pk=import_id)
+        assert stopped.status == "running" and 0 < stopped.last_row < total + 1
+        stored_at_kill = Response.objects.filter(import_batch_id=import_id).count()
+        assert stored_at_kill == stopped.accepted_rows  # the open batch was rolled back
+
+        workers.append(start_celery_worker(import_queue, database_url=worker_database_url()))
+        # Beat's sweep, every minute in production: the dead worker's lock is free once the
+        # server has noticed its session ended.
+        wait_for(
+            lambda: paper.requeue_stalled_paper_imports() == [import_id],
+            timeout=30,
+            what="the sweep to queue the import again",
+        )
+
+        def finished() -> PaperImport | None:
+            done = PaperImport.objects.get(pk=import_id)
+            return done if done.status in ("done", "failed") else None
+
+        done = wait_for(finished, timeout=120, what="the resumed import to finish")
+    finally:
+        for worker in workers:
+            stop_celery_worker(worker)
+
+    assert (done.status, done.attempts) == ("done", 2), done.error
+    assert (done.processed_rows, done.accepted_rows, done.rejected_rows) == (total + 2, 1350, 150)
+    assert done.duplicate_rows == 2
+    stored = Response.objects.filter(import_batch_id=import_id)
+    assert stored.count() == 1350 > stored_at_kill
+    assert not stored.values("paper_key").annotate(n=Count("id")).filter(n__gt=1).exists()
+    assert sorted(entry["row"] for entry in done.report) == list(range(2, total + 4))
