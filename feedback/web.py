@@ -250,9 +250,7 @@ def _open_draft(request: HttpRequest, token: str) -> tuple[ResponseDraft | None,
 @require_http_methods(["GET", "POST"])
 def draft_step(request: HttpRequest, token: str) -> HttpResponse:
     """One section of the questionnaire: show it, or take its answers and move on."""
-    if request.method == "POST" and (
-        receipt := drafts.receipt_for_client_id(request.POST.get("client_id", ""))
-    ):
+    if request.method == "POST" and (receipt := drafts.receipt_of_submitted_draft(token=token)):
         # A repeated final submit (double click, reload): the first one already stored it.
         return redirect("feedback:thanks", receipt=receipt)
     draft, problem = _open_draft(request, token)
