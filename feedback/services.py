@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from psycopg.types.json import Jsonb
 
+from config.input_guard import text_problem
 from feedback.errors import AnswersInvalid, ClientIdConflict, RoundClosed
 from feedback.models import Answer, Invitation, Response
 from feedback.validation import CleanAnswer, clean_answers
@@ -97,6 +98,11 @@ def resolve_target(
     *, round_code: str, unit_code: str, agency_code: str = ""
 ) -> tuple[Round, Unit, Agency | None]:
     """The round, unit and agency named by codes, or ``ValidationError`` naming the field."""
+    codes = {"round": round_code, "unit": unit_code, "agency": agency_code}
+    if unstorable := {
+        name: [problem] for name, code in codes.items() if (problem := text_problem(code))
+    }:
+        raise ValidationError(unstorable)  # no such code can exist; the query itself would fail
     survey_round = Round.objects.select_related("version").filter(code=round_code).first()
     if survey_round is None:
         raise ValidationError(
