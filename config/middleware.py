@@ -9,7 +9,12 @@
   petitions, the admin; a multipart form's text is decoded by Django, so only NUL is
   looked for there). API views check their bodies in their parsers (``config.parsers``);
   a view marked ``checks_own_input`` (Open311) checks its query string and form itself,
-  with the same functions, and answers in its own format.
+  with the same functions, and answers in its own format;
+* 400 naming the header for a header holding NUL (``Authorization: Token a\\x00b``); a
+  cookie holding one (a session key) is dropped, as an unknown session key would be.
+
+It comes before the session middleware, which would look the session cookie up; its
+``process_view`` runs, like every middleware's, once the language is chosen.
 
 Django would otherwise re-quote bytes that are not UTF-8 in the path and replace them with
 U+FFFD in query strings and forms; a lone surrogate cannot be written in UTF-8 at all, and
@@ -36,6 +41,21 @@ class UnstorableInputMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if text_problem(request.path) or not _path_is_utf8(request):
             raise Http404(_("No page has this address."))
+        if headers := {
+            name.removeprefix("HTTP_").replace("_", "-").title(): [problem]
+            for name, value in request.META.items()
+            if name.startswith("HTTP_")
+            and isinstance(value, str)
+            and (problem := text_problem(value))
+        }:
+            return refused(request, headers)
+        # A cookie is the browser's, not the client's choice: one that cannot be looked up
+        # (a session key holding NUL, written "\000" in a quoted cookie) is as good as absent.
+        request.COOKIES = {
+            name: value
+            for name, value in request.COOKIES.items()
+            if not text_problem(name) and not text_problem(value)
+        }
         return self.get_response(request)
 
     def process_view(

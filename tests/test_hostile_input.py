@@ -169,6 +169,19 @@ class TestPaths:
         assert response.status_code == 404 and response.json()["code"] == "not_found"
 
 
+class TestHeadersAndCookies:
+    def test_a_session_cookie_holding_a_nul_is_ignored(self, client: Client, db: None) -> None:
+        client.cookies.load('sessionid="abcdefghij\\000kl"')
+        assert client.get("/api/v1/me/").status_code in (200, 401, 403)
+        assert client.get("/admin/").status_code == 302  # to the login page, as with no session
+
+    def test_an_authorization_header_holding_a_nul_is_a_400_naming_it(
+        self, client: Client, db: None
+    ) -> None:
+        response = client.get("/api/v1/me/", HTTP_AUTHORIZATION="Token ab\x00cd")
+        assert response.status_code == 400 and field_errors(response, "Authorization")
+
+
 class TestQueryStrings:
     def test_a_nul_in_a_query_value_is_a_400_naming_the_parameter(
         self, client: Client, sipas
