@@ -15,6 +15,7 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
+from config.input_guard import checks_own_input, form_problems
 from feedback import drafts
 from feedback.errors import AnswersInvalid, ClientIdConflict, RoundClosed
 from feedback.forms import HONEYPOT_FIELD, parse_section, section_fields
@@ -202,6 +203,7 @@ def _render_section(
     section: Section,
     answers: dict[str, Any],
     errors: dict[str, list[str]] | None = None,
+    status: int = 200,
 ) -> HttpResponse:
     questions = [q for s in sections for q in s.questions.all()]
     cleaned, _errors = clean_answers(questions, answers, partial=True)
@@ -225,6 +227,7 @@ def _render_section(
             "is_last": current == len(visible),
             "honeypot": HONEYPOT_FIELD,
         },
+        status=status,
     )
 
 
@@ -247,6 +250,7 @@ def _open_draft(request: HttpRequest, token: str) -> tuple[ResponseDraft | None,
     return draft, HttpResponse()
 
 
+@checks_own_input  # an answer that cannot be stored is shown beside its question, like any error
 @require_http_methods(["GET", "POST"])
 def draft_step(request: HttpRequest, token: str) -> HttpResponse:
     """One section of the questionnaire: show it, or take its answers and move on."""
@@ -277,6 +281,10 @@ def draft_step(request: HttpRequest, token: str) -> HttpResponse:
     )
     index = sections.index(section)
     posted = parse_section(section, request.POST)
+    if unstorable := {c: m for c, m in form_problems(request).items() if c in posted}:
+        # Nothing of this page is saved; the citizen retypes the answers named.
+        shown = {c: v for c, v in {**draft.answers, **posted}.items() if c not in unstorable}
+        return _render_section(request, draft, sections, section, shown, unstorable, status=400)
     merged = {c: v for c, v in draft.answers.items() if c not in posted}
     merged |= {c: v for c, v in posted.items() if v is not None}
     cleaned, errors = clean_answers(questions, merged, partial=True)

@@ -103,7 +103,7 @@ def start_draft(client: Client) -> str:
 
 
 class TestWebForm:
-    def test_a_nul_in_an_answer_is_a_400_page_naming_the_field_and_nothing_is_saved(
+    def test_a_nul_in_an_answer_is_shown_beside_the_question_and_nothing_is_saved(
         self, client: Client, sipas
     ) -> None:
         path = start_draft(client)
@@ -111,7 +111,8 @@ class TestWebForm:
         refused = client.post(path, posted)
         assert refused.status_code == 400
         page = refused.content.decode()
-        assert "A08" in page and "NUL" in page
+        assert 'class="question has-error" id="q-A08"' in page and "NUL" in page
+        assert 'id="id_A01_nu" name="A01" value="nu" checked' in page  # the rest is kept
         assert ResponseDraft.objects.get().answers == {}
         assert not Response.objects.exists()
 
