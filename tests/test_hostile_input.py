@@ -160,12 +160,12 @@ class TestPaths:
         ],
     )
     def test_a_nul_or_undecodable_byte_in_the_path_is_a_404(
-        self, client: Client, sipas, path: str
+        self, client: Client, db: None, path: str
     ) -> None:
         assert client.get(path).status_code == 404
         assert client.post(path, {"unit": "19"}).status_code in (403, 404)  # CSRF may come first
 
-    def test_an_api_path_with_a_nul_answers_json(self, client: Client, sipas) -> None:
+    def test_an_api_path_with_a_nul_answers_json(self, client: Client, db: None) -> None:
         response = client.get("/api/v1/petitions/track/a%00b/")
         assert response.status_code == 404 and response.json()["code"] == "not_found"
 
@@ -185,7 +185,7 @@ class TestHeadersAndCookies:
 
 class TestQueryStrings:
     def test_a_nul_in_a_query_value_is_a_400_naming_the_parameter(
-        self, client: Client, sipas
+        self, client: Client, db: None
     ) -> None:
         page = client.get("/petitions/track/", {"code": NUL})
         assert page.status_code == 400 and "code" in page.content.decode()
@@ -193,7 +193,7 @@ class TestQueryStrings:
         assert api.status_code == 400 and field_errors(api, "state")
 
     def test_undecodable_bytes_in_a_query_are_a_400_naming_the_parameter(
-        self, client: Client, sipas
+        self, client: Client, db: None
     ) -> None:
         response = client.get("/api/v1/rounds/?state=%FFopen")
         assert response.status_code == 400 and field_errors(response, "state")
