@@ -3,7 +3,9 @@
 A draft holds the answers cleaned so far (canonical values, as ``clean_answers`` returns
 them) and the index of the section the citizen is on. Each save pushes its expiry
 ``FEEDBACK_DRAFT_TTL_HOURS`` past now. The final submit goes through ``submit_response``
-with the draft's ``client_id``, so a double click or a re-POST never stores twice.
+with the draft's ``client_id``, so a double click or a re-POST never stores twice. That
+key derives from the draft's secret token, so a repeat answers with the receipt only to
+whoever holds the draft's link, whatever ``client_id`` a request claims.
 """
 
 from __future__ import annotations
@@ -17,8 +19,16 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from feedback.models import Invitation, Response, ResponseDraft
+from feedback.models import Invitation, Response, ResponseDraft, new_token
 from feedback.services import Submission, check_round_open, resolve_target, submit_response
+
+# Fixed forever: changing it would orphan the receipts of drafts submitted before.
+DRAFT_CLIENT_ID_NAMESPACE = uuid.UUID("0d7a3f52-8a5e-4c1c-9a4b-6c2f1e9b8d10")
+
+
+def draft_client_id(token: str) -> uuid.UUID:
+    """The idempotency key of the draft with this token (not reversible to the token)."""
+    return uuid.uuid5(DRAFT_CLIENT_ID_NAMESPACE, token)
 
 
 def draft_expiry(now: dt.datetime) -> dt.datetime:
@@ -62,12 +72,14 @@ def start_draft(
         raise ValidationError(
             {"token": [_("This survey round can only be answered with an invitation.")]}
         )
+    token = new_token()
     return ResponseDraft.objects.create(
+        token=token,
         round=survey_round,
         unit=unit,
         agency=agency,
         invitation=invitation,
-        client_id=uuid.uuid4(),
+        client_id=draft_client_id(token),
         created_at=now,
         updated_at=now,
         expires_at=draft_expiry(now),
@@ -121,12 +133,9 @@ def submit_draft(*, draft: ResponseDraft, answers: dict[str, Any]) -> Submission
     return submission
 
 
-def receipt_for_client_id(client_id: str) -> str | None:
-    """The receipt of a response already stored under this client id, if any."""
-    try:
-        key = uuid.UUID(client_id)
-    except ValueError:
-        return None
+def receipt_of_submitted_draft(*, token: str) -> str | None:
+    """The receipt of the response the draft with this token was submitted as, if any."""
+    key = draft_client_id(token)
     return Response.objects.filter(client_id=key).values_list("receipt", flat=True).first()
 
 

@@ -3,8 +3,11 @@
 ``submit_response`` is the single path by which a response is stored, whatever the channel
 (web, API, paper): it checks the round, unit and invitation, cleans the answers against the
 round's questionnaire version, and stores the response with its answers in one transaction.
-A repeated ``client_id`` returns the first response; the same key with other content is a
-conflict. Concurrent repeats are settled by the unique index on ``client_id``.
+A repeated ``client_id`` returns the first response only to the client that stored it: the
+request digest covers the content and, for an API account, the account, so the same key
+with other content, from another account, or from an anonymous client replaying an
+account's key, is a conflict (409) that shows nothing of the first response. Concurrent
+repeats are settled by the unique index on ``client_id``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from psycopg.types.json import Jsonb
 
+from config.input_guard import text_problem
 from feedback.errors import AnswersInvalid, ClientIdConflict, RoundClosed
 from feedback.models import Answer, Invitation, Response
 from feedback.validation import CleanAnswer, clean_answers
@@ -35,16 +39,22 @@ class Submission:
     answers_stored: int
 
 
-def request_digest(*, round_code: str, unit_code: str, answers: dict[str, Any]) -> str:
-    """SHA-256 of what a client sent, independent of key order."""
+def request_digest(
+    *, round_code: str, unit_code: str, answers: dict[str, Any], account_id: int | None = None
+) -> str:
+    """SHA-256 of what a client sent, independent of key order, and of who sent it.
+
+    Anonymous clients are told apart by content only (the digest is what it was before
+    accounts counted, so stored digests stay valid); an account's key is its own.
+    """
+    sent: dict[str, Any] = {"round": round_code, "unit": unit_code, "answers": answers}
+    if account_id is not None:
+        sent["account"] = account_id
     canonical = json.dumps(
-        {"round": round_code, "unit": unit_code, "answers": answers},
-        sort_keys=True,
-        ensure_ascii=False,
-        separators=(",", ":"),
-        default=str,
+        sent, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str
     )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    # surrogatepass: a lone surrogate is refused later, by validation, not here with a 500.
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 # Published versions never change, so their questions are read once per process. The key
@@ -77,8 +87,9 @@ def _repeat_or_conflict(client_id: uuid.UUID, digest: str) -> Submission | None:
     if existing is None:
         return None
     if existing.request_digest != digest:
+        # Another content or another client: nothing of the first response is shown.
         raise ClientIdConflict(
-            _("This client_id was already used for a response with different content.")
+            _("This client_id was already used for another response; send a new one.")
         )
     return Submission(existing, created=False, answers_stored=existing.answers.count())
 
@@ -87,6 +98,11 @@ def resolve_target(
     *, round_code: str, unit_code: str, agency_code: str = ""
 ) -> tuple[Round, Unit, Agency | None]:
     """The round, unit and agency named by codes, or ``ValidationError`` naming the field."""
+    codes = {"round": round_code, "unit": unit_code, "agency": agency_code}
+    if unstorable := {
+        name: [problem] for name, code in codes.items() if (problem := text_problem(code))
+    }:
+        raise ValidationError(unstorable)  # no such code can exist; the query itself would fail
     survey_round = Round.objects.select_related("version").filter(code=round_code).first()
     if survey_round is None:
         raise ValidationError(
@@ -141,11 +157,17 @@ def submit_response(
     invitation_token: str = "",
     weight: float = 1.0,
     import_batch_id: int | None = None,
+    account_id: int | None = None,
     now: Any = None,
 ) -> Submission:
-    """Validate and store one response; see the module docstring for the guarantees."""
+    """Validate and store one response; see the module docstring for the guarantees.
+
+    ``account_id`` is the API account that sends it, ``None`` for an anonymous client.
+    """
     now = now or timezone.now()
-    digest = request_digest(round_code=round_code, unit_code=unit_code, answers=answers)
+    digest = request_digest(
+        round_code=round_code, unit_code=unit_code, answers=answers, account_id=account_id
+    )
     if client_id is not None and (repeat := _repeat_or_conflict(client_id, digest)):
         return repeat
 

@@ -15,9 +15,12 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
+from config.input_guard import text_problem
 from surveys.models import Question
 
 DEFAULT_MAX_LENGTH = {Question.Type.TEXT: 500, Question.Type.LONGTEXT: 5000}
+# A whole number beyond this loses digits as a float (the ``number`` column scoring reads).
+MAX_NUMBER = 2**53
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,8 @@ def clean_value(question: Question, value: Any, choice_codes: list[str]) -> Clea
                     _("must be between %(low)s and %(high)s")
                     % {"low": _bound(low), "high": _bound(high)}
                 )
+            if abs(value) > MAX_NUMBER:
+                raise AnswerError(_("is too large"))
             return CleanAnswer(question, value, number=float(value))
         case Question.Type.YESNO:
             if not isinstance(value, bool):
@@ -86,6 +91,10 @@ def clean_value(question: Question, value: Any, choice_codes: list[str]) -> Clea
         case Question.Type.TEXT | Question.Type.LONGTEXT:
             if not isinstance(value, str):
                 raise AnswerError(_("must be text"))
+            if text_problem(value):
+                raise AnswerError(
+                    _("contains a character that cannot be stored (NUL or a lone surrogate)")
+                )
             text = value.strip()
             limit = question.max_length or DEFAULT_MAX_LENGTH[kind]
             if len(text) > limit:

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from config.abuse import HONEYPOT_FIELD, allow_submission, honeypot_filled
+from config.input_guard import checks_own_input, form_problems
 from feedback import drafts
 from feedback.errors import AnswersInvalid, ClientIdConflict, RoundClosed
 from feedback.forms import parse_section, section_fields
@@ -198,6 +199,7 @@ def _render_section(
     section: Section,
     answers: dict[str, Any],
     errors: dict[str, list[str]] | None = None,
+    status: int = 200,
 ) -> HttpResponse:
     questions = [q for s in sections for q in s.questions.all()]
     cleaned, _errors = clean_answers(questions, answers, partial=True)
@@ -221,6 +223,7 @@ def _render_section(
             "is_last": current == len(visible),
             "honeypot": HONEYPOT_FIELD,
         },
+        status=status,
     )
 
 
@@ -243,12 +246,11 @@ def _open_draft(request: HttpRequest, token: str) -> tuple[ResponseDraft | None,
     return draft, HttpResponse()
 
 
+@checks_own_input  # an answer that cannot be stored is shown beside its question, like any error
 @require_http_methods(["GET", "POST"])
 def draft_step(request: HttpRequest, token: str) -> HttpResponse:
     """One section of the questionnaire: show it, or take its answers and move on."""
-    if request.method == "POST" and (
-        receipt := drafts.receipt_for_client_id(request.POST.get("client_id", ""))
-    ):
+    if request.method == "POST" and (receipt := drafts.receipt_of_submitted_draft(token=token)):
         # A repeated final submit (double click, reload): the first one already stored it.
         return redirect("feedback:thanks", receipt=receipt)
     draft, problem = _open_draft(request, token)
@@ -275,6 +277,10 @@ def draft_step(request: HttpRequest, token: str) -> HttpResponse:
     )
     index = sections.index(section)
     posted = parse_section(section, request.POST)
+    if unstorable := {c: m for c, m in form_problems(request).items() if c in posted}:
+        # Nothing of this page is saved; the citizen retypes the answers named.
+        shown = {c: v for c, v in {**draft.answers, **posted}.items() if c not in unstorable}
+        return _render_section(request, draft, sections, section, shown, unstorable, status=400)
     merged = {c: v for c, v in draft.answers.items() if c not in posted}
     merged |= {c: v for c, v in posted.items() if v is not None}
     cleaned, errors = clean_answers(questions, merged, partial=True)

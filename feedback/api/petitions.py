@@ -28,6 +28,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.abuse import HoneypotField, SubmissionThrottle, check_body_size
+from config.fields import ClientIdField
 from feedback.models import Petition, PetitionCategory, PetitionEvent
 from feedback.petitions import selectors, services
 from feedback.petitions.errors import PetitionNotFound
@@ -181,7 +182,7 @@ class PetitionListCreateView(APIView):
             max_length=1000, required=False, allow_blank=True, default=""
         )
         contact_consent = serializers.BooleanField(required=False, default=False)
-        client_id = serializers.UUIDField(required=False, allow_null=True, default=None)
+        client_id = ClientIdField(required=False, allow_null=True, default=None)
         website = HoneypotField()
 
     Input = PetitionSubmitInput

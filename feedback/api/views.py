@@ -24,6 +24,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.abuse import HoneypotField, SubmissionThrottle, check_body_size
+from config.fields import ClientIdField
 from config.schema import error_responses
 from feedback import services
 from feedback.models import Response as ResponseModel
@@ -39,7 +40,7 @@ class ResponseCreateView(APIView):
         round = serializers.CharField(max_length=32)
         unit = serializers.CharField(max_length=16)
         agency = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
-        client_id = serializers.UUIDField()
+        client_id = ClientIdField()
         token = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
         answers = serializers.DictField(child=serializers.JSONField(allow_null=True))
         website = HoneypotField()
@@ -101,6 +102,7 @@ class ResponseCreateView(APIView):
             client_id=fields["client_id"],
             invitation_token=fields["token"],
             channel=ResponseModel.Channel.API,
+            account_id=request.user.pk if request.user.is_authenticated else None,
         )
         response = submission.response
         body = {

@@ -8,8 +8,10 @@ the permission ``feedback.submit_petitions``. Contact details are never returned
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import wraps
 from typing import Any
 
 from django.conf import settings
@@ -24,6 +26,7 @@ from rest_framework.authtoken.models import Token
 
 from config.abuse import allow_submission, body_within_limit
 from config.errors import DomainError
+from config.input_guard import checks_own_input, form_problems, query_problems
 from feedback.models import CLOSED_STATUSES, OPEN_STATUSES, Petition, PetitionCategory
 from feedback.open311.render import errors, render
 from feedback.petitions import services
@@ -44,7 +47,25 @@ PARAMETERS = {
 
 
 def _clean_text(value: str) -> str:
-    return value.replace("\x00", "").strip()
+    return value.strip()
+
+
+def _messages(problems: dict[str, list[str]]) -> list[str]:
+    """GeoReport error messages naming each parameter holding text that cannot be stored."""
+    return [f"{name}: {message}" for name, messages in problems.items() for message in messages]
+
+
+def _checked(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Refuse a query string the database cannot store (400, GeoReport's format); such a
+    form is refused by ``_create``, after the size of its body is checked."""
+
+    @wraps(view)
+    def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if problems := query_problems(request):
+            return errors(_messages(problems), fmt=kwargs.get("fmt", "json"), status=400)
+        return view(request, *args, **kwargs)
+
+    return checks_own_input(checked)
 
 
 def _jurisdiction(request: HttpRequest) -> tuple[Unit | None, str]:
@@ -68,6 +89,7 @@ def _service(category: PetitionCategory) -> dict[str, Any]:
     }
 
 
+@_checked
 @require_GET
 def service_list(request: HttpRequest, fmt: str) -> HttpResponse:
     """GET Service List: the petition categories open for new petitions."""
@@ -78,6 +100,7 @@ def service_list(request: HttpRequest, fmt: str) -> HttpResponse:
     return render([_service(c) for c in categories], fmt=fmt, root="services")
 
 
+@_checked
 @require_GET
 def service_definition(request: HttpRequest, code: str, fmt: str) -> HttpResponse:
     """GET Service Definition: the optional ``agency`` attribute, listing the jurisdiction's
@@ -142,14 +165,19 @@ def _public() -> QuerySet[Petition]:
 
 
 def _moment(raw: str, *, name: str) -> datetime:
-    value = parse_datetime(raw)
-    if value is None:
-        day = parse_date(raw)
-        if day is None:
-            raise ValueError(f"{name} must be a W3C datetime such as 2026-01-01T00:00:00Z")
-        value = datetime.combine(day, time.min)
-    if timezone.is_naive(value):
-        value = timezone.make_aware(value)
+    problem = f"{name} must be a W3C datetime such as 2026-01-01T00:00:00Z"
+    try:
+        value = parse_datetime(raw)
+        if value is None:
+            day = parse_date(raw)
+            if day is None:
+                raise ValueError(problem)
+            value = datetime.combine(day, time.min)
+        if timezone.is_naive(value):
+            value = timezone.make_aware(value)
+        value.astimezone(UTC)  # a moment of year 1 or 9999 may fall outside the calendar in UTC
+    except (ValueError, OverflowError):
+        raise ValueError(problem) from None
     return value
 
 
@@ -187,6 +215,7 @@ def _filtered(request: HttpRequest, unit: Unit | None) -> QuerySet[Petition]:
     return petitions
 
 
+@_checked
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def request_list(request: HttpRequest, fmt: str) -> HttpResponse:
@@ -204,6 +233,7 @@ def request_list(request: HttpRequest, fmt: str) -> HttpResponse:
     return render([_request(p) for p in petitions], fmt=fmt, root="service_requests")
 
 
+@_checked
 @require_GET
 def request_detail(request: HttpRequest, pk: str, fmt: str) -> HttpResponse:
     """GET Service Request: one petition, as a list of one (as the specification has it)."""
@@ -231,12 +261,17 @@ def _decimal(raw: str, name: str) -> Decimal | None:
         raise ValueError(f"{name} must be a number") from None
     if not value.is_finite():
         raise ValueError(f"{name} must be a number")
-    return value.quantize(Decimal("0.000001"))
+    try:
+        return value.quantize(Decimal("0.000001"))
+    except InvalidOperation:  # more digits than a Decimal holds: far out of range anyway
+        raise ValueError(f"{name} is out of range") from None
 
 
 def _create(request: HttpRequest, fmt: str) -> HttpResponse:
     if not body_within_limit(request, settings.FEEDBACK_MAX_BODY_BYTES):
         return errors(["request body too large"], fmt=fmt, status=413)
+    if problems := form_problems(request):
+        return errors(_messages(problems), fmt=fmt, status=400)
     user = _key_holder(request)
     if user is None:
         return errors(["api_key missing or not valid"], fmt=fmt, status=403)

@@ -23,6 +23,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from config.input_guard import text_problem
 from feedback.errors import ClientIdConflict
 from feedback.models import (
     CLOSED_STATUSES,
@@ -80,8 +81,8 @@ def _clean(data: PetitionInput) -> dict[str, Any]:
     """Validate ``data``; every problem is reported at once, keyed by field."""
     errors: dict[str, list[str]] = defaultdict(list)
     for name, value in data.__dict__.items():
-        if isinstance(value, str) and "\x00" in value:
-            errors[name].append(_("This text contains a character that is not allowed."))
+        if isinstance(value, str) and (problem := text_problem(value)):
+            errors[name].append(problem)
     if errors:
         raise ValidationError(dict(errors))
     category = PetitionCategory.objects.filter(code=data.category.strip(), is_active=True).first()
@@ -160,10 +161,12 @@ def submit_petition(
     """Store a petition with its deadline; a repeated ``client_id`` returns the first.
 
     Returns the petition and whether it was created now. A ``client_id`` reused with
-    another content raises ``ClientIdConflict``.
+    another content, or by another account (or without the account that used it), raises
+    ``ClientIdConflict``: the first petition is returned only to the client that sent it.
     """
     digest = data.digest()
-    if client_id is not None and (first := _by_client_id(client_id, digest)):
+    account_id = submitted_by.pk if submitted_by is not None else None
+    if client_id is not None and (first := _by_client_id(client_id, digest, account_id)):
         return first, False
     fields = _clean(data)
     now = timezone.now()
@@ -185,15 +188,17 @@ def submit_petition(
             )
     except IntegrityError:
         # Another request with the same client_id won the race: answer like a repeat.
-        if client_id is not None and (first := _by_client_id(client_id, digest)):
+        if client_id is not None and (first := _by_client_id(client_id, digest, account_id)):
             return first, False
         raise
     return petition, True
 
 
-def _by_client_id(client_id: uuid.UUID, digest: str) -> Petition | None:
+def _by_client_id(client_id: uuid.UUID, digest: str, account_id: int | None) -> Petition | None:
     first = Petition.objects.filter(client_id=client_id).first()
-    if first is not None and first.request_digest != digest:
+    if first is not None and (
+        first.request_digest != digest or first.submitted_by_id != account_id
+    ):
         raise ClientIdConflict(_("This client_id was already used for another petition."))
     return first
 

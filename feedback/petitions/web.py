@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from config.abuse import HONEYPOT_FIELD, allow_submission, honeypot_filled
 from config.errors import DomainError
+from config.input_guard import checks_own_input, form_problems
 from feedback.models import Petition, PetitionCategory
 from feedback.petitions import selectors, services
 from surveys.models import Agency
@@ -50,6 +51,7 @@ def _problem(request: HttpRequest, *, title: str, message: str, status: int) -> 
     )
 
 
+@checks_own_input  # text that cannot be stored is reported beside its field, like any error
 @require_http_methods(["GET", "POST"])
 def petition_new(request: HttpRequest) -> HttpResponse:
     """The petition form; a valid one stores the petition and shows its tracking page."""
@@ -84,7 +86,10 @@ def petition_new(request: HttpRequest) -> HttpResponse:
                 status=429,
             )
         data = {k: v for k, v in chosen.items() if k != "client_id"}
+        errors = form_problems(request)
         try:
+            if errors:
+                raise ValidationError(errors)
             petition, _created = services.submit_petition(
                 data=services.PetitionInput(**data),
                 channel=Petition.Channel.WEB,

@@ -1,0 +1,38 @@
+"""The API's parsers: DRF's, refusing input the database cannot store (``config.input_guard``).
+
+A body holding a NUL character, a lone surrogate (anywhere: a value, a key, a nested answer)
+or a number too large for a float is a 400 naming the field, before any view sees it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import parsers
+from rest_framework.exceptions import ValidationError
+
+from config.input_guard import unstorable_fields
+
+
+def refuse_unstorable(data: Any) -> Any:
+    """``data`` unchanged, or a DRF ``ValidationError`` naming each field that cannot be stored."""
+    if errors := unstorable_fields(data):
+        raise ValidationError(errors)
+    return data
+
+
+class JSONParser(parsers.JSONParser):
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        return refuse_unstorable(super().parse(stream, media_type, parser_context))
+
+
+class FormParser(parsers.FormParser):
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        return refuse_unstorable(super().parse(stream, media_type, parser_context))
+
+
+class MultiPartParser(parsers.MultiPartParser):
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        parsed = super().parse(stream, media_type, parser_context)
+        refuse_unstorable(parsed.data)  # file names are cleaned by Django (printable only)
+        return parsed
