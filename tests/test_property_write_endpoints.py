@@ -400,11 +400,6 @@ def test_paper_import_answers_any_cell_without_a_server_error(
     assert_handled(import_one_row(clerk, column, cell), "file", "round")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="feedback/paper.py keeps a row_id holding NUL in the import's JSON report, which "
-    "PostgreSQL refuses (500); its owner is to check row_id with config.input_guard",
-)
 @settings(PROPERTY, max_examples=10)
 @given(cell=STRINGS)
 @example(cell="F\x001")
