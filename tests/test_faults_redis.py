@@ -242,7 +242,6 @@ def fill_web_form(service: Service, address: str) -> requests.Response:
         section = re.search(r'name="section" value="([^"]+)"', page.text).group(1)
         codes = list(Question.objects.filter(section__code=section).values_list("code", flat=True))
         data = {"section": section, "action": "next", "csrfmiddlewaretoken": csrf_token(page)}
-        data |= {"client_id": re.search(r'name="client_id" value="([^"]+)"', page.text).group(1)}
         reply = browser.post(path, data=data | form_values(answers, codes), timeout=20)
         assert reply.status_code == 200, reply.text[:500]
         if reply.url != path:
