@@ -102,13 +102,17 @@ class TransitionForm(forms.ModelForm):
         required=False,
         choices=[("", "—"), *Petition.Status.choices],
     )
-    agency = forms.ModelChoiceField(
+    # Not named after a model field: the ModelForm would copy it onto the petition.
+    to_agency = forms.ModelChoiceField(
         Agency.objects.none(),
         label=_("agency"),
         required=False,
+        empty_label="—",
         help_text=_("Only the unit's coordinators can send a petition to another agency."),
     )
-    assign_to = forms.ModelChoiceField(User.objects.none(), label=_("assign to"), required=False)
+    assign_to = forms.ModelChoiceField(
+        User.objects.none(), label=_("assign to"), required=False, empty_label="—"
+    )
     reply_text = forms.CharField(
         label=_("public reply"),
         widget=forms.Textarea(attrs={"rows": 4}),
@@ -137,7 +141,7 @@ class TransitionForm(forms.ModelForm):
         self.fields["new_status"].widget.choices = [("", "—")] + [
             (value, label) for value, label in Petition.Status.choices if value in allowed
         ]
-        agency = self.fields["agency"]
+        agency = self.fields["to_agency"]
         agency.queryset = selectors.agencies_of_unit(petition.unit_id)
         agency.label_from_instance = lambda a: localized(a, "name")
         agency.initial = petition.agency_id
@@ -166,7 +170,7 @@ class TransitionForm(forms.ModelForm):
     def change_arguments(self) -> dict[str, Any]:
         """The validated fields as ``change_petition_status`` takes them."""
         data = self.cleaned_data
-        agency, assignee = data.get("agency"), data.get("assign_to")
+        agency, assignee = data.get("to_agency"), data.get("assign_to")
         return {
             "status": data["new_status"],
             "note": data.get("note", ""),
@@ -198,7 +202,12 @@ class TransitionForm(forms.ModelForm):
 
 
 # Names of the service's fields on the form.
-FORM_FIELDS = {"reply": "reply_text", "status": "new_status", "assignee": "assign_to"}
+FORM_FIELDS = {
+    "reply": "reply_text",
+    "status": "new_status",
+    "agency": "to_agency",
+    "assignee": "assign_to",
+}
 
 
 @admin.register(Petition)
@@ -254,7 +263,7 @@ class PetitionAdmin(admin.ModelAdmin):
         (None, {"fields": readonly_fields}),
         (
             _("Change status"),
-            {"fields": ["new_status", "agency", "assign_to", "reply_text", "reason", "note"]},
+            {"fields": ["new_status", "to_agency", "assign_to", "reply_text", "reason", "note"]},
         ),
     ]
 
