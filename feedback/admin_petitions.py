@@ -239,7 +239,7 @@ class PetitionAdmin(admin.ModelAdmin):
         "unit_name",
         "agency_name",
         "status",
-        "assignee",
+        "assignee_name",
         "deadline",
         "overdue",
         "description",
@@ -282,6 +282,11 @@ class PetitionAdmin(admin.ModelAdmin):
     @admin.display(description=_("agency"), ordering="agency__name_vi")
     def agency_name(self, obj: Petition) -> str:
         return localized(obj.agency, "name") if obj.agency else "—"
+
+    @admin.display(description=_("assignee"))
+    def assignee_name(self, obj: Petition) -> str:
+        # Not a link to the account: handlers may not open the user admin.
+        return obj.assignee.get_username() if obj.assignee else "—"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Petition]:
         return selectors.petitions_visible_to(request.user)
