@@ -139,6 +139,17 @@ def test_a_refused_change_saves_nothing_and_says_why(desk, fields, reason) -> No
     assert state(desk["pa"]) == before
 
 
+def test_another_agency_is_taken_only_with_the_assigned_status(desk) -> None:
+    client = admin_client(desk["coordinator"])
+    before = state(desk["pa"])
+    answer = post_change(
+        client, desk["pa"], new_status="rejected", reason="x", to_agency=desk["b"].pk
+    )
+    assert answer.status_code == 200
+    assert "Choose the status “assigned” to send the petition to another agency." in answer.text
+    assert state(desk["pa"]) == before
+
+
 def test_resolving_without_a_reply_is_refused_and_nothing_saved(desk) -> None:
     client = admin_client(desk["staff_a"])
     for step in ("assigned", "in_progress"):

@@ -233,7 +233,22 @@ def check_status_change(
     if status not in TRANSITIONS[petition.status]:
         raise TransitionNotAllowed(petition.get_status_display(), Status(status).label)
     agency = petition.agency
-    if status == Status.ASSIGNED:
+    if status != Status.ASSIGNED:
+        # Another agency or handler is only taken with "assigned", never silently dropped.
+        current_code = petition.agency.code if petition.agency else ""
+        if (agency_id is not None and agency_id != petition.agency_id) or (
+            agency_code.strip() and agency_code.strip() != current_code
+        ):
+            errors["agency"] = [
+                _("Choose the status “%(status)s” to send the petition to another agency.")
+                % {"status": Status.ASSIGNED.label}
+            ]
+        if assignee_id is not None and assignee_id != petition.assignee_id:
+            errors["assignee"] = [
+                _("Choose the status “%(status)s” to give the petition to another handler.")
+                % {"status": Status.ASSIGNED.label}
+            ]
+    else:
         agency = _routed_agency(
             petition,
             actor=actor,
