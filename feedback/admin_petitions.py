@@ -161,9 +161,7 @@ class TransitionForm(forms.ModelForm):
             services.check_status_change(
                 petition=self.instance, actor=self.actor, **self.change_arguments()
             )
-        except ValidationError as problem:
-            self.add_refusal(problem)
-        except DomainError as problem:
+        except (ValidationError, DomainError) as problem:
             self.add_refusal(problem)
         return data
 
