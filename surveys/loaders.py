@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 
 from surveys.models import (
     Choice,
@@ -36,6 +36,7 @@ PROVINCES_2022 = DATA_DIR / "provinces-2022.csv"
 MERGER_2025 = DATA_DIR / "province-merger-2025.csv"
 MERGER_2025_DATE = dt.date(2025, 7, 1)
 SIPAS_2022 = DATA_DIR / "questionnaires" / "sipas-2022.yaml"
+DEMO_AGENCIES = DATA_DIR / "demo-agencies.csv"
 
 
 @dataclass
@@ -357,22 +358,44 @@ def ensure_sipas_rounds(version: QuestionnaireVersion, *, today: dt.date) -> Loa
     return report
 
 
+def current_units(*, today: dt.date) -> Any:
+    """Units in effect on ``today`` (after the 2025 merger: the 34)."""
+    return Unit.objects.filter(
+        Q(valid_from__isnull=True) | Q(valid_from__lte=today),
+        Q(valid_to__isnull=True) | Q(valid_to__gte=today),
+    )
+
+
 @transaction.atomic
-def ensure_demo_agencies() -> LoadReport:
-    """One public administrative service centre per 2022 province, for demo data."""
+def ensure_demo_agencies(
+    agencies_csv: Path = DEMO_AGENCIES, *, today: dt.date | None = None
+) -> LoadReport:
+    """Demo agencies: the public administrative service centre (the file's first row) of
+    each 2022 province, for the historic round; every agency of the file for each unit in
+    effect today, so that petitions there can be assigned and routed. Existing agencies
+    (same unit and code) are left as they are.
+    """
+    from django.utils import timezone
+
     from surveys.models import Agency
 
-    report = LoadReport()
-    for unit in provinces_2022():
-        _, created = Agency.objects.get_or_create(
+    with agencies_csv.open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    today = today or timezone.localdate()
+    wanted = [(unit, rows[:1]) for unit in provinces_2022()]
+    wanted += [(unit, rows) for unit in current_units(today=today)]
+    agencies = {
+        (unit.pk, row["code"]): Agency(
             unit=unit,
-            code="TTPVHCC",
-            defaults={
-                "name_vi": f"Trung tâm Phục vụ hành chính công {unit.name}",
-                "name_en": f"Public Administrative Service Centre, {unit.name}",
-                "kind": Agency.Kind.ONE_STOP_SHOP,
-            },
+            code=row["code"],
+            name_vi=row["name_vi"].format(unit=unit.name),
+            name_en=row["name_en"].format(unit=unit.name),
+            kind=row["kind"],
         )
-        report.created += created
-        report.unchanged += not created
-    return report
+        for unit, unit_rows in wanted
+        for row in unit_rows
+    }
+    before = Agency.objects.count()
+    Agency.objects.bulk_create(agencies.values(), ignore_conflicts=True)
+    created = Agency.objects.count() - before
+    return LoadReport(created=created, unchanged=len(agencies) - created)

@@ -424,12 +424,12 @@ def test_admin_changes_status_through_the_workflow(world) -> None:
     assert skipped.status_code == 200  # the form again, with the error
     pa.refresh_from_db()
     assert pa.status == "received"
-    done = client.post(url, {"new_status": "assigned", "agency_code": "SO-A", "note": "nhận"})
+    done = client.post(url, {"new_status": "assigned", "to_agency": world["a"].pk, "note": "nhận"})
     assert done.status_code == 302
     pa.refresh_from_db()
     assert pa.status == "assigned"
     assert pa.events.last().actor == staff_a and pa.events.last().note == "nhận"
-    routed = client.post(url, {"new_status": "assigned", "agency_code": "SO-B"})
+    routed = client.post(url, {"new_status": "assigned", "to_agency": world["b"].pk})
     assert routed.status_code == 200
     pa.refresh_from_db()
     assert pa.agency == world["a"]

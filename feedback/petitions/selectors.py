@@ -5,12 +5,19 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Avg, BooleanField, Count, ExpressionWrapper, F, Q, QuerySet
 from django.utils import timezone
 
-from feedback.models import CLOSED_STATUSES, OPEN_STATUSES, Petition, PetitionStaff
-from surveys.models import Unit
+from feedback.models import (
+    CLOSED_STATUSES,
+    OPEN_STATUSES,
+    Petition,
+    PetitionEvent,
+    PetitionStaff,
+)
+from surveys.models import Agency, Unit
 
 VIEW = "feedback.view_petition"
 CHANGE = "feedback.change_petition"
@@ -130,3 +137,23 @@ def petition_indicators(
         .order_by(key)
     )
     return [row | {"on_time_share": row["on_time"] / row["closed"]} for row in rows]
+
+
+def petition_history(*, petition_id: int) -> QuerySet[PetitionEvent]:
+    """The status changes of one petition, oldest first, with who and which agency."""
+    return (
+        PetitionEvent.objects.filter(petition_id=petition_id)
+        .select_related("actor", "agency__unit")
+        .order_by("at", "id")
+    )
+
+
+def agencies_of_unit(unit_id: int) -> QuerySet[Agency]:
+    """The agencies a petition of ``unit_id`` can be assigned to, by name."""
+    return Agency.objects.filter(unit_id=unit_id).select_related("unit").order_by("name_vi", "code")
+
+
+def petition_handlers(*, unit_id: int) -> QuerySet[Any]:
+    """Active accounts that handle petitions of ``unit_id`` (an agency's or the unit's)."""
+    desks = PetitionStaff.objects.filter(unit_id=unit_id).values("user")
+    return get_user_model().objects.filter(pk__in=desks, is_active=True).order_by("username")

@@ -21,6 +21,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from config.input_guard import text_problem
@@ -186,6 +187,8 @@ def submit_petition(
             PetitionEvent.objects.create(
                 petition=petition, status=Status.RECEIVED, agency=petition.agency, at=now
             )
+            if petition.contact_email and petition.contact_consent:
+                transaction.on_commit(lambda: _confirm_filing(petition), robust=True)
     except IntegrityError:
         # Another request with the same client_id won the race: answer like a repeat.
         if client_id is not None and (first := _by_client_id(client_id, digest, account_id)):
@@ -203,21 +206,22 @@ def _by_client_id(client_id: uuid.UUID, digest: str, account_id: int | None) -> 
     return first
 
 
-def change_petition_status(
+def check_status_change(
     *,
-    petition_id: int,
+    petition: Petition,
     actor: AbstractBaseUser,
     status: str,
     note: str = "",
     reply: str | None = None,
     reason: str = "",
     agency_code: str = "",
+    agency_id: int | None = None,
     assignee_id: int | None = None,
-) -> Petition:
-    """Move a petition along received → assigned → in progress → resolved or rejected.
+) -> Agency | None:
+    """Why ``actor`` may not move ``petition`` to ``status``, raised; nothing is written.
 
-    Assigning names the agency (defaults to the current one) and optionally a handler.
-    Resolving needs a public reply; rejecting needs a reason, shown to the citizen.
+    The same rules ``change_petition_status`` applies under its lock, so a form can tell
+    the reason before saving. Returns the agency that will hold the petition.
     """
     errors: dict[str, list[str]] = {}
     note, reason = note.strip(), reason.strip()
@@ -229,6 +233,61 @@ def change_petition_status(
         errors["status"] = [_("Unknown status.")]
     if errors:
         raise ValidationError(errors)
+    if not selectors.can_handle(actor, petition):
+        raise PetitionNotFound()
+    if status not in TRANSITIONS[petition.status]:
+        raise TransitionNotAllowed(petition.get_status_display(), Status(status).label)
+    agency = petition.agency
+    if status != Status.ASSIGNED:
+        # Another agency or handler is only taken with "assigned", never silently dropped.
+        current_code = petition.agency.code if petition.agency else ""
+        if (agency_id is not None and agency_id != petition.agency_id) or (
+            agency_code.strip() and agency_code.strip() != current_code
+        ):
+            errors["agency"] = [
+                _("Choose the status “%(status)s” to send the petition to another agency.")
+                % {"status": Status.ASSIGNED.label}
+            ]
+        if assignee_id is not None and assignee_id != petition.assignee_id:
+            errors["assignee"] = [
+                _("Choose the status “%(status)s” to give the petition to another handler.")
+                % {"status": Status.ASSIGNED.label}
+            ]
+    else:
+        agency = _routed_agency(
+            petition,
+            actor=actor,
+            agency_code=agency_code,
+            agency_id=agency_id,
+            assignee_id=assignee_id,
+        )
+    if status == Status.REJECTED and not reason:
+        errors["reason"] = [_("Give the reason for rejecting the petition.")]
+    if status == Status.RESOLVED and not (reply or petition.reply):
+        errors["reply"] = [_("Write the reply the citizen will read.")]
+    if errors:
+        raise ValidationError(errors)
+    return agency
+
+
+def change_petition_status(
+    *,
+    petition_id: int,
+    actor: AbstractBaseUser,
+    status: str,
+    note: str = "",
+    reply: str | None = None,
+    reason: str = "",
+    agency_code: str = "",
+    agency_id: int | None = None,
+    assignee_id: int | None = None,
+) -> Petition:
+    """Move a petition along received → assigned → in progress → resolved or rejected.
+
+    Assigning names the agency (by id or code; defaults to the current one) and optionally
+    a handler. Resolving needs a public reply; rejecting needs a reason, shown to the
+    citizen. The rules are ``check_status_change``'s, applied with the petition locked.
+    """
     with transaction.atomic():
         petition = (
             Petition.objects.select_for_update(of=("self",))
@@ -236,23 +295,29 @@ def change_petition_status(
             .filter(pk=petition_id)
             .first()
         )
-        if petition is None or not selectors.can_handle(actor, petition):
+        if petition is None:
             raise PetitionNotFound()
-        if status not in TRANSITIONS[petition.status]:
-            raise TransitionNotAllowed(petition.get_status_display(), Status(status).label)
-        if status == Status.ASSIGNED:
-            _assign(petition, actor=actor, agency_code=agency_code, assignee_id=assignee_id)
-        if status == Status.REJECTED and not reason:
-            raise ValidationError({"reason": [_("Give the reason for rejecting the petition.")]})
+        agency = check_status_change(
+            petition=petition,
+            actor=actor,
+            status=status,
+            note=note,
+            reply=reply,
+            reason=reason,
+            agency_code=agency_code,
+            agency_id=agency_id,
+            assignee_id=assignee_id,
+        )
+        reply = reply.strip() if reply is not None else None
         if reply:
             petition.reply = reply
-        if status == Status.RESOLVED and not petition.reply:
-            raise ValidationError({"reply": [_("Write the reply the citizen will read.")]})
+        if status == Status.ASSIGNED:
+            petition.agency, petition.assignee_id = agency, assignee_id
         now = timezone.now()
         previous = petition.status
         petition.status, petition.updated_at = status, now
         if status == Status.REJECTED:
-            petition.rejection_reason = reason
+            petition.rejection_reason = reason.strip()
         if status in CLOSED_STATUSES:
             petition.closed_at = now
         petition.save()
@@ -262,20 +327,29 @@ def change_petition_status(
             previous_status=previous,
             actor=actor,
             agency=petition.agency,
-            note=note,
+            note=note.strip(),
             at=now,
         )
         if status in CLOSED_STATUSES and petition.contact_email and petition.contact_consent:
-            transaction.on_commit(lambda: _tell_citizen(petition))
+            transaction.on_commit(lambda: _tell_citizen(petition), robust=True)
     return petition
 
 
-def _assign(
-    petition: Petition, *, actor: AbstractBaseUser, agency_code: str, assignee_id: int | None
-) -> None:
+def _routed_agency(
+    petition: Petition,
+    *,
+    actor: AbstractBaseUser,
+    agency_code: str,
+    agency_id: int | None,
+    assignee_id: int | None,
+) -> Agency:
     agency = petition.agency
-    if agency_code.strip():
-        agency = Agency.objects.filter(unit=petition.unit, code=agency_code.strip()).first()
+    if agency_id is not None or agency_code.strip():
+        in_unit = Agency.objects.filter(unit_id=petition.unit_id)
+        if agency_id is not None:
+            agency = in_unit.filter(pk=agency_id).first()
+        else:
+            agency = in_unit.filter(code=agency_code.strip()).first()
         if agency is None:
             raise ValidationError({"agency": [_("This agency is not in the petition's unit.")]})
     if agency is None:
@@ -288,22 +362,52 @@ def _assign(
         raise ValidationError(
             {"assignee": [_("This account does not handle the agency's petitions.")]}
         )
-    petition.agency, petition.assignee_id = agency, assignee_id
+    return agency
 
 
-def _tell_citizen(petition: Petition) -> None:
-    link = settings.PUBLIC_BASE_URL.rstrip("/") + f"/petitions/track/{petition.tracking_code}/"
+def _tracking_link(petition: Petition) -> str:
+    return settings.PUBLIC_BASE_URL.rstrip("/") + f"/petitions/track/{petition.tracking_code}/"
+
+
+def _mail_citizen(petition: Petition, *, subject: str, body: str) -> None:
+    """Send one e-mail to the petition's contact; a failure is logged, never raised: the
+    petition is stored and its tracking page tells the same."""
     message = EmailMessage(
-        subject=_("Your petition %(code)s has been answered") % {"code": petition.tracking_code},
-        body=_("The answer to your petition is on its tracking page: %(link)s") % {"link": link},
+        subject=subject,
+        body=body,
         from_email=settings.PETITION_FROM_EMAIL or None,
         to=[petition.contact_email],
     )
     try:
         message.send()
-    except OSError:
-        # The answer is on the tracking page anyway; a mail server down must not undo it.
-        logger.warning("could not e-mail the answer to petition %s", petition.pk, exc_info=True)
+    except Exception:
+        logger.warning("could not e-mail the contact of petition %s", petition.pk, exc_info=True)
+
+
+def _confirm_filing(petition: Petition) -> None:
+    """Tell the citizen the petition is received: its tracking code, link and deadline."""
+    _mail_citizen(
+        petition,
+        subject=_("Your petition %(code)s has been received") % {"code": petition.tracking_code},
+        body=_(
+            "We have received your petition. Its tracking code is %(code)s.\n"
+            "An answer is due by %(deadline)s. Follow its handling at %(link)s"
+        )
+        % {
+            "code": petition.tracking_code,
+            "deadline": date_format(petition.deadline, "SHORT_DATE_FORMAT"),
+            "link": _tracking_link(petition),
+        },
+    )
+
+
+def _tell_citizen(petition: Petition) -> None:
+    _mail_citizen(
+        petition,
+        subject=_("Your petition %(code)s has been answered") % {"code": petition.tracking_code},
+        body=_("The answer to your petition is on its tracking page: %(link)s")
+        % {"link": _tracking_link(petition)},
+    )
 
 
 def rate_petition(*, tracking_code: str, rating: int) -> Petition:
