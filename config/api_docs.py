@@ -1,16 +1,21 @@
-"""The API docs pages' own asset: Redoc's bundle from drf-spectacular-sidecar, made to load
-nothing from another host (its side menu shows Redocly's logo from cdn.redoc.ly) and to mark
-the style elements it adds with the page's CSP nonce (its loader's nonce is otherwise unset)."""
+"""The API schema view, and the docs pages' own asset: Redoc's bundle from
+drf-spectacular-sidecar, made to load nothing from another host (its side menu shows Redocly's
+logo from cdn.redoc.ly) and to mark the style elements it adds with the page's CSP nonce (its
+loader's nonce is otherwise unset)."""
 
 from __future__ import annotations
 
 import functools
+import threading
 from urllib.parse import quote
 
 from django.contrib.staticfiles import finders
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 REDOC_BUNDLE = "drf_spectacular_sidecar/redoc/bundles/redoc.standalone.js"
 REDOCLY_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
@@ -44,3 +49,15 @@ def redoc_bundle_source() -> bytes:
 @cache_control(public=True, max_age=24 * 3600)
 def redoc_bundle(request: HttpRequest) -> HttpResponse:
     return HttpResponse(redoc_bundle_source(), content_type="text/javascript; charset=utf-8")
+
+
+SCHEMA_LOCK = threading.Lock()
+
+
+class SchemaView(SpectacularAPIView):
+    """The OpenAPI schema, generated for one request at a time in a process: drf-spectacular
+    loads its extensions on first use in a way two threads can trip over (a 500)."""
+
+    def _get_schema_response(self, request: Request) -> Response:
+        with SCHEMA_LOCK:
+            return super()._get_schema_response(request)

@@ -42,11 +42,3 @@ class PageNumberPagination(pagination.PageNumberPagination):
             return super().paginate_queryset(queryset, request, view)
         except NotFound as exc:
             raise NotFound({self.page_query_param: [_("There is no such page.")]}) from exc
-
-    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
-        parameters = super().get_schema_operation_parameters(view)
-        for parameter in parameters:
-            parameter["schema"]["minimum"] = 1
-            if parameter["name"] == self.page_size_query_param:
-                parameter["schema"]["maximum"] = self.max_page_size
-        return parameters

@@ -351,6 +351,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.schema.document_paging_and_traps",
+    ],
     # Several models have a "status": name each set of choices in the schema.
     "ENUM_NAME_OVERRIDES": {
         "RunStatusEnum": "scoring.models.Run.Status",

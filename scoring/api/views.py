@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
+from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,6 +19,7 @@ from config.schema import error_responses
 from scoring import services, tasks
 from scoring.api.serializers import RunSerializer
 from scoring.models import Run
+from surveys.models import Round
 
 
 class CanStartRuns(BasePermission):
@@ -60,6 +62,8 @@ class RecomputeView(APIView):
         responses={202: RunSerializer, **error_responses(400, 401, 403, 404)},
     )
     def post(self, request: Request, code: str) -> Response:
+        if not Round.objects.filter(code=code).exists():
+            raise NotFound({"round": [_("There is no survey round %(code)s.") % {"code": code}]})
         run, created = services.start_run(round_code=code)
         if created:
             transaction.on_commit(lambda: tasks.compute_and_publish.delay(run.pk))
