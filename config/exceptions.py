@@ -53,9 +53,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(data, dict) and "detail" in data and len(data) == 1:
         body["detail"] = data["detail"]
     else:
-        body["detail"] = (
-            "Invalid input." if response.status_code == status.HTTP_400_BAD_REQUEST else str(exc)
-        )
+        if response.status_code == status.HTTP_400_BAD_REQUEST:
+            body["detail"] = "Invalid input."
+        elif isinstance(data, dict) and isinstance(exc, exceptions.APIException):
+            body["detail"] = str(exc.default_detail)  # e.g. a 404 naming the parameter
+        else:
+            body["detail"] = str(exc)
         fields = _field_errors(data)
         if fields:
             body["fields"] = fields

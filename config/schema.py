@@ -8,6 +8,8 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from rest_framework import serializers
 
+from config.pagination import PageNumberPagination
+
 
 class ErrorSerializer(serializers.Serializer):
     """``{"code", "detail", "fields"}``, rendered by ``config.exceptions``."""
@@ -53,3 +55,45 @@ def error_responses(*codes: int) -> dict[int, Any]:
         )
         for code in codes
     }
+
+
+def document_paging_and_traps(
+    result: dict[str, Any], generator: Any, request: Any, public: bool
+) -> dict[str, Any]:
+    """Postprocessing hook: what the shared pieces answer, on every operation that has them.
+
+    Every paginated list answers 400 for a ``page`` or ``page_size`` that is not a whole number
+    in range and 404 for a page past the last (``config.pagination``); the petition form's
+    ``website`` is a trap for robots that must stay empty (a filled one is a 400); and any
+    request whose URL is longer than the HTTP server takes (gunicorn: 4,094 bytes of request
+    line) is answered 414 by that server, before the application.
+    """
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            operation["responses"].setdefault(
+                "414", {"description": str(_("Request URL too long (the HTTP server's limit)."))}
+            )
+            query = {p["name"]: p for p in operation.get("parameters", []) if p["in"] == "query"}
+            for name in ("page", "page_size"):
+                if name in query:
+                    query[name]["schema"]["minimum"] = 1
+            if "page_size" in query:
+                query["page_size"]["schema"]["maximum"] = PageNumberPagination.max_page_size
+            if "page" in query:
+                for code in (400, 404):
+                    operation["responses"].setdefault(
+                        str(code),
+                        {
+                            "description": str(ERROR_DESCRIPTIONS[code]),
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Error"}
+                                }
+                            },
+                        },
+                    )
+    for name, component in result.get("components", {}).get("schemas", {}).items():
+        website = component.get("properties", {}).get("website")
+        if name.startswith("Petition") and website is not None:
+            website["maxLength"] = 0
+    return result

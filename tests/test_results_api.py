@@ -435,7 +435,8 @@ BAD_PARAMETERS = [
     ("/api/v1/scores/", {"round": ROUND, "unit": "999"}, "unit"),
     ("/api/v1/scores/", {"round": ROUND, "ordering": "-sideways"}, "ordering"),
     ("/api/v1/scores/", {"round": ROUND, "suppressed": "maybe"}, "suppressed"),
-    ("/api/v1/scores/", {"round": ROUND, "page": "999"}, "page"),
+    ("/api/v1/scores/", {"round": ROUND, "page": "-1"}, "page"),
+    ("/api/v1/scores/", {"round": ROUND, "page_size": "501"}, "page_size"),
     ("/api/v1/rankings/", {"round": ROUND}, "indicator"),
     ("/api/v1/rankings/", {"round": ROUND, "indicator": "NOPE"}, "indicator"),
     ("/api/v1/rankings/", {"round": "nope", "indicator": "SIPAS"}, "round"),
@@ -448,6 +449,8 @@ BAD_PARAMETERS = [
     ("/api/v1/units/", {"page": "0"}, "page"),
     ("/api/v1/runs/", {"status": "sleeping"}, "status"),
     ("/api/v1/rounds/", {"state": "someday"}, "state"),
+    ("/api/v1/rounds/", {"state": ""}, "state"),
+    ("/api/v1/units/", {"valid_on": ""}, "valid_on"),
     ("/api/v1/scores/", {"round": "nul\x00"}, "round"),
     ("/api/v1/units/", {"region": "nul\x00"}, "region"),
 ]
@@ -466,6 +469,15 @@ class TestBadParameters:
             ):
                 wrong.append((path, params, response.status_code, body))
         assert wrong == []
+
+    def test_a_page_past_the_last_is_a_404_naming_it(self, client: Client, published: Run) -> None:
+        response = client.get("/api/v1/scores/", {"round": ROUND, "page": "999"})
+        assert response.status_code == 404
+        assert response.json() == {
+            "code": "not_found",
+            "detail": "Không tìm thấy.",
+            "fields": {"page": ["Không có trang này."]},
+        }
 
     def test_a_path_code_with_forbidden_characters_is_a_404(
         self, client: Client, published: Run

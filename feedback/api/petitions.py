@@ -29,6 +29,7 @@ from rest_framework.views import APIView
 
 from config.abuse import HoneypotField, SubmissionThrottle, check_body_size
 from config.fields import ClientIdField
+from config.params import QueryChoiceField
 from feedback.models import Petition, PetitionCategory, PetitionEvent
 from feedback.petitions import selectors, services
 from feedback.petitions.errors import PetitionNotFound
@@ -187,6 +188,10 @@ class PetitionListCreateView(APIView):
 
     Input = PetitionSubmitInput
 
+    class ListParams(serializers.Serializer):
+        status = QueryChoiceField(choices=Petition.Status.values, required=False)
+        overdue = QueryChoiceField(choices=["true", "false"], required=False)
+
     class PetitionCreated(serializers.Serializer):
         tracking_code = serializers.CharField()
         status = serializers.CharField()
@@ -246,16 +251,16 @@ class PetitionListCreateView(APIView):
             OpenApiParameter("page", OpenApiTypes.INT),
             OpenApiParameter("page_size", OpenApiTypes.INT),
         ],
-        responses={200: STAFF_PAGE, 401: ERROR, 403: ERROR, 404: ERROR},
+        responses={200: STAFF_PAGE, 400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR},
     )
     def get(self, request: Request) -> Response:
         petitions = selectors.with_overdue(selectors.petitions_visible_to(request.user))
-        wanted = request.query_params.get("status", "")
-        if wanted in Petition.Status.values:
+        params = self.ListParams(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        if wanted := params.validated_data.get("status"):
             petitions = petitions.filter(status=wanted)
-        overdue = request.query_params.get("overdue", "").lower()
-        if overdue in ("true", "1", "false", "0"):
-            petitions = petitions.filter(overdue=overdue in ("true", "1"))
+        if overdue := params.validated_data.get("overdue"):
+            petitions = petitions.filter(overdue=overdue == "true")
         petitions = petitions.select_related(*STAFF_RELATED).prefetch_related(staff_events())
         paginator = self.settings.DEFAULT_PAGINATION_CLASS()
         page = paginator.paginate_queryset(petitions.order_by("deadline", "pk"), request, self)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import django_filters
@@ -17,7 +18,31 @@ def codes(value: str) -> list[str]:
     return [code.strip() for code in value.split(",") if code.strip()]
 
 
-class ScoreFilter(django_filters.FilterSet):
+class StrictFilterSet(django_filters.FilterSet):
+    """A FilterSet that refuses a typed parameter given blank (``?kind=``, ``?valid_on=``).
+
+    django-filter reads a blank value as "no filter"; the schema gives these parameters an
+    enum or a format that a blank value is outside of, so it is a 400 naming the parameter.
+    Free-text parameters (``region``, a round code) stay optional when blank.
+    """
+
+    TYPED = (
+        django_filters.ChoiceFilter,
+        django_filters.DateFilter,
+        django_filters.BooleanFilter,
+        django_filters.NumberFilter,
+    )
+
+    def is_valid(self) -> bool:
+        valid = super().is_valid()
+        for name, declared in self.filters.items():
+            if isinstance(declared, self.TYPED) and self.data.get(name, None) == "":
+                self.form.add_error(name, _("Give a value, or leave the parameter out."))
+                valid = False
+        return valid
+
+
+class ScoreFilter(StrictFilterSet):
     """Filters of ``scores/`` (the round is the view's: it picks the published run)."""
 
     ORDERINGS = {
@@ -92,7 +117,7 @@ class ScoreFilter(django_filters.FilterSet):
         return queryset.order_by(*self.ORDERINGS[value])
 
 
-class UnitFilter(django_filters.FilterSet):
+class UnitFilter(StrictFilterSet):
     kind = django_filters.ChoiceFilter(choices=Unit.Kind.choices)
     region = django_filters.CharFilter(lookup_expr="iexact")
     valid_on = django_filters.DateFilter(
@@ -107,11 +132,11 @@ class UnitFilter(django_filters.FilterSet):
         model = Unit
         fields = ["kind", "region", "valid_on", "round"]
 
-    def filter_valid_on(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
+    def filter_valid_on(self, queryset: QuerySet, name: str, value: datetime.date) -> QuerySet:
         return queryset.exclude(valid_from__gt=value).exclude(valid_to__lt=value)
 
 
-class RunFilter(django_filters.FilterSet):
+class RunFilter(StrictFilterSet):
     round = django_filters.CharFilter(field_name="round__code", label=_("Round code."))
     status = django_filters.ChoiceFilter(choices=Run.Status.choices)
     ordering = django_filters.OrderingFilter(

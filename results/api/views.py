@@ -14,16 +14,14 @@ from typing import Any
 from django.http import Http404, QueryDict
 from django.utils.translation import gettext_lazy as _
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.pagination import PageNumberPagination
 from config.schema import error_responses
 from results import selectors
 from results.api import filters
@@ -79,29 +77,19 @@ def unknown_round(code: str) -> ValidationError:
     return ValidationError({"round": [_("There is no survey round %(code)s.") % {"code": code}]})
 
 
+CODE_SCHEMA = {"type": "string", "pattern": CODE_PATTERN, "maxLength": 32}
 ROUND_PARAMETER = OpenApiParameter(
-    "round", OpenApiTypes.STR, required=True, description=_("Round code, e.g. sipas-2022.")
+    "round", CODE_SCHEMA, required=True, description=_("Round code, e.g. sipas-2022.")
 )
 INDICATOR_PARAMETER = OpenApiParameter(
-    "indicator", OpenApiTypes.STR, required=True, description=_("Indicator code, e.g. SIPAS.")
+    "indicator", CODE_SCHEMA, required=True, description=_("Indicator code, e.g. SIPAS.")
 )
 READ_ERRORS = error_responses(400, 429)
-
-
-class ResultsPagination(PageNumberPagination):
-    """Page numbers; a page that does not exist is a 400 naming ``page`` (not a 404)."""
-
-    def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> Any:
-        try:
-            return super().paginate_queryset(queryset, request, view)
-        except NotFound as exc:
-            raise ValidationError({self.page_query_param: [exc.detail]}) from exc
 
 
 class ReadView(GenericAPIView):
     permission_classes = [AllowAny]
     throttle_classes = [ResultsReadThrottle]
-    pagination_class = ResultsPagination
 
 
 # --- Scores -----------------------------------------------------------------------------------

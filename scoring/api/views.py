@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
+from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,6 +19,7 @@ from config.schema import error_responses
 from scoring import services
 from scoring.api.serializers import RunSerializer
 from scoring.models import Run
+from surveys.models import Round
 
 
 class CanStartRuns(BasePermission):
@@ -64,6 +66,8 @@ class RecomputeView(APIView):
         },
     )
     def post(self, request: Request, code: str) -> Response:
+        if not Round.objects.filter(code=code).exists():
+            raise NotFound({"round": [_("There is no survey round %(code)s.") % {"code": code}]})
         run, _created = services.start_and_queue_run(round_code=code)
         return Response(run_document(run, show_error=True), status=status.HTTP_202_ACCEPTED)
 

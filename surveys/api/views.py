@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.params import QueryChoiceField
 from config.schema import error_responses
 from results import selectors as results_selectors
 from results.api.caching import ConditionalMixin
@@ -103,9 +104,7 @@ class RoundListView(ConditionalMixin, APIView):
     permission_classes = [AllowAny]
 
     class Params(serializers.Serializer):
-        state = serializers.ChoiceField(
-            choices=["open", "published", "all"], default="open", required=False
-        )
+        state = QueryChoiceField(choices=["open", "published", "all"], default="open")
 
     @extend_schema(
         summary=_("Survey rounds"),
