@@ -40,9 +40,9 @@ ERROR = inline_serializer(
     {
         "code": serializers.CharField(),
         "detail": serializers.CharField(),
-        "fields": serializers.DictField(
-            child=serializers.ListField(child=serializers.CharField()), required=False
-        ),
+        # Messages per field; a body that is not a flat object gets errors shaped like it
+        # (``config.input_guard``), so the values are lists of messages or nested objects.
+        "fields": serializers.DictField(required=False),
     },
 )
 
