@@ -14,7 +14,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Max, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -22,6 +22,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
 from django.utils import translation
 from django.utils.html import format_html
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
@@ -171,6 +172,14 @@ class SavesOrExplainsMixin:
             return HttpResponseRedirect(request.get_full_path())
 
 
+def optional_position(form: type[forms.ModelForm], help_text: str = "") -> None:
+    """An empty position means "last" (a read-only page has no position field)."""
+    field = form.base_fields.get("position")
+    if field is not None:
+        field.required = False
+        field.help_text = help_text or field.help_text
+
+
 class PositionedFormSet(forms.BaseInlineFormSet):
     """Rows with a ``position``: plans their order (1..n) and applies it after saving.
 
@@ -273,7 +282,7 @@ class SectionInline(DragHandleMedia, FrozenInlineMixin, admin.TabularInline):
 
     def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
         formset = super().get_formset(request, obj, **kwargs)
-        formset.form.base_fields["position"].required = False
+        optional_position(formset.form)
         return formset
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Section]:
@@ -472,6 +481,21 @@ class OrderCheckedQuestionForm(forms.ModelForm):
         self.instance.order_checked_by_form = True
         super()._post_clean()
 
+    def _update_errors(self, errors: ValidationError) -> None:
+        # A row shows a few fields: a problem with one it lacks (the bounds a scale needs)
+        # is shown for the row, named, instead of failing as Django does for such a field.
+        if hasattr(errors, "error_dict"):
+            shown: dict[str, list[str]] = {}
+            for field, problems in errors.error_dict.items():
+                for message in ValidationError(problems).messages:
+                    if field in self.fields or field == NON_FIELD_ERRORS:
+                        shown.setdefault(field, []).append(message)
+                    else:
+                        label = capfirst(Question._meta.get_field(field).verbose_name)
+                        shown.setdefault(NON_FIELD_ERRORS, []).append(f"{label}: {message}")
+            errors = ValidationError(shown)
+        super()._update_errors(errors)
+
 
 class QuestionRowFormSet(UniqueCodeFormSet):
     """Questions of one section as rows: moves and deletes must keep conditions earlier."""
@@ -524,7 +548,7 @@ class QuestionRowInline(DragHandleMedia, FrozenInlineMixin, admin.TabularInline)
     def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
         kwargs["widgets"] = {"label_vi": forms.Textarea(attrs={"rows": 2, "cols": 60})}
         formset = super().get_formset(request, obj, **kwargs)
-        formset.form.base_fields["position"].required = False
+        optional_position(formset.form)
         return formset
 
     @admin.display(description=_("display condition"))
@@ -625,7 +649,7 @@ class ChoiceInline(DragHandleMedia, FrozenInlineMixin, admin.TabularInline):
 
     def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
         formset = super().get_formset(request, obj, **kwargs)
-        formset.form.base_fields["position"].required = False
+        optional_position(formset.form)
         return formset
 
 
@@ -721,10 +745,12 @@ class QuestionAdmin(SavesOrExplainsMixin, FrozenUnlessDraftMixin, admin.ModelAdm
         request._editing_version_id = self._version_id(request, obj)  # type: ignore[attr-defined]
         request._editing_question_id = obj.pk if obj is not None else None  # type: ignore[attr-defined]
         form = super().get_form(request, obj, change, **kwargs)
-        form.base_fields["position"].required = False
-        form.base_fields["position"].help_text = _(
-            "1 is first. A number already taken puts this question there and moves the "
-            "others down; left empty, the question goes last."
+        optional_position(
+            form,
+            _(
+                "1 is first. A number already taken puts this question there and moves the "
+                "others down; left empty, the question goes last."
+            ),
         )
         return form
 
