@@ -9,6 +9,7 @@ instead of failing.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from django import forms
@@ -47,6 +48,8 @@ from surveys.validation import (
     misplaced_conditions,
     ranked,
 )
+
+logger = logging.getLogger(__name__)
 
 # --- Survey frame -------------------------------------------------------------------------
 
@@ -160,7 +163,8 @@ class SavesOrExplainsMixin:
         try:
             with transaction.atomic():
                 return super().changeform_view(request, object_id, form_url, extra_context)  # type: ignore[misc]
-        except IntegrityError:
+        except IntegrityError as exc:
+            logger.warning("Admin save refused by the database: %s", exc)
             self.message_user(  # type: ignore[attr-defined]
                 request,
                 _(
@@ -215,7 +219,13 @@ class PositionedFormSet(forms.BaseInlineFormSet):
 
     def clean(self) -> None:
         super().clean()
-        self.planned = ranked([row[:3] for row in self.wanted()])
+        rows = self.wanted()
+        self.planned = ranked([row[:3] for row in rows])
+        # Rows are saved with their final number (an empty one means "last"); rows the
+        # save leaves alone are numbered afterwards by ``surveys.services``.
+        final = {key: n for n, key in enumerate(self.planned, start=1)}
+        for key, _position, _moved, form in rows:
+            form.instance.position = final[key]
 
     def planned_ids(self) -> list[int]:
         """The planned order as ids, once saved (new rows have one by then)."""
@@ -695,6 +705,7 @@ class QuestionForm(OrderCheckedQuestionForm):
         self.planned_section = ranked(
             [(pk, position, False) for pk, position in siblings] + [(key, plan.position, moved)]
         )
+        data["position"] = self.planned_section.index(key) + 1
         return data
 
 
