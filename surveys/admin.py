@@ -1,27 +1,29 @@
 """Admin for the survey frame and questionnaires.
 
-Versions are edited with nested inlines (section → question → choice). A version that is
-not a draft is shown read-only; "Start a new draft" copies it. Publishing checks the whole
-version and lists every problem as a message instead of failing.
+A version is edited on three small pages (version → section → question with its choices),
+see "Questionnaires" below. A version that is not a draft is shown read-only; "Start a new
+draft" copies it. Publishing checks the whole version and lists every problem as a message
+instead of failing.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import Any
 
-import nested_admin
-import nested_admin.formsets
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Max, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
 from django.utils import translation
 from django.utils.html import format_html
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
@@ -40,7 +42,14 @@ from surveys.models import (
     Unit,
     UnitLineage,
 )
-from surveys.validation import describe_error_key
+from surveys.validation import (
+    PlannedQuestion,
+    describe_error_key,
+    misplaced_conditions,
+    ranked,
+)
+
+logger = logging.getLogger(__name__)
 
 # --- Survey frame -------------------------------------------------------------------------
 
@@ -94,26 +103,29 @@ class RoundAdmin(admin.ModelAdmin):
 
 
 # --- Questionnaires -----------------------------------------------------------------------
-
-
-class VersionScopedInlineMixin:
-    """Limit foreign-key choices of an inline to the version being edited."""
-
-    scoped_fields: dict[str, Any] = {}
-
-    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        model = self.scoped_fields.get(db_field.name)
-        if model is not None:
-            version_id = getattr(request, "_editing_version_id", None)
-            kwargs["queryset"] = model.objects.filter(version_id=version_id)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
+#
+# The editor has three levels, each a small page, so that a version of SIPAS size (75
+# questions, hundreds of choices) opens and saves in well under two seconds:
+#   version page  – version fields, policy groups, indicators, and its sections as rows
+#                   (reorder by number or by dragging, add, delete, open one);
+#   section page  – the section's texts and its questions as rows (reorder, edit code,
+#                   type, label, delete, open one; "add a question here");
+#   question page – one question with all its fields, display condition and choices.
+# Positions count from 1 within their parent. A page plans the order its save will give
+# (``surveys.validation.ranked``), checks display conditions against that order before
+# writing (``misplaced_conditions``), and numbers the siblings 1..n after saving
+# (``surveys.services.order_*``).
 
 
 class FrozenUnlessDraftMixin:
     """Content of a version can be changed only while the version is a draft."""
 
     def _editable(self, obj: Any) -> bool:
-        version = obj if isinstance(obj, QuestionnaireVersion) else getattr(obj, "version", None)
+        if isinstance(obj, QuestionnaireVersion):
+            return obj.is_editable
+        if isinstance(obj, Choice):
+            obj = obj.question
+        version = getattr(obj, "version", None)
         return version is None or version.is_editable
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -133,90 +145,175 @@ class FrozenInlineMixin(FrozenUnlessDraftMixin):
         return self._editable(obj) and super().has_add_permission(request, obj)  # type: ignore[misc]
 
 
-class ChoiceInline(FrozenInlineMixin, nested_admin.NestedTabularInline):
-    model = Choice
-    extra = 0
-    fields = ["position", "code", "label_vi", "label_en"]
-    sortable_field_name = "position"
+class SavesOrExplainsMixin:
+    """A save that two rows would make break a unique code is refused with a message.
+
+    The forms catch duplicate codes they can see; the database catches the rest (two rows
+    of one save given the same new code). Then nothing is saved, and the editor is told
+    why instead of getting a server error.
+    """
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        try:
+            with transaction.atomic():
+                return super().changeform_view(request, object_id, form_url, extra_context)  # type: ignore[misc]
+        except IntegrityError as exc:
+            logger.warning("Admin save refused by the database: %s", exc)
+            self.message_user(  # type: ignore[attr-defined]
+                request,
+                _(
+                    "Nothing was saved: two sections, questions, choices or indicators of "
+                    "this version would share a code. Codes must be unique within a version."
+                ),
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(request.get_full_path())
 
 
-class QuestionFormSet(nested_admin.formsets.NestedInlineFormSet):
-    """Refuses two questions of one section with the same code, on the forms themselves."""
+def optional_position(form: type[forms.ModelForm], help_text: str = "") -> None:
+    """An empty position means "last" (a read-only page has no position field)."""
+    field = form.base_fields.get("position")
+    if field is not None:
+        field.required = False
+        field.help_text = help_text or field.help_text
+
+
+class PositionedFormSet(forms.BaseInlineFormSet):
+    """Rows with a ``position``: plans their order (1..n) and applies it after saving.
+
+    ``planned`` lists the rows kept, in their new order, as the row's id or, for a row
+    being added, ``("new", index of its form)``.
+    """
+
+    planned: list[Any]
+
+    def row_key(self, index: int, form: forms.ModelForm) -> Any:
+        return form.instance.pk if form.instance.pk is not None else ("new", index)
+
+    def wanted(self) -> list[tuple[Any, int | None, bool, forms.ModelForm]]:
+        """``(key, wanted position, moved, form)`` of the rows kept, in their current order."""
+        rows = []
+        for index, form in enumerate(self.forms):
+            if not hasattr(form, "cleaned_data") or self._should_delete_form(form):
+                continue
+            if form.instance.pk is None and not form.has_changed():
+                continue  # an extra row left empty
+            moved = form.instance.pk is None or "position" in form.changed_data
+            rows.append((self.row_key(index, form), form.cleaned_data.get("position"), moved, form))
+        return rows
+
+    def removed(self) -> list[int]:
+        return [
+            form.instance.pk
+            for form in self.forms
+            if form.instance.pk is not None
+            and hasattr(form, "cleaned_data")
+            and self._should_delete_form(form)
+        ]
 
     def clean(self) -> None:
         super().clean()
-        seen: dict[str, forms.Form] = {}
-        for form in self.forms:
-            if not form.has_changed() and not form.instance.pk:
-                continue
-            data = getattr(form, "cleaned_data", None) or {}
-            code = data.get("code")
-            if not code or data.get("DELETE"):
-                continue
+        rows = self.wanted()
+        self.planned = ranked([row[:3] for row in rows])
+        # Rows are saved with their final number (an empty one means "last"); rows the
+        # save leaves alone are numbered afterwards by ``surveys.services``.
+        final = {key: n for n, key in enumerate(self.planned, start=1)}
+        for key, _position, _moved, form in rows:
+            form.instance.position = final[key]
+
+    def planned_ids(self) -> list[int]:
+        """The planned order as ids, once saved (new rows have one by then)."""
+        ids = []
+        for key in self.planned:
+            if isinstance(key, tuple):
+                key = self.forms[key[1]].instance.pk
+            if key is not None:
+                ids.append(key)
+        return ids
+
+
+class UniqueCodeFormSet(PositionedFormSet):
+    """Refuses two rows of one formset with the same code, on the rows themselves."""
+
+    def clean(self) -> None:
+        super().clean()
+        seen: set[str] = set()
+        for _key, _position, _moved, form in self.wanted():
+            code = form.cleaned_data.get("code")
             if code in seen:
-                form.add_error(
-                    "code", _("Two questions here have the code %(code)s.") % {"code": code}
-                )
-            seen[code] = form
+                form.add_error("code", _("Two rows here have the code %(code)s.") % {"code": code})
+            seen.add(code)
 
 
-class QuestionInline(VersionScopedInlineMixin, FrozenInlineMixin, nested_admin.NestedStackedInline):
-    model = Question
-    formset = QuestionFormSet
-    extra = 0
-    inlines = [ChoiceInline]
-    sortable_field_name = "position"
-    scoped_fields = {"show_if_question": Question, "indicator": Indicator}
-    fieldsets = [
-        (None, {"fields": [("code", "type", "required", "position"), ("label_vi", "label_en")]}),
-        (
-            _("Help and bounds"),
-            {"fields": [("help_vi", "help_en"), ("min_value", "max_value", "max_length")]},
-        ),
-        (_("Display condition"), {"fields": [("show_if_question", "show_if_values")]}),
-        (
-            _("Scoring"),
-            {
-                "fields": [
-                    ("indicator", "satisfied_values", "excluded_from_indices", "personal_data")
-                ]
-            },
-        ),
-    ]
+class DragHandleMedia:
+    """Rows of the inline can be reordered by dragging (the numbers follow) or by number."""
+
+    classes = ["reorderable"]
+
+    class Media:
+        js = ["surveys/admin/reorder.js"]
+        css = {"all": ["surveys/admin/editor.css"]}
 
 
-class SectionInline(FrozenInlineMixin, nested_admin.NestedStackedInline):
+# Version page ---------------------------------------------------------------------------
+
+
+class SectionFormSet(UniqueCodeFormSet):
+    """Sections of a version: moving or deleting one must leave every condition earlier."""
+
+    def clean(self) -> None:
+        super().clean()
+        if self.instance.pk is None or any(form.errors for form in self.forms):
+            return
+        problems = misplaced_conditions(
+            version_id=self.instance.pk,
+            sections={key: (position, moved) for key, position, moved, _f in self.wanted()},
+            removed_sections=self.removed(),
+        )
+        if problems:
+            raise ValidationError(
+                [f"{code}: {message}" for code, message in sorted(problems.values())]
+            )
+
+
+class SectionInline(DragHandleMedia, FrozenInlineMixin, admin.TabularInline):
     model = Section
+    formset = SectionFormSet
     extra = 0
-    inlines = [QuestionInline]
-    sortable_field_name = "position"
-    fields = [("code", "position"), ("title_vi", "title_en"), ("intro_vi", "intro_en")]
+    fields = ["position", "code", "title_vi", "title_en", "questions_link"]
+    readonly_fields = ["questions_link"]
+    verbose_name_plural = _("sections (open one to edit its questions)")
+
+    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        formset = super().get_formset(request, obj, **kwargs)
+        optional_position(formset.form)
+        return formset
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Section]:
+        return super().get_queryset(request).annotate(question_count=Count("questions"))
+
+    @admin.display(description=_("questions"))
+    def questions_link(self, obj: Section) -> str:
+        if obj.pk is None:
+            return ""
+        count = getattr(obj, "question_count", None)
+        if count is None:
+            count = obj.questions.count()
+        url = reverse("admin:surveys_section_change", args=[obj.pk])
+        label = ngettext("%d question: edit", "%d questions: edit", count) % count
+        return format_html('<a href="{}">{}</a>', url, label)
 
 
-class PolicyGroupInline(FrozenInlineMixin, nested_admin.NestedTabularInline):
+class PolicyGroupInline(FrozenInlineMixin, admin.TabularInline):
     model = PolicyGroup
     extra = 0
     fields = ["position", "code", "name_vi", "name_en"]
-    classes = ["collapse"]
-
-
-class IndicatorInline(
-    VersionScopedInlineMixin, FrozenInlineMixin, nested_admin.NestedTabularInline
-):
-    model = Indicator
-    extra = 0
-    fields = [
-        "position",
-        "code",
-        "parent",
-        "kind",
-        "name_vi",
-        "name_en",
-        "aggregation",
-        "weight",
-        "policy_group",
-    ]
-    scoped_fields = {"parent": Indicator, "policy_group": PolicyGroup}
     classes = ["collapse"]
 
 
@@ -234,7 +331,7 @@ class QuestionnaireAdmin(admin.ModelAdmin):
 
 
 @admin.register(QuestionnaireVersion)
-class QuestionnaireVersionAdmin(nested_admin.NestedModelAdmin):
+class QuestionnaireVersionAdmin(SavesOrExplainsMixin, admin.ModelAdmin):
     list_display = ["__str__", "questionnaire", "number", "status", "published_at", "preview_link"]
     list_filter = ["status", "questionnaire"]
     list_select_related = ["questionnaire"]
@@ -244,7 +341,7 @@ class QuestionnaireVersionAdmin(nested_admin.NestedModelAdmin):
         ("status", "based_on"),
         ("created_at", "published_at", "retired_at"),
     ]
-    inlines = [PolicyGroupInline, IndicatorInline, SectionInline]
+    inlines = [SectionInline, PolicyGroupInline]
     actions = ["publish_selected", "retire_selected", "start_draft_from_selected"]
     change_form_template = "admin/surveys/questionnaireversion/change_form.html"
 
@@ -258,34 +355,23 @@ class QuestionnaireVersionAdmin(nested_admin.NestedModelAdmin):
             return False
         return super().has_delete_permission(request, obj)
 
-    def changeform_view(
-        self,
-        request: HttpRequest,
-        object_id: str | None = None,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        # The forms catch duplicate codes they can see; two sections given the same new
-        # question code in one save can only be caught by the database. Then nothing is
-        # saved and the editor is told why, instead of getting a server error.
-        try:
-            with transaction.atomic():
-                return super().changeform_view(request, object_id, form_url, extra_context)
-        except IntegrityError:
-            self.message_user(
-                request,
-                _(
-                    "Nothing was saved: two sections, questions, choices or indicators of "
-                    "this version would share a code. Codes must be unique within a version."
-                ),
-                messages.ERROR,
-            )
-            return HttpResponseRedirect(request.get_full_path())
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> Any:
+        # The indicator tree is listed, not edited, here: each indicator opens on its own
+        # page. Editable rows would repeat the tree in a select on every row (68 × 68
+        # options for SIPAS) and validate every row on each save, seconds in all.
+        version = kwargs.get("obj")
+        if version is not None:
+            context["indicators"] = version.indicators.select_related(
+                "parent", "policy_group"
+            ).order_by("position", "code")
+        return super().render_change_form(request, context, *args, **kwargs)
 
-    def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:
-        obj = super().get_object(request, object_id, from_field)
-        request._editing_version_id = obj.pk if obj is not None else None  # type: ignore[attr-defined]
-        return obj
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        super().save_formset(request, form, formset, change)
+        if isinstance(formset, SectionFormSet):
+            services.order_sections(version_id=form.instance.pk, section_ids=formset.planned_ids())
 
     def get_urls(self) -> list[Any]:
         urls = [
@@ -395,24 +481,358 @@ class QuestionnaireVersionAdmin(nested_admin.NestedModelAdmin):
             )
 
 
-# Flat admins, for search and direct links (the version page is the main editor).
+# Section page ---------------------------------------------------------------------------
+
+
+class OrderCheckedQuestionForm(forms.ModelForm):
+    """A question form whose formset (or own ``clean``) checks the order of conditions."""
+
+    def _post_clean(self) -> None:
+        self.instance.order_checked_by_form = True
+        super()._post_clean()
+
+    def _update_errors(self, errors: ValidationError) -> None:
+        # A row shows a few fields: a problem with one it lacks (the bounds a scale needs)
+        # is shown for the row, named, instead of failing as Django does for such a field.
+        if hasattr(errors, "error_dict"):
+            shown: dict[str, list[str]] = {}
+            for field, problems in errors.error_dict.items():
+                for message in ValidationError(problems).messages:
+                    if field in self.fields or field == NON_FIELD_ERRORS:
+                        shown.setdefault(field, []).append(message)
+                    else:
+                        label = capfirst(Question._meta.get_field(field).verbose_name)
+                        shown.setdefault(NON_FIELD_ERRORS, []).append(f"{label}: {message}")
+            errors = ValidationError(shown)
+        super()._update_errors(errors)
+
+
+class QuestionRowFormSet(UniqueCodeFormSet):
+    """Questions of one section as rows: moves and deletes must keep conditions earlier."""
+
+    def clean(self) -> None:
+        super().clean()
+        section = self.instance
+        if section.pk is None or any(form.errors for form in self.forms):
+            return
+        questions = {
+            key: PlannedQuestion(
+                code=form.cleaned_data.get("code") or form.instance.code,
+                section=section.pk,
+                position=position,
+                moved=moved,
+                condition=form.instance.show_if_question_id,
+            )
+            for key, position, moved, form in self.wanted()
+        }
+        problems = misplaced_conditions(
+            version_id=section.version_id, questions=questions, removed_questions=self.removed()
+        )
+        forms_by_key = {key: form for key, _p, _m, form in self.wanted()}
+        unplaced = []
+        for key, (code, message) in sorted(problems.items(), key=lambda item: item[1]):
+            if key in forms_by_key:
+                forms_by_key[key].add_error("position", message)
+            else:
+                unplaced.append(f"{code}: {message}")
+        if unplaced:
+            raise ValidationError(unplaced)
+
+
+class QuestionRowInline(DragHandleMedia, FrozenInlineMixin, admin.TabularInline):
+    model = Question
+    form = OrderCheckedQuestionForm
+    formset = QuestionRowFormSet
+    extra = 0
+    fields = ["position", "code", "type", "required", "label_vi", "condition"]
+    readonly_fields = ["condition"]
+    show_change_link = True
+    verbose_name_plural = _("questions (open one to edit its condition, scoring and choices)")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # a question is added on its own page, with its choices
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Question]:
+        return super().get_queryset(request).select_related("show_if_question", "version")
+
+    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        kwargs["widgets"] = {"label_vi": forms.Textarea(attrs={"rows": 2, "cols": 60})}
+        formset = super().get_formset(request, obj, **kwargs)
+        optional_position(formset.form)
+        return formset
+
+    @admin.display(description=_("display condition"))
+    def condition(self, obj: Question) -> str:
+        if obj.show_if_question_id is None:
+            return "–"
+        return f"{obj.show_if_question.code} ∈ {json.dumps(obj.show_if_values)}"
+
+
+@admin.register(Section)
+class SectionAdmin(SavesOrExplainsMixin, FrozenUnlessDraftMixin, admin.ModelAdmin):
+    """One section of a version and its questions; reached from the version's page."""
+
+    list_display = ["code", "title_vi", "version", "position"]
+    list_filter = ["version__questionnaire", "version__status"]
+    list_select_related = ["version__questionnaire"]
+    search_fields = ["code", "title_vi", "title_en"]
+    inlines = [QuestionRowInline]
+    change_form_template = "admin/surveys/section/change_form.html"
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return False  # not listed on the index: sections are opened from their version
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
+        head = ["version", "position"] if obj is not None else ["version"]
+        return [*head, "code", ("title_vi", "title_en"), ("intro_vi", "intro_en")]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return ["version", "position"] if obj is not None else []
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "version":
+            kwargs["queryset"] = QuestionnaireVersion.objects.filter(
+                status=QuestionnaireVersion.Status.DRAFT
+            ).select_related("questionnaire")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request: HttpRequest, obj: Section, form: Any, change: bool) -> None:
+        if not change:  # a new section goes last
+            last = Section.objects.filter(version_id=obj.version_id).aggregate(n=Max("position"))
+            obj.position = (last["n"] or 0) + 1
+        super().save_model(request, obj, form, change)
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        super().save_formset(request, form, formset, change)
+        if isinstance(formset, QuestionRowFormSet):
+            services.order_questions(
+                section_id=form.instance.pk, question_ids=formset.planned_ids()
+            )
+
+    def response_post_save_add(self, request: HttpRequest, obj: Section) -> HttpResponse:
+        return HttpResponseRedirect(version_url(obj.version_id))
+
+    def response_post_save_change(self, request: HttpRequest, obj: Section) -> HttpResponse:
+        return HttpResponseRedirect(version_url(obj.version_id))
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> Any:
+        section = kwargs.get("obj")
+        if section is not None:
+            siblings = list(
+                Section.objects.filter(version_id=section.version_id)
+                .order_by("position", "id")
+                .only("id", "code", "title_vi", "title_en")
+            )
+            index = next(i for i, s in enumerate(siblings) if s.pk == section.pk)
+            context.update(
+                version=section.version,
+                previous_section=siblings[index - 1] if index > 0 else None,
+                next_section=siblings[index + 1] if index + 1 < len(siblings) else None,
+            )
+        return super().render_change_form(request, context, *args, **kwargs)
+
+
+def version_url(version_id: int) -> str:
+    return reverse("admin:surveys_questionnaireversion_change", args=[version_id])
+
+
+def section_url(section_id: int) -> str:
+    return reverse("admin:surveys_section_change", args=[section_id])
+
+
+# Question page --------------------------------------------------------------------------
+
+
+class ChoiceFormSet(UniqueCodeFormSet):
+    """Choices of one question, numbered 1..n in the order shown after a save."""
+
+
+class ChoiceInline(DragHandleMedia, FrozenInlineMixin, admin.TabularInline):
+    model = Choice
+    formset = ChoiceFormSet
+    fields = ["position", "code", "label_vi", "label_en"]
+
+    def get_extra(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> int:
+        return 0 if obj is not None else 2  # more rows: "Add another choice"
+
+    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        formset = super().get_formset(request, obj, **kwargs)
+        optional_position(formset.form)
+        return formset
+
+
+class QuestionForm(OrderCheckedQuestionForm):
+    """One question; its position and condition are checked against the order a save gives."""
+
+    planned_section: list[Any]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        section = data.get("section")
+        self.planned_section = []
+        if section is None or self.errors:
+            return data
+        question = self.instance
+        key = question.pk if question.pk is not None else "new"
+        moved = question.pk is None or bool({"position", "section"} & set(self.changed_data))
+        condition = data.get("show_if_question")
+        plan = PlannedQuestion(
+            code=data.get("code") or question.code,
+            section=section.pk,
+            position=data.get("position"),
+            moved=moved,
+            condition=condition.pk if condition is not None else None,
+        )
+        for other, (code, message) in misplaced_conditions(
+            version_id=section.version_id, questions={key: plan}
+        ).items():
+            if other == key:
+                self.add_error("show_if_question", message)
+            else:
+                self.add_error(
+                    "position",
+                    _("%(code)s depends on this question and would then come before it.")
+                    % {"code": code},
+                )
+        siblings = (
+            Question.objects.filter(section_id=section.pk)
+            .exclude(pk=question.pk)
+            .order_by("position", "id")
+            .values_list("id", "position")
+        )
+        self.planned_section = ranked(
+            [(pk, position, False) for pk, position in siblings] + [(key, plan.position, moved)]
+        )
+        data["position"] = self.planned_section.index(key) + 1
+        return data
 
 
 @admin.register(Question)
-class QuestionAdmin(FrozenUnlessDraftMixin, admin.ModelAdmin):
+class QuestionAdmin(SavesOrExplainsMixin, FrozenUnlessDraftMixin, admin.ModelAdmin):
+    """One question with its display condition, scoring and choices (added here too)."""
+
+    form = QuestionForm
     list_display = ["code", "version", "section", "type", "required", "indicator"]
     list_filter = ["type", "required", "excluded_from_indices", "version__questionnaire"]
     list_select_related = ["version__questionnaire", "section", "indicator"]
     search_fields = ["code", "label_vi", "label_en"]
     readonly_fields = ["version"]
-    inlines = []
+    inlines = [ChoiceInline]
+    change_form_template = "admin/surveys/question/change_form.html"
+    fieldsets = [
+        (None, {"fields": ["version", ("section", "position"), ("code", "type", "required")]}),
+        (None, {"fields": [("label_vi", "label_en")]}),
+        (
+            _("Help and bounds"),
+            {"fields": [("help_vi", "help_en"), ("min_value", "max_value", "max_length")]},
+        ),
+        (_("Display condition"), {"fields": [("show_if_question", "show_if_values")]}),
+        (
+            _("Scoring"),
+            {
+                "fields": [
+                    ("indicator", "satisfied_values", "excluded_from_indices", "personal_data")
+                ]
+            },
+        ),
+    ]
+
+    def _version_id(self, request: HttpRequest, obj: Question | None) -> int | None:
+        """The version whose sections, questions and indicators the selects offer."""
+        if obj is not None:
+            return obj.version_id
+        section_id = request.POST.get("section") or request.GET.get("section")
+        if section_id and str(section_id).isdigit():
+            return (
+                Section.objects.filter(pk=section_id).values_list("version_id", flat=True).first()
+            )
+        return None
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        request._editing_version_id = self._version_id(request, obj)  # type: ignore[attr-defined]
+        request._editing_question_id = obj.pk if obj is not None else None  # type: ignore[attr-defined]
+        form = super().get_form(request, obj, change, **kwargs)
+        optional_position(
+            form,
+            _(
+                "1 is first. A number already taken puts this question there and moves the "
+                "others down; left empty, the question goes last."
+            ),
+        )
+        return form
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name in {"section", "show_if_question", "indicator"}:
-            kwargs["queryset"] = db_field.related_model.objects.filter(
-                version__status=QuestionnaireVersion.Status.DRAFT
-            ).select_related("version__questionnaire")
+            version_id = getattr(request, "_editing_version_id", None)
+            related = db_field.related_model.objects.select_related("version__questionnaire")
+            if version_id is not None:
+                related = related.filter(version_id=version_id)
+            else:
+                related = related.filter(version__status=QuestionnaireVersion.Status.DRAFT)
+            if db_field.name == "show_if_question":
+                related = related.exclude(pk=getattr(request, "_editing_question_id", None))
+                related = related.order_by("section__position", "position", "id")
+            kwargs["queryset"] = related
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        initial = super().get_changeform_initial_data(request)
+        section_id = initial.get("section")
+        if section_id and str(section_id).isdigit():
+            last = Question.objects.filter(section_id=section_id).aggregate(n=Max("position"))
+            initial["position"] = (last["n"] or 0) + 1
+        return initial
+
+    def save_model(self, request: HttpRequest, obj: Question, form: Any, change: bool) -> None:
+        old_section = Question.objects.filter(pk=obj.pk).values_list("section_id", flat=True)
+        request._question_left_section = old_section.first() if change else None  # type: ignore[attr-defined]
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        question = form.instance
+        order = [question.pk if key == "new" else key for key in form.planned_section]
+        services.order_questions(section_id=question.section_id, question_ids=order)
+        left = getattr(request, "_question_left_section", None)
+        if left is not None and left != question.section_id:
+            services.order_questions(section_id=left, question_ids=[])
+        for formset in formsets:
+            if isinstance(formset, ChoiceFormSet):
+                services.order_choices(question_id=question.pk, choice_ids=formset.planned_ids())
+
+    def response_post_save_add(self, request: HttpRequest, obj: Question) -> HttpResponse:
+        return HttpResponseRedirect(section_url(obj.section_id))
+
+    def response_post_save_change(self, request: HttpRequest, obj: Question) -> HttpResponse:
+        return HttpResponseRedirect(section_url(obj.section_id))
+
+    def response_add(
+        self, request: HttpRequest, obj: Question, post_url_continue: Any = None
+    ) -> HttpResponse:
+        response = super().response_add(request, obj, post_url_continue)
+        if "_addanother" in request.POST:
+            add = reverse("admin:surveys_question_add")
+            return HttpResponseRedirect(f"{add}?section={obj.section_id}")
+        return response
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> Any:
+        question = kwargs.get("obj")
+        section_id = question.section_id if question is not None else request.GET.get("section")
+        section = None
+        if section_id and str(section_id).isdigit():
+            section = (
+                Section.objects.select_related("version__questionnaire")
+                .filter(pk=section_id)
+                .first()
+            )
+        context["section"] = section
+        return super().render_change_form(request, context, *args, **kwargs)
 
 
 @admin.register(Indicator)
@@ -432,3 +852,9 @@ class IndicatorAdmin(FrozenUnlessDraftMixin, admin.ModelAdmin):
             )
             kwargs["queryset"] = model.objects.filter(**filters)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def response_post_save_add(self, request: HttpRequest, obj: Indicator) -> HttpResponse:
+        return HttpResponseRedirect(version_url(obj.version_id))
+
+    def response_post_save_change(self, request: HttpRequest, obj: Indicator) -> HttpResponse:
+        return HttpResponseRedirect(version_url(obj.version_id))

@@ -584,10 +584,15 @@ class Question(VersionContent):
     def order_key(self) -> tuple[int, int, int]:
         return (self.section.position, self.position, self.pk or 0)
 
+    # A form that moves several questions in one save (the admin's section and question
+    # pages) checks the order of display conditions on the positions the save will give,
+    # and sets this so that ``clean()`` does not judge them by the stored neighbours.
+    order_checked_by_form = False
+
     def clean(self) -> None:
         from surveys.validation import question_errors
 
-        if errors := question_errors(self):
+        if errors := question_errors(self, check_order=not self.order_checked_by_form):
             raise ValidationError(errors)
 
 

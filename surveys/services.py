@@ -1,10 +1,13 @@
-"""State changes of questionnaires: publish, retire, and start a new draft from a version."""
+"""State changes of questionnaires: publish, retire, start a new draft from a version, and
+put a draft's sections, questions or choices in order (positions 1..n, no gaps)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Case, Max, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -12,6 +15,7 @@ from surveys.models import (
     Choice,
     Indicator,
     PolicyGroup,
+    PublishedVersionImmutable,
     Question,
     QuestionnaireVersion,
     Section,
@@ -21,6 +25,48 @@ from surveys.validation import version_errors
 
 def _locked_version(version_id: int) -> QuestionnaireVersion:
     return QuestionnaireVersion.objects.select_for_update().get(pk=version_id)
+
+
+def _locked_draft(version_id: int) -> QuestionnaireVersion:
+    version = _locked_version(version_id)
+    if not version.is_editable:
+        raise PublishedVersionImmutable(
+            _("Version %(v)s is %(s)s and cannot be changed; start a new draft.")
+            % {"v": version.number, "s": version.get_status_display()}
+        )
+    return version
+
+
+def _number(siblings: QuerySet, first: Sequence[int]) -> None:
+    """Positions 1..n: ``first`` in that order, then the other siblings as they stood."""
+    stored = list(siblings.order_by("position", "id").values_list("id", flat=True))
+    wanted = [pk for pk in dict.fromkeys(first) if pk in set(stored)]
+    order = wanted + [pk for pk in stored if pk not in set(wanted)]
+    if order:
+        siblings.update(
+            position=Case(*(When(pk=pk, then=Value(n)) for n, pk in enumerate(order, start=1)))
+        )
+
+
+def order_sections(*, version_id: int, section_ids: Sequence[int]) -> None:
+    """Number a draft's sections 1..n in the order given (any left out follow)."""
+    with transaction.atomic():
+        _locked_draft(version_id)
+        _number(Section.objects.filter(version_id=version_id), section_ids)
+
+
+def order_questions(*, section_id: int, question_ids: Sequence[int]) -> None:
+    """Number the questions of a draft's section 1..n in the order given (any left out follow)."""
+    with transaction.atomic():
+        _locked_draft(Section.objects.values_list("version_id", flat=True).get(pk=section_id))
+        _number(Question.objects.filter(section_id=section_id), question_ids)
+
+
+def order_choices(*, question_id: int, choice_ids: Sequence[int]) -> None:
+    """Number the choices of a draft's question 1..n in the order given (any left out follow)."""
+    with transaction.atomic():
+        _locked_draft(Question.objects.values_list("version_id", flat=True).get(pk=question_id))
+        _number(Choice.objects.filter(question_id=question_id), choice_ids)
 
 
 def publish_version(*, version_id: int) -> QuestionnaireVersion:

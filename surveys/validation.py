@@ -6,10 +6,18 @@ Errors of a whole version are keyed ``question:<code>``, ``indicator:<code>`` or
 ``question_errors`` checks one question against what is already stored; ``version_errors``
 checks a whole version before it is published (choices, conditions, indicator links).
 Both return ``{field: [message, ...]}`` and never raise, so callers decide how to report.
+
+Positions: sections, questions and choices are numbered from 1 within their parent, with
+no gaps (the loader, ``start_draft`` and the admin all keep this). ``ranked`` is the one
+rule that turns wanted positions into that numbering, and ``misplaced_conditions`` checks
+the display conditions against the order a save is about to give, before anything is
+written, so an editor can move, add and condition questions in a single save.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Hashable, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -59,8 +67,12 @@ def value_is_possible(question: Question, value: Any, choice_codes: set[str]) ->
             return isinstance(value, str)
 
 
-def question_errors(question: Question) -> Errors:
-    """Problems of one question on its own and against the stored earlier questions."""
+def question_errors(question: Question, *, check_order: bool = True) -> Errors:
+    """Problems of one question on its own and against the stored earlier questions.
+
+    ``check_order=False`` leaves out whether the condition comes earlier: a caller that
+    moves several questions in one save checks that with ``misplaced_conditions``.
+    """
     from surveys.models import Question as Q
 
     errors: Errors = {}
@@ -115,7 +127,11 @@ def question_errors(question: Question) -> Errors:
             _add(
                 errors, "show_if_question", _("The condition must name a question of this version.")
             )
-        elif question.section_id is not None and not _comes_before(condition, question):
+        elif (
+            check_order
+            and question.section_id is not None
+            and not _comes_before(condition, question)
+        ):
             _add(
                 errors,
                 "show_if_question",
@@ -163,6 +179,100 @@ def _comes_before(earlier: Question, later: Question) -> bool:
         later.pk if later.pk is not None else float("inf"),
     )
     return earlier_key < later_key
+
+
+def ranked(wanted: Sequence[tuple[Hashable, int | None, bool]]) -> list[Hashable]:
+    """Keys in their new order, from ``(key, wanted position, moved)`` in the current order.
+
+    Lower wanted positions come first; at a tie an item the editor moved (or added) comes
+    before one that stayed, so "put this at 3" pushes the old third one down; otherwise
+    the current order holds. No position (``None``) means "at the end".
+    """
+    inf = float("inf")
+    order = sorted(
+        range(len(wanted)),
+        key=lambda i: (inf if wanted[i][1] is None else wanted[i][1], not wanted[i][2], i),
+    )
+    return [wanted[i][0] for i in order]
+
+
+@dataclass(frozen=True)
+class PlannedQuestion:
+    """A question as a save would leave it: where it goes and what it depends on."""
+
+    code: str
+    section: Hashable
+    position: int | None
+    moved: bool
+    condition: Hashable | None
+
+
+def misplaced_conditions(
+    *,
+    version_id: int,
+    sections: Mapping[Hashable, tuple[int | None, bool]] | None = None,
+    removed_sections: Collection[Hashable] = (),
+    questions: Mapping[Hashable, PlannedQuestion] | None = None,
+    removed_questions: Collection[Hashable] = (),
+) -> dict[Hashable, tuple[str, str]]:
+    """Questions whose display condition would not come earlier after a planned save.
+
+    The stored version is overlaid with the plan: ``sections`` maps a section key (its id,
+    or any key for a new one) to ``(wanted position, moved)``; ``questions`` maps a question
+    key (its id, or any key for a new one) to where it goes. Questions of removed sections
+    go with them. Returns ``{question key: (its code, message)}``, also for questions that
+    would depend on a removed one. One query per table, whatever the size of the version.
+    """
+    from surveys.models import Question, Section
+
+    sections, questions = dict(sections or {}), dict(questions or {})
+    section_rows = Section.objects.filter(version_id=version_id).order_by("position", "id")
+    wanted_sections = [
+        (key, *sections.pop(key, (position, False)))
+        for key, position in section_rows.values_list("id", "position")
+        if key not in removed_sections
+    ]
+    wanted_sections += [(key, *place) for key, place in sections.items()]
+    section_rank = {key: rank for rank, key in enumerate(ranked(wanted_sections))}
+
+    plan: dict[Hashable, PlannedQuestion] = {}
+    stored = Question.objects.filter(version_id=version_id).order_by("position", "id")
+    for pk, code, section_id, position, condition_id in stored.values_list(
+        "id", "code", "section_id", "position", "show_if_question_id"
+    ):
+        if pk in removed_questions or section_id in removed_sections:
+            continue
+        plan[pk] = questions.pop(
+            pk, PlannedQuestion(code, section_id, position, False, condition_id)
+        )
+    plan.update(questions)
+
+    by_section: dict[Hashable, list[tuple[Hashable, int | None, bool]]] = {}
+    for key, planned in plan.items():
+        by_section.setdefault(planned.section, []).append((key, planned.position, planned.moved))
+    place = {
+        key: (section_rank.get(section, len(section_rank)), rank)
+        for section, wanted in by_section.items()
+        for rank, key in enumerate(ranked(wanted))
+    }
+
+    problems: dict[Hashable, tuple[str, str]] = {}
+    for key, planned in plan.items():
+        condition = planned.condition
+        if condition is None:
+            continue
+        if condition not in plan:
+            problems[key] = (
+                planned.code,
+                _("%(code)s depends on a question that would be deleted.") % {"code": planned.code},
+            )
+        elif not place[condition] < place[key]:
+            problems[key] = (
+                planned.code,
+                _("A display condition may only refer to an earlier question (%(code)s is not).")
+                % {"code": plan[condition].code},
+            )
+    return problems
 
 
 def version_errors(version: QuestionnaireVersion) -> Errors:

@@ -1,0 +1,85 @@
+"""What a browser would post back from an admin page, for tests of the admin's forms."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from html.parser import HTMLParser
+from typing import Any
+
+from django.test import Client
+from django.urls import reverse
+
+
+def admin_url(model: str, view: str, *args: Any) -> str:
+    return reverse(f"admin:surveys_{model}_{view}", args=args)
+
+
+class FormInputs(HTMLParser):
+    """What a browser would submit for one ``<form id=…>`` of a page, untouched."""
+
+    def __init__(self, form_id: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.form_id = form_id
+        self.depth = 0  # > 0 while inside the form
+        self.data: dict[str, list[str]] = defaultdict(list)
+        self.select: str | None = None
+        self.options: list[str] = []
+        self.selected: list[str] = []
+        self.textarea: str | None = None
+        self.text: list[str] = []
+        self.fields = 0  # inputs, selects and text areas posted (not the empty row template)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            if self.depth or a.get("id") == self.form_id:
+                self.depth += 1
+            return
+        if not self.depth or "disabled" in a:
+            return
+        name = a.get("name", "")
+        posted = a.get("type", "").lower() not in {"submit", "button", "image", "reset"}
+        if tag in {"input", "select", "textarea"} and name and "__prefix__" not in name and posted:
+            self.fields += 1
+        if tag == "input" and name:
+            kind = a.get("type", "text").lower()
+            if kind in {"submit", "button", "image", "reset", "file"}:
+                return
+            if kind in {"checkbox", "radio"}:
+                if "checked" in a:
+                    self.data[name].append(a.get("value") or "on")
+                return
+            self.data[name].append(a.get("value", ""))
+        elif tag == "select" and name:
+            self.select, self.options, self.selected = name, [], []
+        elif tag == "option" and self.select is not None:
+            self.options.append(a.get("value", ""))
+            if "selected" in a:
+                self.selected.append(a.get("value", ""))
+        elif tag == "textarea" and name:
+            self.textarea, self.text = name, []
+
+    def handle_data(self, data: str) -> None:
+        if self.textarea is not None:
+            self.text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form" and self.depth:
+            self.depth -= 1
+        elif tag == "select" and self.select is not None:
+            self.data[self.select].extend(self.selected or self.options[:1])
+            self.select = None
+        elif tag == "textarea" and self.textarea is not None:
+            text = "".join(self.text)
+            self.data[self.textarea].append(text.removeprefix("\r\n").removeprefix("\n"))
+            self.textarea = None
+
+
+def form_data(client: Client, url: str, form_id: str) -> dict[str, list[str]]:
+    """GET ``url`` and return the data its form would post back unchanged."""
+    page = client.get(url)
+    assert page.status_code == 200
+    parser = FormInputs(form_id)
+    parser.feed(page.content.decode())
+    assert parser.data, f"no form #{form_id} on {url}"
+    return dict(parser.data)
