@@ -13,9 +13,6 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,7 +28,7 @@ import requests
 from feedback.models import Petition, Response
 from scoring.services import recompute_round
 from surveys.models import Question
-from tests.conftest import require
+from tests.fault_support import OwnRedis, free_port
 from tests.petition_support import make_category, make_unit
 from tests.test_paper_import_worker import worker_database_url
 from tests.test_response_api import payload, valid_answers
@@ -45,65 +42,12 @@ UNREACHABLE = "is unreachable"
 clients = itertools.count(1)
 
 
-def free_port(ports: range) -> int:
-    for port in ports:
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {ports}")
-
-
-class OwnRedis:
-    """A redis-server of this test module, on a port of its own, without persistence."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.url = f"redis://127.0.0.1:{port}/0"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
-        command += ["--save", "", "--appendonly", "no"]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                if redis.Redis.from_url(self.url, socket_connect_timeout=0.2).ping():
-                    return
-            except redis.RedisError:
-                time.sleep(0.05)
-        raise RuntimeError(f"redis-server on port {self.port} did not start")
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.kill()
-        self.process.wait(timeout=10)
-
-    def freeze(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGCONT)
-
-    def client(self) -> redis.Redis:
-        return redis.Redis.from_url(self.url, socket_connect_timeout=1, socket_timeout=1)
-
-
 @pytest.fixture(scope="module")
 def own_redis() -> Iterator[OwnRedis]:
-    if not shutil.which("redis-server"):
-        require("the Redis fault tests start their own redis-server: install it (apt redis-server)")
     server = OwnRedis(free_port(PORTS))
     server.start()
     yield server
-    if server.process is not None and server.process.poll() is None:
-        server.thaw()
-        server.kill()
+    server.kill()
 
 
 class Service:
@@ -192,9 +136,7 @@ def redis_down(own_redis: OwnRedis, service: Service, world: Any) -> Iterator[Ow
     assert service.get("/health/").status_code == 200  # the service uses Redis before
     own_redis.kill()
     yield own_redis
-    if own_redis.process is not None and own_redis.process.poll() is None:
-        own_redis.thaw()
-        own_redis.kill()
+    own_redis.kill()
     own_redis.start()
     assert service.get("/health/").status_code == 200
 

@@ -11,7 +11,6 @@ up stored exactly once.
 
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
 import time
@@ -31,46 +30,16 @@ from feedback import paper
 from feedback.models import PaperImport, Response
 from scoring.models import Run
 from surveys.models import Round
-from tests.conftest import forget_routes, require, start_celery_worker, stop_celery_worker
+from tests.conftest import forget_routes, start_celery_worker, stop_celery_worker
+from tests.fault_support import OwnRedis, free_port
 from tests.test_paper_import import csv_bytes, row
 from tests.test_paper_import_worker import worker_database_url
 from tests.test_scoring_worker import forget_queue, wait_for
 
 pytestmark = [pytest.mark.fault, pytest.mark.postgres, pytest.mark.redis]
 
-BROKER_PORT = 6401
+BROKER_PORTS = range(6400, 6410)
 IMPORTS = "/api/v1/paper-imports/"
-
-
-class OwnRedis:
-    """A ``redis-server`` of this test on its own port, to stop and start at will."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.url = f"redis://127.0.0.1:{port}/0"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
-        self.process = subprocess.Popen(
-            [*command, "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for(self._answers, timeout=10, what=f"redis-server on port {self.port}")
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    def _answers(self) -> bool:
-        import redis
-
-        try:
-            return bool(redis.Redis.from_url(self.url, socket_connect_timeout=0.5).ping())
-        except redis.RedisError:
-            return False
 
 
 def use_broker(url: str) -> None:
@@ -84,9 +53,7 @@ def use_broker(url: str) -> None:
 def broker(transactional_db: None) -> Iterator[OwnRedis]:
     """Tasks of this process go to an own redis-server (not run in-process), which the test
     may kill; afterwards the settings' broker is back."""
-    if not shutil.which("redis-server"):
-        require("the fault tests need redis-server on PATH")
-    server = OwnRedis(BROKER_PORT)
+    server = OwnRedis(free_port(BROKER_PORTS))
     server.start()
     previous = app.conf.broker_url
     eager = app.conf.task_always_eager
