@@ -24,10 +24,12 @@ from typing import Any
 import pytest
 import redis
 import requests
+from django.db import connection
 
 from feedback.models import Petition, Response
 from scoring.services import recompute_round
 from surveys.models import Question
+from tests.conftest import require
 from tests.fault_support import OwnRedis, free_port
 from tests.petition_support import make_category, make_unit
 from tests.test_paper_import_worker import worker_database_url
@@ -70,6 +72,9 @@ class Service:
 def service(
     own_redis: OwnRedis, django_db_setup: None, django_db_blocker: Any, tmp_path_factory: Any
 ) -> Iterator[Service]:
+    # A module fixture is set up before the per-test check of the marker: check here too.
+    if connection.vendor != "postgresql":
+        require("the Redis fault tests serve the test database from gunicorn: PostgreSQL")
     with django_db_blocker.unblock():
         database_url = worker_database_url()
     port = free_port(range(18000, 18100))
