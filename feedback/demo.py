@@ -2,12 +2,12 @@
 
 ``generate_demo_responses`` adds N paper responses of the SIPAS household questionnaire to a
 round, spread evenly over the round's units. Each unit has a latent satisfaction level like
-the published 2022 results (README, "The built-in SIPAS questionnaire"): Quảng Ninh near 87.6, Lạng Sơn near
-72.5, a few other published top and bottom provinces pinned, the rest drawn per seed around
-80. A respondent's answers vary around that level (a personal effect, item offsets, a
-policy/service shift per unit); screeners route the form as its display conditions say, so
-answers to hidden questions are never generated; optional questions are left blank now and
-then.
+the published 2022 results (README, "The built-in SIPAS questionnaire"): Quảng Ninh near
+87.6, Lạng Sơn near 72.5, a few other published top and bottom provinces pinned, the rest
+drawn per seed around 80. A respondent's answers vary around that level (a personal effect,
+item offsets, a policy/service shift per unit); screeners route the form as its display
+conditions say, so answers to hidden questions are never generated; optional questions are
+left blank now and then.
 
 The rows are those ``feedback.services.submit_response`` would store for the same answers
 (value as sent, ``number`` for scale/number/yes-no, ``code`` for single choice, the request
