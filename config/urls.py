@@ -14,7 +14,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("health/", health.health, name="health"),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("nested_admin/", include("nested_admin.urls")),
     path("api/v1/", include((api_urlpatterns, "api"), namespace="v1")),
     path("api/schema/", api_docs.SchemaView.as_view(), name="schema"),
     path(

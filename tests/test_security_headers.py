@@ -16,7 +16,7 @@ from surveys.models import QuestionnaireVersion
 from tests.dashboard_support import published  # noqa: F401 (a fixture)
 
 # Pages of each kind: the citizens' pages, the dashboard with its charts, the API and its
-# docs, the admin (Django's and django-nested-admin's inlines), errors.
+# docs, the admin (with the questionnaire editor's pages), errors.
 ANONYMOUS_PAGES = [
     "/",
     "/rounds/demo/",

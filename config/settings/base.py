@@ -69,7 +69,6 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "nested_admin",
     "rest_framework",
     "rest_framework.authtoken",
     "django_filters",
@@ -202,9 +201,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     "purge-expired-drafts": {"task": "feedback.purge_expired_drafts", "schedule": 3600.0},
 }
 
-# A questionnaire version edited in the admin posts every section, question and choice:
-# the SIPAS form alone is about 5,000 fields, above Django's default limit of 1,000.
-DATA_UPLOAD_MAX_NUMBER_FIELDS = env_int("DATA_UPLOAD_MAX_NUMBER_FIELDS", 20_000)
+# Form fields accepted in one request. The questionnaire editor posts one section at a time
+# (at most a few hundred fields at SIPAS size), so Django's default of 1,000 is kept.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env_int("DATA_UPLOAD_MAX_NUMBER_FIELDS", 1_000)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
