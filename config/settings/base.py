@@ -259,8 +259,9 @@ if DEBUG:
     )
 
 # Citizens' responses (feedback app).
-# Public address used in links sent to citizens (invitations, resume links).
-PUBLIC_BASE_URL: str = env_or("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+# Public address links to the service start with (resume, invitation, petition tracking
+# links, e-mails). Empty: built from the request being answered (config.links).
+PUBLIC_BASE_URL: str = env_or("PUBLIC_BASE_URL", "")
 # A web draft that is not submitted is deleted this many hours after its last save.
 FEEDBACK_DRAFT_TTL_HOURS: int = env_int("FEEDBACK_DRAFT_TTL_HOURS", 72)
 # Anonymous submissions per client (hashed IP) and period, e.g. "20/hour".
