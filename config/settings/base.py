@@ -331,6 +331,9 @@ SCORING_KEEP_RUNS: int = env_int("SCORING_KEEP_RUNS", 10)
 SCORING_NIGHTLY_AT: str = env_or("SCORING_NIGHTLY_AT", "02:00")
 # A round closed less than this many days ago is still recomputed nightly.
 SCORING_RECENT_DAYS: int = env_int("SCORING_RECENT_DAYS", 30)
+# Without a broker (tasks in-process), the serving process recomputes every this many minutes
+# each open round with responses submitted since its last run (scoring.scheduler); 0: never.
+SCORING_AUTO_MINUTES: float = float(env_or("SCORING_AUTO_MINUTES", "1"))
 # PostgreSQL work_mem of the scoring statement that groups answers per respondent.
 SCORING_WORK_MEM: str = env_or("SCORING_WORK_MEM", "256MB")
 # Raking. Which question gives each demographic role (its choice codes are the categories of
