@@ -7,6 +7,7 @@ import time
 import uuid
 
 import pytest
+from django.db import OperationalError
 from django.test import Client
 
 from scoring.models import Run
@@ -24,7 +25,10 @@ def published_run(*, responses: int, within: float = 30.0) -> Run:
     """The demo round's published run once it counts ``responses``; fails after ``within`` s."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        run = Run.objects.filter(round__code="demo", status=Run.Status.PUBLISHED).first()
+        try:
+            run = Run.objects.filter(round__code="demo", status=Run.Status.PUBLISHED).first()
+        except OperationalError:  # SQLite's shared in-memory test database locks whole tables
+            run = None
         if run is not None and run.response_count == responses:
             return run
         time.sleep(0.1)
