@@ -18,16 +18,10 @@ run: install  ## Migrate, load reference and demo data, then serve on $(HOST):$(
 	$(MANAGE) migrate --noinput
 	$(MANAGE) bootstrap
 	$(MANAGE) generate_demo_data --round sipas-2022 --responses 3000 --seed 2022 --if-empty
+	$(MANAGE) generate_demo_data --round demo --responses 3000 --seed 2026 --if-empty
 	$(MANAGE) recompute_scores --round sipas-2022 --if-unpublished
-	@echo
-	@echo "  Service:        http://$(HOST):$(PORT)/"
-	@echo "  Admin:          http://$(HOST):$(PORT)/admin/"
-	@echo "  Questionnaires: http://$(HOST):$(PORT)/admin/surveys/questionnaireversion/ (open one, then 'Preview')"
-	@echo "  API:            http://$(HOST):$(PORT)/api/v1/"
-	@echo "  Health:         http://$(HOST):$(PORT)/health/"
-	@echo "  No admin account yet? Run: $(MANAGE) createsuperuser"
-	@echo "  (or set DJANGO_SUPERUSER_USERNAME and DJANGO_SUPERUSER_PASSWORD before make run)"
-	@echo
+	$(MANAGE) recompute_scores --round demo --if-unpublished
+	@$(MANAGE) run_info --host "$(HOST)" --port "$(PORT)"
 	@bash bin/serve "$(HOST)" "$(PORT)"
 
 test: install  ## The whole test suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set).

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
+from config.links import public_base_url
 from feedback import (
     admin_paper,  # noqa: F401  (registers the paper-import admin)
     admin_petitions,  # noqa: F401  (registers the petition admin)
@@ -147,8 +148,11 @@ GENERATE_TEMPLATE = """{% extends "admin/base_site.html" %}{% load i18n %}
 </form></div>{% endblock %}"""
 
 
-def csv_download(queryset: QuerySet[Invitation], name: str) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(invitations_csv(queryset), content_type="text/csv")
+def csv_download(
+    request: HttpRequest, queryset: QuerySet[Invitation], name: str
+) -> StreamingHttpResponse:
+    rows = invitations_csv(queryset, base_url=public_base_url(request))
+    response = StreamingHttpResponse(rows, content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
     return response
 
@@ -196,7 +200,7 @@ class InvitationAdmin(admin.ModelAdmin):
     @admin.action(description=_("Download selected as CSV"), permissions=["manage_invitations"])
     def download_csv(self, request: HttpRequest, queryset: QuerySet[Invitation]) -> HttpResponse:
         stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
-        return csv_download(queryset, f"invitations-{stamp}")
+        return csv_download(request, queryset, f"invitations-{stamp}")
 
     def generate_view(self, request: HttpRequest) -> HttpResponse:
         """Generate invitations and answer with their CSV; bad input shows form errors."""
@@ -218,7 +222,8 @@ class InvitationAdmin(admin.ModelAdmin):
             else:
                 parts = [data["round"].code, data["unit"].code, data["batch"]]
                 name = slugify("-".join(["invitations", *filter(None, parts)]))
-                return csv_download(Invitation.objects.filter(pk__in=[i.pk for i in created]), name)
+                invitations = Invitation.objects.filter(pk__in=[i.pk for i in created])
+                return csv_download(request, invitations, name)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,

@@ -24,6 +24,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from config.errors import DomainError
+from config.links import public_base_url
 from feedback.models import (
     OPEN_STATUSES,
     CalendarDay,
@@ -341,7 +342,10 @@ class PetitionAdmin(admin.ModelAdmin):
             return
         try:
             form.instance = services.change_petition_status(
-                petition_id=obj.pk, actor=request.user, **form.change_arguments()
+                petition_id=obj.pk,
+                actor=request.user,
+                link_base=public_base_url(request),
+                **form.change_arguments(),
             )
         except (ValidationError, DomainError) as problem:
             # Changed by someone else since the form was checked: nothing is saved.

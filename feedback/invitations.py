@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
@@ -25,9 +24,10 @@ CSV_COLUMNS = ["token", "link", "round", "unit", "agency", "batch", "used"]
 FORMULA_PREFIXES = ("=", "+", "-", "@")
 
 
-def invitation_link(token: str) -> str:
-    """The public link of an invitation (the page is ``/i/<token>/`` of the public site)."""
-    return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/i/{token}/"
+def invitation_link(token: str, *, base_url: str) -> str:
+    """The public link of an invitation: ``/i/<token>/`` on ``base_url``
+    (``config.links.public_base_url`` of the request exporting it)."""
+    return f"{base_url.rstrip('/')}/i/{token}/"
 
 
 def _spreadsheet_safe_token() -> str:
@@ -80,8 +80,9 @@ class _Line:
         return value
 
 
-def invitations_csv(queryset: QuerySet[Invitation]) -> Iterator[str]:
-    """The invitations as CSV lines, header first, streamed from the database."""
+def invitations_csv(queryset: QuerySet[Invitation], *, base_url: str) -> Iterator[str]:
+    """The invitations as CSV lines, header first, streamed from the database; links start
+    with ``base_url``."""
     writer = csv.writer(_Line())
     yield writer.writerow(CSV_COLUMNS)
     rows = queryset.order_by("pk").values_list(
@@ -91,7 +92,7 @@ def invitations_csv(queryset: QuerySet[Invitation]) -> Iterator[str]:
         yield writer.writerow(
             [
                 token,
-                invitation_link(token),
+                invitation_link(token, base_url=base_url),
                 round_code,
                 unit_code,
                 agency_code or "",

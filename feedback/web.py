@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from config.abuse import HONEYPOT_FIELD, allow_submission, honeypot_filled
 from config.input_guard import checks_own_input, form_problems
+from config.links import absolute_url
 from feedback import drafts
 from feedback.errors import AnswersInvalid, ClientIdConflict, RoundClosed
 from feedback.forms import parse_section, section_fields
@@ -348,9 +349,7 @@ def draft_saved(request: HttpRequest, token: str) -> HttpResponse:
         return problem
     path = reverse("feedback:draft", kwargs={"token": draft.token})
     return render(
-        request,
-        "feedback/saved.html",
-        {"draft": draft, "resume_url": settings.PUBLIC_BASE_URL.rstrip("/") + path},
+        request, "feedback/saved.html", {"draft": draft, "resume_url": absolute_url(request, path)}
     )
 
 

@@ -25,6 +25,7 @@ from tests.test_response_api import valid_answers
 pytestmark = pytest.mark.django_db
 GENERATE_URL = "/admin/feedback/invitation/generate/"
 CHANGELIST_URL = "/admin/feedback/invitation/"
+BASE = "https://khaosat.example.vn/"
 
 
 @pytest.fixture(autouse=True)
@@ -104,10 +105,9 @@ class TestGenerate:
 
 
 class TestCsv:
-    def test_csv_lists_each_invitation_with_its_public_link(self, sipas, settings) -> None:
-        settings.PUBLIC_BASE_URL = "https://khaosat.example.vn/"
+    def test_csv_lists_each_invitation_with_its_public_link(self, sipas) -> None:
         created = generate_invitations(round_code="demo", unit_code="19", count=3, batch="b1")
-        rows = read_csv(invitations_csv(Invitation.objects.all()))
+        rows = read_csv(invitations_csv(Invitation.objects.all(), base_url=BASE))
         assert [r["token"] for r in rows] == [i.token for i in created]
         assert rows[0] == {
             "token": created[0].token,
@@ -122,7 +122,7 @@ class TestCsv:
     def test_a_used_invitation_shows_when_it_was_used(self, sipas) -> None:
         (invitation,) = generate_invitations(round_code="demo", unit_code="19", count=1)
         Invitation.objects.filter(pk=invitation.pk).update(used_at="2025-03-01T08:00:00+00:00")
-        (row,) = read_csv(invitations_csv(Invitation.objects.all()))
+        (row,) = read_csv(invitations_csv(Invitation.objects.all(), base_url=BASE))
         assert row["used"].startswith("2025-03-01T")
 
 
@@ -143,7 +143,20 @@ class TestAdmin:
         assert len(rows) == 25
         assert {r["batch"] for r in rows} == {"Đợt 1"}
         assert set(Invitation.objects.values_list("token", flat=True)) == {r["token"] for r in rows}
-        assert all(r["link"].endswith(f"/i/{r['token']}/") for r in rows)
+        assert all(r["link"] == f"http://testserver/i/{r['token']}/" for r in rows)
+
+    def test_links_point_where_the_admin_was_reached_or_to_public_base_url(
+        self, manager_client: Client, sipas, settings
+    ) -> None:
+        data = {"round": Round.objects.get(code="demo").pk, "unit": Unit.objects.get(code="19").pk}
+        settings.ALLOWED_HOSTS = ["127.0.0.1"]
+        served = manager_client.post(GENERATE_URL, {**data, "count": 1}, HTTP_HOST="127.0.0.1:9000")
+        (row,) = read_csv(streamed(served))
+        assert row["link"] == f"http://127.0.0.1:9000/i/{row['token']}/"
+        settings.PUBLIC_BASE_URL = "https://khaosat.example.vn/"
+        configured = manager_client.post(GENERATE_URL, {**data, "count": 1}, HTTP_HOST="127.0.0.1")
+        (row,) = read_csv(streamed(configured))
+        assert row["link"] == f"https://khaosat.example.vn/i/{row['token']}/"
 
     def test_the_add_button_opens_the_generate_form(self, manager_client: Client, sipas) -> None:
         response = manager_client.get(reverse("admin:feedback_invitation_add"))
@@ -291,5 +304,5 @@ class TestSingleUse:
         assert again.status_code == 400
         assert "token" in again.json()["fields"]
         assert Response.objects.count() == 1
-        (row,) = read_csv(invitations_csv(Invitation.objects.all()))
+        (row,) = read_csv(invitations_csv(Invitation.objects.all(), base_url=BASE))
         assert row["used"]

@@ -258,8 +258,9 @@ if DEBUG:
     )
 
 # Citizens' responses (feedback app).
-# Public address used in links sent to citizens (invitations, resume links).
-PUBLIC_BASE_URL: str = env_or("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+# Public address links to the service start with (resume, invitation, petition tracking
+# links, e-mails). Empty: built from the request being answered (config.links).
+PUBLIC_BASE_URL: str = env_or("PUBLIC_BASE_URL", "")
 # A web draft that is not submitted is deleted this many hours after its last save.
 FEEDBACK_DRAFT_TTL_HOURS: int = env_int("FEEDBACK_DRAFT_TTL_HOURS", 72)
 # Anonymous submissions per client (hashed IP) and period, e.g. "20/hour".
@@ -329,6 +330,9 @@ SCORING_KEEP_RUNS: int = env_int("SCORING_KEEP_RUNS", 10)
 SCORING_NIGHTLY_AT: str = env_or("SCORING_NIGHTLY_AT", "02:00")
 # A round closed less than this many days ago is still recomputed nightly.
 SCORING_RECENT_DAYS: int = env_int("SCORING_RECENT_DAYS", 30)
+# Without a broker (tasks in-process), the serving process recomputes every this many minutes
+# each open round with responses submitted since its last run (scoring.scheduler); 0: never.
+SCORING_AUTO_MINUTES: float = float(env_or("SCORING_AUTO_MINUTES", "1"))
 # PostgreSQL work_mem of the scoring statement that groups answers per respondent.
 SCORING_WORK_MEM: str = env_or("SCORING_WORK_MEM", "256MB")
 # Raking. Which question gives each demographic role (its choice codes are the categories of

@@ -16,3 +16,6 @@ STORAGES = {
 # Tests run tasks in-process unless a test starts a real worker (tests/test_celery_worker.py).
 CELERY_TASK_ALWAYS_EAGER = True
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405 (WhiteNoise warns when it is missing)
+# Servers started by tests (gunicorn on config.wsgi) score nothing behind the tests' back;
+# tests of the in-process scheduler start their own (scoring.scheduler.Scheduler).
+SCORING_AUTO_MINUTES = 0

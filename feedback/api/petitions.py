@@ -29,6 +29,7 @@ from rest_framework.views import APIView
 
 from config.abuse import HoneypotField, SubmissionThrottle, check_body_size
 from config.fields import ClientIdField
+from config.links import public_base_url
 from config.params import QueryChoiceField
 from feedback.models import Petition, PetitionCategory, PetitionEvent
 from feedback.petitions import selectors, services
@@ -232,6 +233,7 @@ class PetitionListCreateView(APIView):
             channel=Petition.Channel.API,
             client_id=client_id,
             submitted_by=request.user if request.user.is_authenticated else None,
+            link_base=public_base_url(request),
         )
         body = {
             "tracking_code": petition.tracking_code,
@@ -364,5 +366,6 @@ class PetitionTransitionView(APIView):
             reason=fields["reason"],
             agency_code=fields["agency"],
             assignee_id=fields["assignee"],
+            link_base=public_base_url(request),
         )
         return Response(StaffPetitionSerializer(petition).data)

@@ -27,6 +27,7 @@ from rest_framework.authtoken.models import Token
 from config.abuse import allow_submission, body_within_limit
 from config.errors import DomainError
 from config.input_guard import checks_own_input, form_problems, query_problems
+from config.links import public_base_url
 from feedback.models import CLOSED_STATUSES, OPEN_STATUSES, Petition, PetitionCategory
 from feedback.open311.render import errors, render
 from feedback.petitions import services
@@ -305,7 +306,10 @@ def _create(request: HttpRequest, fmt: str) -> HttpResponse:
     )
     try:
         petition, _created = services.submit_petition(
-            data=data, channel=Petition.Channel.OPEN311, submitted_by=user
+            data=data,
+            channel=Petition.Channel.OPEN311,
+            submitted_by=user,
+            link_base=public_base_url(request),
         )
     except ValidationError as problem:
         messages = [

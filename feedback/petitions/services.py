@@ -20,11 +20,13 @@ from django.core.mail import EmailMessage, mailers
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from config.input_guard import text_problem
+from config.links import public_base_url
 from feedback.errors import ClientIdConflict
 from feedback.models import (
     CLOSED_STATUSES,
@@ -158,8 +160,12 @@ def submit_petition(
     channel: str,
     client_id: uuid.UUID | None = None,
     submitted_by: AbstractBaseUser | None = None,
+    link_base: str = "",
 ) -> tuple[Petition, bool]:
     """Store a petition with its deadline; a repeated ``client_id`` returns the first.
+
+    ``link_base`` starts the tracking link e-mailed to the citizen: the caller's
+    ``config.links.public_base_url(request)``; empty, ``public_base_url(None)``.
 
     Returns the petition and whether it was created now. A ``client_id`` reused with
     another content, or by another account (or without the account that used it), raises
@@ -188,7 +194,7 @@ def submit_petition(
                 petition=petition, status=Status.RECEIVED, agency=petition.agency, at=now
             )
             if petition.contact_email and petition.contact_consent:
-                transaction.on_commit(lambda: _confirm_filing(petition), robust=True)
+                transaction.on_commit(lambda: _confirm_filing(petition, link_base), robust=True)
     except IntegrityError:
         # Another request with the same client_id won the race: answer like a repeat.
         if client_id is not None and (first := _by_client_id(client_id, digest, account_id)):
@@ -281,12 +287,14 @@ def change_petition_status(
     agency_code: str = "",
     agency_id: int | None = None,
     assignee_id: int | None = None,
+    link_base: str = "",
 ) -> Petition:
     """Move a petition along received → assigned → in progress → resolved or rejected.
 
     Assigning names the agency (by id or code; defaults to the current one) and optionally
     a handler. Resolving needs a public reply; rejecting needs a reason, shown to the
     citizen. The rules are ``check_status_change``'s, applied with the petition locked.
+    ``link_base`` starts the tracking link e-mailed on closing, as in ``submit_petition``.
     """
     with transaction.atomic():
         petition = (
@@ -331,7 +339,7 @@ def change_petition_status(
             at=now,
         )
         if status in CLOSED_STATUSES and petition.contact_email and petition.contact_consent:
-            transaction.on_commit(lambda: _tell_citizen(petition), robust=True)
+            transaction.on_commit(lambda: _tell_citizen(petition, link_base), robust=True)
     return petition
 
 
@@ -365,8 +373,9 @@ def _routed_agency(
     return agency
 
 
-def _tracking_link(petition: Petition) -> str:
-    return settings.PUBLIC_BASE_URL.rstrip("/") + f"/petitions/track/{petition.tracking_code}/"
+def _tracking_link(petition: Petition, link_base: str) -> str:
+    path = reverse("feedback:petition_track", kwargs={"code": petition.tracking_code})
+    return (link_base.rstrip("/") or public_base_url(None)) + path
 
 
 def _mail_citizen(petition: Petition, *, subject: str, body: str) -> None:
@@ -384,7 +393,7 @@ def _mail_citizen(petition: Petition, *, subject: str, body: str) -> None:
         logger.warning("could not e-mail the contact of petition %s", petition.pk, exc_info=True)
 
 
-def _confirm_filing(petition: Petition) -> None:
+def _confirm_filing(petition: Petition, link_base: str) -> None:
     """Tell the citizen the petition is received: its tracking code, link and deadline."""
     _mail_citizen(
         petition,
@@ -396,17 +405,17 @@ def _confirm_filing(petition: Petition) -> None:
         % {
             "code": petition.tracking_code,
             "deadline": date_format(petition.deadline, "SHORT_DATE_FORMAT"),
-            "link": _tracking_link(petition),
+            "link": _tracking_link(petition, link_base),
         },
     )
 
 
-def _tell_citizen(petition: Petition) -> None:
+def _tell_citizen(petition: Petition, link_base: str) -> None:
     _mail_citizen(
         petition,
         subject=_("Your petition %(code)s has been answered") % {"code": petition.tracking_code},
         body=_("The answer to your petition is on its tracking page: %(link)s")
-        % {"link": _tracking_link(petition)},
+        % {"link": _tracking_link(petition, link_base)},
     )
 
 

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from config.abuse import HONEYPOT_FIELD, allow_submission, honeypot_filled
 from config.errors import DomainError
 from config.input_guard import checks_own_input, form_problems
+from config.links import public_base_url
 from feedback.models import Petition, PetitionCategory
 from feedback.petitions import selectors, services
 from surveys.models import Agency
@@ -94,6 +95,7 @@ def petition_new(request: HttpRequest) -> HttpResponse:
                 data=services.PetitionInput(**data),
                 channel=Petition.Channel.WEB,
                 client_id=client_id,
+                link_base=public_base_url(request),
             )
         except ValidationError as problem:
             errors = problem.message_dict
