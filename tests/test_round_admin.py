@@ -114,7 +114,7 @@ def test_the_round_page_shows_each_units_responses_against_min_publish_n(
     }
     assert (rows["01"]["responses"], rows["01"]["missing"]) == ("1", "2")
     assert (rows["22"]["responses"], rows["22"]["missing"]) == ("0", "3")
-    assert "No results of this round are published yet." in html
+    assert "No results of this round have been published yet." in html
     assert f'action="{recompute_url(demo)}"' in html
     # The round's own form is still whole: the section sits after it.
     assert html.index('id="round_form"') < html.index('id="publication"')
@@ -135,7 +135,7 @@ def test_the_button_on_the_round_page_recomputes_it_and_the_page_shows_what_was_
     rows = unit_rows(page)
     assert rows["19"]["published"].startswith("published: ")
     assert rows["19"]["published"].endswith(", rank 1/1, 3 respondents")
-    assert rows["01"]["published"] == "withheld: 1 respondents in the published run"
+    assert rows["01"]["published"] == "withheld: 1 respondent in the published run"
     assert rows["22"]["published"] == "no value: no respondents in the published run"
     assert f"run {run.pk}</a>" in page and "from 4 responses" in page
 
