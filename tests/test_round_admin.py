@@ -9,7 +9,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from scoring.models import Run
@@ -198,3 +200,42 @@ def test_the_round_list_and_add_page_still_render(admin_client: Client, demo: Ro
     add = admin_client.get(reverse("admin:surveys_round_add"))
     assert add.status_code == 200
     assert 'id="publication"' not in add.content.decode()
+
+
+def test_the_section_reads_the_same_number_of_queries_for_two_units_or_63(
+    admin_client: Client, demo: Round
+) -> None:
+    admin_client.post(recompute_url(demo))
+    small = Round.objects.create(
+        code="two-units",
+        name_vi="Hai đơn vị",
+        period_start=demo.period_start,
+        period_end=demo.period_end,
+        opens_at=demo.opens_at,
+        closes_at=demo.closes_at,
+        version=demo.version,
+    )
+    small.units.set(demo.units.filter(code__in=["01", "19"]))
+    admin_client.post(recompute_url(small))
+
+    admin_client.get(change_url(small))  # shows (and so uses up) the recompute messages
+    counts = []
+    for survey_round in (demo, small):
+        with CaptureQueriesContext(connection) as queries:
+            assert admin_client.get(change_url(survey_round)).status_code == 200
+        counts.append(len(queries))
+
+    assert counts[0] == counts[1]
+
+
+def test_the_section_reads_in_vietnamese(admin_client: Client, demo: Round, settings) -> None:
+    settings.LANGUAGE_CODE = "vi"
+    admin_client.post(recompute_url(demo))
+
+    html = admin_client.get(change_url(demo)).content.decode()
+
+    assert "Phiếu trả lời và công bố kết quả" in html
+    assert "Tính lại điểm đợt khảo sát này" in html
+    rows = unit_rows(html)
+    assert rows["19"]["published"].startswith("đã công bố: ")
+    assert rows["01"]["published"] == "không công bố: 1 người trả lời trong lượt đã công bố"
