@@ -1,8 +1,9 @@
 """Admin for scoring runs and their scores: read-only records, and recomputes started here.
 
 Runs and scores are audit records: nobody adds, changes or deletes them in the admin. Staff
-with ``scoring.add_run`` start a recompute from the run list ("Recompute a round") or
-with the action on selected runs; the run is computed and published by the Celery task.
+with ``scoring.add_run`` start a recompute from the run list ("Recompute a round"), with
+the action on selected runs, or from the round's own page (``admin_rounds``); the run is
+computed and published by the Celery task.
 """
 
 from __future__ import annotations
@@ -20,11 +21,10 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from config.queueing import BrokerUnavailable
-from scoring import admin_raking, services  # noqa: F401 (admin_raking registers)
+from scoring import admin_raking  # noqa: F401 (registers)
+from scoring.admin_rounds import START_RUNS, start_recompute
 from scoring.models import Run, Score
 from surveys.models import Round
-
-START_RUNS = "scoring.add_run"
 
 
 class RecomputeForm(forms.Form):
@@ -124,15 +124,7 @@ class RunAdmin(admin.ModelAdmin):
                 return
 
     def start_recompute(self, request: HttpRequest, round_code: str) -> Run:
-        """Start (or join) the round's run and queue its task, which computes and publishes
-        it; ``BrokerUnavailable`` (nothing started) if the task cannot be queued."""
-        run, created = services.start_and_queue_run(round_code=round_code)
-        if created:
-            message = _("Run %(id)s of round %(round)s started.")
-        else:
-            message = _("Run %(id)s of round %(round)s is already running.")
-        self.message_user(request, message % {"id": run.pk, "round": round_code}, messages.SUCCESS)
-        return run
+        return start_recompute(request, round_code)
 
     def recompute_view(self, request: HttpRequest) -> HttpResponse:
         """A form to recompute one round; an unknown round is a form error."""

@@ -146,6 +146,27 @@ class TestBrokerDown:
         assert [str(m) for m in upload.context["messages"]] == [unavailable]
         assert not Run.objects.exists() and not PaperImport.objects.exists()
 
+    def test_the_rounds_page_says_so_when_its_recompute_cannot_be_queued(
+        self, broker: OwnRedis, analyst: Client, sipas
+    ) -> None:
+        User.objects.get(username="analyst").user_permissions.add(
+            Permission.objects.get(codename="view_round")
+        )
+        demo = Round.objects.get(code="demo")
+        broker.kill()
+
+        response, seconds = timed(
+            lambda: analyst.post(f"/admin/surveys/round/{demo.pk}/recompute/", follow=True)
+        )
+
+        with translation.override(response.wsgi_request.LANGUAGE_CODE):
+            unavailable = BrokerUnavailable().detail
+        assert seconds < 5
+        page = f"/admin/surveys/round/{demo.pk}/change/#publication"
+        assert response.redirect_chain[-1][0] == page
+        assert [str(m) for m in response.context["messages"]] == [unavailable]
+        assert not Run.objects.exists()
+
     def test_work_queued_never_taken_up_is_queued_again_by_the_sweep(
         self, broker: OwnRedis, analyst: Client, sipas, settings
     ) -> None:
