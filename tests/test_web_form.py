@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import itertools
 import re
 from typing import Any
 
@@ -14,6 +15,7 @@ from django.utils import timezone
 
 from feedback.models import Answer, Invitation, Response, ResponseDraft
 from surveys.models import Question, Round
+from tests.form_support import form_data, progress_on, section_on
 from tests.test_response_api import valid_answers
 
 pytestmark = pytest.mark.django_db
@@ -26,26 +28,6 @@ def stored_answers(response: Response) -> dict[str, Any]:
 def expected_answers(answers: dict[str, Any]) -> dict[str, Any]:
     """What ``valid_answers`` becomes once stored: Q2 in the questionnaire's order, Q11 trimmed."""
     return answers | {"Q2": ["loa_xa", "internet"], "Q11": "Tốt"}
-
-
-def form_data(answers: dict[str, Any], codes: list[str]) -> dict[str, Any]:
-    """Answers as a browser posts them: strings, ``true``/``false``, lists for checkboxes."""
-    data: dict[str, Any] = {}
-    for code in codes:
-        value = answers.get(code)
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            data[code] = "true" if value else "false"
-        elif isinstance(value, list):
-            data[code] = value
-        else:
-            data[code] = str(value)
-    return data
-
-
-def section_on(page: Any) -> str:
-    return re.search(r'name="section" value="([^"]+)"', page.content.decode()).group(1)
 
 
 def start(client: Client, unit: str = "19") -> str:
@@ -228,14 +210,6 @@ class TestAnswering:
         assert not Response.objects.exists()
 
 
-def progress_on(page: Any) -> tuple[int, int, str]:
-    """The part number, the most parts, and the text a reader gets, from a section page."""
-    html = page.content.decode()
-    bar = re.search(r'<progress value="(\d+)" max="(\d+)" aria-labelledby="progress-label">', html)
-    label = re.search(r'<p id="progress-label">([^<]+)</p>', html)
-    return int(bar[1]), int(bar[2]), label[1]
-
-
 class TestProgress:
     @pytest.mark.parametrize(
         ("used_service", "expected"),
@@ -243,13 +217,17 @@ class TestProgress:
             # Q8_4, in B3 (the 4th part), says whether B5 is shown.
             (
                 True,
-                ["1 of up to 8", "2 of up to 8", "3 of up to 8", "4 of up to 8"]
-                + ["5 of 8", "6 of 8", "7 of 8", "8 of 8"],
+                [
+                    *["1 of up to 8", "2 of up to 8", "3 of up to 8", "4 of up to 8"],
+                    *["5 of 8", "6 of 8", "7 of 8", "8 of 8"],
+                ],
             ),
             (
                 False,
-                ["1 of up to 8", "2 of up to 8", "3 of up to 8", "4 of up to 8"]
-                + ["5 of 7", "6 of 7", "7 of 7"],
+                [
+                    *["1 of up to 8", "2 of up to 8", "3 of up to 8", "4 of up to 8"],
+                    *["5 of 7", "6 of 7", "7 of 7"],
+                ],
             ),
         ],
     )
@@ -270,7 +248,7 @@ class TestProgress:
         assert Response.objects.get().receipt in reply["Location"]  # the walk ended with a send
 
         assert [label.removeprefix("Part ") for _k, _n, label in shown] == expected
-        for (k, n, _label), (k2, n2, _label2) in zip(shown, shown[1:], strict=False):
+        for (k, n, _label), (k2, n2, _label2) in itertools.pairwise(shown):
             assert k2 == k + 1 and n2 <= n and k2 / n2 > k / n
         last, most, _label = shown[-1]
         assert last == most  # the last section reads as the end: "Part 7 of 7", a full bar
