@@ -16,7 +16,7 @@ from feedback.drafts import start_draft as start_citizen_draft
 from feedback.models import Response
 from surveys.models import Choice, Question, QuestionnaireVersion
 from surveys.services import start_draft
-from tests.factories import QuestionFactory, SectionFactory
+from tests.factories import QuestionFactory, SectionFactory, VersionFactory
 from tests.form_support import form_data, progress_on, questionnaire_inputs, section_on
 from tests.test_response_api import valid_answers
 
@@ -168,6 +168,25 @@ class TestPreview:
         staff_client.post(url, {"action": "restart"})
         assert 'value="nu" checked' not in staff_client.get(url).content.decode()
         assert stored_rows() == before
+
+    def test_a_nul_in_an_answer_is_shown_beside_the_question_and_nothing_is_kept(
+        self, staff_client: Client, sipas_draft
+    ) -> None:
+        url = preview_url(sipas_draft)
+        posted = {"section": "A", "action": "next", "A01": "nu", "A02": "35_49", "A08": "\x00"}
+        refused = staff_client.post(url, posted)
+        assert refused.status_code == 400
+        page = refused.content.decode()
+        assert 'class="question has-error" id="q-A08"' in page and "NUL" in page
+        assert section_on(staff_client.get(url)) == "A"
+        assert 'value="nu" checked' not in staff_client.get(url).content.decode()
+
+    def test_a_version_without_questions_says_there_is_nothing_to_preview(
+        self, staff_client: Client, db
+    ) -> None:
+        empty = VersionFactory(label="empty")
+        page = staff_client.get(preview_url(empty))
+        assert page.status_code == 200 and "Không có gì để xem trước" in page.content.decode()
 
     def test_a_section_link_opens_that_section(self, staff_client: Client, sipas_draft) -> None:
         page = staff_client.get(preview_url(sipas_draft), {"section": "B3"})
