@@ -18,11 +18,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 from config.abuse import HONEYPOT_FIELD, allow_submission, honeypot_filled
 from config.input_guard import checks_own_input, form_problems
 from config.links import absolute_url
-from feedback import drafts
+from feedback import drafts, steps
 from feedback.errors import AnswersInvalid, ClientIdConflict, RoundClosed
-from feedback.forms import parse_section, section_fields
 from feedback.models import Invitation, Response, ResponseDraft
-from feedback.validation import CleanAnswer, clean_answers, is_shown
 from surveys.models import Agency, Round, Section
 from surveys.selectors import version_sections
 
@@ -188,11 +186,6 @@ def _invitation_used(request: HttpRequest) -> HttpResponse:
 # --- Answering ---------------------------------------------------------------------------
 
 
-def _visible(sections: list[Section], cleaned: dict[str, CleanAnswer]) -> list[Section]:
-    """Sections with at least one question shown: the others are skipped."""
-    return [s for s in sections if any(is_shown(q, cleaned) for q in s.questions.all())]
-
-
 def _render_section(
     request: HttpRequest,
     draft: ResponseDraft,
@@ -202,28 +195,11 @@ def _render_section(
     errors: dict[str, list[str]] | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    questions = [q for s in sections for q in s.questions.all()]
-    cleaned, _errors = clean_answers(questions, answers, partial=True)
-    visible = _visible(sections, cleaned)
-    if section not in visible:
-        visible = sorted([*visible, section], key=sections.index)
-    fields = section_fields(section, answers, cleaned, errors or {})
-    summary = [(f.input_id, message) for f in fields for message in f.errors]
-    current = visible.index(section) + 1
+    page = steps.section_page(sections, section, answers, errors)
     return render(
         request,
         "feedback/section.html",
-        {
-            "draft": draft,
-            "section": section,
-            "fields": fields,
-            "summary": summary,
-            "current": current,
-            "total": len(visible),
-            "is_first": current == 1,
-            "is_last": current == len(visible),
-            "honeypot": HONEYPOT_FIELD,
-        },
+        {**page, "draft": draft, "honeypot": HONEYPOT_FIELD},
         status=status,
     )
 
@@ -263,54 +239,31 @@ def draft_step(request: HttpRequest, token: str) -> HttpResponse:
         return _round_not_open(request, draft.round)
 
     sections = list(version_sections(version_id=draft.round.version_id))
-    questions = [q for s in sections for q in s.questions.all()]
-    stored, _errors = clean_answers(questions, draft.answers, partial=True)
-    visible = _visible(sections, stored)
-    if not visible:
+    section = steps.section_to_show(sections, draft.answers, draft.section)
+    if section is None:
         return _unknown_link(request)
     if request.method == "GET":
-        section = next((s for s in visible if sections.index(s) >= draft.section), visible[-1])
         return _render_section(request, draft, sections, section, draft.answers)
 
-    by_code = {s.code: s for s in sections}
-    section = by_code.get(
-        request.POST.get("section", ""), sections[min(draft.section, len(sections) - 1)]
+    step = steps.take_section(
+        sections=sections,
+        answers=draft.answers,
+        index=draft.section,
+        data=request.POST,
+        unstorable=form_problems(request),
     )
-    index = sections.index(section)
-    posted = parse_section(section, request.POST)
-    if unstorable := {c: m for c, m in form_problems(request).items() if c in posted}:
-        # Nothing of this page is saved; the citizen retypes the answers named.
-        shown = {c: v for c, v in {**draft.answers, **posted}.items() if c not in unstorable}
-        return _render_section(request, draft, sections, section, shown, unstorable, status=400)
-    merged = {c: v for c, v in draft.answers.items() if c not in posted}
-    merged |= {c: v for c, v in posted.items() if v is not None}
-    cleaned, errors = clean_answers(questions, merged, partial=True)
-    keep = {c: a.value for c, a in cleaned.items()}
-    visible = _visible(sections, cleaned)
-    action = request.POST.get("action", "next")
-
-    if action == "back":
-        earlier = [sections.index(s) for s in visible if sections.index(s) < index]
-        drafts.save_answers(draft=draft, answers=keep, section=earlier[-1] if earlier else index)
-        return redirect("feedback:draft", token=draft.token)
-    if action == "save":
-        drafts.save_answers(draft=draft, answers=keep, section=index)
-        page_errors = {c: e for c, e in errors.items() if c in posted}
-        if page_errors:
-            return _render_section(request, draft, sections, section, merged, page_errors)
-        return redirect("feedback:draft_saved", token=draft.token)
-
-    _cleaned, required = clean_answers(questions, merged)
-    page_errors = {c: e for c, e in required.items() if c in posted}
-    later = [sections.index(s) for s in visible if sections.index(s) > index]
-    drafts.save_answers(
-        draft=draft, answers=keep, section=later[0] if later and not page_errors else index
-    )
-    if page_errors:
-        return _render_section(request, draft, sections, section, merged, page_errors)
-    if later:
-        return redirect("feedback:draft", token=draft.token)
-    return _submit(request, draft, sections, keep)
+    if step.keep:
+        drafts.save_answers(draft=draft, answers=step.answers, section=step.index)
+    match step.outcome:
+        case steps.Outcome.SHOW:
+            return _render_section(
+                request, draft, sections, step.section, step.shown, step.errors, step.status
+            )
+        case steps.Outcome.SAVED:
+            return redirect("feedback:draft_saved", token=draft.token)
+        case steps.Outcome.SEND:
+            return _submit(request, draft, sections, step.answers)
+    return redirect("feedback:draft", token=draft.token)
 
 
 def _submit(
@@ -320,9 +273,7 @@ def _submit(
         submission = drafts.submit_draft(draft=draft, answers=answers)
     except AnswersInvalid as problem:
         # Something on an earlier page is missing: go back there and say what.
-        first = next(
-            s for s in sections if any(q.code in problem.errors for q in s.questions.all())
-        )
+        first = steps.first_section_with(sections, problem.errors)
         drafts.save_answers(draft=draft, answers=answers, section=sections.index(first))
         return _render_section(request, draft, sections, first, answers, problem.errors)
     except RoundClosed:

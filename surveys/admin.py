@@ -13,22 +13,20 @@ import logging
 from typing import Any
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Max, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
-from django.utils import translation
 from django.utils.html import format_html
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
-from surveys import selectors, services
+from surveys import services
 from surveys.models import (
     Agency,
     Choice,
@@ -376,11 +374,6 @@ class QuestionnaireVersionAdmin(SavesOrExplainsMixin, admin.ModelAdmin):
     def get_urls(self) -> list[Any]:
         urls = [
             path(
-                "<int:version_id>/preview/",
-                self.admin_site.admin_view(self.preview_view),
-                name="surveys_questionnaireversion_preview",
-            ),
-            path(
                 "<int:version_id>/new-draft/",
                 self.admin_site.admin_view(require_POST(self.new_draft_view)),
                 name="surveys_questionnaireversion_new_draft",
@@ -395,27 +388,11 @@ class QuestionnaireVersionAdmin(SavesOrExplainsMixin, admin.ModelAdmin):
 
     @admin.display(description=_("preview"))
     def preview_link(self, obj: QuestionnaireVersion) -> str:
-        url = reverse("admin:surveys_questionnaireversion_preview", args=[obj.pk])
+        # The public form's preview (feedback app), linked by name: surveys imports no feedback.
+        url = reverse("feedback:version_preview", args=[obj.pk])
         return format_html('<a href="{}">{}</a>', url, _("preview"))
 
     # Views ----------------------------------------------------------------------------
-
-    def preview_view(self, request: HttpRequest, version_id: int) -> HttpResponse:
-        version = get_object_or_404(QuestionnaireVersion, pk=version_id)
-        if not self.has_view_or_change_permission(request, version):
-            raise PermissionDenied
-        language = request.GET.get("language")
-        if language not in dict(settings.LANGUAGES):
-            language = translation.get_language()
-        with translation.override(language):
-            context = {
-                **self.admin_site.each_context(request),
-                "opts": self.opts,
-                "version": version,
-                "sections": selectors.version_sections(version_id=version.pk),
-                "title": _("Preview of %(version)s") % {"version": version},
-            }
-            return render(request, "admin/surveys/questionnaireversion/preview.html", context)
 
     def new_draft_view(self, request: HttpRequest, version_id: int) -> HttpResponse:
         version = get_object_or_404(QuestionnaireVersion, pk=version_id)

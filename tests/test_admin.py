@@ -143,20 +143,6 @@ class TestPagesRender:
         assert "csrfmiddlewaretoken" in parser.data
         assert len(parser.data["csrfmiddlewaretoken"]) == 1
 
-    def test_preview_shows_question_labels_in_vietnamese_and_in_english(
-        self, admin_client: Client, sipas
-    ) -> None:
-        s01 = sipas.questions.get(code="S01")
-        url = admin_url("questionnaireversion", "preview", sipas.pk)
-
-        vietnamese = admin_client.get(url)
-        english = admin_client.get(url, {"language": "en"})
-
-        assert vietnamese.status_code == english.status_code == 200
-        assert s01.label_vi in vietnamese.content.decode()
-        assert s01.label_en not in vietnamese.content.decode()
-        assert s01.label_en in english.content.decode()
-
     def test_unit_autocomplete_of_the_agency_form_finds_units_by_name(
         self, admin_client: Client, units
     ) -> None:
@@ -189,10 +175,6 @@ class TestPagesRender:
         response = admin_client.get(admin_url(model, "changelist"), query)
         assert response.status_code == 200
         assert response.context["cl"].result_count > 0
-
-    def test_preview_of_an_unknown_version_is_404(self, admin_client: Client, db) -> None:
-        response = admin_client.get(admin_url("questionnaireversion", "preview", 999))
-        assert response.status_code == 404
 
     @pytest.mark.parametrize(
         ("model", "query", "found"),
@@ -703,7 +685,7 @@ class TestAccess:
 
         for url in [
             admin_url("questionnaireversion", "changelist"),
-            admin_url("questionnaireversion", "preview", sipas.pk),
+            reverse("feedback:version_preview", args=[sipas.pk]),
         ]:
             response = client.get(url)
             assert response.status_code == 302
@@ -714,7 +696,7 @@ class TestAccess:
         client.force_login(user)
 
         assert client.get(admin_url("questionnaireversion", "changelist")).status_code == 403
-        assert client.get(admin_url("questionnaireversion", "preview", sipas.pk)).status_code == 403
+        assert client.get(reverse("feedback:version_preview", args=[sipas.pk])).status_code == 403
         response = client.post(admin_url("questionnaireversion", "new_draft", sipas.pk))
         assert response.status_code == 403
         assert not QuestionnaireVersion.objects.filter(based_on=sipas).exists()

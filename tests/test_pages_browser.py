@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from feedback.models import Response, ResponseDraft
+from surveys.services import start_draft
+
 pytestmark = pytest.mark.browser
 
 
@@ -22,25 +25,34 @@ def admin_page(browser, live_server, sipas, django_user_model):
     context.close()
 
 
-def test_admin_previews_the_sipas_questionnaire_in_both_languages(
+def test_admin_previews_a_draft_as_citizens_see_it_in_both_languages(
     admin_page, live_server, sipas
 ) -> None:
+    draft = start_draft(version_id=sipas.pk)
     page = admin_page
-    page.goto(f"{live_server.url}/admin/surveys/questionnaireversion/{sipas.pk}/change/")
-    page.get_by_role("link", name="Xem trước").or_(
-        page.get_by_role("link", name="Preview")
-    ).first.click()
-    expect(page.locator(".preview > fieldset")).to_have_count(8)  # waits for the page
-    s01 = page.locator("#q-S01")
-    assert s01.locator("legend").inner_text().startswith("S01.")
-    assert s01.get_by_label("Rất hài lòng").is_disabled()
-    assert "Q8_4" in s01.inner_text()
-    vietnamese = s01.locator("legend").inner_text()
+    page.goto(f"{live_server.url}/admin/surveys/questionnaireversion/{draft.pk}/change/")
+    page.get_by_role("link", name="Xem trước").first.click()
+    expect(page.locator(".preview-banner")).to_contain_text("câu trả lời không được lưu")
+    assert page.locator("input[name=section]").get_attribute("value") == "A"
+    assert page.locator("#progress-label").inner_text() == "Phần 1 trong tối đa 8 phần"
 
-    page.get_by_role("link", name="English").click()
-    english = page.locator("#q-S01 legend").inner_text()
-    assert english != vietnamese
-    assert page.locator("#q-S01").get_by_label("Very satisfied").count() == 1
+    # Section A as a citizen answers it: a required answer left out, then given.
+    page.locator("#q-A01").get_by_label("Nữ", exact=True).check()
+    page.locator("button[value=next]").click()
+    expect(page.locator("#error-summary")).to_be_visible()
+    assert page.evaluate("document.activeElement.id") == "error-summary"  # the form's script
+    page.locator("#q-A02 input").first.check()
+    page.locator("button[value=next]").click()
+    expect(page.locator("input[name=section]")).to_have_value("B1")
+    assert page.locator("progress").get_attribute("value") == "2"
+
+    page.get_by_role("button", name="English").click()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.locator(".preview-banner")).to_contain_text("answers are not saved")
+    assert page.locator("input[name=section]").get_attribute("value") == "B1"  # still there
+    page.get_by_role("button", name="Back").click()
+    expect(page.locator("#q-A01").get_by_label("Female", exact=True)).to_be_checked()
+    assert not Response.objects.exists() and not ResponseDraft.objects.exists()
 
 
 def test_start_page_fits_a_360_pixel_phone(browser, live_server, sipas) -> None:

@@ -185,5 +185,5 @@ def test_pages_docs_and_admin_work_in_a_browser_under_the_policy(
     visit(page, f"{base}/admin/surveys/questionnaireversion/{version.pk}/change/", ".version-state")
     section = version.sections.order_by("position").first()
     visit(page, f"{base}/admin/surveys/section/{section.pk}/change/", ".reorderable")
-    visit(page, f"{base}/admin/surveys/questionnaireversion/{version.pk}/preview/", ".preview")
+    visit(page, f"{base}/preview/versions/{version.pk}/?section=B3", ".preview-banner")
     visit(page, f"{base}/api/docs/", "#swagger-ui .opblock")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import itertools
 import re
 from typing import Any
 
@@ -14,6 +15,7 @@ from django.utils import timezone
 
 from feedback.models import Answer, Invitation, Response, ResponseDraft
 from surveys.models import Question, Round
+from tests.form_support import form_data, progress_on, section_on
 from tests.test_response_api import valid_answers
 
 pytestmark = pytest.mark.django_db
@@ -26,26 +28,6 @@ def stored_answers(response: Response) -> dict[str, Any]:
 def expected_answers(answers: dict[str, Any]) -> dict[str, Any]:
     """What ``valid_answers`` becomes once stored: Q2 in the questionnaire's order, Q11 trimmed."""
     return answers | {"Q2": ["loa_xa", "internet"], "Q11": "Tốt"}
-
-
-def form_data(answers: dict[str, Any], codes: list[str]) -> dict[str, Any]:
-    """Answers as a browser posts them: strings, ``true``/``false``, lists for checkboxes."""
-    data: dict[str, Any] = {}
-    for code in codes:
-        value = answers.get(code)
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            data[code] = "true" if value else "false"
-        elif isinstance(value, list):
-            data[code] = value
-        else:
-            data[code] = str(value)
-    return data
-
-
-def section_on(page: Any) -> str:
-    return re.search(r'name="section" value="([^"]+)"', page.content.decode()).group(1)
 
 
 def start(client: Client, unit: str = "19") -> str:
@@ -111,7 +93,8 @@ class TestStarting:
 
     def test_the_first_section_shows_progress_and_labelled_groups(self, client, sipas) -> None:
         html = client.get(start(client)).content.decode()
-        assert '<progress value="1" max="7"' in html  # B5 is skipped until Q8_4 is yes
+        # B5 counts until Q8_4 (in B4) says whether it is skipped.
+        assert '<progress value="1" max="8"' in html and "Phần 1 trong tối đa 8 phần" in html
         assert '<legend><span class="code">A01.</span>' in html
         assert '<label for="id_A01_nu">' in html
         assert '<label for="id_website">' in html
@@ -227,6 +210,65 @@ class TestAnswering:
         assert not Response.objects.exists()
 
 
+class TestProgress:
+    @pytest.mark.parametrize(
+        ("used_service", "expected"),
+        [
+            # Q8_4, in B3 (the 4th part), says whether B5 is shown.
+            (
+                True,
+                [
+                    *["1 of up to 8", "2 of up to 8", "3 of up to 8", "4 of up to 8"],
+                    *["5 of 8", "6 of 8", "7 of 8", "8 of 8"],
+                ],
+            ),
+            (
+                False,
+                [
+                    *["1 of up to 8", "2 of up to 8", "3 of up to 8", "4 of up to 8"],
+                    *["5 of 7", "6 of 7", "7 of 7"],
+                ],
+            ),
+        ],
+    )
+    def test_progress_only_moves_forward_whether_section_b5_is_shown_or_skipped(
+        self, client: Client, sipas, used_service: bool, expected: list[str]
+    ) -> None:
+        client.cookies["django_language"] = "en"
+        path = start(client)
+        answers = valid_answers(Q8_4=used_service)
+        shown = []
+        for _step in range(10):
+            page = client.get(path)
+            shown.append(progress_on(page))
+            reply = post_section(client, path, answers)
+            assert reply.status_code == 302
+            if reply["Location"] != path:
+                break
+        assert Response.objects.get().receipt in reply["Location"]  # the walk ended with a send
+
+        assert [label.removeprefix("Part ") for _k, _n, label in shown] == expected
+        for (k, n, _label), (k2, n2, _label2) in itertools.pairwise(shown):
+            assert k2 == k + 1 and n2 <= n and k2 / n2 > k / n
+        last, most, _label = shown[-1]
+        assert last == most  # the last section reads as the end: "Part 7 of 7", a full bar
+
+    def test_back_and_a_changed_answer_move_progress_back_honestly(self, client, sipas) -> None:
+        client.cookies["django_language"] = "en"
+        path = start(client)
+        answers = valid_answers(Q8_4=False)
+        for _section in ["A", "B1", "B2", "B3"]:
+            post_section(client, path, answers)
+        assert progress_on(client.get(path)) == (5, 7, "Part 5 of 7")  # B4: B5 is skipped
+        client.post(path, {"section": "B4", "action": "back"})
+        assert section_on(client.get(path)) == "B3"
+        # Q8_4 can be changed here again, so B5 counts again.
+        assert progress_on(client.get(path)) == (4, 8, "Part 4 of up to 8")
+        post_section(client, path, answers | {"Q8_4": True})
+        assert section_on(client.get(path)) == "B4"
+        assert progress_on(client.get(path)) == (5, 8, "Part 5 of 8")
+
+
 class TestSaveAndResume:
     def test_the_resume_link_restores_answers_and_section(self, client, sipas, settings) -> None:
         settings.PUBLIC_BASE_URL = "https://khaosat.example.vn"
@@ -246,7 +288,7 @@ class TestSaveAndResume:
         html = resumed.content.decode()
         assert section_on(resumed) == "B1"
         assert 'id="id_Q1_1_3" name="Q1_1" value="3" checked' in html
-        assert '<progress value="2" max="7"' in html
+        assert '<progress value="2" max="8"' in html
 
     def test_each_save_pushes_the_expiry_back(self, client, sipas, settings) -> None:
         settings.FEEDBACK_DRAFT_TTL_HOURS = 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from typing import Any
 
 import pytest
@@ -82,12 +83,13 @@ def fill_sipas(page: Any, live_server: Any, language: str) -> Response:
     send(page, page.locator("button[value=next]").click)
     assert not page.locator("#error-summary").count()
 
-    seen = []
+    seen, parts = [], []
     while page.locator("input[name=section]").count():
         section = page.locator("input[name=section]").get_attribute("value")
         seen.append(section)
         progress = page.locator("progress")
         assert progress.get_attribute("value") == str(len(seen) + 1)
+        parts.append((int(progress.get_attribute("value")), int(progress.get_attribute("max"))))
         if section == "B5":
             assert page.locator("#q-S01").is_visible()  # shown because Q8_4 is "Có"/"Yes"
         answer_page(page, answers, language)
@@ -100,6 +102,9 @@ def fill_sipas(page: Any, live_server: Any, language: str) -> Response:
         else:
             send(page, page.locator("button[value=next]").click)
     assert seen == ["B1", "B2", "B3", "B4", "B5", "B6", "B7"]
+    # Progress only moves forward and ends full on the last section.
+    assert all(k2 / n2 > k / n and n2 <= n for (k, n), (k2, n2) in itertools.pairwise(parts))
+    assert parts[-1] == (8, 8)
     assert page.locator("progress").count() == 0
     receipt = page.locator("#receipt").inner_text()
     assert fits_the_screen(page)
