@@ -22,6 +22,7 @@ from feedback.errors import AnswersInvalid, ClientIdConflict, RoundClosed
 from feedback.forms import parse_section, section_fields
 from feedback.models import Invitation, Response, ResponseDraft
 from feedback.validation import CleanAnswer, clean_answers, is_shown
+from surveys.collation import in_vietnamese_order
 from surveys.models import Agency, Round, Section
 from surveys.selectors import version_sections
 
@@ -127,7 +128,7 @@ def round_start(request: HttpRequest, code: str) -> HttpResponse:
                 errors = problem.message_dict
             else:
                 return redirect("feedback:draft", token=draft.token)
-    units = survey_round.units.order_by("code")
+    units = in_vietnamese_order(survey_round.units.all(), "name")
     agencies = Agency.objects.filter(unit__in=units).select_related("unit")
     return render(
         request,
@@ -135,7 +136,7 @@ def round_start(request: HttpRequest, code: str) -> HttpResponse:
         {
             "round": survey_round,
             "units": units,
-            "agencies": agencies.order_by("unit__code", "code"),
+            "agencies": in_vietnamese_order(agencies, "unit__name", "name_vi"),
             "chosen": chosen,
             "errors": errors,
             "honeypot": HONEYPOT_FIELD,

@@ -24,6 +24,7 @@ from config.errors import DomainError
 from config.input_guard import checks_own_input, form_problems
 from feedback.models import Petition, PetitionCategory
 from feedback.petitions import selectors, services
+from surveys.collation import in_vietnamese_order
 from surveys.models import Agency
 
 FIELDS = [
@@ -105,15 +106,14 @@ def petition_new(request: HttpRequest) -> HttpResponse:
             url = reverse("feedback:petition_track", kwargs={"code": petition.tracking_code})
             return redirect(f"{url}?new=1")
     units = selectors.current_units()
+    agencies = Agency.objects.filter(unit__in=units).select_related("unit")
     return render(
         request,
         "feedback/petitions/new.html",
         {
             "categories": PetitionCategory.objects.filter(is_active=True),
-            "units": units,
-            "agencies": Agency.objects.filter(unit__in=units)
-            .select_related("unit")
-            .order_by("unit__name", "code"),
+            "units": in_vietnamese_order(units, "name"),
+            "agencies": in_vietnamese_order(agencies, "unit__name", "name_vi"),
             "chosen": chosen,
             "errors": errors,
             "error_order": [f for f in [*FIELDS, "contact_consent"] if f in errors],
