@@ -15,7 +15,7 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -385,3 +385,26 @@ def test_every_api_error_in_vietnamese_has_no_catalogue_miss_and_no_english_deta
             same_detail.append((name, answers["vi"]["detail"]))
     assert not misses.found, "catalogue misses in vi:\n" + misses.report()
     assert not same_detail, f"an error detail reads the same in vi and en: {same_detail}"
+
+
+# --- Dates ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [("vi", "đến 23:57 ngày 7 tháng 12 năm 2026. "), ("en", "until 7 December 2026, 23:57. ")],
+)
+def test_the_saved_draft_page_gives_its_expiry_as_a_natural_local_date_time(
+    sipas: Any, settings: Any, language: str, expected: str
+) -> None:
+    from feedback import drafts
+    from feedback.models import ResponseDraft
+
+    settings.TIME_ZONE = "Asia/Ho_Chi_Minh"
+    draft = drafts.start_draft(round_code="demo", unit_code="19")
+    expires = datetime(2026, 12, 7, 16, 57, tzinfo=UTC)  # 23:57 in Hà Nội (UTC+7)
+    ResponseDraft.objects.filter(pk=draft.pk).update(expires_at=expires)
+    page = Client().get(f"/d/{draft.token}/saved/", HTTP_ACCEPT_LANGUAGE=language)
+    text = re.sub(r"\s+", " ", page.content.decode())
+    assert expected in text
+    assert ".." not in text and "Ngày" not in text
