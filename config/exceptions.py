@@ -54,7 +54,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         body["detail"] = data["detail"]
     else:
         if response.status_code == status.HTTP_400_BAD_REQUEST:
-            body["detail"] = "Invalid input."
+            body["detail"] = str(exceptions.ValidationError.default_detail)  # translated
         elif isinstance(data, dict) and isinstance(exc, exceptions.APIException):
             body["detail"] = str(exc.default_detail)  # e.g. a 404 naming the parameter
         else:

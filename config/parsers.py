@@ -6,10 +6,12 @@ or a number too large for a float is a 400 naming the field, before any view see
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from django.utils.translation import gettext as _
 from rest_framework import parsers
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import ParseError, ValidationError
 
 from config.input_guard import unstorable_fields
 
@@ -23,7 +25,17 @@ def refuse_unstorable(data: Any) -> Any:
 
 class JSONParser(parsers.JSONParser):
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
-        return refuse_unstorable(super().parse(stream, media_type, parser_context))
+        try:
+            parsed = super().parse(stream, media_type, parser_context)
+        except ParseError as error:
+            # DRF's detail quotes Python's English message; say where, in the user's language.
+            if not isinstance(problem := error.__context__, json.JSONDecodeError):
+                raise
+            raise ParseError(
+                _("The body is not valid JSON (line %(line)d, column %(column)d).")
+                % {"line": problem.lineno, "column": problem.colno}
+            ) from problem
+        return refuse_unstorable(parsed)
 
 
 class FormParser(parsers.FormParser):

@@ -1,6 +1,7 @@
 """Error pages: JSON under /api/, Django's usual pages elsewhere."""
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
 from django.views import defaults
 
 
@@ -11,7 +12,11 @@ def _is_api(request: HttpRequest) -> bool:
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _is_api(request):
         return JsonResponse(
-            {"code": "not_found", "detail": f"No API endpoint at {request.path}."}, status=404
+            {
+                "code": "not_found",
+                "detail": _("No API endpoint at %(path)s.") % {"path": request.path},
+            },
+            status=404,
         )
     return defaults.page_not_found(request, exception)
 
@@ -19,6 +24,6 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
 def server_error(request: HttpRequest) -> HttpResponse:
     if _is_api(request):
         return JsonResponse(
-            {"code": "server_error", "detail": "Internal error; it has been logged."}, status=500
+            {"code": "server_error", "detail": _("Internal error; it has been logged.")}, status=500
         )
     return defaults.server_error(request)

@@ -21,6 +21,7 @@ from config.links import absolute_url
 from feedback import drafts, steps
 from feedback.errors import AnswersInvalid, ClientIdConflict, RoundClosed
 from feedback.models import Invitation, Response, ResponseDraft
+from surveys.collation import in_vietnamese_order
 from surveys.models import Agency, Round, Section
 from surveys.selectors import version_sections
 
@@ -126,7 +127,7 @@ def round_start(request: HttpRequest, code: str) -> HttpResponse:
                 errors = problem.message_dict
             else:
                 return redirect("feedback:draft", token=draft.token)
-    units = survey_round.units.order_by("code")
+    units = in_vietnamese_order(survey_round.units.all(), "name")
     agencies = Agency.objects.filter(unit__in=units).select_related("unit")
     return render(
         request,
@@ -134,7 +135,7 @@ def round_start(request: HttpRequest, code: str) -> HttpResponse:
         {
             "round": survey_round,
             "units": units,
-            "agencies": agencies.order_by("unit__code", "code"),
+            "agencies": in_vietnamese_order(agencies, "unit__name", "name_vi"),
             "chosen": chosen,
             "errors": errors,
             "honeypot": HONEYPOT_FIELD,

@@ -221,6 +221,8 @@ if LANGUAGE_CODE not in dict(LANGUAGES):
         + ", ".join(dict(LANGUAGES))
     )
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# DATE_FORMAT and DATETIME_FORMAT of vi and en as written in a sentence (config/formats).
+FORMAT_MODULE_PATH = ["config.formats"]
 TIME_ZONE: str = env_or("TIME_ZONE", "Asia/Ho_Chi_Minh")
 USE_I18N = True
 USE_TZ = True

@@ -17,6 +17,7 @@ from feedback.models import (
     PetitionEvent,
     PetitionStaff,
 )
+from surveys.collation import in_vietnamese_order
 from surveys.models import Agency, Unit
 
 VIEW = "feedback.view_petition"
@@ -149,8 +150,10 @@ def petition_history(*, petition_id: int) -> QuerySet[PetitionEvent]:
 
 
 def agencies_of_unit(unit_id: int) -> QuerySet[Agency]:
-    """The agencies a petition of ``unit_id`` can be assigned to, by name."""
-    return Agency.objects.filter(unit_id=unit_id).select_related("unit").order_by("name_vi", "code")
+    """The agencies a petition of ``unit_id`` can be assigned to, by name (Vietnamese order)."""
+    return in_vietnamese_order(
+        Agency.objects.filter(unit_id=unit_id).select_related("unit"), "name_vi", "code"
+    )
 
 
 def petition_handlers(*, unit_id: int) -> QuerySet[Any]:

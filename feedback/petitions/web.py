@@ -25,6 +25,7 @@ from config.input_guard import checks_own_input, form_problems
 from config.links import public_base_url
 from feedback.models import Petition, PetitionCategory
 from feedback.petitions import selectors, services
+from surveys.collation import in_vietnamese_order
 from surveys.models import Agency
 
 FIELDS = [
@@ -107,15 +108,14 @@ def petition_new(request: HttpRequest) -> HttpResponse:
             url = reverse("feedback:petition_track", kwargs={"code": petition.tracking_code})
             return redirect(f"{url}?new=1")
     units = selectors.current_units()
+    agencies = Agency.objects.filter(unit__in=units).select_related("unit")
     return render(
         request,
         "feedback/petitions/new.html",
         {
             "categories": PetitionCategory.objects.filter(is_active=True),
-            "units": units,
-            "agencies": Agency.objects.filter(unit__in=units)
-            .select_related("unit")
-            .order_by("unit__name", "code"),
+            "units": in_vietnamese_order(units, "name"),
+            "agencies": in_vietnamese_order(agencies, "unit__name", "name_vi"),
             "chosen": chosen,
             "errors": errors,
             "error_order": [f for f in [*FIELDS, "contact_consent"] if f in errors],

@@ -11,7 +11,6 @@ other rounds' runs and is never cached.
 from __future__ import annotations
 
 import datetime as dt
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -19,6 +18,7 @@ from django.core.cache import cache
 from django.db.models import Q
 
 from scoring.models import Run, Score
+from surveys.collation import sorted_by_name, vietnamese_key
 from surveys.models import Indicator, Round, Unit, UnitLineage, localized
 
 CACHE_SECONDS = 24 * 3600
@@ -226,16 +226,7 @@ def _ranking_order(row: RankedUnit) -> tuple:
     return (1, 0, 0, name_key(row.name))
 
 
-# Vietnamese letters with a breve, circumflex or horn (ă â ê ô ơ ư) and đ follow their base
-# letter: the mark becomes a character sorting after every letter. Tone marks only break ties.
-_LETTER_MARKS = {"\u0306": "{", "\u0302": "|", "\u031b": "}"}
-
-
-def name_key(name: str) -> tuple[str, str]:
-    """Vietnamese alphabetical order: letters first, then tones."""
-    plain = unicodedata.normalize("NFD", name.replace("Đ", "D{").replace("đ", "d{"))
-    letters = "".join(_LETTER_MARKS.get(c, "" if unicodedata.combining(c) else c) for c in plain)
-    return letters.casefold(), name
+name_key = vietnamese_key  # Vietnamese alphabetical order: letters first, then tones
 
 
 def unit_by_code(code: str) -> Unit | None:
@@ -298,10 +289,11 @@ def unit_trend(unit: Unit, indicator_code: str) -> list[TrendPoint]:
 
 def unit_lineage(unit: Unit) -> Lineage:
     """Predecessors and successors of the unit through the merger graph (one query)."""
-    edges = list(
-        UnitLineage.objects.filter(Q(successor=unit) | Q(predecessor=unit))
-        .select_related("predecessor", "successor")
-        .order_by("predecessor__name", "successor__name")
+    edges = sorted_by_name(
+        UnitLineage.objects.filter(Q(successor=unit) | Q(predecessor=unit)).select_related(
+            "predecessor", "successor"
+        ),
+        lambda e: [e.predecessor.name, e.successor.name],
     )
     return Lineage(
         predecessors=[e.predecessor for e in edges if e.successor_id == unit.pk],
