@@ -153,7 +153,9 @@ class Agency(models.Model):
         verbose_name_plural = _("agencies")
 
     def __str__(self) -> str:
-        return f"{self.unit.code}/{self.code} {localized(self, 'name')}"
+        # Codes usually start with the unit's code already (01-TTPVHCC): not shown twice.
+        unit = "" if self.code.startswith(f"{self.unit.code}-") else f"{self.unit.code}/"
+        return f"{unit}{self.code} {localized(self, 'name')}"
 
 
 # --- Questionnaires -----------------------------------------------------------------------
