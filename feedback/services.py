@@ -30,6 +30,7 @@ from feedback.errors import AnswersInvalid, ClientIdConflict, RoundClosed
 from feedback.models import Answer, Invitation, Response
 from feedback.validation import CleanAnswer, clean_answers
 from surveys.models import Agency, Question, Round, Unit
+from surveys.selectors import agency_of_unit
 
 
 @dataclass(frozen=True)
@@ -118,18 +119,7 @@ def resolve_target(
                 ]
             }
         )
-    agency = None
-    if agency_code:
-        agency = Agency.objects.filter(unit=unit, code=agency_code).first()
-        if agency is None:
-            raise ValidationError(
-                {
-                    "agency": [
-                        _("There is no agency %(code)s in %(unit)s.")
-                        % {"code": agency_code, "unit": unit.name}
-                    ]
-                }
-            )
+    agency = agency_of_unit(unit=unit, code=agency_code) if agency_code else None
     return survey_round, unit, agency
 
 
@@ -183,6 +173,19 @@ def submit_response(
     try:
         with transaction.atomic():
             invitation = _claim_invitation(survey_round, unit, invitation_token, now)
+            if invitation and invitation.agency and agency and agency != invitation.agency:
+                # Rolls the claim back: the invitation stays unused.
+                raise ValidationError(
+                    {
+                        "agency": [
+                            _(
+                                "This invitation is for the agency %(code)s: send that code "
+                                "or leave the agency out."
+                            )
+                            % {"code": invitation.agency.code}
+                        ]
+                    }
+                )
             if (
                 invitation is None
                 and not survey_round.allow_open_link

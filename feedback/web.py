@@ -19,10 +19,11 @@ from config.abuse import HONEYPOT_FIELD, allow_submission, honeypot_filled
 from config.input_guard import checks_own_input, form_problems
 from config.links import absolute_url
 from feedback import drafts, steps
+from feedback.agency_choice import agency_choice, needs_agency_step
 from feedback.errors import AnswersInvalid, ClientIdConflict, RoundClosed
 from feedback.models import Invitation, Response, ResponseDraft
 from surveys.collation import in_vietnamese_order
-from surveys.models import Agency, Round, Section
+from surveys.models import Round, Section
 from surveys.selectors import version_sections
 
 # --- Friendly pages ----------------------------------------------------------------------
@@ -101,20 +102,32 @@ def round_start(request: HttpRequest, code: str) -> HttpResponse:
             message=_("Please use the personal link in the invitation you received."),
             status=403,
         )
-    chosen = {"unit": "", "agency": ""}
+    units = in_vietnamese_order(survey_round.units.all(), "name")
+    chosen = {"unit": "", "agency": "", "agencies_of": ""}
     errors: dict[str, list[str]] = {}
+    step_note = ""
+    choice = agency_choice(units=units, unit_code="")
     if request.method == "POST":
         if honeypot_filled(request):
             return _honeypot_page(request)
-        if not allow_submission(request, "response-submit"):
+        chosen = {k: request.POST.get(k, "").strip() for k in chosen}
+        choice = agency_choice(units=units, unit_code=chosen["unit"])
+        if needs_agency_step(
+            choice, agency_code=chosen["agency"], agencies_of=chosen["agencies_of"]
+        ):
+            # Without script: the unit's agencies are listed now; nothing is started yet.
+            step_note = _(
+                "Choose the agency of %(unit)s you dealt with, or leave it blank to rate the "
+                "province as a whole, then press “Start the questionnaire” again."
+            ) % {"unit": choice.listed[0].unit.name}
+        elif not allow_submission(request, "response-submit"):
             return _problem(
                 request,
                 title=_("Too many questionnaires from this connection"),
                 message=_("Please wait an hour and start the questionnaire again."),
                 status=429,
             )
-        chosen = {k: request.POST.get(k, "").strip() for k in chosen}
-        if not chosen["unit"]:
+        elif not chosen["unit"]:
             errors["unit"] = [_("Choose the province or city you want to rate.")]
         else:
             try:
@@ -127,15 +140,14 @@ def round_start(request: HttpRequest, code: str) -> HttpResponse:
                 errors = problem.message_dict
             else:
                 return redirect("feedback:draft", token=draft.token)
-    units = in_vietnamese_order(survey_round.units.all(), "name")
-    agencies = Agency.objects.filter(unit__in=units).select_related("unit")
     return render(
         request,
         "feedback/round_start.html",
         {
             "round": survey_round,
             "units": units,
-            "agencies": in_vietnamese_order(agencies, "unit__name", "name_vi"),
+            "agency_choice": choice,
+            "step_note": step_note,
             "chosen": chosen,
             "errors": errors,
             "honeypot": HONEYPOT_FIELD,

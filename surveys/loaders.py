@@ -372,8 +372,9 @@ def ensure_demo_agencies(
 ) -> LoadReport:
     """Demo agencies: the public administrative service centre (the file's first row) of
     each 2022 province, for the historic round; every agency of the file for each unit in
-    effect today, so that petitions there can be assigned and routed. Existing agencies
-    (same unit and code) are left as they are.
+    effect today, so that petitions there can be assigned and routed. Codes are unique in
+    the country: the file's ``{unit_code}`` becomes the unit's code (``01-TTPVHCC``) and
+    ``{unit}`` in names its name. Existing agencies (same code) are left as they are.
     """
     from django.utils import timezone
 
@@ -384,17 +385,17 @@ def ensure_demo_agencies(
     today = today or timezone.localdate()
     wanted = [(unit, rows[:1]) for unit in provinces_2022()]
     wanted += [(unit, rows) for unit in current_units(today=today)]
-    agencies = {
-        (unit.pk, row["code"]): Agency(
-            unit=unit,
-            code=row["code"],
-            name_vi=row["name_vi"].format(unit=unit.name),
-            name_en=row["name_en"].format(unit=unit.name),
-            kind=row["kind"],
-        )
-        for unit, unit_rows in wanted
-        for row in unit_rows
-    }
+    agencies: dict[str, Agency] = {}
+    for unit, unit_rows in wanted:
+        for row in unit_rows:
+            code = row["code"].format(unit_code=unit.code)
+            agencies[code] = Agency(
+                unit=unit,
+                code=code,
+                name_vi=row["name_vi"].format(unit=unit.name),
+                name_en=row["name_en"].format(unit=unit.name),
+                kind=row["kind"],
+            )
     before = Agency.objects.count()
     Agency.objects.bulk_create(agencies.values(), ignore_conflicts=True)
     created = Agency.objects.count() - before

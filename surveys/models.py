@@ -115,7 +115,12 @@ class UnitLineage(models.Model):
 
 
 class Agency(models.Model):
-    """A body that delivers services within a unit (a department, a one-stop shop)."""
+    """A body that delivers services within a unit (a department, a one-stop shop).
+
+    Its code is unique in the country (by convention ``<unit code>-<own code>``, e.g.
+    ``01-TTPVHCC``), so that a code alone names one agency on every channel, and a code
+    sent with another unit is refused rather than read as that unit's namesake.
+    """
 
     class Kind(models.TextChoices):
         DEPARTMENT = "department", _("department")
@@ -123,10 +128,21 @@ class Agency(models.Model):
         DISTRICT = "district", _("district or commune people's committee")
         OTHER = "other", _("other")
 
+    CODE_MAX_LENGTH = 50  # a unit's code (16), "-", an agency's own code (32)
+
     unit = models.ForeignKey(
         Unit, on_delete=models.PROTECT, related_name="agencies", verbose_name=_("unit")
     )
-    code = models.CharField(_("code"), max_length=32, validators=[code_validator])
+    code = models.CharField(
+        _("code"),
+        max_length=CODE_MAX_LENGTH,
+        unique=True,
+        validators=[code_validator],
+        help_text=_(
+            "Unique in the country: the unit's code, a hyphen, the agency's own code "
+            "(e.g. 01-TTPVHCC)."
+        ),
+    )
     name_vi = models.CharField(_("name (Vietnamese)"), max_length=200)
     name_en = models.CharField(_("name (English)"), max_length=200, blank=True)
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.OTHER)
@@ -135,12 +151,11 @@ class Agency(models.Model):
         ordering = ["unit__code", "code"]
         verbose_name = _("agency")
         verbose_name_plural = _("agencies")
-        constraints = [
-            models.UniqueConstraint(fields=["unit", "code"], name="agency_code_unique_in_unit")
-        ]
 
     def __str__(self) -> str:
-        return f"{self.unit.code}/{self.code} {localized(self, 'name')}"
+        # Codes usually start with the unit's code already (01-TTPVHCC): not shown twice.
+        unit = "" if self.code.startswith(f"{self.unit.code}-") else f"{self.unit.code}/"
+        return f"{unit}{self.code} {localized(self, 'name')}"
 
 
 # --- Questionnaires -----------------------------------------------------------------------

@@ -209,6 +209,7 @@ def web_petition(**extra: str) -> dict[str, str]:
     return {
         "category": "road",
         "unit": "T01",
+        "agencies_of": "T01",  # as the page's script sends it: T01's agencies were listed
         "description": "Cống thoát nước bị tắc.",
         "client_id": str(uuid.uuid4()),
         "website": "",
@@ -287,9 +288,15 @@ def test_bootstrap_gives_every_current_unit_agencies(db) -> None:
         unit: set(Agency.objects.filter(unit__code=unit).values_list("code", flat=True))
         for unit in current.values_list("code", flat=True)
     }
-    assert all(found >= {"TTPVHCC", "SXD", "SNNMT"} for found in codes.values()), codes
+    assert all(
+        found >= {f"{unit}-TTPVHCC", f"{unit}-SXD", f"{unit}-SNNMT"}
+        for unit, found in codes.items()
+    ), codes
     ended = Unit.objects.filter(valid_to__isnull=False)
-    assert not ended.exclude(agencies__code="TTPVHCC").exists()  # 2022 provinces keep theirs
+    assert all(  # 2022 provinces keep theirs
+        set(unit.agencies.values_list("code", flat=True)) == {f"{unit.code}-TTPVHCC"}
+        for unit in ended
+    )
 
 
 def test_a_petition_in_a_merged_province_is_assigned_by_its_coordinator(db) -> None:
@@ -301,7 +308,7 @@ def test_a_petition_in_a_merged_province_is_assigned_by_its_coordinator(db) -> N
     merged = Unit.objects.get(code="08-2025")  # Tuyên Quang with Hà Giang
     petition = submit("road", merged.code, description="Đường vào bản sạt lở.")
     coordinator = make_staff("dieu-phoi", unit=merged, agency=None)
-    construction = Agency.objects.get(unit=merged, code="SXD")
+    construction = Agency.objects.get(unit=merged, code="08-2025-SXD")
     answer = post_change(
         admin_client(coordinator), petition, new_status="assigned", to_agency=construction.pk
     )

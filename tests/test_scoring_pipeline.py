@@ -145,7 +145,7 @@ def test_agencies_named_by_responses_get_their_own_values(sipas) -> None:
         submit_response(
             round_code="demo",
             unit_code="19",
-            agency_code="TTPVHCC",
+            agency_code="19-TTPVHCC",
             answers=valid_answers(S01=s01),
             channel=Response.Channel.API,
             client_id=uuid.uuid4(),
@@ -154,7 +154,7 @@ def test_agencies_named_by_responses_get_their_own_values(sipas) -> None:
     call_command("recompute_scores", "--round", "demo", stdout=StringIO())
     run = published()
     agency = Score.objects.get(run=run, scope="agency", indicator__code="S01")
-    assert (agency.agency.code, agency.unit.code) == ("TTPVHCC", "19")
+    assert (agency.agency.code, agency.unit.code) == ("19-TTPVHCC", "19")
     assert agency.value == pytest.approx(50.0) and agency.n == 2
     province = Score.objects.get(run=run, scope="unit", unit__code="19", indicator__code="S01")
     assert province.value == pytest.approx(200 / 3)

@@ -34,7 +34,12 @@ from config.params import QueryChoiceField
 from feedback.models import Petition, PetitionCategory, PetitionEvent
 from feedback.petitions import selectors, services
 from feedback.petitions.errors import PetitionNotFound
-from surveys.models import localized
+from surveys.models import Agency, localized
+
+_AGENCY_HELP = (
+    "Code of an agency of `unit`, unique in the country (e.g. `01-TTPVHCC`); an unknown "
+    "code, or one of another unit's agency, is a 400 on `agency`."
+)
 
 ERROR = inline_serializer(
     "PetitionError",
@@ -163,7 +168,13 @@ class PetitionListCreateView(APIView):
     class PetitionSubmitInput(serializers.Serializer):
         category = serializers.CharField(min_length=1, max_length=32)
         unit = serializers.CharField(min_length=1, max_length=16)
-        agency = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+        agency = serializers.CharField(
+            max_length=Agency.CODE_MAX_LENGTH,
+            required=False,
+            allow_blank=True,
+            default="",
+            help_text=_AGENCY_HELP,
+        )
         description = serializers.CharField(min_length=1, max_length=20_000)
         address = serializers.CharField(
             max_length=1000, required=False, allow_blank=True, default=""
@@ -335,7 +346,9 @@ class PetitionTransitionView(APIView):
         note = serializers.CharField(required=False, allow_blank=True, default="")
         reply = serializers.CharField(required=False, allow_blank=True, default=None)
         reason = serializers.CharField(required=False, allow_blank=True, default="")
-        agency = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+        agency = serializers.CharField(
+            max_length=Agency.CODE_MAX_LENGTH, required=False, allow_blank=True, default=""
+        )
         assignee = serializers.IntegerField(
             required=False, allow_null=True, default=None, min_value=1, max_value=2**62
         )

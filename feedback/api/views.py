@@ -28,6 +28,7 @@ from config.fields import ClientIdField
 from config.schema import error_responses
 from feedback import services
 from feedback.models import Response as ResponseModel
+from surveys.models import Agency
 
 
 class ResponseCreateView(APIView):
@@ -39,7 +40,16 @@ class ResponseCreateView(APIView):
     class Input(serializers.Serializer):
         round = serializers.CharField(max_length=32)
         unit = serializers.CharField(max_length=16)
-        agency = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+        agency = serializers.CharField(
+            max_length=Agency.CODE_MAX_LENGTH,
+            required=False,
+            allow_blank=True,
+            default="",
+            help_text=(
+                "Code of an agency of `unit`, unique in the country (e.g. `01-TTPVHCC`); an "
+                "unknown code, or one of another unit's agency, is a 400 on `agency`."
+            ),
+        )
         client_id = ClientIdField()
         token = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
         answers = serializers.DictField(child=serializers.JSONField(allow_null=True))

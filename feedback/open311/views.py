@@ -117,7 +117,10 @@ def service_definition(request: HttpRequest, code: str, fmt: str) -> HttpRespons
         "code": "agency",
         "datatype": "string",
         "required": False,
-        "datatype_description": "Code of the agency in the jurisdiction, if known.",
+        "datatype_description": (
+            "Code of an agency of the jurisdiction (unique in the country, e.g. 01-TTPVHCC), "
+            "if known; an agency of another jurisdiction is refused."
+        ),
         "order": 1,
         "description": "Agency that should handle the request (optional).",
     }

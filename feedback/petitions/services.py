@@ -45,6 +45,7 @@ from feedback.petitions.errors import (
     TransitionNotAllowed,
 )
 from surveys.models import Agency
+from surveys.selectors import agency_of_unit
 
 logger = logging.getLogger(__name__)
 Status = Petition.Status
@@ -96,9 +97,10 @@ def _clean(data: PetitionInput) -> dict[str, Any]:
     if unit is None:
         errors["unit"].append(_("Choose a current province or city from the list."))
     elif data.agency.strip():
-        agency = Agency.objects.filter(unit=unit, code=data.agency.strip()).first()
-        if agency is None:
-            errors["agency"].append(_("This agency is not in the province or city chosen."))
+        try:
+            agency = agency_of_unit(unit=unit, code=data.agency.strip())
+        except ValidationError as problem:
+            errors["agency"].extend(problem.message_dict["agency"])
     description = data.description.strip()
     limit = settings.PETITION_MAX_DESCRIPTION_CHARS
     if not description:

@@ -23,10 +23,10 @@ from config.abuse import HONEYPOT_FIELD, allow_submission, honeypot_filled
 from config.errors import DomainError
 from config.input_guard import checks_own_input, form_problems
 from config.links import public_base_url
+from feedback.agency_choice import AgencyChoice, agency_choice, needs_agency_step
 from feedback.models import Petition, PetitionCategory
 from feedback.petitions import selectors, services
 from surveys.collation import in_vietnamese_order
-from surveys.models import Agency
 
 FIELDS = [
     "category",
@@ -57,10 +57,13 @@ def _problem(request: HttpRequest, *, title: str, message: str, status: int) -> 
 @require_http_methods(["GET", "POST"])
 def petition_new(request: HttpRequest) -> HttpResponse:
     """The petition form; a valid one stores the petition and shows its tracking page."""
+    units = selectors.current_units()
     chosen: dict[str, Any] = {name: "" for name in FIELDS}
     chosen["client_id"] = str(uuid.uuid4())
     chosen["contact_consent"] = False
     errors: dict[str, list[str]] = {}
+    choice = agency_choice(units=units, unit_code="")
+    step_note = ""
     if request.method == "POST":
         if honeypot_filled(request):
             return _problem(
@@ -80,6 +83,19 @@ def petition_new(request: HttpRequest) -> HttpResponse:
         except ValueError:
             client_id = uuid.uuid4()
         chosen["client_id"] = str(client_id)
+        choice = agency_choice(units=units, unit_code=chosen["unit"].strip())
+        errors = form_problems(request)
+        if not errors and needs_agency_step(
+            choice,
+            agency_code=chosen["agency"].strip(),
+            agencies_of=request.POST.get("agencies_of", "").strip(),
+        ):
+            # Without script: the unit's agencies are listed now; nothing is stored yet.
+            step_note = _(
+                "Choose the agency of %(unit)s, or leave it blank if you do not know, then "
+                "press “Send” again."
+            ) % {"unit": choice.listed[0].unit.name}
+            return _petition_form(request, chosen, {}, choice, step_note)
         if not allow_submission(request, "petition-submit"):
             return _problem(
                 request,
@@ -88,7 +104,6 @@ def petition_new(request: HttpRequest) -> HttpResponse:
                 status=429,
             )
         data = {k: v for k, v in chosen.items() if k != "client_id"}
-        errors = form_problems(request)
         try:
             if errors:
                 raise ValidationError(errors)
@@ -107,15 +122,24 @@ def petition_new(request: HttpRequest) -> HttpResponse:
         else:
             url = reverse("feedback:petition_track", kwargs={"code": petition.tracking_code})
             return redirect(f"{url}?new=1")
-    units = selectors.current_units()
-    agencies = Agency.objects.filter(unit__in=units).select_related("unit")
+    return _petition_form(request, chosen, errors, choice, step_note)
+
+
+def _petition_form(
+    request: HttpRequest,
+    chosen: dict[str, Any],
+    errors: dict[str, list[str]],
+    choice: AgencyChoice,
+    step_note: str,
+) -> HttpResponse:
     return render(
         request,
         "feedback/petitions/new.html",
         {
             "categories": PetitionCategory.objects.filter(is_active=True),
-            "units": in_vietnamese_order(units, "name"),
-            "agencies": in_vietnamese_order(agencies, "unit__name", "name_vi"),
+            "units": in_vietnamese_order(selectors.current_units(), "name"),
+            "agency_choice": choice,
+            "step_note": step_note,
             "chosen": chosen,
             "errors": errors,
             "error_order": [f for f in [*FIELDS, "contact_consent"] if f in errors],
