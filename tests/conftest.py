@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -155,6 +156,25 @@ def browser() -> Iterator[object]:
             del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
         else:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+ADMIN_PASSWORD = "a-long-password-for-tests"
+
+
+@pytest.fixture
+def admin_page(browser: Any, live_server: Any, sipas: Any, django_user_model: Any) -> Iterator[Any]:
+    """A browser page logged in to the admin as the superuser ``admin`` (Vietnamese locale),
+    with SIPAS and the units loaded."""
+    django_user_model.objects.create_superuser("admin", "admin@example.org", ADMIN_PASSWORD)
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="vi-VN")
+    page = context.new_page()
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", ADMIN_PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{live_server.url}/admin/")
+    yield page
+    context.close()
 
 
 @pytest.fixture

@@ -11,20 +11,6 @@ from surveys.services import start_draft
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def admin_page(browser, live_server, sipas, django_user_model):
-    django_user_model.objects.create_superuser("admin", "admin@example.org", "a-long-password")
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="vi-VN")
-    page = context.new_page()
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", "a-long-password")
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{live_server.url}/admin/")
-    yield page
-    context.close()
-
-
 def test_admin_previews_a_draft_as_citizens_see_it_in_both_languages(
     admin_page, live_server, sipas
 ) -> None:

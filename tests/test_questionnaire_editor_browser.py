@@ -17,22 +17,6 @@ from surveys.models import QuestionnaireVersion, Round
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 
-PASSWORD = "a-long-password-for-tests"
-
-
-@pytest.fixture
-def admin_page(browser, live_server, sipas, django_user_model):
-    django_user_model.objects.create_superuser("editor", "editor@example.org", PASSWORD)
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="vi-VN")
-    page = context.new_page()
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", "editor")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{live_server.url}/admin/")
-    yield page
-    context.close()
-
 
 def test_staff_adds_a_conditional_question_with_choices_to_a_new_draft_and_publishes_it(
     admin_page, live_server, sipas

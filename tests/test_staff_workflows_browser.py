@@ -32,7 +32,6 @@ from surveys.models import QuestionnaireVersion, Round
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 
-PASSWORD = "a-long-password-for-tests"
 
 # One citizen's answers on the public form, by question code (the values of the inputs):
 # the required part A and screeners, the new conditional question, one policy and one
@@ -46,20 +45,6 @@ CITIZEN = {
     "P01": "5",
     "S01": "4",
 }
-
-
-@pytest.fixture
-def admin_page(browser, live_server, sipas, django_user_model):
-    django_user_model.objects.create_superuser("coordinator", "c@example.org", PASSWORD)
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="vi-VN")
-    page = context.new_page()
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", "coordinator")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{live_server.url}/admin/")
-    yield page
-    context.close()
 
 
 def submit(page: Any, button: Any) -> None:
