@@ -11,6 +11,9 @@ variance (scoring) reads the defaults through this module, never by its own rule
 Given codes are prefixed too (``stratum:``/``psu:``), so a given code can never coincide
 with a default one. PSU codes are meant within a stratum: the same village code in two
 strata is two PSUs (scoring groups by the pair, as R's ``survey`` with ``nest=TRUE``).
+
+A round may give stratum population sizes (``surveys.models.StratumPopulation``) for a finite
+population correction; ``stratum_populations`` keys them by the same effective codes.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from django.db.models import Case, CharField, F, QuerySet, Value, When
 from django.db.models.functions import Cast, Concat
 
 from feedback.models import Response
+from surveys.models import Round, StratumPopulation
 
 
 @dataclass(frozen=True)
@@ -65,3 +69,16 @@ def with_design(queryset: QuerySet[Response]) -> QuerySet[Response]:
             output_field=CharField(),
         ),
     )
+
+
+def stratum_populations(survey_round: Round) -> dict[str, int]:
+    """The population sizes a round gives (``StratumPopulation``), by effective stratum code
+    as ``design_of`` names strata; a stratum missing here has no finite population
+    correction."""
+    rows = StratumPopulation.objects.filter(round=survey_round).values_list(
+        "stratum", "unit__code", "population"
+    )
+    return {
+        effective_stratum(stratum, unit_code or ""): population
+        for stratum, unit_code, population in rows
+    }

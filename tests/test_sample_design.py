@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.test import Client
 
-from feedback import design
+from feedback import design, drafts
 from feedback.invitations import generate_invitations, invitations_csv
 from feedback.models import DESIGN_CODE_MAX_LENGTH, Invitation, Response
 from feedback.services import submit_response
-from surveys.models import Round, Unit
+from surveys.models import Round, StratumPopulation, Unit
 from tests import results_fixtures, test_invitations
 from tests.results_fixtures import ROUND
 from tests.test_invitations import GENERATE_URL, streamed
@@ -71,6 +72,51 @@ class TestDefaults:
     def test_a_given_code_never_equals_a_default_one(self, sipas) -> None:
         unit_code = stored(post(Client(), payload(stratum="19")))
         assert design.design_of(unit_code).stratum != "unit:19"
+
+
+class TestStratumPopulations:
+    def test_sizes_are_keyed_like_the_strata_of_design_of(self, sipas) -> None:
+        survey_round = Round.objects.get(code="demo")
+        StratumPopulation.objects.create(round=survey_round, stratum="north", population=1200)
+        StratumPopulation.objects.create(
+            round=survey_round, unit=Unit.objects.get(code="19"), population=90_000
+        )
+        plain = stored(post(Client(), payload()))
+        designed = stored(post(Client(), payload(stratum="north")))
+        sizes = design.stratum_populations(survey_round)
+        assert sizes == {"stratum:north": 1200, "unit:19": 90_000}
+        assert sizes[design.design_of(plain).stratum] == 90_000
+        assert sizes[design.design_of(designed).stratum] == 1200
+        other = Round.objects.exclude(pk=survey_round.pk).first()
+        assert design.stratum_populations(other) == {}
+
+    @pytest.mark.parametrize(
+        "fields",
+        [
+            {"stratum": "north", "unit_code": "19"},  # both
+            {},  # neither
+            {"stratum": "north", "population": 0},  # not a population
+        ],
+    )
+    def test_the_database_refuses_an_ambiguous_or_empty_size(self, sipas, fields) -> None:
+        unit = Unit.objects.get(code=fields.pop("unit_code")) if "unit_code" in fields else None
+        values = {"population": 10} | fields
+        with pytest.raises(IntegrityError), transaction.atomic():
+            StratumPopulation.objects.create(
+                round=Round.objects.get(code="demo"), unit=unit, **values
+            )
+
+    def test_a_stratum_has_one_size_per_round(self, sipas) -> None:
+        survey_round = Round.objects.get(code="demo")
+        StratumPopulation.objects.create(round=survey_round, stratum="north", population=10)
+        with pytest.raises(IntegrityError), transaction.atomic():
+            StratumPopulation.objects.create(round=survey_round, stratum="north", population=20)
+
+    def test_the_round_admin_edits_the_sizes(self, admin_client: Client, sipas) -> None:
+        survey_round = Round.objects.get(code="demo")
+        page = admin_client.get(f"/admin/surveys/round/{survey_round.pk}/change/")
+        assert page.status_code == 200
+        assert b"stratum_populations-TOTAL_FORMS" in page.content
 
 
 class TestApi:
@@ -176,6 +222,13 @@ class TestInvitations:
         invitation.refresh_from_db()
         assert invitation.used_at is None
         assert post(client, payload(token=invitation.token)).status_code == 201
+
+    def test_a_web_response_from_an_invitation_link_takes_its_design(self, sipas) -> None:
+        invitation = self.invite(psu="v7", stratum="s1")
+        draft = drafts.start_draft(invitation_token=invitation.token)
+        submission = drafts.submit_draft(draft=draft, answers=payload()["answers"])
+        response = submission.response
+        assert (response.channel, response.psu, response.stratum) == ("web", "v7", "s1")
 
     def test_an_invitation_without_a_design_keeps_what_the_client_sends(
         self, client: Client, sipas
