@@ -320,6 +320,12 @@ class TestExports:
             (None, None),
         ]
 
+    def test_the_response_admin_shows_the_design(self, admin_client: Client, sipas) -> None:
+        response = stored(post(Client(), payload(psu="Thôn Đông", stratum="nông thôn")))
+        page = admin_client.get(f"/admin/feedback/response/{response.pk}/change/")
+        assert page.status_code == 200
+        assert "Thôn Đông" in page.text and "nông thôn" in page.text
+
     def test_public_exports_do_not_gain_the_design(self, client: Client, published) -> None:
         Response.objects.update(psu="village", stratum="stratum")
         scores = csv_rows(client.get(f"/api/v1/rounds/{ROUND}/scores.csv"))
