@@ -131,7 +131,6 @@ class GenerateInvitationsForm(forms.Form):
         label=_("primary sampling unit (PSU)"),
         max_length=DESIGN_CODE_MAX_LENGTH,
         required=False,
-        strip=False,
         help_text=_(
             "The village or commune the households of this batch were drawn in; every "
             "response answered with one of these invitations records it."
@@ -141,7 +140,6 @@ class GenerateInvitationsForm(forms.Form):
         label=_("stratum"),
         max_length=DESIGN_CODE_MAX_LENGTH,
         required=False,
-        strip=False,
         help_text=_("Sampling stratum of the batch; empty: the unit is the stratum."),
     )
 

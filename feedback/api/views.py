@@ -58,12 +58,11 @@ class ResponseCreateView(APIView):
             required=False,
             allow_blank=True,
             default="",
-            trim_whitespace=False,
             help_text=(
                 "Primary sampling unit the respondent was drawn in (e.g. a village or commune "
-                "code), read within its stratum. Empty: the response is its own PSU. With an "
-                "invitation that has a PSU, leave it out or send the same code (another code "
-                "is a 400 on `psu`)."
+                "code), read within its stratum; surrounding spaces are removed. Empty: the "
+                "response is its own PSU. With an invitation that has a PSU, leave it out or "
+                "send the same code (another code is a 400 on `psu`)."
             ),
         )
         stratum = serializers.CharField(
@@ -71,7 +70,6 @@ class ResponseCreateView(APIView):
             required=False,
             allow_blank=True,
             default="",
-            trim_whitespace=False,
             help_text=(
                 "Sampling stratum of the respondent. Empty: the response's unit. With an "
                 "invitation that has a stratum, leave it out or send the same code."
