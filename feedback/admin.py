@@ -26,7 +26,7 @@ from feedback import (
     admin_petitions,  # noqa: F401  (registers the petition admin)
 )
 from feedback.invitations import MAX_INVITATIONS, generate_invitations, invitations_csv
-from feedback.models import Answer, Invitation, Response
+from feedback.models import DESIGN_CODE_MAX_LENGTH, Answer, Invitation, Response
 from surveys.models import Agency, Round, Unit
 
 MANAGE_INVITATIONS = "feedback.manage_invitations"
@@ -77,6 +77,8 @@ class ResponseAdmin(admin.ModelAdmin):
         "channel",
         "submitted_at",
         "weight",
+        "stratum",
+        "psu",
         "client_id",
         "invitation",
         "import_batch",
@@ -125,6 +127,21 @@ class GenerateInvitationsForm(forms.Form):
         required=False,
         help_text=_("For example the mailing it goes out with; you can filter by it later."),
     )
+    psu = forms.CharField(
+        label=_("primary sampling unit (PSU)"),
+        max_length=DESIGN_CODE_MAX_LENGTH,
+        required=False,
+        help_text=_(
+            "The village or commune the households of this batch were drawn in; every "
+            "response answered with one of these invitations records it."
+        ),
+    )
+    stratum = forms.CharField(
+        label=_("stratum"),
+        max_length=DESIGN_CODE_MAX_LENGTH,
+        required=False,
+        help_text=_("Sampling stratum of the batch; empty: the unit is the stratum."),
+    )
 
 
 @cache
@@ -159,11 +176,31 @@ def csv_download(
 
 @admin.register(Invitation)
 class InvitationAdmin(admin.ModelAdmin):
-    list_display = ["token", "round", "unit", "agency", "batch", "created_at", "used_at"]
+    list_display = [
+        "token",
+        "round",
+        "unit",
+        "agency",
+        "batch",
+        "psu",
+        "stratum",
+        "created_at",
+        "used_at",
+    ]
     list_filter = ["round", "unit", "batch", UsedFilter]
     list_select_related = ["round", "unit", "agency__unit"]
-    search_fields = ["token", "batch"]
-    readonly_fields = ["round", "unit", "agency", "token", "batch", "created_at", "used_at"]
+    search_fields = ["token", "batch", "psu"]
+    readonly_fields = [
+        "round",
+        "unit",
+        "agency",
+        "token",
+        "batch",
+        "psu",
+        "stratum",
+        "created_at",
+        "used_at",
+    ]
     actions = ["download_csv"]
 
     def has_manage_invitations_permission(self, request: HttpRequest) -> bool:
@@ -216,6 +253,8 @@ class InvitationAdmin(admin.ModelAdmin):
                     agency_code=data["agency"].code if data["agency"] else "",
                     count=data["count"],
                     batch=data["batch"],
+                    psu=data["psu"],
+                    stratum=data["stratum"],
                 )
             except ValidationError as error:
                 form.add_error(None, error)  # keyed by field: round, unit, agency, count, batch

@@ -16,10 +16,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from feedback.models import Invitation, new_token
-from feedback.services import resolve_target
+from feedback.services import design_field_problems, resolve_target
 
 MAX_INVITATIONS = 10_000
-CSV_COLUMNS = ["token", "link", "round", "unit", "agency", "batch", "used"]
+CSV_COLUMNS = ["token", "link", "round", "unit", "agency", "batch", "psu", "stratum", "used"]
 # Spreadsheets read a cell starting with one of these as a formula.
 FORMULA_PREFIXES = ("=", "+", "-", "@")
 
@@ -38,9 +38,21 @@ def _spreadsheet_safe_token() -> str:
 
 
 def generate_invitations(
-    *, round_code: str, unit_code: str, count: int, agency_code: str = "", batch: str = ""
+    *,
+    round_code: str,
+    unit_code: str,
+    count: int,
+    agency_code: str = "",
+    batch: str = "",
+    psu: str = "",
+    stratum: str = "",
 ) -> list[Invitation]:
-    """Create ``count`` unused invitations to answer ``round_code`` for ``unit_code``."""
+    """Create ``count`` unused invitations to answer ``round_code`` for ``unit_code``.
+
+    ``psu`` and ``stratum`` are the sample design of the batch (e.g. the village the
+    households were drawn in): every response answered with one of these invitations
+    takes them (``services.submit_response``).
+    """
     if not 1 <= count <= MAX_INVITATIONS:
         raise ValidationError(
             {
@@ -52,6 +64,13 @@ def generate_invitations(
         )
     if batch.startswith(FORMULA_PREFIXES):
         raise ValidationError({"batch": [_("A batch label cannot start with =, +, - or @.")]})
+    design_problems = design_field_problems(psu=psu, stratum=stratum)
+    for name in ("psu", "stratum"):
+        value = {"psu": psu, "stratum": stratum}[name]
+        if name not in design_problems and value.startswith(FORMULA_PREFIXES):
+            design_problems[name] = [_("This code cannot start with =, +, - or @.")]
+    if design_problems:
+        raise ValidationError(design_problems)
     survey_round, unit, agency = resolve_target(
         round_code=round_code, unit_code=unit_code, agency_code=agency_code
     )
@@ -65,6 +84,8 @@ def generate_invitations(
                     agency=agency,
                     token=_spreadsheet_safe_token(),
                     batch=batch,
+                    psu=psu,
+                    stratum=stratum,
                     created_at=now,
                 )
                 for _position in range(count)
@@ -86,9 +107,11 @@ def invitations_csv(queryset: QuerySet[Invitation], *, base_url: str) -> Iterato
     writer = csv.writer(_Line())
     yield writer.writerow(CSV_COLUMNS)
     rows = queryset.order_by("pk").values_list(
-        "token", "round__code", "unit__code", "agency__code", "batch", "used_at"
+        "token", "round__code", "unit__code", "agency__code", "batch", "psu", "stratum", "used_at"
     )
-    for token, round_code, unit_code, agency_code, batch, used_at in rows.iterator(chunk_size=2000):
+    for token, round_code, unit_code, agency_code, batch, psu, stratum, used_at in rows.iterator(
+        chunk_size=2000
+    ):
         yield writer.writerow(
             [
                 token,
@@ -97,6 +120,8 @@ def invitations_csv(queryset: QuerySet[Invitation], *, base_url: str) -> Iterato
                 unit_code,
                 agency_code or "",
                 batch,
+                psu,
+                stratum,
                 used_at.isoformat() if used_at else "",
             ]
         )

@@ -22,6 +22,8 @@ from surveys.models import Agency, Question, QuestionnaireVersion, Round, Unit
 
 # Crockford-like alphabet: no 0/O, 1/I/L, so a receipt read over the phone is unambiguous.
 RECEIPT_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+# Longest stratum or primary sampling unit (PSU) code a response or invitation carries.
+DESIGN_CODE_MAX_LENGTH = 64
 
 
 def new_receipt_code() -> str:
@@ -45,6 +47,20 @@ class Invitation(models.Model):
     )
     token = models.CharField(_("token"), max_length=64, unique=True, default=new_token)
     batch = models.CharField(_("batch"), max_length=64, blank=True, db_index=True)
+    psu = models.CharField(
+        _("primary sampling unit"),
+        max_length=DESIGN_CODE_MAX_LENGTH,
+        blank=True,
+        default="",
+        help_text=_("Village or commune the invitation was drawn in; its response takes it."),
+    )
+    stratum = models.CharField(
+        _("stratum"),
+        max_length=DESIGN_CODE_MAX_LENGTH,
+        blank=True,
+        default="",
+        help_text=_("Sampling stratum of the invitation; its response takes it."),
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     used_at = models.DateTimeField(_("used"), null=True, blank=True)
 
@@ -100,6 +116,24 @@ class Response(models.Model):
     )
     submitted_at = models.DateTimeField(_("submitted"), default=timezone.now, db_index=True)
     weight = models.FloatField(_("design weight"), default=1.0)
+    # The sample design (feedback/design.py): empty means the default, read by scoring as
+    # stratum = the response's unit and PSU = the response itself.
+    psu = models.CharField(
+        _("primary sampling unit"),
+        max_length=DESIGN_CODE_MAX_LENGTH,
+        blank=True,
+        default="",
+        db_default="",
+        help_text=_("Village or commune the respondent was sampled in; empty: the response."),
+    )
+    stratum = models.CharField(
+        _("stratum"),
+        max_length=DESIGN_CODE_MAX_LENGTH,
+        blank=True,
+        default="",
+        db_default="",
+        help_text=_("Sampling stratum of the respondent; empty: the response's unit."),
+    )
     import_batch = models.ForeignKey(
         "PaperImport", on_delete=models.PROTECT, null=True, blank=True, related_name="responses"
     )

@@ -8,7 +8,8 @@ row, converts each cell by question type and stores each row through ``submit_re
 if the broker does not take the task, the import is deleted and ``BrokerUnavailable`` raised.
 
 A paper form is stored once in its round, whatever the file or row it comes in: its key is
-its ``row_id`` or, without one, the digest of its content (unit, agency, weight, answers),
+its ``row_id`` or, without one, the digest of its content (unit, agency, weight, answers,
+and ``psu``/``stratum`` when given),
 and a unique index on ``(round, paper_key)`` backs this up. A row whose form is stored
 already is reported as a duplicate; one reusing a ``row_id`` with other answers is rejected.
 
@@ -60,7 +61,7 @@ from openpyxl.utils import get_column_letter
 
 from config.queueing import BrokerUnavailable, enqueue
 from feedback.errors import AnswersInvalid, ClientIdConflict
-from feedback.models import PaperImport, Response
+from feedback.models import DESIGN_CODE_MAX_LENGTH, PaperImport, Response
 from feedback.services import request_digest, resolve_target, round_questions, submit_response
 from feedback.validation import clean_answers, is_shown
 from surveys.models import Question, Round
@@ -72,7 +73,7 @@ BATCH_ROWS = 100  # rows per transaction: the most a dead worker's import loses 
 MAX_ATTEMPTS = 10  # runs of one import (retries, workers lost) before it is failed
 IMPORT_LOCK = 7003  # first key of the advisory lock a worker holds on the import it runs
 LATE_ENTRY_PERMISSION = "feedback.import_late_paper"
-KNOWN_COLUMNS = ("unit", "agency", "weight", "row_id")
+KNOWN_COLUMNS = ("unit", "agency", "weight", "row_id", "psu", "stratum")
 YES = frozenset({"1", "true", "có", "yes", "x"})
 NO = frozenset({"0", "false", "không", "no"})
 XLSX_MAGIC = b"PK\x03\x04"
@@ -438,6 +439,21 @@ def import_row(context: RowContext, number: int, cells: list[Any]) -> dict[str, 
         weight = convert_weight(values.get("weight"))
     except CellError as problem:
         errors["weight"] = [_cell_message(context, "weight", number, problem)]
+    design = {"psu": "", "stratum": ""}
+    for column in design:
+        if values.get(column) is None:
+            continue
+        design[column] = _text(values[column])
+        if len(design[column]) > DESIGN_CODE_MAX_LENGTH:
+            problem = CellError(
+                _("has %(length)d characters; a %(column)s code has at most %(max)d")
+                % {
+                    "length": len(design[column]),
+                    "column": column,
+                    "max": DESIGN_CODE_MAX_LENGTH,
+                }
+            )
+            errors[column] = [_cell_message(context, column, number, problem)]
 
     answers: dict[str, Any] = {}
     cell_errors: dict[str, list[str]] = {}
@@ -477,11 +493,13 @@ def import_row(context: RowContext, number: int, cells: list[Any]) -> dict[str, 
         return _rejected(number, row_id, errors)
 
     round_code = context.paper_import.round.code
-    key = paper_key(
-        row_id=row_id,
-        content={"unit": unit_code, "agency": agency_code, "weight": weight, "answers": answers},
+    content = {"unit": unit_code, "agency": agency_code, "weight": weight, "answers": answers}
+    # The design counts only when given, so keys of forms stored before it existed stay valid.
+    content |= {column: code for column, code in design.items() if code}
+    key = paper_key(row_id=row_id, content=content)
+    digest = request_digest(
+        round_code=round_code, unit_code=unit_code, answers=answers, design=design
     )
-    digest = request_digest(round_code=round_code, unit_code=unit_code, answers=answers)
     if stored := _stored_form(context, key, number, row_id, digest):
         return stored
     try:
@@ -493,6 +511,8 @@ def import_row(context: RowContext, number: int, cells: list[Any]) -> dict[str, 
                 answers=answers,
                 channel=Response.Channel.PAPER,
                 weight=weight,
+                psu=design["psu"],
+                stratum=design["stratum"],
                 import_batch_id=context.paper_import.pk,
             )
             Response.objects.filter(pk=submission.response.pk).update(paper_key=key)

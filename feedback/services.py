@@ -27,7 +27,7 @@ from psycopg.types.json import Jsonb
 
 from config.input_guard import text_problem
 from feedback.errors import AnswersInvalid, ClientIdConflict, RoundClosed
-from feedback.models import Answer, Invitation, Response
+from feedback.models import DESIGN_CODE_MAX_LENGTH, Answer, Invitation, Response
 from feedback.validation import CleanAnswer, clean_answers
 from surveys.models import Agency, Question, Round, Unit
 from surveys.selectors import agency_of_unit
@@ -41,16 +41,23 @@ class Submission:
 
 
 def request_digest(
-    *, round_code: str, unit_code: str, answers: dict[str, Any], account_id: int | None = None
+    *,
+    round_code: str,
+    unit_code: str,
+    answers: dict[str, Any],
+    account_id: int | None = None,
+    design: dict[str, str] | None = None,
 ) -> str:
     """SHA-256 of what a client sent, independent of key order, and of who sent it.
 
     Anonymous clients are told apart by content only (the digest is what it was before
-    accounts counted, so stored digests stay valid); an account's key is its own.
+    accounts counted, so stored digests stay valid); an account's key is its own. The
+    sample design (``psu``, ``stratum``) counts only when given, for the same reason.
     """
     sent: dict[str, Any] = {"round": round_code, "unit": unit_code, "answers": answers}
     if account_id is not None:
         sent["account"] = account_id
+    sent |= {name: value for name, value in (design or {}).items() if value}
     canonical = json.dumps(
         sent, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str
     )
@@ -123,6 +130,45 @@ def resolve_target(
     return survey_round, unit, agency
 
 
+def design_field_problems(*, psu: str, stratum: str) -> dict[str, list[str]]:
+    """Problems of a sample design as sent, by field: too long, or text that cannot be stored."""
+    problems: dict[str, list[str]] = {}
+    for name, value in (("psu", psu), ("stratum", stratum)):
+        if problem := text_problem(value):
+            problems[name] = [problem]
+        elif len(value) > DESIGN_CODE_MAX_LENGTH:
+            problems[name] = [
+                _("Use at most %(max)d characters (this has %(length)d).")
+                % {"max": DESIGN_CODE_MAX_LENGTH, "length": len(value)}
+            ]
+    return problems
+
+
+def _design_with_invitation(
+    invitation: Invitation | None, *, psu: str, stratum: str
+) -> tuple[str, str]:
+    """The PSU and stratum to store: the invitation's, unless it has none; a different
+    non-empty value sent with the invitation is refused, never silently replaced."""
+    if invitation is None:
+        return psu, stratum
+    mismatch = {
+        "psu": _("This invitation is for the PSU %(code)s: send that code or leave psu out."),
+        "stratum": _(
+            "This invitation is for the stratum %(code)s: send that code or leave stratum out."
+        ),
+    }
+    problems: dict[str, list[str]] = {}
+    for name, sent, given in (
+        ("psu", psu, invitation.psu),
+        ("stratum", stratum, invitation.stratum),
+    ):
+        if sent and given and sent != given:
+            problems[name] = [mismatch[name] % {"code": given}]
+    if problems:
+        raise ValidationError(problems)
+    return psu or invitation.psu, stratum or invitation.stratum
+
+
 def check_round_open(survey_round: Round, now: Any) -> None:
     """``RoundClosed`` unless the round accepts responses at ``now``."""
     if not survey_round.is_open(now):
@@ -148,18 +194,28 @@ def submit_response(
     weight: float = 1.0,
     import_batch_id: int | None = None,
     account_id: int | None = None,
+    psu: str = "",
+    stratum: str = "",
     now: Any = None,
 ) -> Submission:
     """Validate and store one response; see the module docstring for the guarantees.
 
     ``account_id`` is the API account that sends it, ``None`` for an anonymous client.
+    ``psu`` and ``stratum`` are its sample design (``feedback.design``); with an
+    invitation that has them, the invitation's are stored.
     """
     now = now or timezone.now()
     digest = request_digest(
-        round_code=round_code, unit_code=unit_code, answers=answers, account_id=account_id
+        round_code=round_code,
+        unit_code=unit_code,
+        answers=answers,
+        account_id=account_id,
+        design={"psu": psu, "stratum": stratum},
     )
     if client_id is not None and (repeat := _repeat_or_conflict(client_id, digest)):
         return repeat
+    if design_problems := design_field_problems(psu=psu, stratum=stratum):
+        raise ValidationError(design_problems)
 
     survey_round, unit, agency = resolve_target(
         round_code=round_code, unit_code=unit_code, agency_code=agency_code
@@ -186,6 +242,7 @@ def submit_response(
                         ]
                     }
                 )
+            psu, stratum = _design_with_invitation(invitation, psu=psu, stratum=stratum)
             if (
                 invitation is None
                 and not survey_round.allow_open_link
@@ -205,6 +262,8 @@ def submit_response(
                 invitation=invitation,
                 submitted_at=now,
                 weight=weight,
+                psu=psu,
+                stratum=stratum,
                 import_batch_id=import_batch_id,
             )
             insert_answers(response.pk, cleaned.values())

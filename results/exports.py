@@ -68,7 +68,7 @@ SCORE_FIELDS = (
 )
 HIDDEN_WHEN_SUPPRESSED = ("value", "se", "ci_low", "ci_high", "change", "change_significant")
 EXPORTED_SCOPES = (Score.Scope.NATIONAL, Score.Scope.NATIONAL_MEAN, Score.Scope.UNIT)
-RESPONSE_HEADER = ["id", "round", "unit", "submitted_at", "channel", "weight"]
+RESPONSE_HEADER = ["id", "round", "unit", "submitted_at", "channel", "weight", "stratum", "psu"]
 CODEBOOK_HEADER = [
     "question",
     "section",
@@ -150,7 +150,7 @@ def response_rows(survey_round: Round) -> Iterator[list[Any]]:
     responses = (
         Response.objects.filter(round=survey_round)
         .order_by("pk")
-        .values_list("pk", "unit__code", "submitted_at", "channel", "weight")
+        .values_list("pk", "unit__code", "submitted_at", "channel", "weight", "stratum", "psu")
         .iterator(chunk_size=CHUNK_SIZE)
     )
     answers = (
@@ -160,7 +160,7 @@ def response_rows(survey_round: Round) -> Iterator[list[Any]]:
         .iterator(chunk_size=CHUNK_SIZE * 40)
     )
     pending = next(answers, None)
-    for pk, unit, submitted_at, channel, weight in responses:
+    for pk, unit, submitted_at, channel, weight, stratum, psu in responses:
         cells: list[Any] = [None] * len(columns)
         while pending is not None and pending[0] <= pk:
             if pending[0] == pk:
@@ -168,7 +168,7 @@ def response_rows(survey_round: Round) -> Iterator[list[Any]]:
                 cells[column] = cell(pending[2])
             pending = next(answers, None)
         submitted = timezone.localtime(submitted_at)
-        yield [pk, survey_round.code, unit, submitted, channel, weight, *cells]
+        yield [pk, survey_round.code, unit, submitted, channel, weight, stratum, psu, *cells]
 
 
 def codebook_rows(survey_round: Round) -> Iterator[list[Any]]:

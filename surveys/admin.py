@@ -37,6 +37,7 @@ from surveys.models import (
     QuestionnaireVersion,
     Round,
     Section,
+    StratumPopulation,
     Unit,
     UnitLineage,
 )
@@ -84,8 +85,16 @@ class AgencyAdmin(admin.ModelAdmin):
     autocomplete_fields = ["unit"]
 
 
+class StratumPopulationInline(admin.TabularInline):
+    model = StratumPopulation
+    fields = ["stratum", "unit", "population"]
+    autocomplete_fields = ["unit"]
+    extra = 0
+
+
 @admin.register(Round)
 class RoundAdmin(admin.ModelAdmin):
+    inlines = [StratumPopulationInline]
     list_display = ["code", "name_vi", "version", "opens_at", "closes_at", "unit_count"]
     list_select_related = ["version__questionnaire"]
     search_fields = ["code", "name_vi", "name_en"]

@@ -706,3 +706,69 @@ class Round(models.Model):
     def is_open(self, at: Any = None) -> bool:
         at = at or timezone.now()
         return self.opens_at <= at < self.closes_at
+
+
+class StratumPopulation(models.Model):
+    """The population size of one sampling stratum in a round, for a finite population
+    correction (optional: a stratum without a size is treated as infinite).
+
+    Either ``stratum`` names a stratum code as responses carry it, or ``unit`` gives the size
+    of a unit whose responses carry no stratum (the unit is then their stratum; see
+    ``feedback/design.py``).
+    """
+
+    round = models.ForeignKey(Round, on_delete=models.CASCADE, related_name="stratum_populations")
+    stratum = models.CharField(
+        _("stratum"),
+        max_length=64,
+        blank=True,
+        help_text=_(
+            "The stratum code as responses carry it; leave empty and choose a unit "
+            "for the responses that carry none."
+        ),
+    )
+    unit = models.ForeignKey(
+        Unit,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="stratum_populations",
+        help_text=_("The unit whose responses carry no stratum."),
+    )
+    population = models.PositiveBigIntegerField(
+        _("population"), help_text=_("Number of sampling units (e.g. households) in the stratum.")
+    )
+
+    class Meta:
+        ordering = ["round", "stratum", "unit__code"]
+        verbose_name = _("stratum population")
+        verbose_name_plural = _("stratum populations")
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(stratum="") & Q(unit__isnull=False))
+                | (~Q(stratum="") & Q(unit__isnull=True)),
+                name="stratum_population_stratum_or_unit",
+            ),
+            models.CheckConstraint(
+                condition=Q(population__gt=0), name="stratum_population_positive"
+            ),
+            models.UniqueConstraint(
+                fields=["round", "stratum"],
+                condition=~Q(stratum=""),
+                name="stratum_population_once",
+            ),
+            models.UniqueConstraint(
+                fields=["round", "unit"],
+                condition=Q(unit__isnull=False),
+                name="stratum_population_unit_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stratum or self.unit}: {self.population}"
+
+    def clean(self) -> None:
+        if bool(self.stratum) == (self.unit_id is not None):
+            raise ValidationError(
+                {"stratum": [_("Give either a stratum code or a unit, not both or neither.")]}
+            )

@@ -116,6 +116,8 @@ class TestCsv:
             "unit": "19",
             "agency": "",
             "batch": "b1",
+            "psu": "",
+            "stratum": "",
             "used": "",
         }
 

@@ -134,11 +134,20 @@ class TestResponseExports:
         response = staff_client.get("/api/v1/rounds/demo/responses.csv")
         assert response.status_code == 200 and response.streaming
         header, *rows = csv_rows(response)
-        assert header[:6] == ["id", "round", "unit", "submitted_at", "channel", "weight"]
+        assert header[:8] == [
+            "id",
+            "round",
+            "unit",
+            "submitted_at",
+            "channel",
+            "weight",
+            "stratum",
+            "psu",
+        ]
         codes = list(
             Question.objects.filter(version=answered[0].version).values_list("code", flat=True)
         )
-        assert header[6:] == codes
+        assert header[8:] == codes
         assert [int(r[0]) for r in rows] == sorted(r.pk for r in answered)
         column = {name: i for i, name in enumerate(header)}
         for row, stored in zip(rows, sorted(answered, key=lambda r: r.pk), strict=True):

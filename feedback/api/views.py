@@ -27,6 +27,7 @@ from config.abuse import HoneypotField, SubmissionThrottle, check_body_size
 from config.fields import ClientIdField
 from config.schema import error_responses
 from feedback import services
+from feedback.models import DESIGN_CODE_MAX_LENGTH
 from feedback.models import Response as ResponseModel
 from surveys.models import Agency
 
@@ -52,6 +53,28 @@ class ResponseCreateView(APIView):
         )
         client_id = ClientIdField()
         token = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+        psu = serializers.CharField(
+            max_length=DESIGN_CODE_MAX_LENGTH,
+            required=False,
+            allow_blank=True,
+            default="",
+            help_text=(
+                "Primary sampling unit the respondent was drawn in (e.g. a village or commune "
+                "code), read within its stratum; surrounding spaces are removed. Empty: the "
+                "response is its own PSU. With an invitation that has a PSU, leave it out or "
+                "send the same code (another code is a 400 on `psu`)."
+            ),
+        )
+        stratum = serializers.CharField(
+            max_length=DESIGN_CODE_MAX_LENGTH,
+            required=False,
+            allow_blank=True,
+            default="",
+            help_text=(
+                "Sampling stratum of the respondent. Empty: the response's unit. With an "
+                "invitation that has a stratum, leave it out or send the same code."
+            ),
+        )
         answers = serializers.DictField(child=serializers.JSONField(allow_null=True))
         website = HoneypotField()
 
@@ -82,6 +105,7 @@ class ResponseCreateView(APIView):
                     "round": "demo",
                     "unit": "19",
                     "client_id": "6f1c0f9e-4c1b-4f0e-9a57-0b5b8f8e1a01",
+                    "psu": "19-TanCuong",
                     "answers": {"Q8_4": True, "S01": 4, "P01": 5},
                 },
                 request_only=True,
@@ -113,6 +137,8 @@ class ResponseCreateView(APIView):
             invitation_token=fields["token"],
             channel=ResponseModel.Channel.API,
             account_id=request.user.pk if request.user.is_authenticated else None,
+            psu=fields["psu"],
+            stratum=fields["stratum"],
         )
         response = submission.response
         body = {
