@@ -477,6 +477,13 @@ class TestPublishing:
 # --- Invalid input ------------------------------------------------------------------------------
 
 
+# The round form's inline of stratum population sizes, sent empty as a browser does.
+ROUND_INLINE_FORMS = {
+    "stratum_populations-TOTAL_FORMS": "0",
+    "stratum_populations-INITIAL_FORMS": "0",
+}
+
+
 class TestInvalidInputShowsFormErrors:
     def test_round_closing_before_it_opens_is_refused_on_the_form(
         self, admin_client: Client, sipas
@@ -496,7 +503,7 @@ class TestInvalidInputShowsFormErrors:
             "allow_open_link": "on",
         }
 
-        response = admin_client.post(admin_url("round", "add"), data)
+        response = admin_client.post(admin_url("round", "add"), data | ROUND_INLINE_FORMS)
 
         assert "closes_at" in form_errors(response)
         assert not Round.objects.filter(code="r2026").exists()
@@ -517,7 +524,7 @@ class TestInvalidInputShowsFormErrors:
             "units": [Unit.objects.get(code="01").pk],
         }
 
-        response = admin_client.post(admin_url("round", "add"), data)
+        response = admin_client.post(admin_url("round", "add"), data | ROUND_INLINE_FORMS)
 
         assert "version" in form_errors(response)
         assert not Round.objects.filter(code="r2026").exists()
@@ -537,7 +544,7 @@ class TestInvalidInputShowsFormErrors:
             "units": units,
         }
 
-        response = admin_client.post(admin_url("round", "add"), data)
+        response = admin_client.post(admin_url("round", "add"), data | ROUND_INLINE_FORMS)
 
         assert response.status_code == 302, _page_errors(response)
         saved = Round.objects.get(code="r2026")
