@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from html.parser import HTMLParser
 from typing import Any
 
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 
 def admin_url(model: str, view: str, *args: Any) -> str:
@@ -83,3 +85,23 @@ def form_data(client: Client, url: str, form_id: str) -> dict[str, list[str]]:
     parser.feed(page.content.decode())
     assert parser.data, f"no form #{form_id} on {url}"
     return dict(parser.data)
+
+
+def fill_round_form(
+    page: Any, admin: str, *, code: str, name_vi: str, version_id: int, units: list[str]
+) -> None:
+    """Fill the admin's "add round" page in a browser: a round of ``version_id`` over the
+    units labelled ``units`` ("19 Thái Nguyên"), open from yesterday for a month. Not saved."""
+    today = timezone.localdate()
+    page.goto(f"{admin}/round/add/")
+    page.fill("#id_code", code)
+    page.fill("#id_name_vi", name_vi)
+    page.fill("#id_period_start", (today - dt.timedelta(days=30)).isoformat())
+    page.fill("#id_period_end", today.isoformat())
+    page.fill("#id_opens_at_0", (today - dt.timedelta(days=1)).isoformat())
+    page.fill("#id_opens_at_1", "00:00:00")
+    page.fill("#id_closes_at_0", (today + dt.timedelta(days=30)).isoformat())
+    page.fill("#id_closes_at_1", "00:00:00")
+    page.select_option("#id_version", str(version_id))
+    page.select_option("#id_units_from", label=units)
+    page.click("#id_units_add")

@@ -5,15 +5,14 @@ and answered on the public form. Every step under test goes through the pages.""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 
 import pytest
-from django.utils import timezone
 from playwright.sync_api import expect
 
 from feedback.models import Response
 from surveys.models import QuestionnaireVersion, Round
+from tests.admin_support import fill_round_form
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 
@@ -146,19 +145,14 @@ def test_a_questionnaire_built_in_the_admin_is_published_used_by_a_round_and_ans
     assert version.status == QuestionnaireVersion.Status.PUBLISHED
 
     # A round with it over one province, open from yesterday.
-    today = timezone.localdate()
-    page.goto(f"{admin}/round/add/")
-    page.fill("#id_code", "thu-tuc-2026")
-    page.fill("#id_name_vi", "Khảo sát thủ tục 2026")
-    page.fill("#id_period_start", (today - dt.timedelta(days=30)).isoformat())
-    page.fill("#id_period_end", today.isoformat())
-    page.fill("#id_opens_at_0", (today - dt.timedelta(days=1)).isoformat())
-    page.fill("#id_opens_at_1", "00:00:00")
-    page.fill("#id_closes_at_0", (today + dt.timedelta(days=30)).isoformat())
-    page.fill("#id_closes_at_1", "00:00:00")
-    page.select_option("#id_version", str(version.pk))
-    page.select_option("#id_units_from", label="19 Thái Nguyên")
-    page.click("#id_units_add")
+    fill_round_form(
+        page,
+        admin,
+        code="thu-tuc-2026",
+        name_vi="Khảo sát thủ tục 2026",
+        version_id=version.pk,
+        units=["19 Thái Nguyên"],
+    )
     page.click("input[name=_save]")
     page.wait_for_url(re.compile(r"/round/$"))
     assert list(Round.objects.get(code="thu-tuc-2026").units.values_list("code", flat=True)) == [

@@ -17,18 +17,17 @@ the recompute has published the round by the time its page answers.
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import re
 from typing import Any
 
 import pytest
-from django.utils import timezone
 from playwright.sync_api import expect
 
 from feedback.models import Invitation, PaperImport, Response
 from scoring.models import PopulationMargin, Run
 from surveys.models import QuestionnaireVersion, Round
+from tests.admin_support import fill_round_form
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 
@@ -125,19 +124,14 @@ def test_a_new_draft_is_published_answered_recomputed_from_its_rounds_page_and_r
     assert version.questions.get(code="Q8_4a").choices.count() == 3
 
     # A round with it over Hà Nội and Thái Nguyên, open since yesterday.
-    today = timezone.localdate()
-    page.goto(f"{admin}/round/add/")
-    page.fill("#id_code", "sipas-2026")
-    page.fill("#id_name_vi", "Khảo sát SIPAS 2026")
-    page.fill("#id_period_start", (today - dt.timedelta(days=30)).isoformat())
-    page.fill("#id_period_end", today.isoformat())
-    page.fill("#id_opens_at_0", (today - dt.timedelta(days=1)).isoformat())
-    page.fill("#id_opens_at_1", "00:00:00")
-    page.fill("#id_closes_at_0", (today + dt.timedelta(days=30)).isoformat())
-    page.fill("#id_closes_at_1", "00:00:00")
-    page.select_option("#id_version", str(version.pk))
-    page.select_option("#id_units_from", label=["01 Hà Nội", "19 Thái Nguyên"])
-    page.click("#id_units_add")
+    fill_round_form(
+        page,
+        admin,
+        code="sipas-2026",
+        name_vi="Khảo sát SIPAS 2026",
+        version_id=version.pk,
+        units=["01 Hà Nội", "19 Thái Nguyên"],
+    )
     submit(page, page.locator("input[name=_continue]"))
     survey_round = Round.objects.get(code="sipas-2026")
     assert sorted(survey_round.units.values_list("code", flat=True)) == ["01", "19"]
