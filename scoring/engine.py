@@ -97,6 +97,8 @@ class NodeValue:
     se: float | None
     ci_low: float | None
     ci_high: float | None
+    deff: float | None = None  # design effect: design variance / simple-sample variance
+    n_eff: float | None = None  # effective sample size, n / deff
 
 
 @dataclass

@@ -94,14 +94,21 @@ class Score(models.Model):
     valid = models.PositiveIntegerField(_("valid answers"), default=0)
     weight_sum = models.FloatField(_("sum of weights"), default=0.0)
     se = models.FloatField(_("standard error"), null=True, blank=True)
+    deff = models.FloatField(_("design effect"), null=True, blank=True)
+    n_eff = models.FloatField(_("effective sample size"), null=True, blank=True)
     # xgettext:no-python-format
     ci_low = models.FloatField(_("95% interval, low"), null=True, blank=True)
     # xgettext:no-python-format
     ci_high = models.FloatField(_("95% interval, high"), null=True, blank=True)
     rank = models.PositiveIntegerField(_("rank"), null=True, blank=True)
     rank_of = models.PositiveIntegerField(_("ranked units"), null=True, blank=True)
+    # xgettext:no-python-format
+    rank_low = models.PositiveIntegerField(_("rank, 95% interval, best"), null=True, blank=True)
+    # xgettext:no-python-format
+    rank_high = models.PositiveIntegerField(_("rank, 95% interval, worst"), null=True, blank=True)
     suppressed = models.BooleanField(_("suppressed (too few respondents)"), default=False)
     change = models.FloatField(_("change since the previous round"), null=True, blank=True)
+    change_p = models.FloatField(_("p-value of the change"), null=True, blank=True)
     change_significant = models.BooleanField(_("change significant"), null=True, blank=True)
 
     class Meta:

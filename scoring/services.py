@@ -270,6 +270,8 @@ def score_of(run: Run, v: Any, *, min_n: int, scope: str, **place: int | None) -
         valid=v.valid,
         weight_sum=v.weight_sum,
         se=v.se,
+        deff=v.deff,
+        n_eff=v.n_eff,
         ci_low=v.ci_low,
         ci_high=v.ci_high,
         suppressed=v.n < min_n,

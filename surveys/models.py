@@ -671,6 +671,35 @@ class Round(models.Model):
         help_text=_("If off, citizens need a single-use invitation to answer."),
     )
 
+    class Variance(models.TextChoices):
+        TAYLOR = "taylor", _("Taylor linearization")
+        JACKKNIFE = "jackknife", _("jackknife replicates by PSU, each raked again")
+
+    class NationalValue(models.TextChoices):
+        POOLED = "pooled", _("pooled over all respondents")
+        POPULATION = "population", _("units weighted by their population")
+
+    variance_method = models.CharField(
+        _("variance method"),
+        max_length=16,
+        choices=Variance.choices,
+        default=Variance.TAYLOR,
+        help_text=_(
+            "How standard errors are estimated from the sample design (stratum and PSU of "
+            "each response); see the method note in docs/."
+        ),
+    )
+    national_value = models.CharField(
+        _("national value"),
+        max_length=16,
+        choices=NationalValue.choices,
+        default=NationalValue.POOLED,
+        help_text=_(
+            "Pooled over all respondents (the SIPAS method), or each unit's value weighted "
+            "by its population from the round's margins."
+        ),
+    )
+
     class Meta:
         ordering = ["-opens_at", "code"]
         verbose_name = _("survey round")
