@@ -36,6 +36,7 @@ from django.utils.translation import gettext as _
 from config.queueing import BrokerUnavailable, enqueue
 from feedback.models import Response
 from scoring import raking
+from scoring.intervals import Z as Z_95
 from scoring.models import Run, Score
 from scoring.ranking import competition_ranks
 from surveys.models import Agency, Indicator, Round, UnitLineage
@@ -312,7 +313,6 @@ def build_scores(run: Run, values: list[Any], *, min_n: int) -> list[Score]:
     return scores
 
 
-Z_95 = 1.959963984540054
 
 
 def previous_run(survey_round: Round) -> Run | None:
