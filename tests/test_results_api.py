@@ -15,15 +15,13 @@ from scoring.models import Run, Score
 from scoring.services import compute_run, publish_run, recompute_round, start_run
 from surveys.models import Unit
 from tests import results_fixtures
-from tests.results_fixtures import ROUND, token_client
+from tests.results_fixtures import ROUND, UNCERTAINTY, reveal_nothing_of, token_client
 
 published = results_fixtures.published
 consumer_client = results_fixtures.consumer_client
 
 pytestmark = pytest.mark.django_db
 HIDDEN = ("value", "se", "ci_low", "ci_high")
-# issue 13: hidden when suppressed as well
-UNCERTAINTY = ("deff", "n_eff", "rank_low", "rank_high", "change", "change_p", "change_significant")
 
 
 def get(client: Client, path: str, **params: Any) -> Any:
@@ -60,17 +58,6 @@ def assert_same(row: dict[str, Any], score: Score) -> None:
     else:
         for field in HIDDEN + UNCERTAINTY:
             assert row[field] == pytest.approx(getattr(score, field))
-
-
-def reveal_nothing_of(run: Run, indicator: str) -> list[Score]:
-    """Give the run's suppressed unit scores of ``indicator`` every issue-13 figure (as a
-    later round and a design-based engine would), so that hiding them is really tested."""
-    scores = Score.objects.filter(run=run, indicator__code=indicator, scope="unit", suppressed=True)
-    scores.update(
-        deff=1.7, n_eff=7.3, rank_low=3, rank_high=9, change=4.2, change_p=0.01,
-        change_significant=True,
-    )  # fmt: skip
-    return list(scores.select_related("unit"))
 
 
 class TestScores:
