@@ -86,7 +86,5 @@ def published(sipas, settings) -> Published:
 
 
 def rank_shown(score: Any, language: str) -> str:
-    """A rank as a page must show it: "2/63 (95%: 1–5)", in Vietnamese "… (95%: từ 1 đến 5)"."""
-    low, high = score.rank_low, score.rank_high
-    interval = f"{low}–{high}" if language == "en" else f"từ {low} đến {high}"
-    return f"{score.rank}/{score.rank_of} (95%: {interval})"
+    """A rank as a page must show it: "2/63 (95%: 1–5)" (the same in Vietnamese)."""
+    return f"{score.rank}/{score.rank_of} (95%: {score.rank_low}–{score.rank_high})"

@@ -73,6 +73,8 @@ def test_the_round_page_draws_the_ranking_with_its_text_alternative(
     note = page.locator("p.rank-note")
     assert note.is_visible() and "95%" in note.inner_text()
     assert fits_the_phone(page)
+    screenshot(page, f"dashboard-round-ranks-{language}")
+    assert fits_the_phone(page)
     page.select_option("#id_indicator", "SVC.2")
     page.locator(".indicator-picker button[type=submit]").click()
     page.wait_for_url("**indicator=SVC.2")
