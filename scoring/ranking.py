@@ -16,7 +16,6 @@ import math
 from collections.abc import Hashable, Mapping
 
 import numpy as np
-from scipy.stats import rankdata
 
 from scoring.intervals import EDGE
 
@@ -105,6 +104,30 @@ def rank_intervals[K: Hashable](
     rng = np.random.default_rng(seed)
     noise = rng.standard_normal((draws, len(keys)))
     drawn = centre + np.where(sd > 0, sd * noise, 0.0)  # ±∞ stays ±∞ where the SD is 0
-    ranks = rankdata(-drawn, method="min", axis=1)
-    low, high = np.quantile(ranks, RANK_QUANTILES, axis=0, method="inverted_cdf")
+    low, high = rank_quantiles(competition_ranks_of_draws(drawn), RANK_QUANTILES)
     return {key: (int(lo), int(hi)) for key, lo, hi in zip(keys, low, high, strict=True)}
+
+
+def competition_ranks_of_draws(drawn: np.ndarray) -> np.ndarray:
+    """Each row's competition ranks, highest first (scipy's ``rankdata(-drawn, "min")``):
+    one argsort per row, then each run of equal values takes its first position."""
+    draws, units = drawn.shape
+    order = np.argsort(-drawn, axis=1)
+    ordered = np.take_along_axis(drawn, order, axis=1)
+    new_value = np.ones((draws, units), dtype=bool)
+    new_value[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    first = np.maximum.accumulate(np.where(new_value, np.arange(units), 0), axis=1)
+    ranks = np.empty((draws, units), dtype=np.int64)
+    np.put_along_axis(ranks, order, first + 1, axis=1)
+    return ranks
+
+
+def rank_quantiles(ranks: np.ndarray, quantiles: tuple[float, ...]) -> list[np.ndarray]:
+    """Per column of integer ranks 1..U, each quantile by the inverted empirical
+    distribution (numpy's ``method="inverted_cdf"``): the smallest rank r with
+    #{draws with rank ≤ r} ≥ q·draws. Counted with one bincount, not sorted."""
+    draws, units = ranks.shape
+    cells = (np.arange(units) * (units + 1))[None, :] + ranks
+    counts = np.bincount(cells.ravel(), minlength=units * (units + 1)).reshape(units, units + 1)
+    cumulative = counts.cumsum(axis=1)
+    return [(cumulative >= q * draws).argmax(axis=1) for q in quantiles]

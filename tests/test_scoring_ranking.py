@@ -133,3 +133,20 @@ def test_draws_are_numerically_the_seeded_normal_stream() -> None:
     b = math.log(0.5 / 0.5) + (0.05 / 0.25) * z[0, 1]
     expected = {"a": (1, 1), "b": (2, 2)} if a >= b else {"a": (2, 2), "b": (1, 1)}
     assert rank_intervals({"b": (50.0, 5.0), "a": (60.0, 5.0)}, seed=9, draws=1) == expected
+
+
+def test_the_fast_ranks_and_quantiles_equal_scipys_and_numpys() -> None:
+    from scipy.stats import rankdata
+
+    from scoring.ranking import competition_ranks_of_draws, rank_quantiles
+
+    rng = np.random.default_rng(0)
+    drawn = rng.standard_normal((500, 12))
+    drawn[:, 3] = np.inf  # two fixed units at 100 tie in every draw
+    drawn[:, 4] = np.inf
+    drawn[:, 5] = drawn[:, 6] = 0.25  # and two fixed units inside
+    ranks = competition_ranks_of_draws(drawn)
+    assert (ranks == rankdata(-drawn, method="min", axis=1)).all()
+    low, high = rank_quantiles(ranks, (0.025, 0.975))
+    expected = np.quantile(ranks, (0.025, 0.975), axis=0, method="inverted_cdf")
+    assert (low == expected[0]).all() and (high == expected[1]).all()
