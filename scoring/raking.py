@@ -226,10 +226,11 @@ def rake(
 
     Returns a factor per cell (1 for cells outside the margins) and the unit's convergence
     report: converged, iterations (sweeps done), max_deviation (largest |raked − target| /
-    target over the margins' categories after the last sweep), min_factor, max_factor,
-    cells_at_lower and cells_at_upper (cells whose factor is L or U), at_bound,
-    empty_categories per dimension, outside (design weight left at factor 1). Margins that
-    cannot be met within the bounds leave the unit not converged with its max_deviation.
+    target over the margins' categories after the last sweep), cells (the cells raked),
+    min_factor, max_factor, cells_at_lower and cells_at_upper (cells whose factor is L or
+    U), at_bound, empty_categories per dimension, outside (design weight left at factor 1).
+    Margins that cannot be met within the bounds leave the unit not converged with its
+    max_deviation (raking stops early once a sweep changes no factor).
     """
     lower, upper = factor_bounds(bounds)
     dimensions = [d for d in DIMENSIONS if d in margins]
@@ -269,7 +270,12 @@ def rake(
 
     iterations = 0
     max_deviation = deviation() if design and total > 0 else None
+    previous: list[float] = []
     while max_deviation is not None and max_deviation > tolerance and iterations < max_iterations:
+        current = [factor(c) for c in design]
+        if current == previous:
+            break  # a sweep changed no factor: margins that the bounds do not let be met
+        previous = current
         for d in dimensions:
             for k, group in members[d].items():
                 r = _step(
@@ -293,6 +299,7 @@ def rake(
         "converged": max_deviation is not None and max_deviation <= tolerance,
         "iterations": iterations,
         "max_deviation": max_deviation,
+        "cells": len(design),
         "min_factor": min(raked, default=1.0),
         "max_factor": max(raked, default=1.0),
         "cells_at_lower": at_lower,
@@ -468,7 +475,7 @@ def rake_run(*, run_id: int, round_id: int, version_id: int) -> dict[str, Any] |
         "questions": {role: settings.RAKING_QUESTIONS[role] for role in question_ids},
         "max_iterations": max_iterations,
         "tolerance": tolerance,
-        "factor_bounds": list(bounds),
+        "factor_bounds": [bound if math.isfinite(bound) else None for bound in bounds],
         "deff_warning": deff_warning,
         "converged": all(u["converged"] for u in units.values()),
         "flagged": flagged,
