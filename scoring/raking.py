@@ -8,10 +8,14 @@ weights of each unit's responses to them, in three steps:
    gives, per unit and demographic cell (the sex, age band and area answers; the questions
    are the setting ``RAKING_QUESTIONS``), the number of responses and the sum of their
    design weights.
-2. ``rake``: per unit, iterative proportional fitting of those cell totals to the unit's
-   margins (the sex × age margin first, then area, one sweep per iteration) until every
-   margin is met within ``RAKING_TOLERANCE`` (relative) or ``RAKING_MAX_ITERATIONS``
-   sweeps are done. The result is a factor per cell and a convergence report.
+2. ``rake``: per unit, bounded iterative proportional fitting of those cell totals to the
+   unit's margins (the sex × age margin first, then area, one sweep per iteration), every
+   factor kept within ``RAKING_FACTOR_BOUNDS`` (default 0.3–3), until every margin is met
+   within ``RAKING_TOLERANCE`` (relative) or ``RAKING_MAX_ITERATIONS`` sweeps are done. The
+   result is a factor per cell and a convergence report, to which ``rake_run`` adds Kish's
+   design effect from weighting before and after raking (from Σw and Σw² per cell) and the
+   unit's flags (a factor at a bound, a design effect above ``RAKING_DEFF_WARNING``, not
+   converged), shown in the run's admin page.
 3. ``write_weights``: the factors are stored (``RakingFactor``) and one ``INSERT …
    SELECT`` writes each raked response's weight (design weight × its cell's factor) to
    ``ResponseWeight`` under the run. The engine reads ``COALESCE(raked, design)`` weights.
@@ -30,8 +34,13 @@ Choices (settings and data, not SIPAS logic):
 * A margin category with a positive population but no respondent in the unit cannot be
   met: it is reported (``empty_categories``) and left out, the other categories of that
   margin sharing the unit's total in proportion to their populations. No division by zero.
+* Bounds: a cell whose factor reaches L or U is held there and the other cells of the
+  margin category are re-raked; the limit is the raking calibration with bounds (formulas
+  in ``rake`` and docs/scoring-method). Margins that cannot be met within the bounds (a
+  category that needs a factor above U in all its cells, say) leave the unit not converged.
 * A unit that does not converge within the iterations keeps the factors of its last sweep
-  (the last margin, area, is then met exactly) and is reported ``converged: false``.
+  (the last margin, area, is then met exactly if the bounds allow) and is reported
+  ``converged: false`` with its largest remaining relative gap (``max_deviation``).
 * A unit with margins for only one dimension is raked (post-stratified) to that one.
 * Standard errors treat the raked weights as fixed (no calibration term in the
   linearization), which is usually slightly conservative.
@@ -57,6 +66,7 @@ DIMENSIONS: dict[str, tuple[str, ...]] = {"sex_age": ("sex", "age"), "area": ("a
 SEPARATOR = "|"
 # A factor within this relative distance of L or U counts as at the bound.
 AT_BOUND = 1e-9
+LATENT_RANGE = 1e6
 
 # (sex, age band, area) choice codes; "" for a role no margin of the round uses, and
 # None (in cell totals only) for an answer a response did not give.
@@ -254,6 +264,10 @@ def rake(
         targets[d] = {k: total * p / population for k, p in kept.items()}
 
     latent = dict.fromkeys(design, 1.0)
+    # Unclipped factors far outside [L, U] only arise from margins the bounds cannot meet,
+    # which drive them towards 0 or ∞; kept within [L/10⁶, 10⁶·U] they stay finite.
+    low = lower / LATENT_RANGE if lower > 0 else 1 / LATENT_RANGE**50
+    high = upper * LATENT_RANGE if math.isfinite(upper) else LATENT_RANGE**50
 
     def factor(cell: Cell) -> float:
         return min(max(latent[cell], lower), upper)
@@ -286,7 +300,7 @@ def rake(
                     upper,
                 )
                 for c in group:
-                    latent[c] *= r
+                    latent[c] = min(max(latent[c] * r, low), high)
         iterations += 1
         max_deviation = deviation()
 
