@@ -185,6 +185,8 @@ def _step(
     within the bounds: r then puts every cell of the category at L (at U).
     """
     cells = [(d, u) for d, u in zip(weights, latent, strict=True) if d > 0]
+    if not cells:
+        return 1.0
 
     def h(r: float) -> float:
         return sum(d * min(max(r * u, lower), upper) for d, u in cells)
@@ -234,11 +236,12 @@ def rake(
     bounds (min Σ d_c (g_c log g_c − g_c + 1) subject to the margins and L ≤ g_c ≤ U),
     whose solution has exactly this form; unbounded, it is plain IPF.
 
-    Returns a factor per cell (1 for cells outside the margins) and the unit's convergence
-    report: converged, iterations (sweeps done), max_deviation (largest |raked − target| /
-    target over the margins' categories after the last sweep), cells (the cells raked),
-    min_factor, max_factor, cells_at_lower and cells_at_upper (cells whose factor is L or
-    U), at_bound, empty_categories per dimension, outside (design weight left at factor 1).
+    Returns a factor per cell (1 for cells outside the margins or without weight) and the
+    unit's convergence report: converged, iterations (sweeps done), max_deviation (largest
+    |raked − target| / target over the margins' categories after the last sweep), cells
+    (the cells raked), min_factor, max_factor, cells_at_lower and cells_at_upper (cells
+    whose factor is L or U), at_bound, empty_categories per dimension (with no weighted
+    cell), outside (design weight left at factor 1).
     Margins that cannot be met within the bounds leave the unit not converged with its
     max_deviation (raking stops early once a sweep changes no factor).
     """
@@ -249,7 +252,8 @@ def rake(
     def inside_margins(cell: Cell) -> bool:
         return all(margins[d].get(category(cell, d), 0) > 0 for d in dimensions)
 
-    design = {cell: cells[cell] for cell in ordered if inside_margins(cell)}
+    # A cell without weight (e.g. a jackknife replicate's dropped PSU) has nothing to rake.
+    design = {cell: cells[cell] for cell in ordered if inside_margins(cell) and cells[cell] > 0}
     total = sum(design.values())
     targets: dict[str, dict[str, float]] = {}
     empty: dict[str, list[str]] = {}

@@ -131,6 +131,20 @@ def test_margins_the_bounds_cannot_meet_leave_the_unit_not_converged_with_the_ga
     assert (report["cells_at_lower"], report["cells_at_upper"]) == (1, 1)
 
 
+def test_a_cell_without_weight_is_left_out_as_a_replicate_drops_it() -> None:
+    # A jackknife replicate that drops the PSU of cell (nam|a1, u) gives it weight 0: it
+    # keeps factor 1 and the rest is raked as if it were absent. Then column u holds only
+    # (nu|a1, u) and row nam|a1 only (nam|a1, r): design 1 + 1 + 8 = 10, targets 50/11 and
+    # 60/11 each; g_12 = 50/11, out of the bounds, so held at 3 and not converged.
+    cells = {**CELLS, NAM_U: 0.0}
+    factors, report = rake(cells, bounds=(0, math.inf))
+    assert factors[NAM_U] == 1.0 and report["cells"] == 3
+    assert factors[NAM_R] == approx(F(50, 11)) and factors[NU_U] == approx(F(50, 11))
+    assert factors[NU_R] == approx(F(10, 11) / 8)  # row nu|a1: 50/11 + 8·g = 60/11
+    factors, report = rake(cells)
+    assert factors[NAM_R] == 3.0 and report["converged"] is False
+
+
 def bounded_calibration(design: np.ndarray, groups: list[np.ndarray], targets: list[float],
                         bounds: tuple[float, float]) -> np.ndarray:  # fmt: skip
     """min Σ d(g log g − g + 1) subject to the margins and L ≤ g ≤ U, by SLSQP (scipy)."""
