@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 
 from feedback.design import with_design
 from feedback.models import Answer, Response
@@ -53,7 +53,7 @@ from scoring import engine, intervals, raking
 from scoring.models import PopulationMargin
 from scoring.sql import SatisfiedRule
 
-CHUNK = 50_000  # answer rows read per fetch
+BITS_PER_WORD = 63  # answer bits per integer mask (a signed 64-bit integer in both databases)
 SEPARATOR = "\x1f"  # joins a cell's codes (never inside a choice code)
 Margins = dict[str, dict[str, float]]
 
@@ -347,27 +347,42 @@ def _read_answers(
     satisfied: np.ndarray,
     valid: np.ndarray,
 ) -> None:
-    """Add each scored answer to its response's row: one statement, read in chunks."""
+    """Count each response's valid and satisfied answers per item, in one statement.
+
+    The answers are grouped per response into bit masks (one bit per scored question, 63
+    per integer word; a response answers a question once, so the SUM of the bits is their
+    OR): one short row per response reaches Python, where numpy unpacks the bits and sums
+    them per item.
+    """
     questions = sorted(item_index)
     case, params = _satisfied_sql(rules)
+    words = []
+    for start in range(0, len(questions), BITS_PER_WORD):
+        chunk = questions[start : start + BITS_PER_WORD]
+        bit = " ".join(f"WHEN {int(q)} THEN {1 << k}" for k, q in enumerate(chunk))
+        bit = f"CASE a.question_id {bit} ELSE 0 END"
+        words += [f"SUM({bit})", f"SUM(({case}) * {bit})"]
     sql = (
-        f"SELECT a.response_id, a.question_id, {case} "
+        f"SELECT a.response_id, {', '.join(words)} "
         f"FROM {Answer._meta.db_table} a "
         f"JOIN {Response._meta.db_table} r ON r.id = a.response_id "
         f"WHERE r.round_id = %s AND r.version_id = %s "
-        f"AND a.question_id IN ({', '.join(['%s'] * len(questions))})"
+        f"AND a.question_id IN ({', '.join(['%s'] * len(questions))}) "
+        f"GROUP BY a.response_id"
     )
-    question_array = np.array(questions, dtype=np.int64)
-    item_of_question = np.array([item_index[q] for q in questions], dtype=np.int64)
-    sorted_ids = ids[by_id]
-    with transaction.atomic(), connection.chunked_cursor() as cursor:
-        cursor.execute(sql, [*params, round_id, version_id, *questions])
-        while chunk := cursor.fetchmany(CHUNK):
-            block = np.array(chunk, dtype=np.int64)
-            row = by_id[np.searchsorted(sorted_ids, block[:, 0])]
-            item = item_of_question[np.searchsorted(question_array, block[:, 1])]
-            np.add.at(valid, (row, item), 1.0)
-            np.add.at(satisfied, (row, item), block[:, 2].astype(float))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*(params * (len(words) // 2)), round_id, version_id, *questions])
+        masks = np.array(cursor.fetchall(), dtype=np.int64).reshape(-1, 1 + len(words))
+    rows = by_id[np.searchsorted(ids[by_id], masks[:, 0])]
+    shifts = np.arange(BITS_PER_WORD, dtype=np.int64)
+    item_of = np.array([item_index[q] for q in questions], dtype=np.int64)
+    for w in range(len(words) // 2):
+        chunk = item_of[w * BITS_PER_WORD : (w + 1) * BITS_PER_WORD]
+        one_hot = np.zeros((len(chunk), valid.shape[1]))  # question → its item
+        one_hot[np.arange(len(chunk)), chunk] = 1.0
+        for column, target in ((1 + 2 * w, valid), (2 + 2 * w, satisfied)):
+            bits = (masks[:, column, None] >> shifts[: len(chunk)]) & 1
+            target[rows] += bits @ one_hot
 
 
 def _read_cells(
