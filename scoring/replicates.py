@@ -10,27 +10,32 @@ raking's effect on precision is counted. Every node value θ_(hi) of the touched
 the nation is recomputed from the replicate's item totals through the engine's tree
 (``engine.node_values``), and
 
-    v(θ) = Σ_h (n_h − 1)/n_h · Σ_i (θ_(hi) − θ)²,     SE = 100 · √v (values 0–100).
+    v(θ) = Σ_h (1 − f_h) · (n_h − 1)/n_h · Σ_i (θ_(hi) − θ)²,    SE = 100 · √v (0–100),
+
+f_h = n_h/N_h when the round gives the stratum's population N_h in PSUs
+(``StratumPopulation``), else 0 (and 0 for collapsed strata).
 
 Design (``feedback.design``): stratum = the response's stratum, or its unit when empty;
 PSU = (stratum, psu), the response itself when its psu is empty. A stratum with one PSU
-gives no replicate, so before replicating, the single-PSU strata lying in one unit are
-collapsed: two or more of them in a unit become one stratum; a lone one joins the unit's
-stratum with the most PSUs (ties: the first code). A single-PSU stratum left over (its
-unit has no other stratum, or it spans several units) is treated as a certainty PSU and
-adds nothing. A scope (unit, nation) that no replicate touches, or whose node loses its
-value in some replicate (all its answers in the dropped PSU), gets no SE (None).
+gives no replicate; the rule is the Taylor estimator's: a stratum's home unit is the lowest
+unit id among its responses; two or more single-PSU strata of one home unit are collapsed
+into one stratum; a lone one joins the home unit's stratum with the most PSUs (ties: the
+first code); one left over (no other stratum in its home unit) is a certainty PSU and adds
+nothing. A scope (unit, nation) that no replicate touches, or whose node loses its value in
+some replicate (all its answers in the dropped PSU), gets no SE (None), as R's ``survey``
+gives NA.
 
 Only units touching stratum h change in replicate (h, i), so the national (pooled) value
 of the replicate comes from the full national item totals minus the touched units' full
 totals plus their replicate totals.
 
-Data: three set-based reads, none kept beyond numpy arrays: the responses with their design
-codes and design weight, their raking cells (``raking``'s per-response pivot of the
-sex/age/area answers), and the scored answers streamed in chunks into two responses × items
-matrices (valid answers, satisfied answers). Per replicate the work is a few numpy products
-over the touched units' responses, one IPF per touched raked unit and two tree evaluations:
-R = Σ_h n_h replicates cost about R × (IPF + 2 evaluations) (see docs/scoring-method).
+Data: three set-based reads, kept only as numpy arrays: the responses with their design
+codes and design weight; their raking cells (``raking``'s per-response pivot of the
+sex/age/area answers); the scored answers grouped per response into bit masks (one row per
+response), unpacked into two responses × items matrices (valid, satisfied answers). Per
+replicate the work is a few numpy products over the touched units' responses, one IPF per
+touched raked unit and two tree evaluations: R = Σ_h n_h replicates cost about
+R × (IPF + 2 evaluations); docs/scoring-method gives the measured figures.
 """
 
 from __future__ import annotations
@@ -47,11 +52,12 @@ import numpy as np
 from django.conf import settings
 from django.db import connection
 
-from feedback.design import with_design
+from feedback.design import stratum_populations, with_design
 from feedback.models import Answer, Response
 from scoring import engine, intervals, raking
 from scoring.models import PopulationMargin
 from scoring.sql import SatisfiedRule
+from surveys.models import Round
 
 BITS_PER_WORD = 63  # answer bits per integer mask (a signed 64-bit integer in both databases)
 SEPARATOR = "\x1f"  # joins a cell's codes (never inside a choice code)
@@ -110,7 +116,7 @@ def jackknife(
     nodes = list(engine._walk(roots))
     item_ids = sorted(n.id for n in nodes if n.aggregation == "share")
     questions_of, rules = engine._scored_questions(version_id=version_id, items=set(item_ids))
-    sample, strata_psus, certainty = _read_sample(
+    sample, strata_psus, fpc, certainty = _read_sample(
         round_id=round_id,
         version_id=version_id,
         item_ids=item_ids,
@@ -142,7 +148,7 @@ def jackknife(
     done = 0
     for h, psus in sorted(strata_psus.items()):
         n_h = len(psus)
-        scale, c_h = n_h / (n_h - 1), (n_h - 1) / n_h
+        scale, c_h = n_h / (n_h - 1), fpc[h] * (n_h - 1) / n_h
         affected = units_of_stratum[h]
         for psu in psus:
             dy, dx = np.zeros(len(item_ids)), np.zeros(len(item_ids))
@@ -236,9 +242,9 @@ def _read_sample(
     item_ids: Sequence[int],
     questions_of: dict[int, list[int]],
     rules: Sequence[SatisfiedRule],
-) -> tuple[_Sample, dict[int, list[int]], int]:
-    """The sample as arrays; the collapsed strata with ≥ 2 PSUs (stratum → its PSUs); the
-    number of single-PSU strata left over."""
+) -> tuple[_Sample, dict[int, list[int]], dict[int, float], int]:
+    """The sample as arrays; the collapsed strata with ≥ 2 PSUs (stratum → its PSUs), their
+    finite population corrections 1 − f_h; the number of single-PSU strata left over."""
     responses = Response.objects.filter(round_id=round_id, version_id=version_id)
     rows = list(
         with_design(responses)
@@ -251,7 +257,10 @@ def _read_sample(
     stratum_codes, stratum = np.unique([r[3] for r in rows], return_inverse=True)
     _psu_codes, psu = np.unique([f"{r[3]}\x1f{r[4]}" for r in rows], return_inverse=True)
     del rows
-    stratum, strata_psus, certainty = _collapse(stratum, psu, unit_of, stratum_codes)
+    populations = stratum_populations(Round.objects.get(pk=round_id))
+    stratum, strata_psus, fpc, certainty = _collapse(
+        stratum, psu, unit_of, stratum_codes, populations
+    )
 
     by_id = np.argsort(ids)  # rows sorted by unit; lookups by response id go through this
     item_index = {q: k for k, item in enumerate(item_ids) for q in questions_of[item]}
@@ -286,26 +295,30 @@ def _read_sample(
         unit.y, unit.x = w @ satisfied[a:b], w @ valid[a:b]
         units.append(unit)
     sample = _Sample(weight, stratum, psu, cell, satisfied, valid, units)
-    return sample, strata_psus, certainty
+    return sample, strata_psus, fpc, certainty
 
 
 def _collapse(
-    stratum: np.ndarray, psu: np.ndarray, unit_of: np.ndarray, codes: np.ndarray
-) -> tuple[np.ndarray, dict[int, list[int]], int]:
-    """Collapse single-PSU strata within their unit (see module); loops over strata only."""
+    stratum: np.ndarray,
+    psu: np.ndarray,
+    unit_of: np.ndarray,
+    codes: np.ndarray,
+    populations: dict[str, int],
+) -> tuple[np.ndarray, dict[int, list[int]], dict[int, float], int]:
+    """Collapse single-PSU strata within their home unit (see module): the responses'
+    collapsed strata, each stratum's PSUs (those with ≥ 2), its 1 − f_h, and the number of
+    single-PSU strata left over. Loops over strata and PSUs, not responses."""
     pairs = np.unique(np.c_[stratum, psu], axis=0)
     psus_of: dict[int, list[int]] = defaultdict(list)
     for h, i in pairs:
         psus_of[int(h)].append(int(i))
-    spans = np.unique(np.c_[stratum, unit_of], axis=0)
-    units_of: dict[int, list[int]] = defaultdict(list)
-    for h, u in spans:
-        units_of[int(h)].append(int(u))
-    into = {h: h for h in psus_of}
+    home: dict[int, int] = {}  # a stratum's home unit: the lowest unit id among its responses
+    for h, u in np.unique(np.c_[stratum, unit_of], axis=0):
+        home.setdefault(int(h), int(u))
     strata_of_unit: dict[int, list[int]] = defaultdict(list)
-    for h, units in units_of.items():
-        if len(units) == 1:
-            strata_of_unit[units[0]].append(h)
+    for h, u in sorted(home.items()):
+        strata_of_unit[u].append(h)
+    into = {h: h for h in psus_of}
     for strata in strata_of_unit.values():
         singles = [h for h in strata if len(psus_of[h]) == 1]
         others = [h for h in strata if len(psus_of[h]) > 1]
@@ -317,11 +330,17 @@ def _collapse(
             into[singles[0]] = largest
     mapping = np.array([into[h] for h in range(len(codes))], dtype=np.int64)
     collapsed: dict[int, list[int]] = defaultdict(list)
+    members: dict[int, int] = defaultdict(int)
     for h, psus in psus_of.items():
         collapsed[into[h]] += psus
+        members[into[h]] += 1
     strata_psus = {h: sorted(p) for h, p in collapsed.items() if len(p) > 1}
+    fpc = {}
+    for h, psus in strata_psus.items():
+        size = populations.get(str(codes[h])) if members[h] == 1 else None
+        fpc[h] = max(0.0, 1 - len(psus) / size) if size else 1.0  # collapsed: none
     certainty = sum(1 for p in collapsed.values() if len(p) == 1)
-    return mapping[stratum], strata_psus, certainty
+    return mapping[stratum], strata_psus, fpc, certainty
 
 
 def _satisfied_sql(rules: Sequence[SatisfiedRule]) -> tuple[str, list[Any]]:

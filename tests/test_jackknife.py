@@ -18,7 +18,7 @@ from scoring import engine, intervals, replicates, services
 from scoring.margins import replace_margins
 from scoring.models import Score
 from surveys import services as survey_services
-from surveys.models import Indicator, Question, Round, Unit
+from surveys.models import Indicator, Question, Round, StratumPopulation, Unit
 from tests.admin_support import admin_url, form_data
 from tests.factories import QuestionFactory, SectionFactory, VersionFactory
 from tests.test_scoring_raking import respond as respond_raking
@@ -155,6 +155,40 @@ def test_hand_worked_replicates_of_a_share_and_a_mean(design: Round) -> None:
     # drop b3: (3 + 3)/(5 + 4.5) = 12/19. Strata A (n = 2) and B (n = 3) add up.
     national = jkn([(F(1, 2), [F(2, 3), F(4, 11)]), (F(1, 2), [F(9, 22), F(9, 19), F(12, 19)])])
     assert se[None, "I1"] == approx(100 * math.sqrt(national))
+
+
+def test_a_finite_population_correction_scales_its_stratum(design: Round) -> None:
+    """Stratum B (3 PSUs sampled) of 6: f = 1/2, its terms × (1 − f); stratum A has none."""
+    StratumPopulation.objects.create(round=design, unit=Unit.objects.get(code="B"), population=6)
+    se = jackknife_se(design)
+    a_part = jkn([(F(1, 2), [F(2, 3), F(4, 11)])])
+    b_part = jkn([(F(1, 2), [F(9, 22), F(9, 19), F(12, 19)])])
+    assert se["B", "I1"] == approx(
+        100 * math.sqrt(F(1, 2) * jkn([(F(2, 5), [F(1, 4), F(1, 3), F(2, 3)])]))
+    )
+    assert se["A", "I1"] == approx(100 * math.sqrt(F(26, 225)))
+    assert se[None, "I1"] == approx(100 * math.sqrt(a_part + F(1, 2) * b_part))
+
+
+def test_a_stratum_across_two_units_changes_both_in_each_replicate() -> None:
+    """Stratum "north" holds units A and B (each a domain of it); village v3 spans both.
+
+    A: v1 yes, v3 no;   B: v2 no, v3 yes (all w = 1); n = 3, the PSUs left × 3/2.
+    """
+    r = two_item_round()
+    respond(r, "A", 1, "v1", "north", Q1=True)
+    respond(r, "A", 1, "v3", "north", Q1=False)
+    respond(r, "B", 1, "v2", "north", Q1=False)
+    respond(r, "B", 1, "v3", "north", Q1=True)
+    se = jackknife_se(r)
+    # A = 1/2; drop v1: 0; drop v2: 1.5 of 3 = 1/2; drop v3: 1.
+    assert se["A", "I1"] == approx(100 * math.sqrt(jkn([(F(1, 2), [F(0), F(1, 2), F(1)])])))
+    # B = 1/2; drop v1: 1/2; drop v2: 1; drop v3: 0.
+    assert se["B", "I1"] == approx(100 * math.sqrt(jkn([(F(1, 2), [F(1, 2), F(1), F(0)])])))
+    # Nation 2/4; drop v1: 1.5 of 4.5 = 1/3; drop v2: 3 of 4.5 = 2/3; drop v3: 1.5 of 3.
+    nation = jkn([(F(1, 2), [F(1, 3), F(2, 3), F(1, 2)])])
+    assert nation == F(1, 27)
+    assert se[None, "I1"] == approx(100 * math.sqrt(nation))
 
 
 def test_single_psu_strata_of_a_unit_are_collapsed() -> None:
