@@ -9,6 +9,7 @@ import random
 from fractions import Fraction as F
 from typing import Any
 
+import numpy as np
 import pytest
 from django.test import Client
 from django.utils import timezone
@@ -372,3 +373,41 @@ def test_the_round_admin_refuses_an_unknown_variance_method(admin_client: Client
     assert "variance_method" in response.context["adminform"].form.errors
     survey_round.refresh_from_db()
     assert survey_round.variance_method == "taylor"
+
+
+def test_the_jackknife_of_a_share_equals_samplics() -> None:
+    """A stratified cluster design with weights and missing answers: the SE of item I1 per
+    unit (a domain) and nationally equals samplics' JKn (conservative: centred on θ)."""
+    samplics_weighting = pytest.importorskip("samplics.weighting")
+    samplics_estimation = pytest.importorskip("samplics.estimation")
+    from samplics.utils.types import PopParam, RepMethod
+
+    rng = random.Random(2024)
+    r = two_item_round()
+    rows = []  # (unit, village, weight, answered, satisfied), sorted by stratum (unit)
+    for unit, villages in (("A", 3), ("B", 4)):
+        for v in range(villages):
+            for _ in range(rng.randint(2, 6)):
+                weight = rng.choice([0.5, 1.0, 1.5, 4.0])
+                answered, satisfied = rng.random() < 0.85, rng.random() < 0.4 + 0.1 * v
+                rows.append((unit, f"{unit}{v}", weight, answered, answered and satisfied))
+                respond(r, unit, weight, f"v{v}", **({"Q1": satisfied} if answered else {}))
+    se = jackknife_se(r)
+
+    unit, psu, weight, x, y = (np.array(column) for column in zip(*rows, strict=True))
+    replicate = samplics_weighting.ReplicateWeight(RepMethod.jackknife, strat=True)
+    weights = replicate.replicate(weight, psu, unit)
+    assert list(weights["_psu"]) == list(psu)  # rows kept in order (sorted by stratum)
+    rep_weights = weights[[c for c in weights if c.startswith("_jk_wgt_")]].to_numpy()
+    estimator = samplics_estimation.ReplicateEstimator(RepMethod.jackknife, PopParam.ratio)
+    for domain in (None, "A", "B"):
+        inside = np.ones(len(rows), bool) if domain is None else unit == domain
+        estimator.estimate(
+            y=np.where(inside, y, 0.0).astype(float),
+            x=np.where(inside, x, 0.0).astype(float),
+            samp_weight=weight,
+            rep_weights=rep_weights,
+            rep_coefs=np.array(replicate.rep_coefs),
+            conservative=True,
+        )
+        assert se[domain, "I1"] == pytest.approx(100 * math.sqrt(estimator.variance), abs=1e-9)
