@@ -57,7 +57,7 @@ from feedback.models import Answer, Response
 from scoring import engine, intervals, raking
 from scoring.models import PopulationMargin
 from scoring.sql import SatisfiedRule
-from surveys.models import Round
+from surveys.models import Indicator, Round
 
 BITS_PER_WORD = 63  # answer bits per integer mask (a signed 64-bit integer in both databases)
 SEPARATOR = "\x1f"  # joins a cell's codes (never inside a choice code)
@@ -114,7 +114,7 @@ def jackknife(
     """
     roots = engine._indicator_tree(version_id=version_id)
     nodes = list(engine._walk(roots))
-    item_ids = sorted(n.id for n in nodes if n.aggregation == "share")
+    item_ids = sorted(n.id for n in nodes if n.aggregation == Indicator.Aggregation.SHARE)
     questions_of, rules = engine._scored_questions(version_id=version_id, items=set(item_ids))
     sample, strata_psus, fpc, certainty = _read_sample(
         round_id=round_id,
