@@ -98,6 +98,8 @@ class JackknifeResult:
     replicates: int
     strata: int  # strata with replicates, after collapsing
     certainty: int  # single-PSU strata left over (no replicate)
+    values: dict[tuple[int | None, int], float | None] = dataclasses.field(default_factory=dict)
+    # the full-sample values θ (0–100) the replicates are centred on
 
 
 def jackknife(
@@ -171,11 +173,16 @@ def jackknife(
                 say(f"jackknife: replicate {done} of {total}")
 
     se: dict[tuple[int | None, int], float | None] = {}
+    full: dict[tuple[int | None, int], float | None] = {}
     for scope, v in variance.items():
         for k, node in enumerate(node_ids):
-            ok = scope in touched and not lost[scope][k] and not math.isnan(theta[scope][k])
+            known = not math.isnan(theta[scope][k])
+            full[scope, node] = 100 * float(theta[scope][k]) if known else None
+            ok = known and scope in touched and not lost[scope][k]
             se[scope, node] = 100 * math.sqrt(v[k]) if ok else None
-    return JackknifeResult(se=se, replicates=total, strata=len(strata_psus), certainty=certainty)
+    return JackknifeResult(
+        se=se, replicates=total, strata=len(strata_psus), certainty=certainty, values=full
+    )
 
 
 def _accumulate(
@@ -213,12 +220,13 @@ def _factors(unit: _Unit, cell: np.ndarray, weight: np.ndarray) -> np.ndarray:
 
 
 def _rake(cells: dict[raking.Cell, float], margins: Margins) -> dict[raking.Cell, float]:
-    """The full sample's raking routine and settings (``raking.rake_run``)."""
+    """The full sample's raking routine and settings (``raking.rake_run``): bounded IPF."""
     factors, _report = raking.rake(
         cells,
         margins,
         max_iterations=settings.RAKING_MAX_ITERATIONS,
         tolerance=settings.RAKING_TOLERANCE,
+        bounds=raking.factor_bounds(),
     )
     return factors
 

@@ -291,6 +291,22 @@ def test_re_raking_each_replicate_counts_raking_in_the_precision(raked: Round) -
     assert fixed["A", "I1"] > 5
 
 
+def test_replicates_are_centred_on_the_published_raked_values(raked: Round) -> None:
+    """θ of the jackknife (its own read and raking) is the value the run publishes."""
+    Round.objects.filter(pk=raked.pk).update(variance_method=Round.Variance.JACKKNIFE)
+    run = services.recompute_round(round_code=raked.code)
+    result = replicates.jackknife(round_id=raked.pk, version_id=raked.version_id)
+    published = {
+        (s.unit_id, s.indicator_id): s.value
+        for s in Score.objects.filter(run=run, scope__in=[Score.Scope.UNIT, Score.Scope.NATIONAL])
+    }
+    assert published.keys() == result.values.keys()
+    for key, value in published.items():
+        assert result.values[key] == approx(value)
+    assert published[Unit.objects.get(code="A").pk, Indicator.objects.get(
+        version=raked.version, code="I1").pk] == approx(50)  # fmt: skip
+
+
 # --- runs and the admin ------------------------------------------------------------------
 
 
