@@ -12,6 +12,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -21,7 +22,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from config.queueing import BrokerUnavailable
-from scoring import admin_raking  # noqa: F401 (registers)
+from scoring import admin_raking  # also registers the margins' and factors' admins
 from scoring.admin_rounds import START_RUNS, start_recompute
 from scoring.models import Run, Score
 from surveys.models import Round
@@ -68,6 +69,7 @@ class RunAdmin(admin.ModelAdmin):
     actions = ["recompute_rounds"]
 
     change_list_template = "admin/scoring/tool_change_list.html"
+    change_form_template = "admin/scoring/run/change_form.html"  # with the raking warnings
 
     def has_recompute_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(START_RUNS)
@@ -107,6 +109,29 @@ class RunAdmin(admin.ModelAdmin):
                 "tool_label": _("Recompute a round"),
             },
         )
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        context = dict(extra_context or {})
+        run = self.get_object(request, unquote(object_id))
+        if run is not None:
+            report = run.settings_used.get("raking")
+            context["raking_warnings"] = admin_raking.raking_warnings(report)
+            context["raking_factors_url"] = (
+                reverse("admin:scoring_rakingfactor_changelist") + f"?run__id__exact={run.pk}"
+            )
+            if report and (bounds := report.get("factor_bounds")):  # raked with bounds
+                context["raking_settings"] = {
+                    "lower": admin_raking.short_number(bounds[0]),
+                    "upper": admin_raking.short_number(bounds[1]),
+                    "deff_warning": admin_raking.short_number(report["deff_warning"]),
+                }
+        return super().change_view(request, object_id, form_url, context)
 
     @admin.display(description=_("scores"))
     def scores_link(self, run: Run) -> str:

@@ -2,11 +2,15 @@
 
 Margins are replaced a round at a time by uploading a file ("Upload margins"), never typed
 in row by row, so every stored margin passed the file's validation. Staff need the add and
-delete permissions on population margins. Raking factors are read-only audit records.
+delete permissions on population margins. Raking factors are read-only audit records; a
+factor at one of the run's bounds is marked. ``raking_warnings`` turns a run's raking report
+into the warning list of the run's admin page (units at a bound, above the design-effect
+warning, or whose margins were not met).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from django import forms
@@ -15,9 +19,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.formats import number_format
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from scoring import margins
+from scoring import margins, raking
 from scoring.models import PopulationMargin, RakingFactor
 from surveys.models import Round
 
@@ -120,9 +126,86 @@ class PopulationMarginAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/scoring/tool_form.html", context)
 
 
+def short_number(value: float | None) -> str:
+    """A number with at most two decimals, no trailing zeros, in the active language; None
+    (an upper bound left out of a raking report, i.e. infinite) is ∞."""
+    if value is None or math.isinf(value):
+        return "∞"
+    return number_format(f"{value:.2f}".rstrip("0").rstrip("."))
+
+
+def unit_warnings(unit: dict[str, Any], report: dict[str, Any]) -> list[str]:
+    """The reasons a unit of a raking report needs a look, as sentences (translated)."""
+    reasons = []
+    lower, upper = report.get("factor_bounds") or (None, None)
+    at_bound = unit.get("cells_at_lower", 0) + unit.get("cells_at_upper", 0)
+    if at_bound:
+        reasons.append(
+            gettext("%(n)d of %(cells)d raking factors at a bound (%(lower)s or %(upper)s)")
+            % {
+                "n": at_bound,
+                "cells": unit.get("cells", at_bound),
+                "lower": short_number(lower),
+                "upper": short_number(upper),
+            }
+        )
+    if unit.get("deff_above_warning"):
+        reasons.append(
+            gettext(
+                "design effect from weighting %(after)s after raking (%(before)s before), "
+                "above %(threshold)s"
+            )
+            % {
+                "after": short_number(unit["deff_after"]),
+                "before": short_number(unit["deff_before"]),
+                "threshold": short_number(report["deff_warning"]),
+            }
+        )
+    if not unit.get("converged", True):
+        if unit.get("max_deviation") is None:
+            reasons.append(gettext("no respondent with every demographic answer: not raked"))
+        else:
+            reasons.append(
+                gettext(
+                    "margins not met within the factor bounds: largest gap %(gap)s%% "
+                    "after %(iterations)d sweeps"
+                )
+                % {
+                    "gap": short_number(100 * unit["max_deviation"]),
+                    "iterations": unit.get("iterations", 0),
+                }
+            )
+    return reasons
+
+
+def raking_warnings(report: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Units of a run's raking report that need a look: [{unit, reasons}], in unit order.
+
+    Reports of runs made before bounded raking lack bounds and design effects; only their
+    convergence is then checked.
+    """
+    if not report:
+        return []
+    warnings = []
+    for code, unit in report.get("units", {}).items():
+        if reasons := unit_warnings(unit, report):
+            warnings.append({"unit": code, "reasons": reasons})
+    return warnings
+
+
 @admin.register(RakingFactor)
 class RakingFactorAdmin(admin.ModelAdmin):
-    list_display = ["run", "unit", "sex", "age", "area", "responses", "design_weight", "factor"]
+    list_display = [
+        "run",
+        "unit",
+        "sex",
+        "age",
+        "area",
+        "responses",
+        "design_weight",
+        "factor",
+        "at_bound",
+    ]
     list_filter = ["run"]
     list_select_related = ["run", "unit"]
     search_fields = ["unit__code"]
@@ -136,3 +219,15 @@ class RakingFactorAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    @admin.display(boolean=True, description=_("at a bound"))
+    def at_bound(self, factor: RakingFactor) -> bool | None:
+        """Whether the factor is one of its run's bounds (None: a run raked without them)."""
+        bounds = (factor.run.settings_used.get("raking") or {}).get("factor_bounds")
+        if not bounds:
+            return None
+        return any(
+            math.isclose(factor.factor, bound, rel_tol=raking.AT_BOUND)
+            for bound in bounds
+            if bound is not None  # no upper bound
+        )

@@ -388,3 +388,12 @@ def _standard_error(value: float | None, n: int, sum_z: float, sum_zz: float) ->
         return None
     squares = max(sum_zz - sum_z * sum_z / n, 0.0)
     return 100 * math.sqrt(n / (n - 1) * squares)
+
+
+def node_values(
+    roots: list[_Node], totals: Mapping[int, tuple[float, float]]
+) -> dict[int, float | None]:
+    """Each node's value (0–1) from item totals {item: (Σ w·satisfied, Σ w)}, by the same
+    tree rules as ``compute_values`` (used by ``scoring.replicates`` for its replicates)."""
+    evaluated = _evaluate(roots, {item: [y, x, 0] for item, (y, x) in totals.items()})
+    return {node: value for node, (value, _linear) in evaluated.items()}

@@ -36,7 +36,7 @@ from django.utils.translation import gettext as _
 
 from config.queueing import BrokerUnavailable, enqueue
 from feedback.models import Response
-from scoring import raking
+from scoring import raking, replicates
 from scoring.models import Run, Score
 from scoring.multiple_testing import benjamini_hochberg
 from scoring.ranking import competition_ranks, edge_size, rank_intervals, rank_seed
@@ -533,6 +533,8 @@ def compute_run(*, run_id: int, progress: Callable[[str], None] | None = None) -
         values = engine.compute_values(
             round_id=run.round_id, version_id=version.pk, weights_run_id=weights_run_id
         )
+        if run.round.variance_method == Round.Variance.JACKKNIFE:
+            values, run.settings_used["variance"] = replicates.with_jackknife(values, run, say=say)
         scores = build_scores(run, values, min_n=settings.MIN_PUBLISH_N)
         compare_with_previous(run, scores, say=say)
         scores += agency_scores(
@@ -556,11 +558,10 @@ def compute_run(*, run_id: int, progress: Callable[[str], None] | None = None) -
                 answer_count=answer_count,
                 versions=[{"questionnaire": version.questionnaire.code, "number": version.number}],
                 progress=f"{len(scores)} values",
-                **(
-                    {}
-                    if raking_report is None
-                    else {"settings_used": {**run.settings_used, "raking": raking_report}}
-                ),
+                settings_used={
+                    **run.settings_used,
+                    **({} if raking_report is None else {"raking": raking_report}),
+                },
             )
         say(f"{run.round.code}: {len(scores)} values computed")
     except Exception as exc:

@@ -100,6 +100,7 @@ class RoundAdmin(admin.ModelAdmin):
     search_fields = ["code", "name_vi", "name_en"]
     filter_horizontal = ["units"]
     date_hierarchy = "opens_at"
+    radio_fields = {"variance_method": admin.VERTICAL}  # Taylor, or jackknife replicates
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Round]:
         return super().get_queryset(request).annotate(unit_count=Count("units"))

@@ -542,6 +542,8 @@ class TestInvalidInputShowsFormErrors:
             "closes_at_1": "08:00:00",
             "version": sipas.pk,
             "units": units,
+            "variance_method": "taylor",
+            "national_value": "pooled",
         }
 
         response = admin_client.post(admin_url("round", "add"), data | ROUND_INLINE_FORMS)

@@ -348,6 +348,35 @@ RAKING_QUESTIONS: dict[str, str] = (
 # is met within this relative tolerance.
 RAKING_MAX_ITERATIONS: int = env_int("RAKING_MAX_ITERATIONS", 100)
 RAKING_TOLERANCE: float = float(env_or("RAKING_TOLERANCE", "1e-9"))
+
+
+def env_factor_bounds(name: str, default: tuple[float, float]) -> tuple[float, float]:
+    """Raking factor bounds "L,U" with 0 <= L <= 1 <= U (U may be inf); default when unset."""
+    value = env_or(name, "")
+    if not value:
+        return default
+    try:
+        lower, upper = (float(part) for part in value.split(","))
+    except ValueError:
+        lower = upper = float("nan")
+    if not 0 <= lower <= 1 <= upper:  # also refuses NaN
+        raise ImproperlyConfigured(
+            f"{name} must be two numbers L,U with 0 <= L <= 1 <= U (e.g. 0.3,3), not {value!r}."
+        )
+    return lower, upper
+
+
+# Bounded raking: every raking factor (raked weight / design weight) stays within [L, U];
+# "0,inf" rakes unbounded. A unit with a factor at a bound, or whose design effect from
+# weighting (Kish, 1 + cv² of the weights) is above RAKING_DEFF_WARNING after raking, is
+# flagged in the run's raking report and in the admin.
+RAKING_FACTOR_BOUNDS: tuple[float, float] = env_factor_bounds("RAKING_FACTOR_BOUNDS", (0.3, 3.0))
+try:
+    RAKING_DEFF_WARNING: float = float(env_or("RAKING_DEFF_WARNING", "2"))
+except ValueError:
+    raise ImproperlyConfigured(
+        f"RAKING_DEFF_WARNING must be a number, not {env_or('RAKING_DEFF_WARNING', '')!r}."
+    ) from None
 _hour, _minute = (int(part) for part in SCORING_NIGHTLY_AT.split(":"))
 CELERY_BEAT_SCHEDULE["recompute-scores-nightly"] = {
     "task": "scoring.recompute_recent_rounds",

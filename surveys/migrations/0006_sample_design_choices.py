@@ -4,20 +4,37 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('surveys', '0005_stratum_population'),
+        ("surveys", "0005_stratum_population"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='round',
-            name='national_value',
-            field=models.CharField(choices=[('pooled', 'pooled over all respondents'), ('population', 'units weighted by their population')], default='pooled', help_text="Pooled over all respondents (the SIPAS method), or each unit's value weighted by its population from the round's margins.", max_length=16, verbose_name='national value'),
+            model_name="round",
+            name="national_value",
+            field=models.CharField(
+                choices=[
+                    ("pooled", "pooled over all respondents"),
+                    ("population", "units weighted by their population"),
+                ],
+                default="pooled",
+                help_text="Pooled over all respondents (the SIPAS method), or each unit's value weighted by its population from the round's margins.",
+                max_length=16,
+                verbose_name="national value",
+            ),
         ),
         migrations.AddField(
-            model_name='round',
-            name='variance_method',
-            field=models.CharField(choices=[('taylor', 'Taylor linearization'), ('jackknife', 'jackknife replicates by PSU, each raked again')], default='taylor', help_text='How standard errors are estimated from the sample design (stratum and PSU of each response); see the method note in docs/.', max_length=16, verbose_name='variance method'),
+            model_name="round",
+            name="variance_method",
+            field=models.CharField(
+                choices=[
+                    ("taylor", "Taylor linearization"),
+                    ("jackknife", "jackknife replicates by PSU, each raked again"),
+                ],
+                default="taylor",
+                help_text="How standard errors are estimated from the sample design (stratum and PSU of each response); see the method note in docs/.",
+                max_length=16,
+                verbose_name="variance method",
+            ),
         ),
     ]
