@@ -45,6 +45,12 @@ SCORE_HEADER = [
     "suppressed",
     "change",
     "change_significant",
+    # issue 13: precision, rank interval, change p-value
+    "deff",
+    "n_eff",
+    "rank_low",
+    "rank_high",
+    "change_p",
 ]
 SCORE_FIELDS = (
     "run_id",
@@ -65,8 +71,25 @@ SCORE_FIELDS = (
     "suppressed",
     "change",
     "change_significant",
+    "deff",
+    "n_eff",
+    "rank_low",
+    "rank_high",
+    "change_p",
 )
-HIDDEN_WHEN_SUPPRESSED = ("value", "se", "ci_low", "ci_high", "change", "change_significant")
+HIDDEN_WHEN_SUPPRESSED = (
+    "value",
+    "se",
+    "ci_low",
+    "ci_high",
+    "change",
+    "change_significant",
+    "deff",
+    "n_eff",
+    "rank_low",
+    "rank_high",
+    "change_p",
+)
 EXPORTED_SCOPES = (Score.Scope.NATIONAL, Score.Scope.NATIONAL_MEAN, Score.Scope.UNIT)
 RESPONSE_HEADER = ["id", "round", "unit", "submitted_at", "channel", "weight", "stratum", "psu"]
 CODEBOOK_HEADER = [

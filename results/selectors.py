@@ -100,6 +100,14 @@ SCORE_FIELDS = (
     "rank_of",
     "suppressed",
     "run_id",
+    # issue 13: precision, rank interval, change
+    "deff",
+    "n_eff",
+    "rank_low",
+    "rank_high",
+    "change",
+    "change_p",
+    "change_significant",
 )
 
 
@@ -126,7 +134,7 @@ def ranking(*, run_id: int, indicator_code: str) -> list[dict[str, Any]]:
             Case(When(suppressed=False, then="value")).desc(nulls_last=True),
             "unit__code",
         )
-        .values(*SCORE_FIELDS, "unit__name", "change", "change_significant")
+        .values(*SCORE_FIELDS, "unit__name")
     )
 
 
@@ -136,7 +144,7 @@ def national_values(*, run_id: int, indicator_code: str) -> dict[str, dict[str, 
         run_id=run_id,
         indicator__code=indicator_code,
         scope__in=[Score.Scope.NATIONAL, Score.Scope.NATIONAL_MEAN],
-    ).values("scope", *SCORE_FIELDS, "change", "change_significant")
+    ).values("scope", *SCORE_FIELDS)
     return {row["scope"]: row for row in rows}
 
 
@@ -152,8 +160,6 @@ def unit_trend(*, unit_id: int, indicator_code: str) -> list[dict[str, Any]]:
         .order_by("run__round__period_start", "run__round__code")
         .values(
             *SCORE_FIELDS,
-            "change",
-            "change_significant",
             "run__round__code",
             "run__round__period_start",
             "run__round__period_end",

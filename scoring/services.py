@@ -18,6 +18,7 @@ and publishes the new one in one transaction, so a reader never sees a mix of tw
 from __future__ import annotations
 
 import datetime as dt
+import math
 import subprocess
 from collections import defaultdict
 from collections.abc import Callable
@@ -36,9 +37,9 @@ from django.utils.translation import gettext as _
 from config.queueing import BrokerUnavailable, enqueue
 from feedback.models import Response
 from scoring import raking, replicates
-from scoring.intervals import Z as Z_95
 from scoring.models import Run, Score
-from scoring.ranking import competition_ranks
+from scoring.multiple_testing import benjamini_hochberg
+from scoring.ranking import competition_ranks, edge_size, rank_intervals, rank_seed
 from surveys.models import Agency, Indicator, Round, UnitLineage
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -283,6 +284,9 @@ def score_of(run: Run, v: Any, *, min_n: int, scope: str, **place: int | None) -
 def build_scores(run: Run, values: list[Any], *, min_n: int) -> list[Score]:
     """Score rows of a run from the engine's node values: suppression, ranks, national mean.
 
+    Each ranked unit (not suppressed, with a value) gets its rank and the rank's 95%
+    interval (``scoring.ranking.rank_intervals``, seeded by the run and the indicator, so
+    computing the same run again gives the same intervals). Agency values are not ranked.
     Works on the per-unit values (units × indicators rows), never on responses.
     """
     scores: list[Score] = []
@@ -295,11 +299,16 @@ def build_scores(run: Run, values: list[Any], *, min_n: int) -> list[Score]:
             by_indicator[v.indicator_id].append(score)
 
     for indicator_id, unit_scores in by_indicator.items():
-        ranked = {s.unit_id: s.value for s in unit_scores if not s.suppressed}
-        ranks, rank_of = competition_ranks(ranked)
-        for s in unit_scores:
-            if s.unit_id in ranks:
-                s.rank, s.rank_of = ranks[s.unit_id], rank_of
+        ranked = {s.unit_id: s for s in unit_scores if not s.suppressed and s.value is not None}
+        ranks, rank_of = competition_ranks({unit: s.value for unit, s in ranked.items()})
+        intervals = rank_intervals(
+            {unit: (s.value, s.se) for unit, s in ranked.items()},
+            seed=rank_seed(run.pk, indicator_id),
+            sizes={unit: edge_size(s.n, s.n_eff) for unit, s in ranked.items()},
+        )
+        for unit, s in ranked.items():
+            s.rank, s.rank_of = ranks[unit], rank_of
+            s.rank_low, s.rank_high = intervals[unit]
         shown = [s.value for s in unit_scores if not s.suppressed and s.value is not None]
         scores.append(
             Score(
@@ -337,15 +346,67 @@ def lineage_map(*, current_units: set[int], previous_units: set[int]) -> dict[in
     )
 
 
+def change_se(value: float, se: float | None, size: float | None) -> float | None:
+    """The SE a value brings to a change: its own, or at 0 or 100 (where the design-based
+    SE is 0) or without one, the binomial SE of the continuity-corrected share on its
+    effective size (``scoring.ranking.logit_spread``'s rule, on the 0–100 scale)."""
+    p = value / 100
+    if 0 < p < 1 and se is not None and se > 0:
+        return se
+    if size is None or size <= 0:
+        return se
+    smoothed = (size * p + 0.5) / (size + 1)
+    return 100 * math.sqrt(smoothed * (1 - smoothed) / size)
+
+
+def change_p_value(change: float, se: float | None, se_before: float | None) -> float | None:
+    """Two-sided normal p-value of a change between independent samples, ``None`` without SEs.
+
+    p = erfc(|d| / (√(SE² + SE_previous²) · √2)) = 2·(1 − Φ(|d|/SE_d)).
+    """
+    if se is None or se_before is None:
+        return None
+    se_change = math.hypot(se, se_before)
+    if se_change == 0:
+        return 1.0 if change == 0 else 0.0
+    return math.erfc(abs(change) / se_change / math.sqrt(2))
+
+
+def flag_changes(scores: list[Score]) -> None:
+    """Set ``change_significant`` from ``change_p`` by Benjamini–Hochberg at 5%.
+
+    Families: the published unit scores of each indicator; and all national values of the
+    round together (one headline table). Suppressed scores (their change is not published)
+    and changes without a p-value are left out and not flagged.
+    """
+    tested = [
+        (position, score)
+        for position, score in enumerate(scores)
+        if score.change_p is not None and not score.suppressed
+    ]
+    families: dict[object, dict[int, float]] = defaultdict(dict)
+    for position, score in tested:
+        family = score.indicator_id if score.scope == Score.Scope.UNIT else "national"
+        families[family][position] = score.change_p
+    significant: set[int] = set()
+    for p_values in families.values():
+        significant |= benjamini_hochberg(p_values)
+    for position, score in tested:
+        score.change_significant = position in significant
+
+
 def compare_with_previous(
     run: Run, scores: list[Score], *, say: Callable[[str], None] = lambda message: None
 ) -> None:
-    """Set ``change`` and ``change_significant`` of unit and national scores.
+    """Set ``change``, ``change_p`` and ``change_significant`` of unit and national scores.
 
     The previous round is recomputed with merged units' predecessors pooled under the
     successor (2025 lineage), so a merged province compares with its own territory. Nodes
-    are matched by indicator code, so a new questionnaire version still compares. A change
-    is significant when |change| > 1.96 · √(SE² + SE_previous²) (independent samples).
+    are matched by indicator code, so a new questionnaire version still compares. The
+    p-value of a change d is two-sided normal on d/√(SE² + SE_previous²) (independent
+    samples; at 0 or 100 the SE of ``change_se``); a change is significant when
+    Benjamini–Hochberg at a false discovery rate of 5% calls it so within its family (the
+    units of one indicator; the national values of the round), see ``flag_changes``.
     """
     from scoring import engine
 
@@ -376,9 +437,12 @@ def compare_with_previous(
         if old is None or old.value is None:
             continue
         score.change = score.value - old.value
-        if score.se is not None and old.se is not None:
-            margin = Z_95 * (score.se**2 + old.se**2) ** 0.5
-            score.change_significant = abs(score.change) > margin
+        score.change_p = change_p_value(
+            score.change,
+            change_se(score.value, score.se, edge_size(score.n, score.n_eff)),
+            change_se(old.value, old.se, edge_size(old.n, old.n_eff)),
+        )
+    flag_changes(scores)
 
 
 def agency_scores(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -82,3 +83,8 @@ def published(sipas, settings) -> Published:
 
     empty = copy_round(demo, "empty", opens_at=timezone.now(), units=OLD_UNITS)
     return Published(old=old, demo=demo, merged=merged, empty=empty)
+
+
+def rank_shown(score: Any, language: str) -> str:
+    """A rank as a page must show it: "2/63 (95%: 1–5)" (the same in Vietnamese)."""
+    return f"{score.rank}/{score.rank_of} (95%: {score.rank_low}–{score.rank_high})"

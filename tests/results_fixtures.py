@@ -14,7 +14,7 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 
 from feedback.demo import generate_demo_responses
-from scoring.models import Run
+from scoring.models import Run, Score
 from scoring.services import recompute_round
 
 ROUND = "sipas-2022"
@@ -59,3 +59,18 @@ def consumer_client(db: None, settings: Any) -> Client:
 def staff_client(db: None) -> Client:
     """A token of a staff analyst allowed to view raw responses."""
     return token_client("analyst", permission="feedback.view_response")
+
+
+# issue 13: figures of a score hidden, like its value, when it is suppressed
+UNCERTAINTY = ("deff", "n_eff", "rank_low", "rank_high", "change", "change_p", "change_significant")
+
+
+def reveal_nothing_of(run: Run, indicator: str) -> list[Score]:
+    """Give the run's suppressed unit scores of ``indicator`` every issue-13 figure (as a
+    later round and a design-based engine would), so that hiding them is really tested."""
+    scores = Score.objects.filter(run=run, indicator__code=indicator, scope="unit", suppressed=True)
+    scores.update(
+        deff=1.7, n_eff=7.3, rank_low=3, rank_high=9, change=4.2, change_p=0.01,
+        change_significant=True,
+    )  # fmt: skip
+    return list(scores.select_related("unit"))

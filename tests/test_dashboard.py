@@ -20,7 +20,11 @@ from results.dashboard import charts
 from scoring.models import Run, Score
 from scoring.services import compute_run, recompute_round, start_run
 from surveys.models import Round, Unit
-from tests.dashboard_support import SECRET_COMMENT, published  # noqa: F401 (a fixture)
+from tests.dashboard_support import (  # noqa: F401 (published is a fixture)
+    SECRET_COMMENT,
+    published,
+    rank_shown,
+)
 from tests.test_response_api import valid_answers
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -159,6 +163,28 @@ class TestCharts:
         ]
 
 
+def test_units_that_may_be_first_are_named_by_their_ranks() -> None:
+    from results.dashboard.queries import Choice, RankedUnit, Ranking, Value
+
+    def unit(rank: int, low: int, high: int) -> RankedUnit:
+        value = Value(value=90.0 - rank, n=50, rank=rank, rank_of=4, rank_low=low, rank_high=high)
+        return RankedUnit(f"{rank:02d}", f"Unit {rank}", value)
+
+    choice = Choice("SIPAS", 1, "SIPAS", "index", "SIPAS", "SIPAS")
+    # ranks 1–3 have intervals starting at 1; rank 4's does not: units 1–3 may be first
+    rows = [unit(1, 1, 2), unit(2, 1, 3), unit(3, 1, 4), unit(4, 2, 4)]
+    assert Ranking(choice, rows, None, None).indistinct_from_first == 3
+    assert [row.value.rank_uncertain for row in rows] == [True, True, True, True]
+    # a sure leader: nobody else may be first
+    rows = [unit(1, 1, 1), unit(2, 2, 3), unit(3, 2, 3)]
+    ranking = Ranking(choice, rows, None, None)
+    assert ranking.indistinct_from_first is None and ranking.ranks_with_intervals
+    assert not rows[0].value.rank_uncertain
+    # a suppressed unit with a stored interval would not count (its figures are hidden)
+    hidden = RankedUnit("99", "Hidden", Value(value=None, suppressed=True, rank_low=1))
+    assert Ranking(choice, [*rows, hidden], None, None).indistinct_from_first is None
+
+
 def test_units_without_a_rank_follow_vietnamese_alphabetical_order() -> None:
     from results.dashboard.queries import name_key
 
@@ -231,6 +257,9 @@ def main(response) -> str:
     return html[html.index("<main") :]
 
 
+RANK_CELL = re.compile(r"\d+/\d+ \(95%: .*\)")
+
+
 def shown(score: Score, language: str) -> str:
     """What a page must show for a stored score."""
     if score.suppressed:
@@ -264,9 +293,9 @@ class TestPages:
         assert f'<html lang="{language}">' in html
         stored = scores("sipas-2022")
         ranked = sorted(stored.values(), key=lambda s: s.rank)
-        table = [r for r in page.rows if r and re.fullmatch(r"\d+/\d+", r[0])]
+        table = [r for r in page.rows if r and RANK_CELL.fullmatch(r[0])]
         assert [r[1] for r in table] == [s.unit.name for s in ranked]
-        assert [r[0] for r in table] == [f"{s.rank}/{s.rank_of}" for s in ranked]
+        assert [r[0] for r in table] == [rank_shown(s, language) for s in ranked]
         assert [r[2] for r in table] == [two(s.value, language) for s in ranked]
         assert [r[3] for r in table] == [
             f"{two(s.ci_low, language)}–{two(s.ci_high, language)}" for s in ranked
@@ -278,6 +307,39 @@ class TestPages:
             scope=Score.Scope.NATIONAL,
         )
         assert two(national.value, language) in html
+
+    @pytest.mark.parametrize("language", ["vi", "en"])
+    def test_the_round_page_says_which_units_cannot_be_told_apart(self, client, language) -> None:
+        html, _ = get(client, "/results/sipas-2022/", language)
+        stored = scores("sipas-2022")
+        # 5 respondents a unit: wide rank intervals. k = the worst rank among units whose
+        # interval includes 1 — computed here from the stored intervals.
+        k = max(s.rank for s in stored.values() if s.rank_low == 1)
+        assert k > 1  # so the sentence must appear
+        expected = {
+            "en": [
+                "A rank is followed by its 95% interval, e.g. “2/63 (95%: 1–5)”",
+                f"The units ranked 1–{k} cannot be told apart at 95%: each of them may be first.",
+            ],
+            "vi": [
+                "Sau mỗi thứ hạng là khoảng tin cậy 95% của thứ hạng",
+                f"Các đơn vị xếp hạng từ 1 đến {k} không thể phân biệt được với nhau",
+            ],
+        }[language]
+        for sentence in expected:
+            assert sentence in html
+
+    @pytest.mark.parametrize("language", ["vi", "en"])
+    def test_the_unit_page_gives_the_rank_interval_in_words(self, client, language) -> None:
+        overall = scores("sipas-2022")["19"]
+        html, _ = get(client, "/results/sipas-2022/units/19/", language)
+        assert rank_shown(overall, language) in html
+        words = {
+            "en": f"Its rank lies between {overall.rank_low} and {overall.rank_high} at 95%",
+            "vi": f"thứ hạng của đơn vị này nằm trong khoảng từ {overall.rank_low} đến "
+            f"{overall.rank_high}",
+        }[language]
+        assert (words in html) == (overall.rank_high > overall.rank_low)
 
     def test_the_chart_is_an_image_named_by_its_caption_and_described_by_its_summary(
         self, client
@@ -301,9 +363,9 @@ class TestPages:
             (s for s in scores("sipas-2022", indicator).values() if not s.suppressed),
             key=lambda s: s.rank,
         )
-        table = [r for r in page.rows if r and re.fullmatch(r"\d+/\d+", r[0])]
+        table = [r for r in page.rows if r and RANK_CELL.fullmatch(r[0])]
         assert [(r[0], r[2]) for r in table] == [
-            (f"{s.rank}/{s.rank_of}", two(s.value, "en")) for s in stored
+            (rank_shown(s, "en"), two(s.value, "en")) for s in stored
         ]
 
     @pytest.mark.parametrize("language", ["vi", "en"])
@@ -335,7 +397,7 @@ class TestPages:
     ) -> None:
         html, page = get(client, "/results/demo/units/19/", "en")
         overall = scores("demo")["19"]
-        assert f"{overall.rank}/{overall.rank_of}" in html
+        assert rank_shown(overall, "en") in html
         run = Run.objects.get(round__code="demo", status=Run.Status.PUBLISHED)
         national = {
             s.indicator.code: s

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests.dashboard_support import published  # noqa: F401 (a fixture)
+from scoring.models import Score
+from tests.dashboard_support import published, rank_shown  # noqa: F401 (published: a fixture)
 
 SCREENSHOTS = Path(settings.BASE_DIR) / "var" / "screenshots"
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("published")]
@@ -63,6 +64,16 @@ def test_the_round_page_draws_the_ranking_with_its_text_alternative(
     check_charts(page, 1)
     assert page.locator("svg.chart rect.bar").count() == 3  # Hà Nội is suppressed
     assert page.locator("figure tbody tr").count() == 4
+    # each rank with its 95% interval, as stored, in the page's language
+    ranked = Score.objects.filter(
+        run__round__code="demo", run__status="published", indicator__code="SIPAS", scope="unit"
+    ).exclude(rank=None)
+    cells = page.locator("figure tbody tr td:first-child").all_inner_texts()
+    assert sorted(c for c in cells if c) == sorted(rank_shown(s, language) for s in ranked)
+    note = page.locator("p.rank-note")
+    assert note.is_visible() and "95%" in note.inner_text()
+    assert fits_the_phone(page)
+    screenshot(page, f"dashboard-round-ranks-{language}")
     assert fits_the_phone(page)
     page.select_option("#id_indicator", "SVC.2")
     page.locator(".indicator-picker button[type=submit]").click()

@@ -27,6 +27,7 @@ import requests
 from django.db import connection
 
 from feedback.models import Petition, Response
+from results.api.caching import CACHE_PREFIX
 from scoring.services import recompute_round
 from surveys.models import Question
 from tests.conftest import require
@@ -301,7 +302,7 @@ class TestRedisBack:
         assert service.get("/api/v1/scores/", params=params, headers=headers).status_code == 200
         keys = [key.decode() for key in redis_down.client().keys("*")]
         assert any("throttle_response-submit" in key for key in keys), keys
-        assert any("results:v1:" in key for key in keys), keys
+        assert any(CACHE_PREFIX in key for key in keys), keys
 
 
 class TestRedisHung:

@@ -15,7 +15,7 @@ from scoring.models import Run, Score
 from scoring.services import compute_run, publish_run, recompute_round, start_run
 from surveys.models import Unit
 from tests import results_fixtures
-from tests.results_fixtures import ROUND, token_client
+from tests.results_fixtures import ROUND, UNCERTAINTY, reveal_nothing_of, token_client
 
 published = results_fixtures.published
 consumer_client = results_fixtures.consumer_client
@@ -54,9 +54,9 @@ def assert_same(row: dict[str, Any], score: Score) -> None:
     assert row["rank"] == score.rank and row["rank_of"] == score.rank_of
     assert row["suppressed"] == score.suppressed and row["run"] == score.run_id
     if score.suppressed:
-        assert all(row[f] is None for f in HIDDEN)
+        assert all(row[f] is None for f in HIDDEN + UNCERTAINTY)
     else:
-        for field in HIDDEN:
+        for field in HIDDEN + UNCERTAINTY:
             assert row[field] == pytest.approx(getattr(score, field))
 
 
@@ -81,8 +81,27 @@ class TestScores:
                 "rank_of",
                 "suppressed",
                 "run",
+                *UNCERTAINTY,
             }
             assert_same(row, expected[row["unit"], row["indicator"]])
+
+    def test_ranked_units_carry_their_rank_interval(self, client: Client, published: Run) -> None:
+        rows = [r for r in all_scores(client, indicator="SIPAS") if r["unit"] is not None]
+        assert len(rows) == 63
+        for row in rows:
+            assert 1 <= row["rank_low"] <= row["rank"] <= row["rank_high"] <= 63
+        # 10 respondents a unit: the provinces cannot all be told apart
+        assert any(r["rank_high"] - r["rank_low"] >= 2 for r in rows)
+
+    def test_suppressed_values_hide_their_precision_rank_interval_and_change(
+        self, client: Client, published: Run
+    ) -> None:
+        hidden = reveal_nothing_of(published, "P06")
+        assert hidden
+        rows = {r["unit"]: r for r in all_scores(client, indicator="P06")}
+        for score in hidden:
+            row = rows[score.unit.code]
+            assert row["suppressed"] and all(row[f] is None for f in HIDDEN + UNCERTAINTY)
 
     def test_suppressed_values_are_null_never_the_number(
         self, client: Client, published: Run
@@ -208,6 +227,22 @@ class TestRankings:
                 assert row["rank"] is None and all(row[f] is None for f in HIDDEN)
                 assert row["change"] is None
 
+    def test_the_new_fields_are_given_and_hidden_when_suppressed(
+        self, client: Client, published: Run
+    ) -> None:
+        hidden = {s.unit.code for s in reveal_nothing_of(published, "P06")}
+        body = get(client, "/api/v1/rankings/", round=ROUND, indicator="P06").json()
+        expected = stored(published, indicator__code="P06")
+        for row in body["results"]:
+            assert set(UNCERTAINTY) <= set(row)
+            assert_same(row, expected[row["unit"], "P06"])
+            if row["unit"] in hidden:
+                assert all(row[f] is None for f in UNCERTAINTY)
+        national = expected[None, "P06"]
+        for field in ("deff", "n_eff", "change", "change_p", "change_significant"):
+            assert body["national"][field] == getattr(national, field)
+        assert "rank_low" not in body["national"]
+
 
 class TestTrend:
     def test_a_unit_across_rounds(self, client: Client, published: Run, settings: Any) -> None:
@@ -220,7 +255,19 @@ class TestTrend:
         assert [p["round"] for p in points] == [ROUND, "demo"]
         assert [p["run"] for p in points] == [published.pk, later.pk]
         for point, run in zip(points, (published, later), strict=True):
+            assert set(UNCERTAINTY) <= set(point)
             assert_same(point, stored(run, unit__code="19", indicator__code="SIPAS")["19", "SIPAS"])
+        # the later round compares with the first: a change with its p-value and flag
+        assert points[1]["change"] is not None and 0 <= points[1]["change_p"] <= 1
+        assert points[1]["change_significant"] in (True, False)
+        assert points[0]["change"] is None and points[0]["change_p"] is None
+
+    def test_a_suppressed_point_hides_its_new_fields(self, client: Client, published: Run) -> None:
+        scores = reveal_nothing_of(published, "P06")
+        unit = scores[0].unit.code
+        body = get(client, f"/api/v1/units/{unit}/trend/", indicator="P06").json()
+        (point,) = body["points"]
+        assert point["suppressed"] and all(point[f] is None for f in UNCERTAINTY)
 
     def test_a_merged_unit_names_its_predecessors(self, client: Client, published: Run) -> None:
         body = get(client, "/api/v1/units/19-2025/trend/", indicator="SIPAS").json()

@@ -19,7 +19,7 @@ from feedback.services import submit_response
 from scoring.models import Run, Score
 from surveys.models import Question
 from tests import results_fixtures
-from tests.results_fixtures import ROUND, token_client
+from tests.results_fixtures import ROUND, UNCERTAINTY, reveal_nothing_of, token_client
 from tests.test_response_api import valid_answers
 
 pytestmark = pytest.mark.django_db
@@ -77,6 +77,22 @@ class TestScoreExports:
             elif score.value is not None:
                 assert float(row[column["value"]]) == pytest.approx(score.value)
         assert suppressed > 0
+
+    def test_csv_has_the_precision_rank_interval_and_change_columns(
+        self, client: Client, published: Run
+    ) -> None:
+        hidden = {s.unit.code for s in reveal_nothing_of(published, "P06")}
+        header, *rows = csv_rows(client.get(f"/api/v1/rounds/{ROUND}/scores.csv"))
+        assert header[-5:] == ["deff", "n_eff", "rank_low", "rank_high", "change_p"]
+        column = {name: i for i, name in enumerate(header)}
+        p06 = {r[column["unit"]]: r for r in rows if r[column["indicator"]] == "P06"}
+        for unit in hidden:
+            assert all(p06[unit][column[name]] == "" for name in [*UNCERTAINTY])
+        ranked = Score.objects.filter(run=published, indicator__code="P06", rank__isnull=False)
+        for score in ranked.select_related("unit"):
+            row = p06[score.unit.code]
+            assert row[column["rank_low"]] == str(score.rank_low)
+            assert row[column["rank_high"]] == str(score.rank_high)
 
     def test_xlsx_has_the_same_rows(self, client: Client, published: Run) -> None:
         response = client.get(f"/api/v1/rounds/{ROUND}/scores.xlsx")

@@ -86,3 +86,35 @@ def test_the_api_root_links_the_schema_and_the_results(client: Client, db: None)
     assert links["docs"] == "http://testserver/api/docs/"
     for name in ("units", "indicators", "scores", "rankings", "runs"):
         assert links[name] == f"http://testserver/api/v1/{name}/"
+
+
+UNCERTAINTY = ("deff", "n_eff", "rank_low", "rank_high", "change", "change_p", "change_significant")
+
+
+def test_the_schema_documents_precision_rank_intervals_and_changes(
+    schema_document: dict[str, Any],
+) -> None:
+    components = schema_document["components"]["schemas"]
+    national = ("deff", "n_eff", "change", "change_p", "change_significant")
+    for name, fields in [
+        ("Score", UNCERTAINTY),
+        ("RankedScore", UNCERTAINTY),
+        ("TrendPoint", UNCERTAINTY),
+        ("National", national),
+    ]:
+        properties = components[name]["properties"]
+        for field in fields:
+            assert properties[field].get("description"), (name, field)
+            assert properties[field].get("nullable") is True, (name, field)
+    score = components["Score"]["properties"]
+    assert "Benjamini" in score["change_significant"]["description"]
+    assert "logit" in score["rank_low"]["description"]
+    example = next(
+        e["value"]["results"][0]
+        for e in schema_document["paths"]["/api/v1/scores/"]["get"]["responses"]["200"]["content"][
+            "application/json"
+        ]["examples"].values()
+        if not e["value"]["results"][0]["suppressed"]
+    )
+    assert set(UNCERTAINTY) <= set(example)
+    assert example["rank_low"] <= example["rank"] <= example["rank_high"]

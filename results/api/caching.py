@@ -33,7 +33,10 @@ from rest_framework.views import APIView
 from results.api.throttling import ResultsReadThrottle
 from results.selectors import Publication
 
-CACHE_PREFIX = "results:v1:"
+CACHE_PREFIX = "results:v2:"
+# Bumped when the documents change shape (2: issue 13's precision, rank-interval and change
+# fields), so neither the cache nor an ETag of the old shape is served for the same run.
+DOCUMENT_SHAPE = "2"
 CONDITIONAL_HEADERS = (
     "HTTP_IF_NONE_MATCH",
     "HTTP_IF_MODIFIED_SINCE",
@@ -104,6 +107,7 @@ def document_key(
     """A digest of everything a result document depends on."""
     runs = ",".join(f"{p.run_id}@{p.published_at.timestamp()}" for p in publications) or "none"
     parts = (
+        DOCUMENT_SHAPE,
         name,
         runs,
         request.scheme or "",

@@ -1,7 +1,13 @@
 """Output shapes of the results API (they render the documents and describe the schema).
 
 A suppressed value (too few respondents) is published as ``null`` with ``suppressed: true``:
-``value``, ``se``, ``ci_low``, ``ci_high`` and ``change`` never carry its number.
+``value``, ``se``, ``ci_low``, ``ci_high``, the design effect and effective size, the rank
+interval and the change with its p-value and flag never carry its numbers.
+
+The precision, rank-interval and change fields of issue 13 (``deff``, ``n_eff``,
+``rank_low``, ``rank_high``, ``change``, ``change_p``, ``change_significant``) are made by
+the ``*_field`` functions below, so each endpoint documents them alike; the method and its
+formulas are in ``docs/results-api.md``.
 """
 
 from __future__ import annotations
@@ -12,7 +18,96 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 
-HIDDEN_WHEN_SUPPRESSED = ("value", "se", "ci_low", "ci_high", "change", "change_significant")
+HIDDEN_WHEN_SUPPRESSED = (
+    "value",
+    "se",
+    "ci_low",
+    "ci_high",
+    "change",
+    "change_significant",
+    # issue 13: precision, rank interval, change
+    "deff",
+    "n_eff",
+    "rank_low",
+    "rank_high",
+    "change_p",
+)
+
+
+# --- Precision, rank interval and change (issue 13) ------------------------------------------
+
+
+def deff_field() -> serializers.FloatField:
+    return serializers.FloatField(
+        allow_null=True,
+        help_text=_(
+            "Design effect: the design-based variance over the variance of a simple random "
+            "sample of the same size (1 = as precise as a simple sample; above 1, villages "
+            "and weights cost precision). Null when it cannot be computed or when suppressed."
+        ),
+    )
+
+
+def n_eff_field() -> serializers.FloatField:
+    return serializers.FloatField(
+        allow_null=True,
+        help_text=_(
+            "Effective sample size, respondents divided by the design effect: the size of "
+            "a simple random sample as precise as this value. Null when suppressed."
+        ),
+    )
+
+
+def rank_low_field() -> serializers.IntegerField:
+    return serializers.IntegerField(
+        allow_null=True,
+        help_text=_(
+            "Best rank of the 95% interval of the rank (from seeded draws of every unit's "
+            "value on the logit scale; the same run always gives the same interval). "
+            "Units whose rank intervals overlap cannot be told apart. Null when not ranked."
+        ),
+    )
+
+
+def rank_high_field() -> serializers.IntegerField:
+    return serializers.IntegerField(
+        allow_null=True,
+        help_text=_("Worst rank of the 95% interval of the rank. Null when not ranked."),
+    )
+
+
+def change_field() -> serializers.FloatField:
+    return serializers.FloatField(
+        allow_null=True,
+        help_text=_(
+            "Change since the previous round, in points (the previous round recomputed over "
+            "this round's units). Null in a first round or when suppressed."
+        ),
+    )
+
+
+def change_p_field() -> serializers.FloatField:
+    return serializers.FloatField(
+        allow_null=True,
+        help_text=_(
+            "Two-sided p-value of the change: normal test of the change over "
+            "√(SE² + SE_previous²), the design-based SEs of both rounds. Null when suppressed."
+        ),
+    )
+
+
+def change_significant_field() -> serializers.BooleanField:
+    return serializers.BooleanField(
+        allow_null=True,
+        help_text=_(
+            "Whether the change is significant after Benjamini–Hochberg control of the false "
+            "discovery rate at 5% across the units of the indicator in this round (national "
+            "values: across all indicators of the round). Null when not tested or suppressed."
+        ),
+    )
+
+
+# --- Shapes -----------------------------------------------------------------------------------
 
 
 class TextsSerializer(serializers.Serializer):
@@ -43,6 +138,13 @@ SCORE_EXAMPLE = {
     "rank_of": 63,
     "suppressed": False,
     "run": 17,
+    "deff": 1.8,
+    "n_eff": 228.9,
+    "rank_low": 1,
+    "rank_high": 5,
+    "change": 3.6,
+    "change_p": 0.0164,
+    "change_significant": True,
 }
 
 
@@ -63,6 +165,13 @@ SCORE_EXAMPLE = {
                 "rank": None,
                 "rank_of": None,
                 "suppressed": True,
+                "deff": None,
+                "n_eff": None,
+                "rank_low": None,
+                "rank_high": None,
+                "change": None,
+                "change_p": None,
+                "change_significant": None,
             },
             response_only=True,
         ),
@@ -93,16 +202,18 @@ class ScoreSerializer(SuppressingSerializer):
         help_text=_("Too few respondents: the value is not published.")
     )
     run = serializers.IntegerField(source="run_id", help_text=_("The published run."))
+    # issue 13: precision, rank interval, change
+    deff = deff_field()
+    n_eff = n_eff_field()
+    rank_low = rank_low_field()
+    rank_high = rank_high_field()
+    change = change_field()
+    change_p = change_p_field()
+    change_significant = change_significant_field()
 
 
 class RankedScoreSerializer(ScoreSerializer):
     name = serializers.CharField(source="unit__name", help_text=_("Unit name."))
-    change = serializers.FloatField(
-        allow_null=True, help_text=_("Change since the previous round, in points.")
-    )
-    change_significant = serializers.BooleanField(
-        allow_null=True, help_text=_("Whether the change exceeds its 95% margin.")
-    )
 
 
 class NationalSerializer(SuppressingSerializer):
@@ -113,8 +224,12 @@ class NationalSerializer(SuppressingSerializer):
     ci_low = serializers.FloatField(allow_null=True)
     ci_high = serializers.FloatField(allow_null=True)
     suppressed = serializers.BooleanField()
-    change = serializers.FloatField(allow_null=True)
-    change_significant = serializers.BooleanField(allow_null=True)
+    # issue 13: precision, change
+    deff = deff_field()
+    n_eff = n_eff_field()
+    change = change_field()
+    change_p = change_p_field()
+    change_significant = change_significant_field()
 
 
 class RankingSerializer(serializers.Serializer):
@@ -146,8 +261,14 @@ class TrendPointSerializer(SuppressingSerializer):
     rank = serializers.IntegerField(allow_null=True)
     rank_of = serializers.IntegerField(allow_null=True)
     suppressed = serializers.BooleanField()
-    change = serializers.FloatField(allow_null=True)
-    change_significant = serializers.BooleanField(allow_null=True)
+    # issue 13: precision, rank interval, change
+    deff = deff_field()
+    n_eff = n_eff_field()
+    rank_low = rank_low_field()
+    rank_high = rank_high_field()
+    change = change_field()
+    change_p = change_p_field()
+    change_significant = change_significant_field()
 
 
 class TrendSerializer(serializers.Serializer):

@@ -22,7 +22,7 @@ from surveys.collation import sorted_by_name, vietnamese_key
 from surveys.models import Indicator, Round, Unit, UnitLineage, localized
 
 CACHE_SECONDS = 24 * 3600
-CACHE_VERSION = 1  # bump when the cached dataclasses change shape
+CACHE_VERSION = 2  # bump when the cached dataclasses change shape
 
 
 def cached[T](key: str, compute: Callable[[], T]) -> T:
@@ -61,10 +61,21 @@ class Value:
     suppressed: bool = False
     change: float | None = None
     change_significant: bool | None = None
+    rank_low: int | None = None  # the 95% interval of the rank (issue 13)
+    rank_high: int | None = None
 
     @property
     def shown(self) -> bool:
         return not self.suppressed and self.value is not None
+
+    @property
+    def rank_uncertain(self) -> bool:
+        """Whether the rank's 95% interval spans more than one rank."""
+        return (
+            self.rank_low is not None
+            and self.rank_high is not None
+            and self.rank_high > self.rank_low
+        )
 
     @classmethod
     def of(cls, score: Score) -> Value:
@@ -79,6 +90,8 @@ class Value:
             suppressed=hidden,
             change=None if hidden else score.change,
             change_significant=None if hidden else score.change_significant,
+            rank_low=None if hidden else score.rank_low,
+            rank_high=None if hidden else score.rank_high,
         )
 
 
@@ -97,6 +110,22 @@ class Ranking:
     rows: list[RankedUnit]
     national: Value | None
     national_mean: float | None
+
+    @property
+    def ranks_with_intervals(self) -> bool:
+        return any(row.value.rank_low is not None for row in self.rows)
+
+    @property
+    def indistinct_from_first(self) -> int | None:
+        """The worst rank among units whose 95% rank interval includes first place, if
+        that is more than 1: "units ranked 1–k cannot be told apart"; else None."""
+        ranks = [
+            row.value.rank
+            for row in self.rows
+            if row.value.shown and row.value.rank is not None and row.value.rank_low == 1
+        ]
+        worst = max(ranks, default=None)
+        return worst if worst is not None and worst > 1 else None
 
 
 @dataclass(frozen=True)
