@@ -312,13 +312,17 @@ def respondent_answers(
         islands = 0.03 if unit.coastal else 0.0
         add(("A07", "mien_nui" if u < hills else "hai_dao" if u < hills + islands else "dong_bang"))
     # Sampling frame: 3 villages per commune, 2 communes per district (as SIPAS 2024).
+    # The draws that once placed a respondent at random are still made (and unused), so
+    # that a seed's other answers stay as they were before villages.
     commune = (village - 1) // 3 + 1
     district = (commune - 1) // 2 + 1
+    blank(), blank()
     if blank() >= MISSING_PROFILE:
         add(("A08", f"Huyện {district}"))
     if blank() >= MISSING_PROFILE:
         add(("A09", f"Xã {commune}"))
     if blank() >= MISSING_PROFILE:
+        blank()
         add(("A10", f"Thôn {village}"))
 
     # Interest, information channels, participation.
