@@ -9,6 +9,19 @@ item offsets, a policy/service shift per unit); screeners route the form as its 
 conditions say, so answers to hidden questions are never generated; optional questions are
 left blank now and then.
 
+Villages (the sample design since 2022, README "Sample design"): respondents of a unit are
+sampled by village, ``VILLAGE_SIZE`` (31) per village in order (the k-th respondent of a
+unit is in its village k // 31 + 1), so the full SIPAS size of ~580 per province gives ~19
+villages as in 2024; every response records its village as its PSU (``psu`` "19-T07"; the
+stratum stays the unit) and as its answers A08–A10 (district, commune, village: 3 villages
+per commune, 2 communes per district). A village shifts the satisfaction probability of its
+respondents by v ~ N(0, σ²) with σ² = ICC·L(1 − L) (L the unit's level), so that two
+respondents of a village, whose answers are Bernoulli(L + v + …) given v, have the
+intra-village correlation Cov/Var = σ²/(L(1 − L)) = ICC on each item (exactly before
+probabilities are clipped to [0.01, 0.995]; ``--icc``, default ``DEFAULT_ICC`` = 0.05). A
+village's effect depends on (seed, unit, village) only. With 31 respondents a village
+multiplies a unit's variance by about 1 + 30·ICC (2.5 at 0.05): design effects above 1.
+
 The rows are those ``feedback.services.submit_response`` would store for the same answers
 (value as sent, ``number`` for scale/number/yes-no, ``code`` for single choice, the request
 digest), written directly for speed: the round may be closed and nothing is validated at
@@ -56,6 +69,9 @@ _RECEIPT_SPACE = len(RECEIPT_ALPHABET) ** 10
 _INDEX_SPACE = 10**8  # receipts are distinct for indices below this, per seed
 _RECEIPT_MULTIPLIER = 387_420_489_387_421  # coprime with 31: x ↦ a·x + b is a bijection
 _RECEIPT_OFFSET = 123_456_789_012_345
+
+DEFAULT_ICC = 0.05  # intra-village correlation of satisfied answers
+VILLAGE_SIZE = 31  # respondents per village (SIPAS 2024: 36,525 in 1,170 villages)
 
 BATCH_SIZE = 5_000
 WRITERS = 2  # parallel connections on PostgreSQL
@@ -257,8 +273,24 @@ def _satisfaction(rng: random.Random, p: float) -> int:
     return 3 if v < 0.62 else 2 if v < 0.9 else 1
 
 
-def respondent_answers(rng: random.Random, unit: UnitProfile) -> list[tuple[str, Any]]:
-    """One respondent's answers, in form order, as a client would send them."""
+def village_of(position: int) -> int:
+    """The village (from 1) of a unit's respondent number ``position`` (from 0)."""
+    return position // VILLAGE_SIZE + 1
+
+
+def village_effect(seed: int, unit: UnitProfile, village: int, icc: float) -> float:
+    """The village's shift of its respondents' satisfaction probability: N(0, ICC·L(1 − L))."""
+    if icc <= 0:
+        return 0.0
+    rng = random.Random(f"sipas-demo-village:{seed}:{unit.code}:{village}")
+    return rng.gauss(0.0, (icc * unit.level * (1 - unit.level)) ** 0.5)
+
+
+def respondent_answers(
+    rng: random.Random, unit: UnitProfile, village: int = 1, effect: float = 0.0
+) -> list[tuple[str, Any]]:
+    """One respondent's answers, in form order, as a client would send them, from
+    ``village`` of the unit whose effect on satisfaction is ``effect``."""
     out: list[tuple[str, Any]] = []
     add = out.append
     blank = rng.random
@@ -279,15 +311,19 @@ def respondent_answers(rng: random.Random, unit: UnitProfile) -> list[tuple[str,
         hills = 0.7 if unit.mountainous else 0.12
         islands = 0.03 if unit.coastal else 0.0
         add(("A07", "mien_nui" if u < hills else "hai_dao" if u < hills + islands else "dong_bang"))
-    # Sampling frame: 3 districts, 2 communes each, 3 villages each (as SIPAS 2024).
-    district = 1 + int(blank() * 3)
-    commune = 2 * district - int(blank() * 2)
+    # Sampling frame: 3 villages per commune, 2 communes per district (as SIPAS 2024).
+    # The draws that once placed a respondent at random are still made (and unused), so
+    # that a seed's other answers stay as they were before villages.
+    commune = (village - 1) // 3 + 1
+    district = (commune - 1) // 2 + 1
+    blank(), blank()
     if blank() >= MISSING_PROFILE:
         add(("A08", f"Huyện {district}"))
     if blank() >= MISSING_PROFILE:
         add(("A09", f"Xã {commune}"))
     if blank() >= MISSING_PROFILE:
-        add(("A10", f"Thôn {3 * commune - int(blank() * 3)}"))
+        blank()
+        add(("A10", f"Thôn {village}"))
 
     # Interest, information channels, participation.
     keen = rng.gauss(0.0, 0.1)
@@ -331,7 +367,7 @@ def respondent_answers(rng: random.Random, unit: UnitProfile) -> list[tuple[str,
     for code in ("Q8_5", "Q8_6", "Q8_7"):
         add((code, blank() < SCREENER_RATES[code]))
 
-    base = unit.level + mood
+    base = unit.level + effect + mood
     policy = base + unit.policy_shift
     for code, offset in POLICY_OFFSETS.items():
         if (code == "P06" and not clinic) or (code == "P07" and not school):
@@ -407,7 +443,7 @@ class _Encoder:
 @dataclass
 class _Chunk:
     start: int
-    responses: list[tuple[str, int, uuid.UUID, str, dt.datetime]]  # receipt, unit … time
+    responses: list[tuple[str, int, uuid.UUID, str, dt.datetime, str]]  # receipt, unit … psu
     answers: list[list[Any]]  # per response: encoded answer rows
     answer_count: int
 
@@ -419,23 +455,33 @@ def _chunks(
     start: int,
     count: int,
     copy: bool,
+    icc: float = DEFAULT_ICC,
 ) -> Iterator[_Chunk]:
     encode = _Encoder(plan.questions, copy=copy)
     round_json = json.dumps(plan.round_code, ensure_ascii=False)
     units = plan.units
+    effects: dict[tuple[int, int], float] = {}  # (unit, village) → its effect
     for chunk_start in range(start, start + count, BATCH_SIZE):
         chunk_end = min(start + count, chunk_start + BATCH_SIZE)
         responses, answers, total = [], [], 0
         for index in range(chunk_start, chunk_end):
             rng = respondent_rng(seed, index)
             unit = units[index % len(units)]
-            encoded = [encode(code, value) for code, value in respondent_answers(rng, unit)]
+            village = village_of(index // len(units))
+            effect = effects.get((unit.unit_id, village))
+            if effect is None:
+                effect = effects[unit.unit_id, village] = village_effect(seed, unit, village, icc)
+            psu = f"{unit.code}-T{village:02d}"
+            sent = respondent_answers(rng, unit, village, effect)
+            encoded = [encode(code, value) for code, value in sent]
             # request_digest's canonical JSON: fragments start with '"<code>":', and codes
             # need no escaping, so sorting fragments sorts the keys.
             canonical = (
                 '{"answers":{'
                 + ",".join(sorted(f for _r, f in encoded))
-                + '},"round":'
+                + '},"psu":'
+                + json.dumps(psu, ensure_ascii=False)
+                + ',"round":'
                 + round_json
                 + ',"unit":'
                 + unit.code_json
@@ -449,6 +495,7 @@ def _chunks(
                     demo_client_id(seed, index),
                     hashlib.sha256(canonical.encode()).hexdigest(),
                     submitted,
+                    psu,
                 )
             )
             answers.append([r for r, _f in encoded])
@@ -594,18 +641,22 @@ def generate_demo_responses(
     replace: bool = False,
     if_empty: bool = False,
     progress: Callable[[str], None] | None = None,
+    icc: float = DEFAULT_ICC,
 ) -> DemoReport:
     """Add ``responses`` demo responses to the round (see the module docstring).
 
     ``replace`` first deletes the round's demo responses (any seed); ``if_empty`` does
-    nothing when the round has any response at all. Each chunk of ``BATCH_SIZE`` responses
-    is its own transaction, so memory stays flat and an interrupted run keeps whole
-    responses only; the next run of the same seed continues after the last one stored.
+    nothing when the round has any response at all; ``icc`` is the intra-village
+    correlation. Each chunk of ``BATCH_SIZE`` responses is its own transaction, so memory
+    stays flat and an interrupted run keeps whole responses only; the next run of the same
+    seed continues after the last one stored.
     """
     if not 0 <= seed < 1 << SEED_BITS:
         raise ValidationError({"seed": [f"the seed must be in 0..{(1 << SEED_BITS) - 1}"]})
     if responses < 0:
         raise ValidationError({"responses": ["must not be negative"]})
+    if not 0 <= icc < 1:
+        raise ValidationError({"icc": ["the intra-village correlation must be in [0, 1)"]})
     say = progress or (lambda message: None)
     started = time.perf_counter()
     survey_round = Round.objects.filter(code=round_code).first()
@@ -644,7 +695,9 @@ def generate_demo_responses(
                 f"({rate:,.0f} responses/s)")  # fmt: skip
             next_report += PROGRESS_EVERY
 
-    chunks = _prefetched(_chunks(plan=plan, seed=seed, start=first, count=responses, copy=copy))
+    chunks = _prefetched(
+        _chunks(plan=plan, seed=seed, start=first, count=responses, copy=copy, icc=icc)
+    )
     # PostgreSQL spends most of a chunk checking foreign keys at commit, one backend per
     # connection: WRITERS connections in parallel, each chunk its own transaction. Only
     # outside a transaction: other connections would not see uncommitted rows of this one.
@@ -671,7 +724,7 @@ def generate_demo_responses(
 
 RESPONSE_COLUMNS = (
     "id, receipt, round_id, version_id, unit_id, channel, client_id, request_digest, "
-    "submitted_at, weight"
+    "submitted_at, weight, psu"
 )
 
 
@@ -697,8 +750,8 @@ def _write_copy(plan: _Plan, chunk: _Chunk) -> None:
         fixed = f"\t{plan.round_id}\t{plan.version_id}\t"
         response_rows = "".join(
             f"{pk}\t{receipt}{fixed}{unit_id}\tpaper\t{client_id}\t{digest}\t"
-            f"{submitted.isoformat()}\t1\n"
-            for pk, (receipt, unit_id, client_id, digest, submitted) in zip(
+            f"{submitted.isoformat()}\t1\t{_copy_text(psu)}\n"
+            for pk, (receipt, unit_id, client_id, digest, submitted, psu) in zip(
                 ids, chunk.responses, strict=True
             )
         )
@@ -728,8 +781,9 @@ def _write_orm(plan: _Plan, chunk: _Chunk) -> None:
                 request_digest=digest,
                 submitted_at=submitted,
                 weight=1.0,
+                psu=psu,
             )
-            for receipt, unit_id, client_id, digest, submitted in chunk.responses
+            for receipt, unit_id, client_id, digest, submitted, psu in chunk.responses
         ]
     )
     with connection.cursor() as cursor:

@@ -139,13 +139,17 @@ def ranking(*, run_id: int, indicator_code: str) -> list[dict[str, Any]]:
 
 
 def national_values(*, run_id: int, indicator_code: str) -> dict[str, dict[str, Any]]:
-    """The pooled national score and the mean of unit values, keyed by scope."""
+    """The national score and the mean of unit values, keyed by scope. The national row's
+    ``method`` is how the run computed it (its ``settings_used``, ``national_value``)."""
     rows = Score.objects.filter(
         run_id=run_id,
         indicator__code=indicator_code,
         scope__in=[Score.Scope.NATIONAL, Score.Scope.NATIONAL_MEAN],
-    ).values("scope", *SCORE_FIELDS)
-    return {row["scope"]: row for row in rows}
+    ).values("scope", *SCORE_FIELDS, "run__settings_used")
+    found = {row["scope"]: row for row in rows}
+    for row in found.values():
+        row["method"] = (row.pop("run__settings_used") or {}).get("national_value", "pooled")
+    return found
 
 
 def unit_trend(*, unit_id: int, indicator_code: str) -> list[dict[str, Any]]:

@@ -222,7 +222,10 @@ def start_run(*, round_code: str) -> tuple[Run, bool]:
                 run = Run.objects.create(
                     round=survey_round,
                     code_version=code_version(),
-                    settings_used={"MIN_PUBLISH_N": settings.MIN_PUBLISH_N},
+                    settings_used={
+                        "MIN_PUBLISH_N": settings.MIN_PUBLISH_N,
+                        "national_value": survey_round.national_value,
+                    },
                 )
         except IntegrityError:  # another start won the race
             return Run.objects.get(round=survey_round, status=Run.Status.RUNNING), False
@@ -501,6 +504,113 @@ def prune_runs(*, round_id: int, keep: int) -> int:
     return len(old)
 
 
+class MissingPopulations(ValueError):
+    """The round weights its national value by population, but units lack margins."""
+
+
+def unit_populations(*, round_id: int) -> dict[int, float]:
+    """Each unit's population in the round's margins (``PopulationMargin``): the sum of its
+    sex × age margins, else of its area margins. Units with neither, or with 0, are absent."""
+    from django.db.models import Sum
+
+    from scoring.models import PopulationMargin
+
+    totals: dict[int, dict[str, float]] = defaultdict(dict)
+    rows = (
+        PopulationMargin.objects.filter(round_id=round_id)
+        .values("unit_id", "dimension")
+        .annotate(total=Sum("population"))
+        .order_by()
+        .values_list("unit_id", "dimension", "total")
+    )
+    for unit_id, dimension, total in rows:
+        totals[unit_id][dimension] = total
+    populations = {
+        unit_id: by_dimension.get(
+            PopulationMargin.Dimension.SEX_AGE, by_dimension.get(PopulationMargin.Dimension.AREA)
+        )
+        for unit_id, by_dimension in totals.items()
+    }
+    return {unit_id: n for unit_id, n in populations.items() if n and n > 0}
+
+
+def population_weighted_national(values: list[Any], populations: dict[int, float]) -> list[Any]:
+    """The engine's values with each national value replaced by the population-weighted mean
+    of the unit values: Σ N_u·value_u / Σ N_u over the units with a value for the node.
+
+    Units are independent strata and the populations N_u are known constants, so
+    SE = √(Σ (N_u/ΣN)²·SE_u²); it is None if a unit's SE is. The design effect is the
+    variance over the same combination of the units' simple-sample variances SE_u²/deff_u
+    (None if a unit has none), n_eff = n/deff; the interval is ``scoring.intervals.interval``.
+    n, valid and weight_sum stay the pooled ones (they count respondents and answers).
+    Every unit with a value must have a population (``KeyError`` otherwise).
+    """
+    import math
+    from dataclasses import replace
+
+    from scoring.intervals import interval
+
+    by_node: dict[int, list[Any]] = defaultdict(list)
+    for v in values:
+        if v.unit_id is not None and v.value is not None:
+            by_node[v.indicator_id].append(v)
+    result = []
+    for v in values:
+        if v.unit_id is not None:
+            result.append(v)
+            continue
+        units = by_node[v.indicator_id]
+        total = sum(populations[u.unit_id] for u in units)
+        if not units or total <= 0:
+            result.append(replace(v, value=None, se=None, ci_low=None, ci_high=None))
+            continue
+        shares = [(populations[u.unit_id] / total, u) for u in units]
+        value = sum(a * u.value for a, u in shares)
+        se = deff = n_eff = None
+        if all(u.se is not None for _a, u in shares):
+            se = math.sqrt(sum((a * u.se) ** 2 for a, u in shares))
+            if all(u.deff for _a, u in shares):
+                simple = sum(a * a * u.se**2 / u.deff for a, u in shares)
+                deff = se**2 / simple if simple > 0 else None
+                n_eff = v.n / deff if deff else None
+        low, high = interval(value, se, n=v.n, n_eff=n_eff)
+        result.append(
+            replace(v, value=value, se=se, ci_low=low, ci_high=high, deff=deff, n_eff=n_eff)
+        )
+    return result
+
+
+def national_value(
+    run: Run, values: list[Any], *, say: Callable[[str], None] = lambda message: None
+) -> list[Any]:
+    """The run's values with the national rows its round asks for (``settings_used``,
+    ``national_value``): pooled over all respondents as the engine computed them, or
+    weighted by the units' populations (``population_weighted_national``).
+
+    Weighting by population needs every unit with responses to have margins: otherwise
+    ``MissingPopulations`` names them and the run fails (the published run stays), rather
+    than publish a national value by another method than the round chose.
+    """
+    if run.settings_used.get("national_value") != Round.NationalValue.POPULATION:
+        return values
+    from surveys.models import Unit
+
+    populations = unit_populations(round_id=run.round_id)
+    missing = {v.unit_id for v in values if v.unit_id is not None} - set(populations)
+    if missing:
+        codes = Unit.objects.filter(pk__in=missing).order_by("code").values_list("code", flat=True)
+        raise MissingPopulations(
+            _(
+                "The national value is weighted by population, but these units have responses "
+                "and no population margins in this round: %(units)s. Upload their margins or "
+                "choose the pooled national value."
+            )
+            % {"units": ", ".join(codes)}
+        )
+    say(f"{run.round.code}: national value weighted by the population of {len(populations)} units")
+    return population_weighted_national(values, populations)
+
+
 def compute_run(*, run_id: int, progress: Callable[[str], None] | None = None) -> Run:
     """Compute a running run's values and mark it computed; a finished run is returned as is.
 
@@ -535,6 +645,7 @@ def compute_run(*, run_id: int, progress: Callable[[str], None] | None = None) -
         )
         if run.round.variance_method == Round.Variance.JACKKNIFE:
             values, run.settings_used["variance"] = replicates.with_jackknife(values, run, say=say)
+        values = national_value(run, values, say=say)
         scores = build_scores(run, values, min_n=settings.MIN_PUBLISH_N)
         compare_with_previous(run, scores, say=say)
         scores += agency_scores(

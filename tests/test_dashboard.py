@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 import xml.etree.ElementTree as ET
+from decimal import ROUND_HALF_UP, Decimal
 from html.parser import HTMLParser
 
 import pytest
@@ -269,7 +270,8 @@ def shown(score: Score, language: str) -> str:
 
 
 def two(x: float, language: str) -> str:
-    text = f"{x:.2f}"
+    """``x`` to 2 decimals as the page's ``floatformat`` writes it (half up: 84.125 → 84.13)."""
+    text = str(Decimal(str(x)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
     return text.replace(".", ",") if language == "vi" else text
 
 

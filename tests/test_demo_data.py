@@ -97,7 +97,12 @@ def test_every_stored_answer_passes_validation(sipas: Any) -> None:
         assert errors == {}
         stored = {a.question.code: (a.value, a.number, a.code) for a in response.answers.all()}
         assert stored == {c: (a.value, a.number, a.code) for c, a in cleaned.items()}
-        digest = request_digest(round_code=ROUND, unit_code=response.unit.code, answers=answers)
+        digest = request_digest(
+            round_code=ROUND,
+            unit_code=response.unit.code,
+            answers=answers,
+            design={"psu": response.psu, "stratum": response.stratum},
+        )
         assert response.request_digest == digest
 
 
@@ -117,7 +122,9 @@ def test_provincial_levels_follow_the_published_ranking(sipas: Any) -> None:
     assert ordered[-1] == "22" and ordered[-2] == "19"  # Quảng Ninh, Thái Nguyên
     assert ordered[0] == "20" and ordered[1] == "06"  # Lạng Sơn, Bắc Kạn
 
-    generate(2520)  # 40 respondents per province
+    # 40 respondents per province, without village effects: at 31 per village a province's
+    # 40 come from 2 villages, whose effects (SD 0.09 at ICC 0.05) would blur the levels.
+    generate(2520, 7, "--icc", "0")
     satisfied = Count("id", filter=Q(number__gte=4))
     shares = {
         row["response__unit__code"]: row["satisfied"] / row["total"]
@@ -158,3 +165,68 @@ def test_demo_client_ids_encode_seed_and_index() -> None:
 def test_demo_data_is_copied_on_postgresql(sipas: Any) -> None:
     generate(20)
     assert Answer.objects.filter(response__round__code=ROUND).count() > 20 * 30
+
+
+# --- Villages ------------------------------------------------------------------------------
+
+
+def test_respondents_are_sampled_by_village_and_record_it_as_their_psu(sipas: Any) -> None:
+    survey_round = Round.objects.get(code=ROUND)
+    units = list(survey_round.units.order_by("code").values_list("code", flat=True))
+    generate(len(units) * 40)  # 40 per unit: village 1 has 31 of them, village 2 has 9
+    first = units[0]
+    rows = list(
+        Response.objects.filter(unit__code=first)
+        .order_by("client_id")
+        .values_list("psu", "stratum")
+    )
+    assert [psu for psu, _s in rows] == [f"{first}-T01"] * 31 + [f"{first}-T02"] * 9
+    assert {stratum for _p, stratum in rows} == {""}  # the unit is the stratum
+    # the village is also the respondent's answer A10 (when given), its commune A09
+    for response in Response.objects.filter(unit__code=first, psu=f"{first}-T02"):
+        given = sent_answers(response)
+        assert given.get("A10", "Thôn 2") == "Thôn 2"
+        assert given.get("A09", "Xã 1") == "Xã 1"
+
+
+def test_a_village_effect_has_the_variance_the_icc_asks_for() -> None:
+    unit = demo.UnitProfile(1, "19", level=0.8, policy_shift=0.0, mountainous=False, coastal=False)
+    effects = [demo.village_effect(7, unit, village, 0.05) for village in range(1, 4001)]
+    mean = sum(effects) / len(effects)
+    variance = sum((e - mean) ** 2 for e in effects) / (len(effects) - 1)
+    # ICC · L(1 − L) = 0.05 · 0.8 · 0.2 = 0.008; 4,000 draws: relative SE √(2/3999) ≈ 2.2%
+    assert variance == pytest.approx(0.008, rel=0.08)
+    assert abs(mean) < 0.004  # SE √(0.008/4000) ≈ 0.0014
+    assert demo.village_effect(7, unit, 3, 0.05) == effects[2]  # (seed, unit, village) only
+    assert demo.village_effect(7, unit, 3, 0.0) == 0.0
+
+
+def village_icc() -> float:
+    """The ANOVA estimate of the intra-village correlation of satisfied answers (4 or 5),
+    per policy item P01–P05 and unit, averaged."""
+    villages: dict[tuple[str, int], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    rows = Answer.objects.filter(question__code__in=[f"P0{n}" for n in range(1, 6)]).values_list(
+        "question__code", "response__unit_id", "response__psu", "number"
+    )
+    for item, unit, psu, number in rows:
+        villages[item, unit][psu].append(1.0 if number >= 4 else 0.0)
+    estimates = []
+    for groups in (list(by_psu.values()) for by_psu in villages.values()):
+        k, n = len(groups), sum(len(ys) for ys in groups)
+        grand = sum(map(sum, groups)) / n
+        pairs = [(ys, sum(ys) / len(ys)) for ys in groups]
+        between = sum(len(ys) * (m - grand) ** 2 for ys, m in pairs) / (k - 1)
+        within = sum((y - m) ** 2 for ys, m in pairs for y in ys) / (n - k)
+        m0 = (n - sum(len(ys) ** 2 for ys in groups) / n) / (k - 1)
+        estimates.append((between - within) / (between + (m0 - 1) * within))
+    return sum(estimates) / len(estimates)
+
+
+@pytest.mark.parametrize(("icc", "low", "high"), [(0.0, -0.01, 0.01), (0.1, 0.05, 0.13)])
+def test_answers_are_correlated_within_villages_as_asked(sipas: Any, icc, low, high) -> None:
+    survey_round = Round.objects.get(code=ROUND)
+    survey_round.units.set(survey_round.units.order_by("code")[:3])
+    generate(3 * 31 * 20, 7, "--icc", str(icc))  # 20 villages of 31 in each of 3 units
+
+    assert Response.objects.values("psu").distinct().count() == 60
+    assert low < village_icc() < high

@@ -181,7 +181,10 @@ class ScoreSerializer(SuppressingSerializer):
     unit = serializers.CharField(
         source="unit__code",
         allow_null=True,
-        help_text=_("Unit code; null for the national value (pooled over all respondents)."),
+        help_text=_(
+            "Unit code; null for the national value (its method: the run's settings, "
+            "national_value)."
+        ),
     )
     indicator = serializers.CharField(source="indicator__code", help_text=_("Indicator code."))
     value = serializers.FloatField(
@@ -230,6 +233,13 @@ class NationalSerializer(SuppressingSerializer):
     change = change_field()
     change_p = change_p_field()
     change_significant = change_significant_field()
+    method = serializers.ChoiceField(
+        choices=["pooled", "population"],
+        help_text=_(
+            "pooled: over all respondents with their weights; population: the unit values "
+            "weighted by the units' populations (the round's setting)."
+        ),
+    )
 
 
 class RankingSerializer(serializers.Serializer):
@@ -238,7 +248,7 @@ class RankingSerializer(serializers.Serializer):
     run = serializers.IntegerField(allow_null=True)
     published_at = serializers.DateTimeField(allow_null=True)
     national = NationalSerializer(
-        allow_null=True, help_text=_("The national value, pooled over all respondents.")
+        allow_null=True, help_text=_("The national value; its method says how it is computed.")
     )
     national_mean = serializers.FloatField(
         allow_null=True, help_text=_("The mean of the published unit values.")

@@ -5,7 +5,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from feedback.demo import generate_demo_responses
+from feedback.demo import DEFAULT_ICC, generate_demo_responses
 
 
 class Command(BaseCommand):
@@ -16,7 +16,8 @@ class Command(BaseCommand):
         "same seed continues that seed's sequence (two runs of N = one run of 2N), so nothing "
         "is duplicated; --replace first deletes the round's demo responses of every seed; "
         "--if-empty does nothing when the round has any response. Real responses are never "
-        "touched."
+        "touched. Respondents are sampled by village (31 per village, recorded as the PSU), "
+        "with the intra-village correlation --icc."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -25,6 +26,14 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=2022, metavar="S", help="0..2**32-1")
         parser.add_argument(
             "--replace", action="store_true", help="delete the round's demo responses first"
+        )
+        parser.add_argument(
+            "--icc",
+            type=float,
+            default=DEFAULT_ICC,
+            metavar="R",
+            help=f"intra-village correlation of satisfied answers, 0 ≤ R < 1 "
+            f"(default {DEFAULT_ICC}; 0: no village effect)",
         )
         parser.add_argument(
             "--if-empty", action="store_true", help="only when the round has no response yet"
@@ -39,6 +48,7 @@ class Command(BaseCommand):
                 replace=options["replace"],
                 if_empty=options["if_empty"],
                 progress=self.stdout.write,
+                icc=options["icc"],
             )
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from exc
