@@ -1,7 +1,10 @@
 """Output shapes of the results API (they render the documents and describe the schema).
 
-A suppressed value (too few respondents) is published as ``null`` with ``suppressed: true``:
-``value``, ``se``, ``ci_low``, ``ci_high`` and ``change`` never carry its number.
+A suppressed value (too few respondents, or withheld so that such a value cannot be computed
+back: ``scoring.suppression``) is published as ``null`` with ``suppressed: true``: ``value``,
+``se``, ``ci_low``, ``ci_high`` and ``change`` never carry its number; ``n`` and ``valid``
+stay (they are no value and the suppression already assumes them known). A published value
+resting on a withheld child says so (``children_suppressed``).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ SCORE_EXAMPLE = {
     "rank_of": 63,
     "suppressed": False,
     "run": 17,
+    "children_suppressed": False,
 }
 
 
@@ -90,9 +94,18 @@ class ScoreSerializer(SuppressingSerializer):
     )
     rank_of = serializers.IntegerField(allow_null=True, help_text=_("Number of ranked units."))
     suppressed = serializers.BooleanField(
-        help_text=_("Too few respondents: the value is not published.")
+        help_text=_(
+            "The value is not published: too few respondents, or withheld so that no such "
+            "value can be computed back from the published ones."
+        )
     )
     run = serializers.IntegerField(source="run_id", help_text=_("The published run."))
+    children_suppressed = serializers.BooleanField(
+        help_text=_(
+            "Published over at least one suppressed child: some of the parts it is made "
+            "of are withheld (too few respondents, or so that they cannot be computed back)."
+        )
+    )
 
 
 class RankedScoreSerializer(ScoreSerializer):
@@ -115,6 +128,12 @@ class NationalSerializer(SuppressingSerializer):
     suppressed = serializers.BooleanField()
     change = serializers.FloatField(allow_null=True)
     change_significant = serializers.BooleanField(allow_null=True)
+    children_suppressed = serializers.BooleanField(
+        help_text=_(
+            "Published over at least one suppressed child: some of the parts it is made "
+            "of are withheld (too few respondents, or so that they cannot be computed back)."
+        )
+    )
 
 
 class RankingSerializer(serializers.Serializer):
@@ -148,6 +167,12 @@ class TrendPointSerializer(SuppressingSerializer):
     suppressed = serializers.BooleanField()
     change = serializers.FloatField(allow_null=True)
     change_significant = serializers.BooleanField(allow_null=True)
+    children_suppressed = serializers.BooleanField(
+        help_text=_(
+            "Published over at least one suppressed child: some of the parts it is made "
+            "of are withheld (too few respondents, or so that they cannot be computed back)."
+        )
+    )
 
 
 class TrendSerializer(serializers.Serializer):
