@@ -115,39 +115,37 @@ def determined(cells_with_value: list[tuple], rows: list[dict], withheld: set) -
     """The withheld cells that the relations fix once the published cells are known.
 
     Unknown: every cell not published (withheld, or not in the output at all). The relations
-    restricted to the unknown cells form a matrix A; a cell k is determined iff
-    its unit vector lies in the row space of A. Exactly, in fractions: in the reduced row
-    echelon form of A, e_k is in the row space iff k is a pivot column whose row has no
-    other non-zero entry.
+    restricted to the unknown cells form a matrix A; a cell k is determined iff its unit
+    vector lies in the row space of A. Exactly, in fractions, with sparse rows: in the
+    reduced row echelon form of A, e_k is in the row space iff k is a pivot column whose
+    row has no other non-zero entry.
     """
     published = {c for c in cells_with_value if c not in withheld}
-    unknown = sorted({c for row in rows for c in row if c not in published}, key=repr)
-    column = {c: i for i, c in enumerate(unknown)}
-    matrix = [[Fraction(0)] * len(unknown) for _row in rows]
-    for r, row in enumerate(rows):
-        for cell, coefficient in row.items():
-            if cell in column:
-                matrix[r][column[cell]] += Fraction(coefficient)
-    pivots: list[tuple[int, int]] = []  # (row, column)
-    top = 0
-    for col in range(len(unknown)):
-        pivot = next((r for r in range(top, len(matrix)) if matrix[r][col] != 0), None)
-        if pivot is None:
+    reduced: dict[Any, dict[Any, Fraction]] = {}  # pivot cell → its row (pivot entry 1)
+    for relation in rows:
+        row = {c: Fraction(v) for c, v in relation.items() if c not in published and v != 0}
+        for cell in [c for c in row if c in reduced]:  # eliminate the known pivots
+            factor = row.pop(cell, Fraction(0))
+            for c, v in reduced[cell].items():
+                if c != cell and factor:
+                    row[c] = row.get(c, Fraction(0)) - factor * v
+                    if row[c] == 0:
+                        del row[c]
+        row = {c: v for c, v in row.items() if v != 0}
+        if not row:
             continue
-        matrix[top], matrix[pivot] = matrix[pivot], matrix[top]
-        lead = matrix[top][col]
-        matrix[top] = [v / lead for v in matrix[top]]
-        for r in range(len(matrix)):
-            if r != top and matrix[r][col] != 0:
-                factor = matrix[r][col]
-                matrix[r] = [v - factor * w for v, w in zip(matrix[r], matrix[top], strict=True)]
-        pivots.append((top, col))
-        top += 1
-    return {
-        unknown[col]
-        for r, col in pivots
-        if unknown[col] in withheld and all(v == 0 for c, v in enumerate(matrix[r]) if c != col)
-    }
+        pivot = min(row, key=repr)
+        lead = row[pivot]
+        row = {c: v / lead for c, v in row.items()}
+        for other in reduced.values():  # keep the form reduced: clear the new pivot column
+            factor = other.get(pivot)
+            if factor:
+                for c, v in row.items():
+                    other[c] = other.get(c, Fraction(0)) - factor * v
+                    if other[c] == 0:
+                        del other[c]
+        reduced[pivot] = row
+    return {cell for cell, row in reduced.items() if cell in withheld and len(row) == 1}
 
 
 def leaks(nodes: list[Node], cells: dict, withheld: set, population: dict | None = None) -> set:
