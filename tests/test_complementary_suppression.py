@@ -111,39 +111,49 @@ def relations(
     return cells_with_value, rows
 
 
+PRIME = 2**61 - 1  # exact arithmetic modulo a prime: ranks agree with the rationals' but
+# for a chance of the order of (number of minors)/PRIME, and integers stay small (fast)
+
+
+def modular(value: Any) -> int:
+    fraction = Fraction(value)
+    return fraction.numerator % PRIME * pow(fraction.denominator, -1, PRIME) % PRIME
+
+
 def determined(cells_with_value: list[tuple], rows: list[dict], withheld: set) -> set:
     """The withheld cells that the relations fix once the published cells are known.
 
     Unknown: every cell not published (withheld, or not in the output at all). The relations
     restricted to the unknown cells form a matrix A; a cell k is determined iff its unit
-    vector lies in the row space of A. Exactly, in fractions, with sparse rows: in the
-    reduced row echelon form of A, e_k is in the row space iff k is a pivot column whose
+    vector lies in the row space of A. Exactly (modulo a large prime), with sparse rows: in
+    the reduced row echelon form of A, e_k is in the row space iff k is a pivot column whose
     row has no other non-zero entry.
     """
     published = {c for c in cells_with_value if c not in withheld}
-    reduced: dict[Any, dict[Any, Fraction]] = {}  # pivot cell → its row (pivot entry 1)
+    reduced: dict[Any, dict[Any, int]] = {}  # pivot cell → its row (pivot entry 1)
+
+    def subtract(row: dict[Any, int], factor: int, other: dict[Any, int]) -> None:
+        for c, v in other.items():
+            left = (row.get(c, 0) - factor * v) % PRIME
+            if left:
+                row[c] = left
+            else:
+                row.pop(c, None)
+
     for relation in rows:
-        row = {c: Fraction(v) for c, v in relation.items() if c not in published and v != 0}
+        row = {c: modular(v) for c, v in relation.items() if c not in published}
+        row = {c: v for c, v in row.items() if v}
         for cell in [c for c in row if c in reduced]:  # eliminate the known pivots
-            factor = row.pop(cell, Fraction(0))
-            for c, v in reduced[cell].items():
-                if c != cell and factor:
-                    row[c] = row.get(c, Fraction(0)) - factor * v
-                    if row[c] == 0:
-                        del row[c]
-        row = {c: v for c, v in row.items() if v != 0}
+            if cell in row:
+                subtract(row, row[cell], reduced[cell])
         if not row:
             continue
         pivot = min(row, key=repr)
-        lead = row[pivot]
-        row = {c: v / lead for c, v in row.items()}
+        inverse = pow(row[pivot], -1, PRIME)
+        row = {c: v * inverse % PRIME for c, v in row.items()}
         for other in reduced.values():  # keep the form reduced: clear the new pivot column
-            factor = other.get(pivot)
-            if factor:
-                for c, v in row.items():
-                    other[c] = other.get(c, Fraction(0)) - factor * v
-                    if other[c] == 0:
-                        del other[c]
+            if pivot in other:
+                subtract(other, other[pivot], row)
         reduced[pivot] = row
     return {cell for cell, row in reduced.items() if cell in withheld and len(row) == 1}
 
