@@ -79,8 +79,8 @@ def published(sipas, settings) -> Published:
     demo.units.add(Unit.objects.get(code="02"))
     submit_response(
         round_code="demo",
-        unit_code="02",
-        answers=valid_answers(),
+        unit_code="02",  # no service questions: SVC stays under MIN_N nationally
+        answers={k: v for k, v in valid_answers().items() if not k.startswith("S")},
         channel=Response.Channel.API,
         client_id=uuid.uuid4(),
     )
