@@ -15,7 +15,18 @@ from typing import Any
 
 import psycopg
 from django.db import connection
-from django.db.models import Case, F, OuterRef, Q, QuerySet, Subquery, When
+from django.db.models import (
+    BooleanField,
+    Case,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    When,
+)
 from django.utils import timezone
 
 from scoring.models import Run, Score
@@ -108,7 +119,32 @@ SCORE_FIELDS = (
     "change",
     "change_p",
     "change_significant",
+    "children_suppressed",  # annotated: see children_suppressed()
 )
+
+
+def children_suppressed() -> ExpressionWrapper:
+    """Whether a published score rests on a child whose value is withheld.
+
+    A child of the same run and place (unit, or the nation) that has a value but is
+    suppressed, for too few respondents or complementarily (``scoring.suppression``):
+    derived from the stored rows, so no column holds it.
+    """
+    withheld_child = Score.objects.filter(
+        Q(unit_id=OuterRef("unit_id")) | Q(unit__isnull=True, scope=Score.Scope.NATIONAL),
+        run_id=OuterRef("run_id"),
+        scope=OuterRef("scope"),
+        indicator__parent_id=OuterRef("indicator_id"),
+        suppressed=True,
+        value__isnull=False,
+    )
+    return ExpressionWrapper(
+        Exists(withheld_child) & Q(suppressed=False), output_field=BooleanField()
+    )
+
+
+def with_children_suppressed(scores: QuerySet[Score]) -> QuerySet[Score]:
+    return scores.annotate(children_suppressed=children_suppressed())
 
 
 def public_scores(*, run_id: int) -> QuerySet[Score]:
@@ -118,7 +154,7 @@ def public_scores(*, run_id: int) -> QuerySet[Score]:
     (position), units their code, the national value first.
     """
     return (
-        Score.objects.filter(run_id=run_id, scope__in=PUBLIC_SCOPES)
+        with_children_suppressed(Score.objects.filter(run_id=run_id, scope__in=PUBLIC_SCOPES))
         .order_by("indicator__position", "indicator__code", "-scope", "unit__code")
         .values(*SCORE_FIELDS)
     )
@@ -127,7 +163,11 @@ def public_scores(*, run_id: int) -> QuerySet[Score]:
 def ranking(*, run_id: int, indicator_code: str) -> list[dict[str, Any]]:
     """Unit scores of one indicator, best first; suppressed last, by code (their values hidden)."""
     return list(
-        Score.objects.filter(run_id=run_id, scope=Score.Scope.UNIT, indicator__code=indicator_code)
+        with_children_suppressed(
+            Score.objects.filter(
+                run_id=run_id, scope=Score.Scope.UNIT, indicator__code=indicator_code
+            )
+        )
         .order_by(
             "suppressed",
             F("rank").asc(nulls_last=True),
@@ -141,10 +181,12 @@ def ranking(*, run_id: int, indicator_code: str) -> list[dict[str, Any]]:
 def national_values(*, run_id: int, indicator_code: str) -> dict[str, dict[str, Any]]:
     """The national score and the mean of unit values, keyed by scope. The national row's
     ``method`` is how the run computed it (its ``settings_used``, ``national_value``)."""
-    rows = Score.objects.filter(
-        run_id=run_id,
-        indicator__code=indicator_code,
-        scope__in=[Score.Scope.NATIONAL, Score.Scope.NATIONAL_MEAN],
+    rows = with_children_suppressed(
+        Score.objects.filter(
+            run_id=run_id,
+            indicator__code=indicator_code,
+            scope__in=[Score.Scope.NATIONAL, Score.Scope.NATIONAL_MEAN],
+        )
     ).values("scope", *SCORE_FIELDS, "run__settings_used")
     found = {row["scope"]: row for row in rows}
     for row in found.values():
@@ -155,11 +197,13 @@ def national_values(*, run_id: int, indicator_code: str) -> dict[str, dict[str, 
 def unit_trend(*, unit_id: int, indicator_code: str) -> list[dict[str, Any]]:
     """The unit's score of one indicator in every round with a published run, oldest first."""
     return list(
-        Score.objects.filter(
-            run__status=Run.Status.PUBLISHED,
-            scope=Score.Scope.UNIT,
-            unit_id=unit_id,
-            indicator__code=indicator_code,
+        with_children_suppressed(
+            Score.objects.filter(
+                run__status=Run.Status.PUBLISHED,
+                scope=Score.Scope.UNIT,
+                unit_id=unit_id,
+                indicator__code=indicator_code,
+            )
         )
         .order_by("run__round__period_start", "run__round__code")
         .values(

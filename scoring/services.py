@@ -36,11 +36,11 @@ from django.utils.translation import gettext as _
 
 from config.queueing import BrokerUnavailable, enqueue
 from feedback.models import Response
-from scoring import raking, replicates
-from scoring.models import Run, Score
+from scoring import raking, replicates, suppression
+from scoring.models import PopulationMargin, Run, Score
 from scoring.multiple_testing import benjamini_hochberg
 from scoring.ranking import competition_ranks, edge_size, rank_intervals, rank_seed
-from surveys.models import Agency, Indicator, Round, UnitLineage
+from surveys.models import Agency, Indicator, Round, Unit, UnitLineage
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -284,8 +284,41 @@ def score_of(run: Run, v: Any, *, min_n: int, scope: str, **place: int | None) -
     )
 
 
+def withhold_complementary(run: Run, scores: list[Score]) -> None:
+    """Mark suppressed, besides the values with too few respondents, the values that would
+    give one of them back through the tree's relations or the national value
+    (``scoring.suppression``). Unit and national scores of one run; three small queries."""
+    nodes = [
+        suppression.Node(pk, code, parent_id, aggregation, weight)
+        for pk, code, parent_id, aggregation, weight in Indicator.objects.filter(
+            version_id=run.round.version_id
+        )
+        .order_by("position", "code")
+        .values_list("id", "code", "parent_id", "aggregation", "weight")
+    ]
+    by_key = {(s.unit_id, s.indicator_id): s for s in scores}
+    cells = {
+        key: suppression.Cell(n=s.n, weight_sum=s.weight_sum, primary=s.suppressed)
+        for key, s in by_key.items()
+    }
+    population: dict[int, float] | None = None
+    if run.round.national_value == Round.NationalValue.POPULATION:
+        population = unit_populations(round_id=run.round_id) or None  # none: pooled
+    codes = dict(
+        Unit.objects.filter(pk__in={u for u, _i in by_key if u is not None}).values_list(
+            "id", "code"
+        )
+    )
+    withheld = suppression.complementary_suppression(
+        nodes, cells, unit_codes=codes, population=population
+    )
+    for key in withheld:
+        by_key[key].suppressed = True
+
+
 def build_scores(run: Run, values: list[Any], *, min_n: int) -> list[Score]:
-    """Score rows of a run from the engine's node values: suppression, ranks, national mean.
+    """Score rows of a run from the engine's node values: suppression (primary, then
+    complementary), ranks, national mean.
 
     Each ranked unit (not suppressed, with a value) gets its rank and the rank's 95%
     interval (``scoring.ranking.rank_intervals``, seeded by the run and the indicator, so
@@ -300,6 +333,7 @@ def build_scores(run: Run, values: list[Any], *, min_n: int) -> list[Score]:
         scores.append(score)
         if score.scope == Score.Scope.UNIT:
             by_indicator[v.indicator_id].append(score)
+    withhold_complementary(run, scores)  # before ranks: withheld values are not ranked
 
     for indicator_id, unit_scores in by_indicator.items():
         ranked = {s.unit_id: s for s in unit_scores if not s.suppressed and s.value is not None}
@@ -512,8 +546,6 @@ def unit_populations(*, round_id: int) -> dict[int, float]:
     """Each unit's population in the round's margins (``PopulationMargin``): the sum of its
     sex × age margins, else of its area margins. Units with neither, or with 0, are absent."""
     from django.db.models import Sum
-
-    from scoring.models import PopulationMargin
 
     totals: dict[int, dict[str, float]] = defaultdict(dict)
     rows = (

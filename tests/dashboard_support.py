@@ -74,6 +74,17 @@ def published(sipas, settings) -> Published:
         channel=Response.Channel.API,
         client_id=uuid.uuid4(),
     )
+    # A second unit under MIN_N: were Hà Nội the only one withheld, the national values and
+    # the other units' would give its values back, and complementary suppression would
+    # withhold one of the three units on every indicator.
+    demo.units.add(Unit.objects.get(code="02"))
+    submit_response(
+        round_code="demo",
+        unit_code="02",  # no service questions: SVC stays under MIN_N nationally
+        answers={k: v for k, v in valid_answers().items() if not k.startswith("S")},
+        channel=Response.Channel.API,
+        client_id=uuid.uuid4(),
+    )
     recompute_round(round_code="demo")
 
     later = demo.closes_at + dt.timedelta(days=1)

@@ -18,6 +18,7 @@ from feedback.demo import generate_demo_responses
 from feedback.models import Response
 from feedback.services import submit_response
 from results.dashboard import charts
+from results.selectors import with_children_suppressed
 from scoring.models import Run, Score
 from scoring.services import compute_run, recompute_round, start_run
 from surveys.models import Round, Unit
@@ -262,11 +263,17 @@ RANK_CELL = re.compile(r"\d+/\d+ \(95%: .*\)")
 
 
 def shown(score: Score, language: str) -> str:
-    """What a page must show for a stored score."""
+    """What a page must show for a stored score (* if published over a withheld child)."""
     if score.suppressed:
         with translation.override(language):
             return gettext("suppressed")
-    return two(score.value, language)
+    return two(score.value, language) + mark(score)
+
+
+def mark(score: Score) -> str:
+    """``*`` when the published score rests on a suppressed child (complementary suppression)."""
+    flag = with_children_suppressed(Score.objects.filter(pk=score.pk))
+    return "*" if flag.values_list("children_suppressed", flat=True).get() else ""
 
 
 def two(x: float, language: str) -> str:
@@ -298,7 +305,7 @@ class TestPages:
         table = [r for r in page.rows if r and RANK_CELL.fullmatch(r[0])]
         assert [r[1] for r in table] == [s.unit.name for s in ranked]
         assert [r[0] for r in table] == [rank_shown(s, language) for s in ranked]
-        assert [r[2] for r in table] == [two(s.value, language) for s in ranked]
+        assert [r[2] for r in table] == [two(s.value, language) + mark(s) for s in ranked]
         assert [r[3] for r in table] == [
             f"{two(s.ci_low, language)}–{two(s.ci_high, language)}" for s in ranked
         ]
@@ -367,7 +374,7 @@ class TestPages:
         )
         table = [r for r in page.rows if r and RANK_CELL.fullmatch(r[0])]
         assert [(r[0], r[2]) for r in table] == [
-            (rank_shown(s, "en"), two(s.value, "en")) for s in stored
+            (rank_shown(s, "en"), two(s.value, "en") + mark(s)) for s in stored
         ]
 
     @pytest.mark.parametrize("language", ["vi", "en"])
@@ -382,8 +389,8 @@ class TestPages:
         row = page.row("Hà Nội")
         assert row[2] == word and row[0] == "" and row[3] == ""
         assert two(hanoi.value, language) not in html
-        assert html.count('class="bar"') == 3  # Hà Nội is the 4th unit: no bar
-        assert html.count('class="row no-value"') == 1
+        assert html.count('class="bar"') == 3  # Hà Nội and Hà Giang (1 response each): no bar
+        assert html.count('class="row no-value"') == 2
 
         html, page = get(client, "/results/demo/units/01/", language)
         assert re.search(rf'<dd class="big"><span class="suppressed">{word}</span></dd>', html)

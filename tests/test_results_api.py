@@ -69,6 +69,7 @@ class TestScores:
         assert len(rows) == len(expected) == 68 * 64
         for row in rows:
             assert set(row) == {
+                "children_suppressed",
                 "unit",
                 "indicator",
                 "value",

@@ -74,11 +74,16 @@ def test_the_command_computes_and_publishes_with_a_progress_line(responses) -> N
 
 def test_suppressed_units_are_not_ranked(responses, settings) -> None:
     settings.MIN_PUBLISH_N = 2
+    for s01 in (3, 5):
+        answer("02", S01=s01)
     call_command("recompute_scores", "--round", "demo", stdout=StringIO())
     scores = Score.objects.filter(run=published(), indicator__code="S01", scope="unit")
     by_unit = {s.unit.code: s for s in scores}
     assert by_unit["19"].rank == 1 and by_unit["19"].rank_of == 1
     assert by_unit["01"].suppressed and by_unit["01"].rank is None
+    # 01 alone withheld would come back from the national value and the others': the next
+    # smallest unit (02, 2 respondents) is withheld with it (complementary suppression).
+    assert by_unit["02"].n == 2 and by_unit["02"].suppressed and by_unit["02"].rank is None
 
 
 def test_an_unknown_round_is_a_command_error(db) -> None:

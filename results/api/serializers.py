@@ -1,8 +1,11 @@
 """Output shapes of the results API (they render the documents and describe the schema).
 
-A suppressed value (too few respondents) is published as ``null`` with ``suppressed: true``:
-``value``, ``se``, ``ci_low``, ``ci_high``, the design effect and effective size, the rank
-interval and the change with its p-value and flag never carry its numbers.
+A suppressed value (too few respondents, or withheld so that such a value cannot be computed
+back: ``scoring.suppression``) is published as ``null`` with ``suppressed: true``: ``value``,
+``se``, ``ci_low``, ``ci_high``, the design effect and effective size, the rank interval and
+the change with its p-value and flag never carry its numbers; ``n`` and ``valid`` stay (they
+are no value and the suppression already assumes them known). A published value resting on
+a withheld child says so (``children_suppressed``).
 
 The precision, rank-interval and change fields of issue 13 (``deff``, ``n_eff``,
 ``rank_low``, ``rank_high``, ``change``, ``change_p``, ``change_significant``) are made by
@@ -145,6 +148,7 @@ SCORE_EXAMPLE = {
     "change": 3.6,
     "change_p": 0.0164,
     "change_significant": True,
+    "children_suppressed": False,
 }
 
 
@@ -202,7 +206,10 @@ class ScoreSerializer(SuppressingSerializer):
     )
     rank_of = serializers.IntegerField(allow_null=True, help_text=_("Number of ranked units."))
     suppressed = serializers.BooleanField(
-        help_text=_("Too few respondents: the value is not published.")
+        help_text=_(
+            "The value is not published: too few respondents, or withheld so that no such "
+            "value can be computed back from the published ones."
+        )
     )
     run = serializers.IntegerField(source="run_id", help_text=_("The published run."))
     # issue 13: precision, rank interval, change
@@ -213,6 +220,12 @@ class ScoreSerializer(SuppressingSerializer):
     change = change_field()
     change_p = change_p_field()
     change_significant = change_significant_field()
+    children_suppressed = serializers.BooleanField(
+        help_text=_(
+            "Published over at least one suppressed child: some of the parts it is made "
+            "of are withheld (too few respondents, or so that they cannot be computed back)."
+        )
+    )
 
 
 class RankedScoreSerializer(ScoreSerializer):
@@ -239,6 +252,12 @@ class NationalSerializer(SuppressingSerializer):
             "pooled: over all respondents with their weights; population: the unit values "
             "weighted by the units' populations (the round's setting)."
         ),
+    )
+    children_suppressed = serializers.BooleanField(
+        help_text=_(
+            "Published over at least one suppressed child: some of the parts it is made "
+            "of are withheld (too few respondents, or so that they cannot be computed back)."
+        )
     )
 
 
@@ -279,6 +298,12 @@ class TrendPointSerializer(SuppressingSerializer):
     change = change_field()
     change_p = change_p_field()
     change_significant = change_significant_field()
+    children_suppressed = serializers.BooleanField(
+        help_text=_(
+            "Published over at least one suppressed child: some of the parts it is made "
+            "of are withheld (too few respondents, or so that they cannot be computed back)."
+        )
+    )
 
 
 class TrendSerializer(serializers.Serializer):

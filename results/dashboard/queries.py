@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from django.core.cache import cache
 from django.db.models import Q
 
+from results.selectors import with_children_suppressed
 from scoring.models import Run, Score
 from surveys.collation import sorted_by_name, vietnamese_key
 from surveys.models import Indicator, Round, Unit, UnitLineage, localized
@@ -63,6 +64,7 @@ class Value:
     change_significant: bool | None = None
     rank_low: int | None = None  # the 95% interval of the rank (issue 13)
     rank_high: int | None = None
+    children_suppressed: bool = False  # published over a withheld child
 
     @property
     def shown(self) -> bool:
@@ -92,6 +94,7 @@ class Value:
             change_significant=None if hidden else score.change_significant,
             rank_low=None if hidden else score.rank_low,
             rank_high=None if hidden else score.rank_high,
+            children_suppressed=bool(getattr(score, "children_suppressed", False)),
         )
 
 
@@ -229,10 +232,12 @@ def ranking(run: Run, choice: Choice) -> Ranking:
 
 def ranking_of(run: Run, choice: Choice) -> Ranking:
     """The units of the run on one indicator with the national values (one query)."""
-    scores = Score.objects.filter(
-        run=run,
-        indicator_id=choice.indicator_id,
-        scope__in=[Score.Scope.UNIT, Score.Scope.NATIONAL, Score.Scope.NATIONAL_MEAN],
+    scores = with_children_suppressed(
+        Score.objects.filter(
+            run=run,
+            indicator_id=choice.indicator_id,
+            scope__in=[Score.Scope.UNIT, Score.Scope.NATIONAL, Score.Scope.NATIONAL_MEAN],
+        )
     ).select_related("unit")
     rows: list[RankedUnit] = []
     national: Value | None = None
@@ -269,10 +274,12 @@ def unit_breakdown(run: Run, unit: Unit, choices: list[Choice]) -> list[Breakdow
 
 def unit_breakdown_of(run: Run, unit: Unit, choices: list[Choice]) -> list[BreakdownRow]:
     """The unit's value and the national value on each choice (one query)."""
-    scores = Score.objects.filter(
-        Q(scope=Score.Scope.UNIT, unit=unit) | Q(scope=Score.Scope.NATIONAL),
-        run=run,
-        indicator_id__in={c.indicator_id for c in choices},
+    scores = with_children_suppressed(
+        Score.objects.filter(
+            Q(scope=Score.Scope.UNIT, unit=unit) | Q(scope=Score.Scope.NATIONAL),
+            run=run,
+            indicator_id__in={c.indicator_id for c in choices},
+        )
     )
     found: dict[tuple[int, str], Value] = {(s.indicator_id, s.scope): Value.of(s) for s in scores}
     return [
@@ -296,11 +303,13 @@ def unit_trend(unit: Unit, indicator_code: str) -> list[TrendPoint]:
     count too; only rounds in which the unit itself has a value appear.
     """
     scores = (
-        Score.objects.filter(
-            Q(scope=Score.Scope.UNIT, unit=unit) | Q(scope=Score.Scope.NATIONAL),
-            run__status=Run.Status.PUBLISHED,
-            indicator__code=indicator_code,
-            run__round__units=unit,
+        with_children_suppressed(
+            Score.objects.filter(
+                Q(scope=Score.Scope.UNIT, unit=unit) | Q(scope=Score.Scope.NATIONAL),
+                run__status=Run.Status.PUBLISHED,
+                indicator__code=indicator_code,
+                run__round__units=unit,
+            )
         )
         .select_related("run__round")
         .order_by("run__round__opens_at", "run__round__code")
