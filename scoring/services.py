@@ -467,11 +467,28 @@ def compare_with_previous(
     codes = dict(
         Indicator.objects.filter(version_id=run.round.version_id).values_list("id", "code")
     )
+    # A change over a value withheld in the previous run would give it back (previous =
+    # value − change): such values get no change, nor do merged units with a withheld
+    # predecessor.
+    withheld = set(
+        Score.objects.filter(
+            run=previous, scope__in=[Score.Scope.UNIT, Score.Scope.NATIONAL], suppressed=True
+        ).values_list("indicator__code", "unit_id")
+    )
+    parts: dict[int, set[int]] = defaultdict(set)
+    for predecessor, successor in unit_map.items():
+        parts[successor].add(predecessor)
     for score in scores:
         if score.scope not in (Score.Scope.UNIT, Score.Scope.NATIONAL) or score.value is None:
             continue
-        old = before.get((codes[score.indicator_id], score.unit_id))
+        code = codes[score.indicator_id]
+        old = before.get((code, score.unit_id))
         if old is None or old.value is None:
+            continue
+        earlier = parts.get(score.unit_id, set()) | (
+            {score.unit_id} if score.unit_id is None or score.unit_id in previous_units else set()
+        )
+        if any((code, unit) in withheld for unit in earlier):
             continue
         score.change = score.value - old.value
         score.change_p = change_p_value(

@@ -107,6 +107,31 @@ def test_the_national_value_compares_with_the_previous_national_value(two_rounds
     assert national.change_significant is not None
 
 
+def test_no_change_is_published_over_a_value_withheld_in_the_previous_round(
+    two_rounds, settings
+) -> None:
+    # The earlier round published again with MIN_PUBLISH_N = 3: its units (2 respondents
+    # each) are withheld, its national value (6) is not. A change over a withheld value
+    # would give it back (previous = value − change), so none is published for Hà Nội nor
+    # for the merged province (both predecessors withheld); the nation keeps its change.
+    settings.MIN_PUBLISH_N = 3
+    services.recompute_round(round_code="sipas-2022")
+    assert Score.objects.get(
+        run__round__code="sipas-2022",
+        run__status="published",
+        indicator__code="S01",
+        unit__code="01",
+    ).suppressed
+    settings.MIN_PUBLISH_N = 1
+    services.recompute_round(round_code="sipas-2025")
+    for unit in ("01", "19-2025"):
+        score = s01("unit", unit)
+        assert not score.suppressed and score.value is not None
+        assert score.change is None and score.change_p is None
+        assert score.change_significant is None
+    assert s01("national").change == pytest.approx(200 / 3 - 500 / 6)
+
+
 def test_a_first_round_has_no_change(two_rounds) -> None:
     first = Score.objects.get(
         run__round__code="sipas-2022", indicator__code="S01", scope="unit", unit__code="19"
