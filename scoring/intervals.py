@@ -4,9 +4,13 @@ One z for every interval and every test of the scoring: ``Z`` is the 0.975 quant
 normal distribution.
 
 * Between 0 and 100 (exclusive): the logit interval, R ``svyciprop(method = "logit")``'s
-  default. With p = value/100 and s = SE/100, L = logit(p) ± Z·s/(p(1 − p)) and the interval
+  default. With p = value/100 and s = SE/100, L = logit(p) ± q·s/(p(1 − p)) and the interval
   is 100·expit(L). It stays inside (0, 100) and is asymmetric near the edges, where the Wald
-  interval p ± Z·s (clipped) is too narrow on the inner side.
+  interval p ± Z·s (clipped) is too narrow on the inner side. Like ``svyciprop``, q is the
+  0.975 quantile of Student's t with the design's degrees of freedom (PSUs − strata of the
+  scope) when they are given, else ``Z``: a province of 19 villages has 18 degrees of
+  freedom and q = 2.101, which a design-based SE from so few PSUs needs to cover 95%; with
+  hundreds of PSUs (the nation, or respondents as PSUs) q is Z to three decimals.
 * At exactly 0 or 100 the logit is undefined and the design-based SE is 0: the interval is
   Clopper–Pearson's exact binomial interval on the effective sample size (Korn–Graubard),
   with x = p·n* "successes" out of n*. There s = 0 gives no design effect, so n* is the
@@ -18,18 +22,26 @@ from __future__ import annotations
 
 import math
 
-from scipy.stats import beta
+from scipy.stats import beta, t
 
 Z = 1.959963984540054  # the 0.975 normal quantile: one constant for intervals and tests
 ALPHA = 0.05
 EDGE = 1e-12  # values within this of 0 or 100 (on the 0–1 scale) are at the edge
 
 
-def logit_interval(value: float, se: float) -> tuple[float, float]:
-    """The logit interval of a value strictly between 0 and 100 with standard error ``se``."""
+def critical_value(df: float | None = None) -> float:
+    """The 0.975 quantile of Student's t with ``df`` degrees of freedom, or ``Z`` without."""
+    if df is None or not math.isfinite(df) or df <= 0:
+        return Z
+    return float(t.ppf(1 - ALPHA / 2, df))
+
+
+def logit_interval(value: float, se: float, *, df: float | None = None) -> tuple[float, float]:
+    """The logit interval of a value strictly between 0 and 100 with standard error ``se``
+    (``df``: the design's degrees of freedom, see ``critical_value``)."""
     p, s = value / 100, se / 100
     centre = math.log(p / (1 - p))
-    half = Z * s / (p * (1 - p))
+    half = critical_value(df) * s / (p * (1 - p))
     return 100 * _expit(centre - half), 100 * _expit(centre + half)
 
 
@@ -42,7 +54,12 @@ def clopper_pearson(successes: float, n: float) -> tuple[float, float]:
 
 
 def interval(
-    value: float | None, se: float | None, *, n: int, n_eff: float | None = None
+    value: float | None,
+    se: float | None,
+    *,
+    n: int,
+    n_eff: float | None = None,
+    df: float | None = None,
 ) -> tuple[float | None, float | None]:
     """The published interval of a value: logit inside (0, 100), Korn–Graubard at the edges.
 
@@ -56,7 +73,7 @@ def interval(
         if size <= 0:
             return None, None
         return clopper_pearson(0.0 if p <= EDGE else size, size)
-    return logit_interval(value, se)
+    return logit_interval(value, se, df=df)
 
 
 def _expit(x: float) -> float:

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from scoring.intervals import Z, clopper_pearson, interval
+from scoring.intervals import Z, clopper_pearson, critical_value, interval
 
 
 def test_one_z_is_the_normal_quantile():
@@ -66,3 +66,17 @@ def test_no_interval_without_a_value_and_an_se(value, se):
 def test_the_interval_holds_the_value_and_stays_inside_0_100(value):
     low, high = interval(value, 3.0, n=50)
     assert 0 < low < value < high < 100
+
+
+def test_with_design_degrees_of_freedom_the_t_quantile_widens_the_interval():
+    # 19 villages in one stratum: 18 degrees of freedom, t(0.975, 18) = 2.1009 (t tables).
+    # half width = 2.100922 · 0.05 / 0.25 = 0.4201844; expit(0.4201844) = 1/(1 + 0.656906)
+    # = 0.603527
+    assert critical_value(18) == pytest.approx(2.1009, abs=1e-4)
+    low, high = interval(50.0, 5.0, n=589, df=18)
+    assert (low, high) == pytest.approx((39.6473, 60.3527), abs=1e-3)
+
+
+def test_without_degrees_of_freedom_the_normal_quantile():
+    assert critical_value(None) == Z
+    assert interval(50.0, 5.0, n=100, df=None) == interval(50.0, 5.0, n=100)
