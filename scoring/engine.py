@@ -69,14 +69,11 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from django.db.models import Count
-
-from feedback.models import Response
+from feedback.design import effective_stratum, stratum_populations
 from scoring import sql
+from scoring.intervals import interval
 from scoring.sql import NATIONAL, NO_SCOPE, SatisfiedRule
-from surveys.models import Indicator, Question
-
-Z_95 = 1.96
+from surveys.models import Indicator, Question, Round, Unit
 
 
 class UnsupportedQuestion(ValueError):
@@ -138,19 +135,19 @@ def compute_values(
     questions_of, rules = _scored_questions(version_id=version_id, items=items)
     question_ids = sorted(q for qs in questions_of.values() for q in qs)
 
-    respondents = _respondents_per_scope(
+    design = _design(
         round_id=round_id, version_id=version_id, unit_level=unit_level, unit_map=unit_map
     )
-    groups = sorted(respondents)  # the scopes of the SQL, NO_SCOPE included
+    respondents = design.respondents
+    groups = sorted(s for s in respondents if s != NATIONAL)  # the SQL's, NO_SCOPE included
     scopes = [*(s for s in groups if s != NO_SCOPE), NATIONAL]
-    respondents[NATIONAL] = sum(respondents.values())
 
     item_of = {q: item for item, qs in questions_of.items() for q in qs}
     # Items fed by one question: a respondent answers them at most once, so their linearized
-    # sums follow from the per-question totals with squared weights (no pass per respondent).
+    # sums follow from the per-question totals per PSU (no pass per respondent).
     single = {qs[0]: item for item, qs in questions_of.items() if len(qs) == 1}
     totals: dict[int, dict[int, list[float]]] = defaultdict(lambda: defaultdict(_zeros))
-    squares: list[tuple[int, int, float, float, int, float, float]] = []
+    squares: list[sql.ItemRow] = []
     if question_ids and respondents[NATIONAL]:
         rows = sql.item_totals(
             round_id=round_id,
@@ -161,31 +158,43 @@ def compute_values(
             unit_map=unit_map,
             weights_run_id=weights_run_id,
         )
-        for scope, question, y, x, valid, yy, xx in sorted(rows):  # the same order anywhere
-            for key in (scope, NATIONAL):
-                row = totals[key][item_of[question]]
-                row[0] += y
-                row[1] += x
-                row[2] += valid
+        for row in sorted(rows):  # the same order anywhere
+            scope, _st, _su, question, y, x, valid = row[:7]
+            if scope != NATIONAL:
+                for key in (scope, NATIONAL):
+                    figures = totals[key][item_of[question]]
+                    figures[0] += y
+                    figures[1] += x
+                    figures[2] += valid
             if question in single:
-                squares.append((scope, single[question], y, x, valid, yy, xx))
+                squares.append(row)
 
     evaluated = {scope: _evaluate(roots, totals[scope]) for scope in [*groups, NATIONAL]}
-    sums: dict[tuple[int, int], list[float]] = defaultdict(lambda: [0, 0.0, 0.0, 0.0])
+    sums: dict[tuple[int, int], _Sums] = defaultdict(_Sums)
 
-    def add(scope: int, node: int, n: int, weight_sum: float, *moments: float) -> None:
-        sums[scope, node] = [n, weight_sum, moments[0], moments[1]]
-        national = sums[NATIONAL, node]
-        for i, figure in enumerate((n, weight_sum, moments[2], moments[3])):
-            national[i] += figure
+    def add(scope: int, node: int, stratum: _Stratum, figures: tuple[float, ...]) -> None:
+        """One (scope, stratum) row: n, Σw, Σz, Σz², Σ_p z_p², national Σz, Σz²."""
+        n, weight_sum, sum_z, sum_zz, psu_zz, national_z, national_zz = figures
+        unit, nation = sums[scope, node], sums[NATIONAL, node]
+        unit.add(n, weight_sum, sum_z, sum_zz)
+        unit.stratum(stratum, sum_z, psu_zz)
+        nation.add(n, weight_sum, national_z, national_zz)
+        nation.stratum(stratum, national_z, 0.0)
 
-    for scope, item, y, x, valid, yy, xx in squares:
-        # z = w·(a·s − b) per answer, s ∈ {0, 1}: Σz = aΣws − bΣw, Σz² = (a² − 2ab)Σw²s + b²Σw²
-        (a, b), (na, nb) = evaluated[scope][item][1][item], evaluated[NATIONAL][item][1][item]
+    for scope, st, su, _q, y, x, valid, yy, xx, py2, pyx, px2 in squares:
+        # z = w·(a·s − b) per answer, s ∈ {0, 1}: per respondent Σz = aΣws − bΣw and
+        # Σz² = (a² − 2ab)Σw²s + b²Σw²; per PSU z_p = a·Y_p − b·X_p, so
+        # Σ_p z_p² = a²ΣY_p² − 2abΣY_pX_p + b²ΣX_p².
+        item = single[_q]
+        na, nb = evaluated[NATIONAL][item][1][item]
+        if scope == NATIONAL:
+            sums[NATIONAL, item].stratum((st, su), 0.0, _quadratic(na, nb, py2, pyx, px2))
+            continue
+        a, b = evaluated[scope][item][1][item]
         add(
-            scope, item, valid, x,
-            a * y - b * x, (a * a - 2 * a * b) * yy + b * b * xx,
-            na * y - nb * x, (na * na - 2 * na * nb) * yy + nb * nb * xx,
+            scope, item, (st, su),
+            (valid, x, a * y - b * x, _quadratic(a, b, yy, yy, xx),
+             _quadratic(a, b, py2, pyx, px2), na * y - nb * x, _quadratic(na, nb, yy, yy, xx)),
         )  # fmt: skip
 
     # Other nodes: one row per (scope, node, question answered in the scope), the unit's
@@ -215,27 +224,38 @@ def compute_values(
         unit_map=unit_map,
         weights_run_id=weights_run_id,
     )
-    for scope, node, n, weight_sum, *moments in sorted(rows):
-        add(scope, node, n, weight_sum, *moments)
+    for scope, st, su, node, *figures in sorted(rows):
+        if scope == NATIONAL:
+            sums[NATIONAL, node].stratum((st, su), 0.0, figures[4])
+        else:
+            add(scope, node, (st, su), tuple(figures))
 
     result = []
     for scope in scopes:
         for node in nodes:
             value = evaluated[scope][node.id][0]
-            n, weight_sum, sum_z, sum_zz = sums.get((scope, node.id), (0, 0.0, 0.0, 0.0))
-            se = _standard_error(value, respondents[scope], sum_z, sum_zz)
+            figures = sums.get((scope, node.id), _Sums())
+            precision = _precision(
+                value, figures, design, respondents[scope], design.psus[scope]
+            )
+            se, deff, n_eff = precision
+            low, high = interval(
+                None if value is None else 100 * value, se, n=int(figures.n), n_eff=n_eff
+            )
             result.append(
                 NodeValue(
                     indicator_id=node.id,
                     indicator_code=node.code,
                     unit_id=None if scope == NATIONAL else scope,
                     value=None if value is None else 100 * value,
-                    n=int(n),
+                    n=int(figures.n),
                     valid=int(sum(totals[scope][item][2] for item in node.items)),
-                    weight_sum=weight_sum,
+                    weight_sum=figures.weight_sum,
                     se=se,
-                    ci_low=None if se is None else max(0.0, 100 * value - Z_95 * se),
-                    ci_high=None if se is None else min(100.0, 100 * value + Z_95 * se),
+                    ci_low=low,
+                    ci_high=high,
+                    deff=deff,
+                    n_eff=n_eff,
                 )
             )
     return result
@@ -364,27 +384,160 @@ def _evaluate(
     return out
 
 
-def _respondents_per_scope(
+# A stratum: (code as given or '', unit id when no code is given else 0); see sql.py.
+_Stratum = tuple[str, int]
+# A stratum after collapsing single-PSU strata: (0, code, unit) as is, (1, '', unit) for the
+# single-PSU strata of one unit collapsed together.
+_Collapsed = tuple[int, str, int]
+
+
+class _Sums:
+    """One node's figures in one scope: n, Σw, per-respondent Σz and Σz², and per stratum
+    Σ_p z_p (= Σz over its respondents) and Σ_p z_p² over its PSUs."""
+
+    __slots__ = ("n", "weight_sum", "sum_z", "sum_zz", "strata")
+
+    def __init__(self) -> None:
+        self.n, self.weight_sum, self.sum_z, self.sum_zz = 0.0, 0.0, 0.0, 0.0
+        self.strata: dict[_Stratum, list[float]] = {}
+
+    def add(self, n: float, weight_sum: float, sum_z: float, sum_zz: float) -> None:
+        self.n += n
+        self.weight_sum += weight_sum
+        self.sum_z += sum_z
+        self.sum_zz += sum_zz
+
+    def stratum(self, key: _Stratum, total: float, squares: float) -> None:
+        figures = self.strata.setdefault(key, [0.0, 0.0])
+        figures[0] += total
+        figures[1] += squares
+
+
+@dataclass
+class _DesignCounts:
+    """The design of a round's responses on one version, as the variance needs it."""
+
+    respondents: dict[int, int]  # per scope (NATIONAL: all)
+    psus: dict[int, int]  # PSUs holding responses of the scope (NATIONAL: all)
+    collapsed: dict[_Stratum, _Collapsed]  # each stratum's stratum after collapsing
+    size: dict[_Collapsed, int]  # n_h: PSUs per collapsed stratum
+    fpc: dict[_Collapsed, float]  # 1 − f_h (1 without population size, or collapsed)
+
+
+def _design(
     *, round_id: int, version_id: int, unit_level: str, unit_map: Mapping[int, int] | None
-) -> dict[int, int]:
-    column = sql.SCOPE_COLUMNS[unit_level]
-    rows = (
-        Response.objects.filter(round_id=round_id, version_id=version_id)
-        .values(column)
-        .annotate(count=Count("id"))
-        .order_by()
-        .values_list(column, "count")
+) -> _DesignCounts:
+    """Respondents and PSUs per scope, PSUs per stratum, the collapsing of single-PSU strata
+    and the finite population corrections (three queries whatever the size)."""
+    per_scope, per_stratum = sql.design_counts(
+        round_id=round_id, version_id=version_id, unit_level=unit_level, unit_map=unit_map
     )
-    counts: dict[int, int] = defaultdict(int)
-    for scope, count in rows:  # one row per unit: pooling them is not a loop over responses
-        key = NO_SCOPE if scope is None else (unit_map or {}).get(scope, scope)
-        counts[key] += count
-    return dict(counts)
+    respondents: dict[int, int] = defaultdict(int, {NATIONAL: 0})
+    psus: dict[int, int] = defaultdict(int)
+    for scope, _st, _su, count, psu_count in sorted(per_scope):  # rows per unit and stratum
+        respondents[scope] += count
+        respondents[NATIONAL] += count
+        psus[scope] += psu_count
+    strata = {(st, su): (count, home) for st, su, count, home in per_stratum}
+    psus[NATIONAL] = sum(count for count, _home in strata.values())
+    codes = dict(
+        Unit.objects.filter(pk__in={su for _st, su in strata if su}).values_list("pk", "code")
+    )
+    populations = stratum_populations(Round(pk=round_id))
+    collapsed, size, fpc = _collapse(
+        {
+            key: (count, home, populations.get(effective_stratum(key[0], codes.get(key[1], ""))))
+            for key, (count, home) in strata.items()
+        }
+    )
+    return _DesignCounts(dict(respondents), dict(psus), collapsed, size, fpc)
 
 
-def _standard_error(value: float | None, n: int, sum_z: float, sum_zz: float) -> float | None:
-    """100 · sqrt(n/(n−1) · Σ(z − z̄)²) over the scope's n respondents (z = 0 if absent)."""
-    if value is None or n < 2:
-        return None
-    squares = max(sum_zz - sum_z * sum_z / n, 0.0)
-    return 100 * math.sqrt(n / (n - 1) * squares)
+def _collapse(
+    strata: Mapping[_Stratum, tuple[int, int, int | None]],
+) -> tuple[dict[_Stratum, _Collapsed], dict[_Collapsed, int], dict[_Collapsed, float]]:
+    """Collapse single-PSU strata; ``strata`` maps a stratum to (PSUs, home unit, population).
+
+    A stratum's home unit is the lowest unit id among its responses (its unit in the default
+    design). The single-PSU strata of one home unit are collapsed into one stratum when there
+    are two or more; a single one left joins the stratum of its home unit with the most PSUs
+    (ties: the first in code order); without such a stratum it stays alone and adds no
+    variance (a certainty PSU). Collapsed strata have no finite population correction;
+    otherwise f_h = n_h/N_h with N_h the stratum's population of PSUs (1 − f_h at least 0).
+    """
+    collapsed: dict[_Stratum, _Collapsed] = {key: (0, *key) for key in strata}
+    lone: dict[int, list[_Stratum]] = defaultdict(list)
+    largest: dict[int, _Stratum] = {}
+    for key in sorted(strata):
+        count, home, _population = strata[key]
+        if count == 1:
+            lone[home].append(key)
+        elif home not in largest or count > strata[largest[home]][0]:
+            largest[home] = key
+    merged: set[_Collapsed] = set()
+    for home, keys in lone.items():
+        if len(keys) > 1:
+            for key in keys:
+                collapsed[key] = (1, "", home)
+            merged.add((1, "", home))
+        elif home in largest:
+            collapsed[keys[0]] = collapsed[largest[home]]
+            merged.add(collapsed[largest[home]])
+    size: dict[_Collapsed, int] = defaultdict(int)
+    for key in sorted(strata):
+        size[collapsed[key]] += strata[key][0]
+    fpc = {}
+    for key in sorted(strata):
+        count, _home, population = strata[key]
+        target = collapsed[key]
+        if target in merged or not population:
+            fpc[target] = 1.0
+        else:
+            fpc[target] = max(0.0, 1 - count / population)
+    return collapsed, dict(size), fpc
+
+
+def _quadratic(a: float, b: float, yy: float, yx: float, xx: float) -> float:
+    """Σ(a·Y − b·X)² from ΣY², ΣYX and ΣX²."""
+    return a * a * yy - 2 * a * b * yx + b * b * xx
+
+
+def _precision(
+    value: float | None, figures: _Sums, design: _DesignCounts, respondents: int, psus: int
+) -> tuple[float | None, float | None, float | None]:
+    """(SE on 0–100, design effect, effective sample size) of one node in one scope.
+
+    v = Σ_h (1 − f_h)·n_h/(n_h − 1)·(Σ_p z_p² − (Σ_p z_p)²/n_h) over the collapsed strata,
+    n_h all PSUs of stratum h (PSUs without respondents of the scope have z_p = 0). None
+    when there is no value, the scope's responses lie in fewer than two PSUs, or no stratum
+    it answers in has two PSUs. deff = v / v_srs with v_srs = N/(N−1)·(Σz² − (Σz)²/N) over
+    the scope's N respondents (each its own PSU, one stratum, no correction); None when
+    v_srs is 0. n_eff = n/deff, None when deff is None or 0.
+    """
+    if value is None or psus < 2:
+        return None, None, None
+    merged: dict[_Collapsed, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for key in sorted(figures.strata):
+        total, squares = figures.strata[key]
+        target = merged[design.collapsed[key]]
+        target[0] += total
+        target[1] += squares
+    variance, estimable = 0.0, False
+    for key in sorted(merged):
+        n_h = design.size[key]
+        if n_h < 2:
+            continue  # a single PSU left alone: a certainty unit, no variance
+        estimable = True
+        total, squares = merged[key]
+        variance += design.fpc[key] * n_h / (n_h - 1) * max(squares - total * total / n_h, 0.0)
+    if not estimable:
+        return None, None, None
+    se = 100 * math.sqrt(variance)
+    deff = n_eff = None
+    if respondents >= 2:
+        n = respondents
+        simple = n / (n - 1) * max(figures.sum_zz - figures.sum_z * figures.sum_z / n, 0.0)
+        if simple > 0:
+            deff = variance / simple
+            n_eff = figures.n / deff if deff > 0 else None
+    return se, deff, n_eff
