@@ -235,9 +235,7 @@ def compute_values(
         for node in nodes:
             value = evaluated[scope][node.id][0]
             figures = sums.get((scope, node.id), _Sums())
-            precision = _precision(
-                value, figures, design, respondents[scope], design.psus[scope]
-            )
+            precision = _precision(value, figures, design, respondents[scope], design.psus[scope])
             se, deff, n_eff = precision
             low, high = interval(
                 None if value is None else 100 * value, se, n=int(figures.n), n_eff=n_eff
@@ -395,7 +393,7 @@ class _Sums:
     """One node's figures in one scope: n, Σw, per-respondent Σz and Σz², and per stratum
     Σ_p z_p (= Σz over its respondents) and Σ_p z_p² over its PSUs."""
 
-    __slots__ = ("n", "weight_sum", "sum_z", "sum_zz", "strata")
+    __slots__ = ("n", "strata", "sum_z", "sum_zz", "weight_sum")
 
     def __init__(self) -> None:
         self.n, self.weight_sum, self.sum_z, self.sum_zz = 0.0, 0.0, 0.0, 0.0

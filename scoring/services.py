@@ -313,8 +313,6 @@ def build_scores(run: Run, values: list[Any], *, min_n: int) -> list[Score]:
     return scores
 
 
-
-
 def previous_run(survey_round: Round) -> Run | None:
     """The published run of the latest earlier round of the same questionnaire."""
     return (

@@ -41,6 +41,7 @@ DESIGN_COLUMNS = (
     "r.stratum AS st, CASE WHEN r.stratum = '' THEN r.unit_id ELSE 0 END AS su, r.psu AS psu"
 )
 
+
 # Sum of squares over PSUs from a (…, psu) group: a given PSU's squared total, or the
 # per-response sum of squares of the responses without PSU (each its own PSU).
 def _psu_squares(total: str, per_response: str) -> str:
@@ -351,18 +352,19 @@ def linearized_sums(
     linearized score z for the node, and ``w·(na·s − nb)`` to the national one.
     ``block_of`` maps a question to the parent node of its item (see ``_LinearPlan``).
 
-    One statement in steps. (1) One row per respondent: its scope, design, weight and two bit
-    masks per word of 63 questions, the questions it answered validly and those it
+    One statement in steps. (1) One row per respondent: its scope, design, weight and
+    two bit masks per word of 63 questions, the questions it answered validly and those it
     answered satisfied (a GROUP BY over the answers; each question has one bit, and a
     respondent answers a question once, so OR and SUM of the bits agree). (2) For each
     respondent, every block's z and every node's direct terms from its masks and its
     scope's coefficients (one row per scope; each answer bit adds a − b when satisfied,
-    −b when not), then (3) every node's z and national z. (4) Per (scope, stratum, PSU) the sums of z, z², national z and its square, the
-    respondents without PSU of a stratum in one group (module docstring); (5) per (scope,
-    stratum) the figures above, Σ_p z_p² taking a given PSU's squared total, and per stratum
-    the squares of the national PSU totals across scopes. A respondent belongs to one
-    scope, so national Σ z, counts and weights are the sums over scopes. Answers are never
-    expanded by node: steps 2–5 work on one row per respondent or fewer.
+    −b when not), then (3) every node's z and national z. (4) Per (scope, stratum, PSU)
+    the sums of z, z², national z and its square, the respondents without PSU of a
+    stratum in one group (module docstring); (5) per (scope, stratum) the figures above,
+    Σ_p z_p² taking a given PSU's squared total, and per stratum the squares of the
+    national PSU totals across scopes. A respondent belongs to one scope, so national
+    Σ z, counts and weights are the sums over scopes. Answers are never expanded by node:
+    steps 2–5 work on one row per respondent or fewer.
     """
     if not coefficients:
         return []

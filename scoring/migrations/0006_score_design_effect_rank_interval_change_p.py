@@ -4,35 +4,38 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('scoring', '0005_run_queued_at'),
+        ("scoring", "0005_run_queued_at"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='score',
-            name='change_p',
-            field=models.FloatField(blank=True, null=True, verbose_name='p-value of the change'),
+            model_name="score",
+            name="change_p",
+            field=models.FloatField(blank=True, null=True, verbose_name="p-value of the change"),
         ),
         migrations.AddField(
-            model_name='score',
-            name='deff',
-            field=models.FloatField(blank=True, null=True, verbose_name='design effect'),
+            model_name="score",
+            name="deff",
+            field=models.FloatField(blank=True, null=True, verbose_name="design effect"),
         ),
         migrations.AddField(
-            model_name='score',
-            name='n_eff',
-            field=models.FloatField(blank=True, null=True, verbose_name='effective sample size'),
+            model_name="score",
+            name="n_eff",
+            field=models.FloatField(blank=True, null=True, verbose_name="effective sample size"),
         ),
         migrations.AddField(
-            model_name='score',
-            name='rank_high',
-            field=models.PositiveIntegerField(blank=True, null=True, verbose_name='rank, 95% interval, worst'),
+            model_name="score",
+            name="rank_high",
+            field=models.PositiveIntegerField(
+                blank=True, null=True, verbose_name="rank, 95% interval, worst"
+            ),
         ),
         migrations.AddField(
-            model_name='score',
-            name='rank_low',
-            field=models.PositiveIntegerField(blank=True, null=True, verbose_name='rank, 95% interval, best'),
+            model_name="score",
+            name="rank_low",
+            field=models.PositiveIntegerField(
+                blank=True, null=True, verbose_name="rank, 95% interval, best"
+            ),
         ),
     ]
