@@ -29,37 +29,66 @@ A node with no valid answer below it has value None. The national value applies 
 rules to all respondents of the round pooled, with their weights (respondents that name
 no unit at the chosen level, e.g. no agency, count nationally only).
 
-Precision (Taylor linearization, one respondent answering many items). Writing, for item
-j in a scope, p_j = Y_j/X_j with Y_j = Σ_i w_i·y_ij and X_j = Σ_i w_i·x_ij (x_ij valid
-answers, y_ij satisfied ones of respondent i), a ``mean`` or ``weighted_mean`` node is
-Σ_j c_j·p_j, the c_j being the products of the (renormalized) child coefficients along the
-path to each item: children without a value are left out and the others' weights rescaled
-to sum 1. Its linearized score per respondent is z_i = Σ_j c_j·w_i·(y_ij − p_j·x_ij)/X_j;
-a ``pooled`` node P = ΣY/ΣX over its items has z_i = w_i·(Σ_j y_ij − P·Σ_j x_ij)/ΣX; a
-node below a mean combines its children's scores with the same c. Then
+Precision: design-based standard errors by Taylor linearization, the ultimate-cluster
+estimator of R ``svydesign(ids=~psu, strata=~stratum, weights=~w, nest=TRUE)``.
 
-    SE = 100 · sqrt(N/(N−1) · Σ_i (z_i − z̄)²),   CI = value ± 1.96·SE clipped to [0, 100]
+*Linearized scores.* Writing, for item j in a scope, p_j = Y_j/X_j with Y_j = Σ_i w_i·y_ij
+and X_j = Σ_i w_i·x_ij (x_ij valid answers, y_ij satisfied ones of respondent i), a ``mean``
+or ``weighted_mean`` node is Σ_j c_j·p_j, the c_j being the products of the (renormalized)
+child coefficients along the path to each item: children without a value are left out and
+the others' weights rescaled to sum 1. Its linearized score per respondent is
+z_i = Σ_j c_j·w_i·(y_ij − p_j·x_ij)/X_j; a ``pooled`` node P = ΣY/ΣX over its items has
+z_i = w_i·(Σ_j y_ij − P·Σ_j x_ij)/ΣX; a node below a mean combines its children's scores
+with the same c. A respondent outside the scope, or without an answer under the node, has
+z_i = 0 (domain estimation: the scope is a domain of the design).
 
-with N the number of respondents of the scope (all its responses: a respondent with no
-answer under the node has z_i = 0), i.e. the with-replacement approximation of a simple
-weighted sample per scope; the national SE treats all respondents as one sample (no
-stratification by unit). SE and CI are None when the value is None or N < 2.
+*Design* (``feedback.design``). A response's stratum is its ``stratum`` code, or its unit
+when it gives none; codes are global, so a given stratum may span units, and the nation is
+stratified by the given strata (by unit in the default design). Its PSU is (stratum, psu),
+nested in the stratum; without ``psu`` the response is its own PSU.
+
+*Variance.* With z_hp the total of z over the respondents of PSU p of stratum h,
+
+    v = Σ_h (1 − f_h) · n_h/(n_h − 1) · Σ_p (z_hp − z̄_h)²,    SE = 100·√v,
+
+n_h the number of PSUs of stratum h among all responses of the round and version (with an
+answer or not, of the scope or not: PSUs without members of the scope have z_hp = 0), and
+f_h = n_h/N_h with N_h the stratum's population of PSUs (``StratumPopulation``), else 0
+(1 − f_h is kept ≥ 0). Nationally the same with the national scores, PSU totals taken across
+scopes (a village may hold respondents of several agencies). Single-PSU strata: those of
+one home unit (the lowest unit id among a stratum's responses) are collapsed into one
+stratum when there are two or more; a single one joins its home unit's stratum with the
+most PSUs; without one it stays alone and adds no variance (a certainty PSU). Collapsed
+strata have no finite population correction. SE is None when the value is None, when the
+scope's responses lie in fewer than two PSUs, or when no stratum the node is answered in
+has two PSUs after collapsing. In the default design (no PSU, no stratum) each unit is one
+stratum of its respondents, so a unit's SE is the simple formula N/(N−1)·Σ(z − z̄)²; the
+national SE is stratified by unit.
+
+*Design effect.* deff = v / v_srs with v_srs = N/(N−1)·Σ_i (z_i − z̄)² over the scope's N
+respondents (every response of the scope; the same z, each respondent its own PSU, the
+scope one stratum, no finite population correction), None when v_srs = 0 (e.g. a value
+of 0 or 100) or the SE is None; n_eff = n/deff (None when deff is None or 0).
+
+*Interval.* ``scoring.intervals.interval``: the logit interval inside (0, 100), and at 0 or
+100 Clopper–Pearson on n_eff, or on n when n_eff is None.
 
 Other figures: ``n`` counts respondents with at least one valid answer under the node,
 ``valid`` their valid answers, ``weight_sum`` the weights of those ``n`` respondents.
 
-Queries: a constant five whatever the number of responses, units or nodes — the tree,
-the scored questions, responses per scope, item totals per (scope, question) in one
-GROUP BY (with Σ w²·s and Σ w²), and the linearized sums in one statement. An answer adds
-w·(a·s − b) to its respondent's z for a node (a, b are c/X and c·p/X per item). Items fed by
-one question need no pass per respondent: a respondent answers them once, so Σz and Σz²
-follow from the item totals. For the other nodes ``sql.linearized_sums`` groups the
-answers per respondent into bit masks (answered, satisfied), then computes from one row per
-respondent the z of each block (the parent of items) and of each node (γ × its blocks'
-z, plus any terms not covered by a block), and sums z and z² per scope; the coefficients
-travel as one JSON parameter. The national sums are the sums over scopes, since each
-respondent belongs to one scope. Only per-scope and per-node figures reach Python, always
-summed in the same order, so SQLite and PostgreSQL agree to 1e-9.
+Queries: a constant eight whatever the number of responses, units or nodes — the tree, the
+scored questions, the design (responses and PSUs per scope and stratum; PSUs and home unit
+per stratum), the units' codes and the round's stratum populations, item totals per
+(scope, stratum, question) with their PSU moments in one statement, and the linearized
+sums in one statement. Items fed by one question need no pass per respondent: a
+respondent answers them once, so a PSU's z is a·Y_p − b·X_p and Σ_p z_p² =
+a²ΣY_p² − 2abΣY_pX_p + b²ΣX_p² follows from the item totals per PSU. For the other nodes
+``sql.linearized_sums`` groups the answers per respondent into bit masks (answered,
+satisfied), computes from one row per respondent the z of each block (the parent of
+items) and of each node, sums them per PSU and then per (scope, stratum), and the national
+z per PSU across scopes; the coefficients travel as one JSON parameter. Only per-stratum
+and per-node figures reach Python, always summed in the same order, so SQLite and
+PostgreSQL agree to 1e-9.
 """
 
 from __future__ import annotations
