@@ -172,11 +172,7 @@ def compute_values(
     scopes = [*(s for s in groups if s != NO_SCOPE), NATIONAL]
 
     item_of = {q: item for item, qs in questions_of.items() for q in qs}
-    # Items fed by one question: a respondent answers them at most once, so their linearized
-    # sums follow from the per-question totals per PSU (no pass per respondent).
-    single = {qs[0]: item for item, qs in questions_of.items() if len(qs) == 1}
     totals: dict[int, dict[int, list[float]]] = defaultdict(lambda: defaultdict(_zeros))
-    squares: list[sql.ItemRow] = []
     if question_ids and respondents[NATIONAL]:
         rows = sql.item_totals(
             round_id=round_id,
@@ -187,44 +183,25 @@ def compute_values(
             unit_map=unit_map,
             weights_run_id=weights_run_id,
         )
-        for row in sorted(rows):  # the same order anywhere
-            scope, _st, _su, question, y, x, valid = row[:7]
-            if scope != NATIONAL:
-                for key in (scope, NATIONAL):
-                    figures = totals[key][item_of[question]]
-                    figures[0] += y
-                    figures[1] += x
-                    figures[2] += valid
-            if question in single:
-                squares.append(row)
+        for scope, question, y, x, valid in sorted(rows):  # the same order anywhere
+            for key in (scope, NATIONAL):
+                figures = totals[key][item_of[question]]
+                figures[0] += y
+                figures[1] += x
+                figures[2] += valid
 
     evaluated = {scope: _evaluate(roots, totals[scope]) for scope in [*groups, NATIONAL]}
     sums: dict[tuple[int, int], _Sums] = defaultdict(_Sums)
-
-    def add(scope: int, node: int, stratum: _Stratum, figures: tuple[float, ...]) -> None:
-        """One (scope, stratum) row: n, Σw, Σz, Σz², Σ_p z_p², national Σz, Σz²."""
-        n, weight_sum, sum_z, sum_zz, psu_zz, national_z, national_zz = figures
-        unit, nation = sums[scope, node], sums[NATIONAL, node]
-        unit.add(n, weight_sum, sum_z, sum_zz)
-        unit.stratum(stratum, sum_z, psu_zz)
-        nation.add(n, weight_sum, national_z, national_zz)
-        nation.stratum(stratum, national_z, 0.0)
-
-    for scope, st, su, _q, y, x, valid, yy, xx, py2, pyx, px2 in squares:
-        # z = w·(a·s − b) per answer, s ∈ {0, 1}: per respondent Σz = aΣws − bΣw and
-        # Σz² = (a² − 2ab)Σw²s + b²Σw²; per PSU z_p = a·Y_p − b·X_p, so
-        # Σ_p z_p² = a²ΣY_p² − 2abΣY_pX_p + b²ΣX_p².
-        item = single[_q]
-        na, nb = evaluated[NATIONAL][item][1][item]
-        if scope == NATIONAL:
-            sums[NATIONAL, item].stratum((st, su), 0.0, _quadratic(na, nb, py2, pyx, px2))
-            continue
-        a, b = evaluated[scope][item][1][item]
-        add(
-            scope, item, (st, su),
-            (valid, x, a * y - b * x, _quadratic(a, b, yy, yy, xx),
-             _quadratic(a, b, py2, pyx, px2), na * y - nb * x, _quadratic(na, nb, yy, yy, xx)),
-        )  # fmt: skip
+    # Items fed by one question: a respondent answers them at most once, so their linearized
+    # sums follow from Y and X per PSU (no coefficient per respondent); n and Σw are their
+    # valid answers and the weights of those.
+    single = {qs[0]: item for item, qs in questions_of.items() if len(qs) == 1}
+    for scope in groups:
+        for item in sorted(single.values()):
+            _y, x, valid = totals[scope].get(item, _zeros())
+            if valid:
+                sums[scope, item].add(valid, x, 0.0, 0.0)
+                sums[NATIONAL, item].add(valid, x, 0.0, 0.0)
 
     # Other nodes: one row per (scope, node, question answered in the scope), the unit's
     # coefficients beside the nation's, so the answers are read once for both.
@@ -242,7 +219,7 @@ def compute_values(
     block_of = {
         q: parent_of[item] for item, qs in questions_of.items() for q in qs if item in parent_of
     }
-    rows = sql.linearized_sums(
+    node_rows, item_rows = sql.linearized_sums(
         round_id=round_id,
         version_id=version_id,
         unit_level=unit_level,
@@ -252,12 +229,35 @@ def compute_values(
         block_of=block_of,
         unit_map=unit_map,
         weights_run_id=weights_run_id,
+        scopes=groups,
+        single_questions=sorted(single) if question_ids else [],
     )
-    for scope, st, su, node, *figures in sorted(rows):
+    for scope, st, su, node, *figures in sorted(node_rows):
+        unit, nation = sums[scope, node], sums[NATIONAL, node]
+        n, weight_sum, sum_z, sum_zz, psu_zz, national_z, national_zz = figures
         if scope == NATIONAL:
-            sums[NATIONAL, node].stratum((st, su), 0.0, figures[4])
-        else:
-            add(scope, node, (st, su), tuple(figures))
+            nation.stratum((st, su), 0.0, psu_zz)
+            continue
+        unit.add(n, weight_sum, sum_z, sum_zz)
+        unit.stratum((st, su), sum_z, psu_zz)
+        nation.add(n, weight_sum, national_z, national_zz)
+        nation.stratum((st, su), national_z, 0.0)
+    for scope, st, su, question, y, x, yy, xx, py2, pyx, px2 in sorted(item_rows):
+        # z = w·(a·s − b) per answer, s ∈ {0, 1}: per respondent Σz = aΣws − bΣw and
+        # Σz² = (a² − 2ab)Σw²s + b²Σw²; per PSU z_p = a·Y_p − b·X_p, so
+        # Σ_p z_p² = a²ΣY_p² − 2abΣY_pX_p + b²ΣX_p².
+        item = single[question]
+        na, nb = evaluated[NATIONAL][item][1][item]
+        nation = sums[NATIONAL, item]
+        if scope == NATIONAL:
+            nation.stratum((st, su), 0.0, _quadratic(na, nb, py2, pyx, px2))
+            continue
+        a, b = evaluated[scope][item][1][item]
+        unit = sums[scope, item]
+        unit.add(0, 0.0, a * y - b * x, _quadratic(a, b, yy, yy, xx))
+        unit.stratum((st, su), a * y - b * x, _quadratic(a, b, py2, pyx, px2))
+        nation.add(0, 0.0, na * y - nb * x, _quadratic(na, nb, yy, yy, xx))
+        nation.stratum((st, su), na * y - nb * x, 0.0)
 
     result = []
     for scope in scopes:

@@ -120,7 +120,7 @@ def _scope_sql(unit_level: str, unit_map: Mapping[int, int] | None = None) -> st
 
 
 NodeRow = tuple[int, str, int, int, int, float, float, float, float, float, float]
-ItemRow = tuple[int, str, int, int, float, float, int, float, float, float, float, float]
+ItemRow = tuple[int, str, int, int, float, float, float, float, float, float, float]
 
 
 def item_totals(
@@ -132,17 +132,11 @@ def item_totals(
     question_ids: Sequence[int],
     unit_map: Mapping[int, int] | None = None,
     weights_run_id: int | None = None,
-) -> list[ItemRow]:
-    """Per scope, stratum (st, su) and question: the item totals and their PSU moments.
+) -> list[tuple[int, int, float, float, int]]:
+    """(scope, question, Σ w·s, Σ w, valid answers) per scope and question.
 
-    Rows (scope, st, su, question, ΣY, ΣX, valid, Σ w²·s, Σ w², Σ_p Y_p², Σ_p Y_p·X_p,
-    Σ_p X_p²), with Y = Σ w·s and X = Σ w, Y_p and X_p the totals of PSU p within the scope
-    (s is 1 for a satisfied answer, else 0); the per-response Σ w²·s and Σ w² give the
-    simple-sample variance. Then rows with scope ``NATIONAL`` per stratum and question whose
-    last three figures are the same moments of PSU totals taken across all scopes (a PSU may
-    hold respondents of several scopes), the others 0. A single-question item's linearized
-    score adds a·Y_p − b·X_p per PSU, so Σ_p z_p² = a²ΣY_p² − 2abΣY_pX_p + b²ΣX_p² without a
-    pass per respondent (see ``scoring.engine``).
+    s is 1 for a satisfied answer, else 0. (Per stratum and PSU figures come from
+    ``linearized_sums``, which reads one row per respondent.)
     """
     scored, params = _scored_answers(
         scope_sql=_scope_sql(unit_level, unit_map),
@@ -150,28 +144,13 @@ def item_totals(
         question_ids=question_ids,
         weights_run_id=weights_run_id,
     )
-    moments = (
-        f"{_psu_squares('y', 'yy')}, {_psu_products('y', 'x', 'yy')}, {_psu_squares('x', 'xx')}"
-    )
     sql = (
-        f"WITH g AS (SELECT x.scope AS scope, x.st AS st, x.su AS su, x.psu AS psu, "
-        f"x.question_id AS question_id, SUM(x.w * x.s) AS y, SUM(x.w) AS x, COUNT(*) AS c, "
-        f"SUM(x.w * x.w * x.s) AS yy, SUM(x.w * x.w) AS xx FROM ({scored}) x "
-        f"GROUP BY x.scope, x.st, x.su, x.psu, x.question_id) "
-        f"SELECT scope, st, su, question_id, SUM(y), SUM(x), SUM(c), SUM(yy), SUM(xx), "
-        f"{moments} FROM g GROUP BY scope, st, su, question_id "
-        f"UNION ALL "
-        f"SELECT {NATIONAL}, st, su, question_id, 0, 0, 0, 0, 0, {moments} "
-        f"FROM (SELECT st, su, psu, question_id, SUM(y) AS y, SUM(x) AS x, SUM(yy) AS yy, "
-        f"SUM(xx) AS xx FROM g GROUP BY st, su, psu, question_id) n "
-        f"GROUP BY st, su, question_id"
+        f"SELECT x.scope, x.question_id, SUM(x.w * x.s), SUM(x.w), COUNT(*) "
+        f"FROM ({scored}) x GROUP BY x.scope, x.question_id"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, round_id, version_id, *question_ids])
-        return [
-            (int(scope), str(st), int(su), int(q), float(y), float(x), int(n), *map(float, rest))
-            for scope, st, su, q, y, x, n, *rest in cursor
-        ]
+        return [(int(s), int(q), float(y), float(x), int(n)) for s, q, y, x, n in cursor]
 
 
 def design_counts(
@@ -296,9 +275,10 @@ def _scope_ratio(
 def _linear_plan(
     coefficients: Sequence[tuple[int, int, int, float, float, float, float]],
     block_of: Mapping[int, int],
+    scopes: Sequence[int] = (),
 ) -> _LinearPlan:
     rows = {(s, k, q): tuple(map(float, abn)) for s, k, q, *abn in coefficients}
-    scopes = sorted({s for s, _k, _q in rows})
+    scopes = sorted({s for s, _k, _q in rows} | set(scopes))
     nodes = sorted({k for _s, k, _q in rows})
     questions_of: dict[int, set[int]] = defaultdict(set)
     for _s, k, q in rows:
@@ -340,7 +320,9 @@ def linearized_sums(
     block_of: Mapping[int, int] | None = None,
     unit_map: Mapping[int, int] | None = None,
     weights_run_id: int | None = None,
-) -> list[NodeRow]:
+    scopes: Sequence[int] = (),
+    single_questions: Sequence[int] = (),
+) -> tuple[list[NodeRow], list[ItemRow]]:
     """Per scope, stratum (st, su) and node: (scope, st, su, node, n, Σ w, Σ z, Σ z²,
     Σ_p z_p², Σ z_nat, Σ z_nat²), z a respondent's linearized score, z_p the total of PSU p
     within the scope, z_nat the national score; then rows with scope ``NATIONAL`` per
@@ -351,6 +333,15 @@ def linearized_sums(
     the question by a respondent of the scope adds ``w·(a·s − b)`` to the respondent's
     linearized score z for the node, and ``w·(na·s − nb)`` to the national one.
     ``block_of`` maps a question to the parent node of its item (see ``_LinearPlan``).
+    ``scopes``: every scope with respondents (a scope without coefficients still counts).
+
+    Second list, for each of ``single_questions`` (the questions that alone feed an item,
+    whose nodes need no coefficients): (scope, st, su, question, ΣY, ΣX, Σ w²·s, Σ w²,
+    Σ_p Y_p², Σ_p Y_p·X_p, Σ_p X_p²) with Y = w·s and X = w summed over the valid answers,
+    per PSU for Y_p and X_p; then rows with scope ``NATIONAL`` carrying only the last three,
+    PSU totals taken across scopes. A single-question item's z_p is a·Y_p − b·X_p, so
+    Σ_p z_p² = a²ΣY_p² − 2abΣY_pX_p + b²ΣX_p² (``scoring.engine``): these sums are read
+    from the respondents' bit masks, with no coefficient.
 
     One statement in steps. (1) One row per respondent: its scope, design, weight and
     two bit masks per word of 63 questions, the questions it answered validly and those it
@@ -366,12 +357,12 @@ def linearized_sums(
     Σ z, counts and weights are the sums over scopes. Answers are never expanded by node:
     steps 2–5 work on one row per respondent or fewer.
     """
-    if not coefficients:
-        return []
+    if not coefficients and not single_questions:
+        return [], []
     postgres = connection.vendor == "postgresql"
     positions = {q: i for i, q in enumerate(sorted(set(question_ids)))}
     words = max(1, -(-len(positions) // BITS_PER_WORD))
-    plan = _linear_plan(coefficients, block_of or {})
+    plan = _linear_plan(coefficients, block_of or {}, scopes)
     nodes = plan.nodes
     term_index = {term: i for i, term in enumerate(plan.terms)}
     link_base = 4 * len(plan.terms)
@@ -473,18 +464,40 @@ def linearized_sums(
         for k, node in enumerate(nodes)
     )
     count = range(len(nodes))
-    per_psu = ", ".join(
+    per_psu = [
         f"SUM(m{k}) AS m{k}, SUM(m{k} * w) AS w{k}, SUM(z{k}) AS z{k}, "
         f"SUM(z{k} * z{k}) AS q{k}, SUM(n{k}) AS n{k}, SUM(n{k} * n{k}) AS r{k}"
         for k in count
-    )
-    per_stratum = ", ".join(
+    ]
+    per_stratum = [
         f"SUM(m{k}), SUM(w{k}), SUM(z{k}), SUM(q{k}), {_psu_squares(f'z{k}', f'q{k}')}, "
         f"SUM(n{k}), SUM(r{k})"
         for k in count
-    )
-    national = ", ".join(f"0, 0, 0, 0, {_psu_squares(f'n{k}', f'r{k}')}, 0, 0" for k in count)
-    national_psu = ", ".join(f"SUM(n{k}) AS n{k}, SUM(r{k}) AS r{k}" for k in count)
+    ]
+    national = [f"0, 0, 0, 0, {_psu_squares(f'n{k}', f'r{k}')}, 0, 0" for k in count]
+    national_psu = [f"SUM(n{k}) AS n{k}, SUM(r{k}) AS r{k}" for k in count]
+    # Single-question items: Y = w·s, X = w per answer read from the masks, per PSU.
+    for i, q in enumerate(single_questions):
+        word, position = bit(q)
+        y_bit, x_bit = answered(word, 1 << position, "y"), answered(word, 1 << position, "x")
+        y_bit, x_bit = y_bit.replace("p.", ""), x_bit.replace("p.", "")
+        per_psu.append(
+            f"SUM(CASE WHEN {y_bit} THEN w ELSE 0 END) AS sy{i}, "
+            f"SUM(CASE WHEN {x_bit} THEN w ELSE 0 END) AS sx{i}, "
+            f"SUM(CASE WHEN {y_bit} THEN w * w ELSE 0 END) AS syy{i}, "
+            f"SUM(CASE WHEN {x_bit} THEN w * w ELSE 0 END) AS sxx{i}"
+        )
+        moments = (
+            f"{_psu_squares(f'sy{i}', f'syy{i}')}, {_psu_products(f'sy{i}', f'sx{i}', f'syy{i}')}, "
+            f"{_psu_squares(f'sx{i}', f'sxx{i}')}"
+        )
+        per_stratum.append(f"SUM(sy{i}), SUM(sx{i}), SUM(syy{i}), SUM(sxx{i}), {moments}")
+        national.append(f"0, 0, 0, 0, {moments}")
+        national_psu.append(
+            f"SUM(sy{i}) AS sy{i}, SUM(sx{i}) AS sx{i}, SUM(syy{i}) AS syy{i}, "
+            f"SUM(sxx{i}) AS sxx{i}"
+        )
+    mask_columns = [f"{{t}}.x{w}, {{t}}.y{w}" for w in range(words)] if single_questions else []
     width = link_base + 2 * len(plan.links)
     if postgres:
         coef = (
@@ -505,21 +518,37 @@ def linearized_sums(
     # and lets it stream; SQLite materializes the per-respondent rows instead.
     fence = "OFFSET 0" if postgres else ""
     materialized = "" if postgres else "MATERIALIZED"
+
+    def columns(*parts: str | list[str]) -> str:
+        flat = [p for part in parts for p in ([part] if isinstance(part, str) else part)]
+        return ", ".join(p for p in flat if p)
+
     sql = (
         f"WITH {bit_table}c AS MATERIALIZED ({coef}), "
         f"p AS {materialized} (SELECT x.response_id, MAX(x.scope) AS scope, MAX(x.w) AS w, "
         f"MAX(x.st) AS st, MAX(x.su) AS su, MAX(x.psu) AS psu, {masks} "
         f"FROM ({scored}) x {bit_join}GROUP BY x.response_id), "
-        f"y AS {materialized} (SELECT p.scope AS scope, p.w AS w, p.st AS st, p.su AS su, "
-        f"p.psu AS psu, {', '.join(per_block + per_node_direct)} "
-        f"FROM p JOIN c ON c.scope = p.scope {fence}), "
-        f"z AS {materialized} (SELECT y.scope AS scope, y.w AS w, y.st AS st, y.su AS su, "
-        f"y.psu AS psu, {per_node} FROM y JOIN c ON c.scope = y.scope {fence}), "
-        f"g AS MATERIALIZED (SELECT scope, st, su, psu, {per_psu} "
+        f"y AS {materialized} (SELECT "
+        + columns(
+            "p.scope AS scope, p.w AS w, p.st AS st, p.su AS su, p.psu AS psu",
+            [m.format(t="p") for m in mask_columns],
+            per_block,
+            per_node_direct,
+        )
+        + f" FROM p JOIN c ON c.scope = p.scope {fence}), "
+        f"z AS {materialized} (SELECT "
+        + columns(
+            "y.scope AS scope, y.w AS w, y.st AS st, y.su AS su, y.psu AS psu",
+            [m.format(t="y") for m in mask_columns],
+            per_node,
+        )
+        + f" FROM y JOIN c ON c.scope = y.scope {fence}), "
+        f"g AS MATERIALIZED (SELECT {columns('scope, st, su, psu', per_psu)} "
         f"FROM z GROUP BY scope, st, su, psu) "
-        f"SELECT scope, st, su, {per_stratum} FROM g GROUP BY scope, st, su "
-        f"UNION ALL SELECT {NATIONAL}, st, su, {national} FROM (SELECT st, su, psu, "
-        f"{national_psu} FROM g GROUP BY st, su, psu) n GROUP BY st, su"
+        f"SELECT {columns('scope, st, su', per_stratum)} FROM g GROUP BY scope, st, su "
+        f"UNION ALL SELECT {columns(f'{NATIONAL}, st, su', national)} "
+        f"FROM (SELECT {columns('st, su, psu', national_psu)} FROM g GROUP BY st, su, psu) n "
+        f"GROUP BY st, su"
     )
     values = plan.values
     coef_rows = json.dumps([[scope, row] for scope, row in sorted(values.items())])
@@ -540,10 +569,17 @@ def linearized_sums(
         with connection.cursor() as cursor:
             cursor.execute(sql, args)
             rows = cursor.fetchall()
-    out = []
+    out: list[NodeRow] = []
+    items: list[ItemRow] = []
     for scope, st, su, *figures in rows:
+        key = (int(scope), str(st), int(su))
         for k, node in enumerate(nodes):
             n, w, z, zz, psu_zz, nz, nzz = map(float, figures[7 * k : 7 * k + 7])
             if n or (scope == NATIONAL and psu_zz):
-                out.append((int(scope), str(st), int(su), node, int(n), w, z, zz, psu_zz, nz, nzz))
-    return out
+                out.append((*key, node, int(n), w, z, zz, psu_zz, nz, nzz))
+        base = 7 * len(nodes)
+        for i, q in enumerate(single_questions):
+            sums = tuple(map(float, figures[base + 7 * i : base + 7 * i + 7]))
+            if any(sums):
+                items.append((*key, q, *sums))  # type: ignore[arg-type]
+    return out, items

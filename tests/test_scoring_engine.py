@@ -317,7 +317,7 @@ def test_nodes_read_through_their_blocks_match_nodes_read_answer_by_answer(
     """A mean's z is γ × its blocks' z; read directly, every figure is the same."""
     through_blocks = compute_values(round_id=survey.round.pk, version_id=survey.version.pk)
     plan = sql._linear_plan
-    monkeypatch.setattr(sql, "_linear_plan", lambda rows, block_of: plan(rows, {}))
+    monkeypatch.setattr(sql, "_linear_plan", lambda rows, _blocks, scopes: plan(rows, {}, scopes))
     direct = compute_values(round_id=survey.round.pk, version_id=survey.version.pk)
 
     assert [(v.indicator_code, v.unit_id, v.n) for v in through_blocks] == [
