@@ -20,7 +20,9 @@ import pytest
 from feedback.models import Answer, Response
 from scoring.engine import NodeValue, compute_values
 from scoring.intervals import Z
-from surveys.models import StratumPopulation
+from surveys import services
+from surveys.models import Indicator, Question, StratumPopulation
+from tests.factories import QuestionFactory, SectionFactory, VersionFactory
 from tests.test_scoring_engine import Survey, small_survey, typed
 
 pytestmark = pytest.mark.django_db
@@ -346,3 +348,31 @@ def test_a_mean_node_equals_samplics_total_of_its_linearized_score() -> None:
     n = len(rows)
     simple = n / (n - 1) * float(np.sum((u - u.mean()) ** 2))
     assert v[None, "ROOT"].deff == approx(total.variance / simple)
+
+
+def test_a_tree_of_items_alone_gets_design_based_errors() -> None:
+    """No node needs coefficients: every SE comes from the items' PSU moments."""
+    version = VersionFactory(label="items only")
+    section = SectionFactory(version=version, code="MAIN", position=1)
+    item = Indicator.objects.create(
+        version=version, code="I", kind=Indicator.Kind.ITEM,
+        aggregation=Indicator.Aggregation.SHARE, position=1, name_vi="I",
+    )  # fmt: skip
+    question = QuestionFactory(
+        section=section, code="Q", position=1, type=Question.Type.YESNO, indicator=item,
+        satisfied_values=[True],
+    )  # fmt: skip
+    services.publish_version(version_id=version.pk)
+    base = small_survey()  # for its units and a round, moved to this version
+    base.round.version = version
+    base.round.save()
+    survey = Survey(version, base.round, base.units, {"Q": question})
+    for weight, village, yes in ((1.0, "v1", True), (1.0, "v1", False), (2.0, "v2", True)):
+        respond(survey, "A", weight, psu=village, Q=yes)
+    respond(survey, "A", 1.0, psu="v2", Q=True)
+    v = values_by(survey)
+    # as in the two-village case: p = 4/5, village totals ∓3/25, SE = 24 points
+    assert v["A", "I"].value == approx(80)
+    assert v["A", "I"].se == approx(24)
+    assert v[None, "I"].se == approx(24)  # the nation is unit A here
+    assert v["A", "I"].deff == approx(F(27, 22))
