@@ -36,9 +36,9 @@ NO_SCOPE = -1
 
 SCOPE_COLUMNS = {"unit": "unit_id", "agency": "agency_id"}
 
-# A response's stratum code as given, its unit when it gives none (else 0), its PSU code.
+# A response's (d) stratum code as given, its unit when it gives none (else 0), its PSU code.
 DESIGN_COLUMNS = (
-    "r.stratum AS st, CASE WHEN r.stratum = '' THEN r.unit_id ELSE 0 END AS su, r.psu AS psu"
+    "d.stratum AS st, CASE WHEN d.stratum = '' THEN d.unit_id ELSE 0 END AS su, d.psu AS psu"
 )
 
 
@@ -72,8 +72,7 @@ def _scored_answers(
     question_ids: Sequence[int],
     weights_run_id: int | None = None,
 ) -> tuple[str, list[Any]]:
-    """One row per valid scored answer: response, scope, weight, question, satisfied 0/1,
-    and the response's design columns ``st``, ``su``, ``psu`` (see the module docstring).
+    """One row per valid scored answer: response, scope, weight, question, satisfied 0/1.
 
     With ``weights_run_id`` a response's weight is its raked weight in that run
     (``ResponseWeight``), else its design weight.
@@ -97,7 +96,7 @@ def _scored_answers(
         )
     sql = (
         f"SELECT r.id AS response_id, {scope_sql} AS scope, {weight} AS w, "
-        f"a.question_id AS question_id, {satisfied} AS s, {DESIGN_COLUMNS} "
+        f"a.question_id AS question_id, {satisfied} AS s "
         f"FROM {Answer._meta.db_table} a "
         f"JOIN {Response._meta.db_table} r ON r.id = a.response_id {weights}"
         f"WHERE r.round_id = %s AND r.version_id = %s "
@@ -526,16 +525,16 @@ def linearized_sums(
     sql = (
         f"WITH {bit_table}c AS MATERIALIZED ({coef}), "
         f"p AS {materialized} (SELECT x.response_id, MAX(x.scope) AS scope, MAX(x.w) AS w, "
-        f"MAX(x.st) AS st, MAX(x.su) AS su, MAX(x.psu) AS psu, {masks} "
-        f"FROM ({scored}) x {bit_join}GROUP BY x.response_id), "
+        f"{masks} FROM ({scored}) x {bit_join}GROUP BY x.response_id), "
         f"y AS {materialized} (SELECT "
         + columns(
-            "p.scope AS scope, p.w AS w, p.st AS st, p.su AS su, p.psu AS psu",
+            f"p.scope AS scope, p.w AS w, {DESIGN_COLUMNS}",
             [m.format(t="p") for m in mask_columns],
             per_block,
             per_node_direct,
         )
-        + f" FROM p JOIN c ON c.scope = p.scope {fence}), "
+        + f" FROM p JOIN c ON c.scope = p.scope "
+        f"JOIN {Response._meta.db_table} d ON d.id = p.response_id {fence}), "
         f"z AS {materialized} (SELECT "
         + columns(
             "y.scope AS scope, y.w AS w, y.st AS st, y.su AS su, y.psu AS psu",
