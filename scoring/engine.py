@@ -78,17 +78,16 @@ Other figures: ``n`` counts respondents with at least one valid answer under the
 
 Queries: a constant eight whatever the number of responses, units or nodes — the tree, the
 scored questions, the design (responses and PSUs per scope and stratum; PSUs and home unit
-per stratum), the units' codes and the round's stratum populations, item totals per
-(scope, stratum, question) with their PSU moments in one statement, and the linearized
-sums in one statement. Items fed by one question need no pass per respondent: a
-respondent answers them once, so a PSU's z is a·Y_p − b·X_p and Σ_p z_p² =
-a²ΣY_p² − 2abΣY_pX_p + b²ΣX_p² follows from the item totals per PSU. For the other nodes
-``sql.linearized_sums`` groups the answers per respondent into bit masks (answered,
-satisfied), computes from one row per respondent the z of each block (the parent of
-items) and of each node, sums them per PSU and then per (scope, stratum), and the national
-z per PSU across scopes; the coefficients travel as one JSON parameter. Only per-stratum
-and per-node figures reach Python, always summed in the same order, so SQLite and
-PostgreSQL agree to 1e-9.
+per stratum), the units' codes and the round's stratum populations, the item totals per
+(scope, question), and the linearized sums in one statement. ``sql.linearized_sums``
+groups the answers per respondent into bit masks (answered, satisfied), computes from one
+row per respondent the z of each block (the parent of items) and of each node, sums them
+per PSU and then per (scope, stratum), and the national z per PSU across scopes; the
+coefficients travel as one JSON parameter. Items fed by one question need no coefficient:
+a respondent answers them once, so a PSU's z is a·Y_p − b·X_p and Σ_p z_p² =
+a²ΣY_p² − 2abΣY_pX_p + b²ΣX_p², with Y_p and X_p summed from the masks in the same
+statement. Only per-stratum and per-node figures reach Python, always summed in the same
+order, so SQLite and PostgreSQL agree to 1e-9.
 """
 
 from __future__ import annotations

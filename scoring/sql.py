@@ -2,8 +2,8 @@
 
 Every statement here is one set-based pass over the answers of a round; the engine
 (``scoring.engine``) only builds the small inputs (satisfied rules, coefficients) and turns
-the small outputs (one row per unit, stratum and question, or per unit, stratum and node)
-into values and design-based variances.
+the small outputs (one row per unit and question, or per unit, stratum and node or
+single-question item) into values and design-based variances.
 
 The design of a response is read as three columns (see ``feedback.design``): ``st`` its
 stratum code as given ('' if none), ``su`` its unit id when it gives no stratum (the unit is
