@@ -8,7 +8,10 @@ Run from the project root, with PostgreSQL listening on loopback::
 It DROPS and re-creates the database of ``--database-url`` (whose name must contain
 "bench"), migrates it, loads the SIPAS questionnaire (``manage.py load_sipas``) and N demo
 responses of the round ``sipas-2022`` (``manage.py generate_demo_data``, about 59 answers
-each), then VACUUM ANALYZE. In this process it then times:
+each), puts them in villages (``psu``: about 31 respondents of a unit per village, in
+response order; strata are the units, i.e. no ``stratum`` given) so that the recompute
+takes the design-based variance path (PSU totals within strata), then VACUUM ANALYZE.
+In this process it then times:
 
 - the floor: ONE SQL query computing every item index per unit, 100 × Σ w·satisfied / Σ w
   per (unit, scored question), the satisfied sets inlined as literals;
@@ -46,6 +49,20 @@ from benchdb import (  # bench/ is on sys.path when run as a script
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/bench_recompute"
 ROUND = "sipas-2022"
+VILLAGE_SIZE = 31  # respondents per village (PSU), as in SIPAS 2024's samples
+
+# Villages of ~31 respondents within each unit, numbered in response order; no stratum (the
+# unit is the stratum). Run once: a database already holding villages is left as it is.
+VILLAGES_SQL = f"""
+UPDATE feedback_response r SET psu = v.psu, stratum = ''
+FROM (
+    SELECT id, 'v' || ((ROW_NUMBER() OVER (PARTITION BY unit_id ORDER BY id) - 1)
+                       / {VILLAGE_SIZE}) AS psu
+    FROM feedback_response
+) v
+WHERE v.id = r.id
+  AND NOT EXISTS (SELECT 1 FROM feedback_response WHERE psu <> '')
+"""
 
 
 def bench_env(database_url: str) -> dict[str, str]:
@@ -151,6 +168,10 @@ def main() -> None:
                "--seed", str(args.seed))  # fmt: skip
         load_seconds = time.perf_counter() - started
     with psycopg.connect(args.database_url, autocommit=True) as conn:
+        conn.execute(VILLAGES_SQL)
+        villages = conn.execute(
+            "SELECT count(DISTINCT (unit_id, psu)) FROM feedback_response"
+        ).fetchone()[0]
         conn.execute("VACUUM ANALYZE feedback_response")
         conn.execute("VACUUM ANALYZE feedback_answer")
         answers = conn.execute("SELECT count(*) FROM feedback_answer").fetchone()[0]
@@ -195,7 +216,7 @@ def main() -> None:
 
     print(
         f"N={args.responses:,} responses, {answers:,} answers ({answers / args.responses:.1f} "
-        f"each), database {db_size}; loaded in {load_seconds:.1f} s "
+        f"each), {villages:,} villages (PSUs), database {db_size}; loaded in {load_seconds:.1f} s "
         f"({args.responses / load_seconds:,.0f} responses/s)"
     )
     print(f"floor (1 query, {floor_rows} unit × item rows): {floor_before:.2f} s before, "

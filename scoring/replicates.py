@@ -461,7 +461,7 @@ def apply(values: list[engine.NodeValue], result: JackknifeResult) -> list[engin
         if se is not None and v.deff is not None and v.se:
             deff = v.deff * (se / v.se) ** 2
         n_eff = v.n / deff if deff else None
-        low, high = intervals.interval(v.value, se, n=v.n, n_eff=n_eff)
+        low, high = intervals.interval(v.value, se, n=v.n, n_eff=n_eff, df=v.df)
         out.append(dataclasses.replace(v, se=se, deff=deff, n_eff=n_eff, ci_low=low, ci_high=high))
     return out
 

@@ -622,7 +622,7 @@ def population_weighted_national(values: list[Any], populations: dict[int, float
                 simple = sum(a * a * u.se**2 / u.deff for a, u in shares)
                 deff = se**2 / simple if simple > 0 else None
                 n_eff = v.n / deff if deff else None
-        low, high = interval(value, se, n=v.n, n_eff=n_eff)
+        low, high = interval(value, se, n=v.n, n_eff=n_eff, df=v.df)
         result.append(
             replace(v, value=value, se=se, ci_low=low, ci_high=high, deff=deff, n_eff=n_eff)
         )

@@ -2,7 +2,17 @@
 
 Every statement here is one set-based pass over the answers of a round; the engine
 (``scoring.engine``) only builds the small inputs (satisfied rules, coefficients) and turns
-the small outputs (one row per unit and question, or per unit and node) into values.
+the small outputs (one row per unit and question, or per unit, stratum and node or
+single-question item) into values and design-based variances.
+
+The design of a response is read as three columns (see ``feedback.design``): ``st`` its
+stratum code as given ('' if none), ``su`` its unit id when it gives no stratum (the unit is
+then its stratum) else 0, and ``psu`` its PSU code as given ('' if none: the response is its
+own PSU). A stratum's key is (st, su); a PSU is (st, su, psu) when psu is given. Sums over a
+stratum's PSUs are taken in two steps: first per (scope, stratum, psu), where every response
+without a PSU of a (scope, stratum) falls into one group whose sums of squares are kept per
+response, then per (scope, stratum): Σ_p z_p² adds a given PSU's squared total and, for the
+group without PSU, its per-response Σ z². Neither step has a group per response.
 """
 
 from __future__ import annotations
@@ -25,6 +35,21 @@ NATIONAL = 0
 NO_SCOPE = -1
 
 SCOPE_COLUMNS = {"unit": "unit_id", "agency": "agency_id"}
+
+# A response's (d) stratum code as given, its unit when it gives none (else 0), its PSU code.
+DESIGN_COLUMNS = (
+    "d.stratum AS st, CASE WHEN d.stratum = '' THEN d.unit_id ELSE 0 END AS su, d.psu AS psu"
+)
+
+
+# Sum of squares over PSUs from a (…, psu) group: a given PSU's squared total, or the
+# per-response sum of squares of the responses without PSU (each its own PSU).
+def _psu_squares(total: str, per_response: str) -> str:
+    return f"SUM(CASE WHEN psu = '' THEN {per_response} ELSE {total} * {total} END)"
+
+
+def _psu_products(first: str, second: str, per_response: str) -> str:
+    return f"SUM(CASE WHEN psu = '' THEN {per_response} ELSE {first} * {second} END)"
 
 
 @dataclass(frozen=True)
@@ -93,6 +118,10 @@ def _scope_sql(unit_level: str, unit_map: Mapping[int, int] | None = None) -> st
     return f"COALESCE({column}, {NO_SCOPE})"
 
 
+NodeRow = tuple[int, str, int, int, int, float, float, float, float, float, float]
+ItemRow = tuple[int, str, int, int, float, float, float, float, float, float, float]
+
+
 def item_totals(
     *,
     round_id: int,
@@ -102,11 +131,11 @@ def item_totals(
     question_ids: Sequence[int],
     unit_map: Mapping[int, int] | None = None,
     weights_run_id: int | None = None,
-) -> list[tuple[int, int, float, float, int, float, float]]:
-    """(scope, question, Σ w·s, Σ w, valid answers, Σ w²·s, Σ w²) per scope and question.
+) -> list[tuple[int, int, float, float, int]]:
+    """(scope, question, Σ w·s, Σ w, valid answers) per scope and question.
 
-    s is 1 for a satisfied answer, else 0. The squared weights give the standard error of
-    single-question items without a pass per respondent (see ``scoring.engine``).
+    s is 1 for a satisfied answer, else 0. (Per stratum and PSU figures come from
+    ``linearized_sums``, which reads one row per respondent.)
     """
     scored, params = _scored_answers(
         scope_sql=_scope_sql(unit_level, unit_map),
@@ -115,16 +144,41 @@ def item_totals(
         weights_run_id=weights_run_id,
     )
     sql = (
-        f"SELECT x.scope, x.question_id, SUM(x.w * x.s), SUM(x.w), COUNT(*), "
-        f"SUM(x.w * x.w * x.s), SUM(x.w * x.w) "
+        f"SELECT x.scope, x.question_id, SUM(x.w * x.s), SUM(x.w), COUNT(*) "
         f"FROM ({scored}) x GROUP BY x.scope, x.question_id"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, round_id, version_id, *question_ids])
-        return [
-            (int(s), int(q), float(y), float(x), int(n), float(yy), float(xx))
-            for s, q, y, x, n, yy, xx in cursor
-        ]
+        return [(int(s), int(q), float(y), float(x), int(n)) for s, q, y, x, n in cursor]
+
+
+def design_counts(
+    *, round_id: int, version_id: int, unit_level: str, unit_map: Mapping[int, int] | None
+) -> tuple[list[tuple[int, str, int, int, int]], list[tuple[str, int, int, int]]]:
+    """The design as counts, from all responses of the round and version (answered or not).
+
+    Two lists: (scope, st, su, responses, PSUs) per scope and stratum, the PSUs of the
+    stratum holding responses of the scope; and (st, su, PSUs, home unit) per stratum, its
+    home unit the lowest unit id among its responses. A response without PSU is one PSU.
+    """
+    table = Response._meta.db_table
+    psus = (
+        "COUNT(DISTINCT CASE WHEN r.psu <> '' THEN r.psu END) "
+        "+ SUM(CASE WHEN r.psu = '' THEN 1 ELSE 0 END)"
+    )
+    su = "CASE WHEN r.stratum = '' THEN r.unit_id ELSE 0 END"
+    where = f"FROM {table} r WHERE r.round_id = %s AND r.version_id = %s"
+    per_scope = (
+        f"SELECT {_scope_sql(unit_level, unit_map)}, r.stratum, {su}, COUNT(*), {psus} "
+        f"{where} GROUP BY 1, 2, 3"
+    )
+    per_stratum = f"SELECT r.stratum, {su}, {psus}, MIN(r.unit_id) {where} GROUP BY 1, 2"
+    with connection.cursor() as cursor:
+        cursor.execute(per_scope, [round_id, version_id])
+        scopes = [(int(a), str(b), int(c), int(d), int(e)) for a, b, c, d, e in cursor]
+        cursor.execute(per_stratum, [round_id, version_id])
+        strata = [(str(a), int(b), int(c), int(d)) for a, b, c, d in cursor]
+    return scopes, strata
 
 
 BITS_PER_WORD = 63  # answer bits per integer mask (a signed 64-bit integer in both databases)
@@ -220,9 +274,10 @@ def _scope_ratio(
 def _linear_plan(
     coefficients: Sequence[tuple[int, int, int, float, float, float, float]],
     block_of: Mapping[int, int],
+    scopes: Sequence[int] = (),
 ) -> _LinearPlan:
     rows = {(s, k, q): tuple(map(float, abn)) for s, k, q, *abn in coefficients}
-    scopes = sorted({s for s, _k, _q in rows})
+    scopes = sorted({s for s, _k, _q in rows} | set(scopes))
     nodes = sorted({k for _s, k, _q in rows})
     questions_of: dict[int, set[int]] = defaultdict(set)
     for _s, k, q in rows:
@@ -264,31 +319,49 @@ def linearized_sums(
     block_of: Mapping[int, int] | None = None,
     unit_map: Mapping[int, int] | None = None,
     weights_run_id: int | None = None,
-) -> list[tuple[int, int, int, float, float, float, float, float]]:
-    """(scope, node, n, Σ w, Σ z, Σ z², Σ z_nat, Σ z_nat²) per scope and node.
+    scopes: Sequence[int] = (),
+    single_questions: Sequence[int] = (),
+) -> tuple[list[NodeRow], list[ItemRow]]:
+    """Per scope, stratum (st, su) and node: (scope, st, su, node, n, Σ w, Σ z, Σ z²,
+    Σ_p z_p², Σ z_nat, Σ z_nat²), z a respondent's linearized score, z_p the total of PSU p
+    within the scope, z_nat the national score; then rows with scope ``NATIONAL`` per
+    stratum and node carrying only Σ_p z_nat,p², the PSU totals of national scores taken
+    across scopes (a PSU may span scopes), the other figures 0.
 
     ``coefficients`` rows are (scope, node, question, a, b, na, nb): each valid answer of
     the question by a respondent of the scope adds ``w·(a·s − b)`` to the respondent's
     linearized score z for the node, and ``w·(na·s − nb)`` to the national one.
     ``block_of`` maps a question to the parent node of its item (see ``_LinearPlan``).
+    ``scopes``: every scope with respondents (a scope without coefficients still counts).
 
-    One statement in steps. (1) One row per respondent: its scope, weight and two bit
-    masks per word of 63 questions, the questions it answered validly and those it
+    Second list, for each of ``single_questions`` (the questions that alone feed an item,
+    whose nodes need no coefficients): (scope, st, su, question, ΣY, ΣX, Σ w²·s, Σ w²,
+    Σ_p Y_p², Σ_p Y_p·X_p, Σ_p X_p²) with Y = w·s and X = w summed over the valid answers,
+    per PSU for Y_p and X_p; then rows with scope ``NATIONAL`` carrying only the last three,
+    PSU totals taken across scopes. A single-question item's z_p is a·Y_p − b·X_p, so
+    Σ_p z_p² = a²ΣY_p² − 2abΣY_pX_p + b²ΣX_p² (``scoring.engine``): these sums are read
+    from the respondents' bit masks, with no coefficient.
+
+    One statement in steps. (1) One row per respondent: its scope, design, weight and
+    two bit masks per word of 63 questions, the questions it answered validly and those it
     answered satisfied (a GROUP BY over the answers; each question has one bit, and a
     respondent answers a question once, so OR and SUM of the bits agree). (2) For each
     respondent, every block's z and every node's direct terms from its masks and its
     scope's coefficients (one row per scope; each answer bit adds a − b when satisfied,
-    −b when not), then (3) every node's z and national z. (4) Per scope, for every node:
-    respondents with an answer under it, their weights, Σ z, Σ z² and the national ones.
-    A respondent belongs to one scope, so the national sums are the sums of these over
-    scopes. Answers are never expanded by node: steps 2–4 work on one row per respondent.
+    −b when not), then (3) every node's z and national z. (4) Per (scope, stratum, PSU)
+    the sums of z, z², national z and its square, the respondents without PSU of a
+    stratum in one group (module docstring); (5) per (scope, stratum) the figures above,
+    Σ_p z_p² taking a given PSU's squared total, and per stratum the squares of the
+    national PSU totals across scopes. A respondent belongs to one scope, so national
+    Σ z, counts and weights are the sums over scopes. Answers are never expanded by node:
+    steps 2–5 work on one row per respondent or fewer.
     """
-    if not coefficients:
-        return []
+    if not coefficients and not single_questions:
+        return [], []
     postgres = connection.vendor == "postgresql"
     positions = {q: i for i, q in enumerate(sorted(set(question_ids)))}
     words = max(1, -(-len(positions) // BITS_PER_WORD))
-    plan = _linear_plan(coefficients, block_of or {})
+    plan = _linear_plan(coefficients, block_of or {}, scopes)
     nodes = plan.nodes
     term_index = {term: i for i, term in enumerate(plan.terms)}
     link_base = 4 * len(plan.terms)
@@ -389,10 +462,41 @@ def linearized_sums(
         f"y.w * ({node_score(k, node, True)}) AS n{k}"
         for k, node in enumerate(nodes)
     )
-    sums = ", ".join(
-        f"SUM(m{k}), SUM(m{k} * w), SUM(z{k}), SUM(z{k} * z{k}), SUM(n{k}), SUM(n{k} * n{k})"
-        for k in range(len(nodes))
-    )
+    count = range(len(nodes))
+    per_psu = [
+        f"SUM(m{k}) AS m{k}, SUM(m{k} * w) AS w{k}, SUM(z{k}) AS z{k}, "
+        f"SUM(z{k} * z{k}) AS q{k}, SUM(n{k}) AS n{k}, SUM(n{k} * n{k}) AS r{k}"
+        for k in count
+    ]
+    per_stratum = [
+        f"SUM(m{k}), SUM(w{k}), SUM(z{k}), SUM(q{k}), {_psu_squares(f'z{k}', f'q{k}')}, "
+        f"SUM(n{k}), SUM(r{k})"
+        for k in count
+    ]
+    national = [f"0, 0, 0, 0, {_psu_squares(f'n{k}', f'r{k}')}, 0, 0" for k in count]
+    national_psu = [f"SUM(n{k}) AS n{k}, SUM(r{k}) AS r{k}" for k in count]
+    # Single-question items: Y = w·s, X = w per answer read from the masks, per PSU.
+    for i, q in enumerate(single_questions):
+        word, position = bit(q)
+        y_bit, x_bit = answered(word, 1 << position, "y"), answered(word, 1 << position, "x")
+        y_bit, x_bit = y_bit.replace("p.", ""), x_bit.replace("p.", "")
+        per_psu.append(
+            f"SUM(CASE WHEN {y_bit} THEN w ELSE 0 END) AS sy{i}, "
+            f"SUM(CASE WHEN {x_bit} THEN w ELSE 0 END) AS sx{i}, "
+            f"SUM(CASE WHEN {y_bit} THEN w * w ELSE 0 END) AS syy{i}, "
+            f"SUM(CASE WHEN {x_bit} THEN w * w ELSE 0 END) AS sxx{i}"
+        )
+        moments = (
+            f"{_psu_squares(f'sy{i}', f'syy{i}')}, {_psu_products(f'sy{i}', f'sx{i}', f'syy{i}')}, "
+            f"{_psu_squares(f'sx{i}', f'sxx{i}')}"
+        )
+        per_stratum.append(f"SUM(sy{i}), SUM(sx{i}), SUM(syy{i}), SUM(sxx{i}), {moments}")
+        national.append(f"0, 0, 0, 0, {moments}")
+        national_psu.append(
+            f"SUM(sy{i}) AS sy{i}, SUM(sx{i}) AS sx{i}, SUM(syy{i}) AS syy{i}, "
+            f"SUM(sxx{i}) AS sxx{i}"
+        )
+    mask_columns = [f"{{t}}.x{w}, {{t}}.y{w}" for w in range(words)] if single_questions else []
     width = link_base + 2 * len(plan.links)
     if postgres:
         coef = (
@@ -413,15 +517,37 @@ def linearized_sums(
     # and lets it stream; SQLite materializes the per-respondent rows instead.
     fence = "OFFSET 0" if postgres else ""
     materialized = "" if postgres else "MATERIALIZED"
+
+    def columns(*parts: str | list[str]) -> str:
+        flat = [p for part in parts for p in ([part] if isinstance(part, str) else part)]
+        return ", ".join(p for p in flat if p)
+
     sql = (
         f"WITH {bit_table}c AS MATERIALIZED ({coef}), "
-        f"p AS {materialized} (SELECT x.response_id, MAX(x.scope) AS scope, MAX(x.w) AS w, {masks} "
-        f"FROM ({scored}) x {bit_join}GROUP BY x.response_id), "
-        f"y AS {materialized} (SELECT p.scope AS scope, p.w AS w, "
-        f"{', '.join(per_block + per_node_direct)} FROM p JOIN c ON c.scope = p.scope {fence}), "
-        f"z AS {materialized} (SELECT y.scope AS scope, y.w AS w, {per_node} "
-        f"FROM y JOIN c ON c.scope = y.scope {fence}) "
-        f"SELECT scope, {sums} FROM z GROUP BY scope"
+        f"p AS {materialized} (SELECT x.response_id, MAX(x.scope) AS scope, MAX(x.w) AS w, "
+        f"{masks} FROM ({scored}) x {bit_join}GROUP BY x.response_id), "
+        f"y AS {materialized} (SELECT "
+        + columns(
+            f"p.scope AS scope, p.w AS w, {DESIGN_COLUMNS}",
+            [m.format(t="p") for m in mask_columns],
+            per_block,
+            per_node_direct,
+        )
+        + f" FROM p JOIN c ON c.scope = p.scope "
+        f"JOIN {Response._meta.db_table} d ON d.id = p.response_id {fence}), "
+        f"z AS {materialized} (SELECT "
+        + columns(
+            "y.scope AS scope, y.w AS w, y.st AS st, y.su AS su, y.psu AS psu",
+            [m.format(t="y") for m in mask_columns],
+            per_node,
+        )
+        + f" FROM y JOIN c ON c.scope = y.scope {fence}), "
+        f"g AS MATERIALIZED (SELECT {columns('scope, st, su, psu', per_psu)} "
+        f"FROM z GROUP BY scope, st, su, psu) "
+        f"SELECT {columns('scope, st, su', per_stratum)} FROM g GROUP BY scope, st, su "
+        f"UNION ALL SELECT {columns(f'{NATIONAL}, st, su', national)} "
+        f"FROM (SELECT {columns('st, su, psu', national_psu)} FROM g GROUP BY st, su, psu) n "
+        f"GROUP BY st, su"
     )
     values = plan.values
     coef_rows = json.dumps([[scope, row] for scope, row in sorted(values.items())])
@@ -442,13 +568,17 @@ def linearized_sums(
         with connection.cursor() as cursor:
             cursor.execute(sql, args)
             rows = cursor.fetchall()
-    out = []
-    for scope, *figures in rows:
+    out: list[NodeRow] = []
+    items: list[ItemRow] = []
+    for scope, st, su, *figures in rows:
+        key = (int(scope), str(st), int(su))
         for k, node in enumerate(nodes):
-            n, w, z, zz, nz, nzz = figures[6 * k : 6 * k + 6]
-            if n:
-                out.append(
-                    (int(scope), node, int(n), float(w), float(z), float(zz),
-                     float(nz), float(nzz))
-                )  # fmt: skip
-    return out
+            n, w, z, zz, psu_zz, nz, nzz = map(float, figures[7 * k : 7 * k + 7])
+            if n or (scope == NATIONAL and psu_zz):
+                out.append((*key, node, int(n), w, z, zz, psu_zz, nz, nzz))
+        base = 7 * len(nodes)
+        for i, q in enumerate(single_questions):
+            sums = tuple(map(float, figures[base + 7 * i : base + 7 * i + 7]))
+            if any(sums):
+                items.append((*key, q, *sums))  # type: ignore[arg-type]
+    return out, items

@@ -17,6 +17,7 @@ from django.utils import timezone
 from feedback.models import Answer, Response
 from scoring import sql
 from scoring.engine import NodeValue, UnsupportedQuestion, compute_values
+from scoring.intervals import Z
 from surveys import services
 from surveys.models import Choice, Indicator, Question, QuestionnaireVersion, Round, Unit
 from tests.factories import QuestionFactory, SectionFactory, VersionFactory
@@ -266,8 +267,11 @@ def test_standard_error_of_an_item_linearizes_its_ratio(survey: Survey) -> None:
     # SE² = 4/3 · (64 + 144 + 16)/2401 = 896/7203 → SE = 35.27 points
     assert v["A", "I1"].se == approx(100 * math.sqrt(F(896, 7203)))
     assert v["A", "I1"].se == approx(se_percent(4, scores))
-    # the interval 300/7 ± 1.96 · 35.27 runs past both ends and is clipped to [0, 100]
-    assert (v["A", "I1"].ci_low, v["A", "I1"].ci_high) == (0.0, 100.0)
+    # the logit interval: logit(3/7) = ln(3/4) ± Z · s/(p(1 − p)), s = SE/100, p(1 − p) = 12/49
+    half = Z * math.sqrt(896 / 7203) / (12 / 49)
+    low, high = (100 / (1 + math.exp(-(math.log(3 / 4) + d))) for d in (-half, half))
+    assert (v["A", "I1"].ci_low, v["A", "I1"].ci_high) == (approx(low), approx(high))
+    assert 0 < low < 300 / 7 < high < 100  # inside (0, 100), where Wald ran past both ends
 
 
 def test_standard_error_of_a_pooled_node_counts_each_respondent_once(survey: Survey) -> None:
@@ -283,8 +287,11 @@ def test_standard_error_of_a_pooled_node_counts_each_respondent_once(survey: Sur
     se = 100 * math.sqrt(F(160, 5625))
     assert v["A", "E1"].se == approx(se)
     assert v["A", "E1"].se == approx(se_percent(4, scores))
-    assert v["A", "E1"].ci_low == approx(60 - 1.96 * se)
-    assert v["A", "E1"].ci_high == approx(60 + 1.96 * se)
+    # logit interval: ln(0.6/0.4) ± Z · (SE/100)/(0.6 · 0.4)
+    half = Z * (se / 100) / F(6, 25)
+    low, high = (100 / (1 + math.exp(-(math.log(1.5) + d))) for d in (-half, half))
+    assert v["A", "E1"].ci_low == approx(low)
+    assert v["A", "E1"].ci_high == approx(high)
 
 
 def test_standard_error_of_a_mean_combines_item_scores_per_respondent(survey: Survey) -> None:
@@ -310,7 +317,7 @@ def test_nodes_read_through_their_blocks_match_nodes_read_answer_by_answer(
     """A mean's z is γ × its blocks' z; read directly, every figure is the same."""
     through_blocks = compute_values(round_id=survey.round.pk, version_id=survey.version.pk)
     plan = sql._linear_plan
-    monkeypatch.setattr(sql, "_linear_plan", lambda rows, block_of: plan(rows, {}))
+    monkeypatch.setattr(sql, "_linear_plan", lambda rows, _blocks, scopes: plan(rows, {}, scopes))
     direct = compute_values(round_id=survey.round.pk, version_id=survey.version.pk)
 
     assert [(v.indicator_code, v.unit_id, v.n) for v in through_blocks] == [
@@ -411,7 +418,9 @@ def test_query_count_does_not_grow_with_responses() -> None:
                 if not q["sql"].startswith(("SAVEPOINT", "RELEASE", "SELECT set_config"))
             ]
         )
-    assert len(counts[0]) == len(counts[1]) == 5, counts
+    # the tree, the scored questions, the design per scope and per stratum, the units'
+    # codes, the stratum populations, the item totals and the linearized sums
+    assert len(counts[0]) == len(counts[1]) == 8, counts
 
 
 def test_sipas_tree_gets_every_node_per_unit_and_sipas_is_the_mean_of_its_fields(
