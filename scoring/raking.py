@@ -42,8 +42,9 @@ Choices (settings and data, not SIPAS logic):
   (the last margin, area, is then met exactly if the bounds allow) and is reported
   ``converged: false`` with its largest remaining relative gap (``max_deviation``).
 * A unit with margins for only one dimension is raked (post-stratified) to that one.
-* Standard errors treat the raked weights as fixed (no calibration term in the
-  linearization), which is usually slightly conservative.
+* Taylor standard errors treat the raked weights as fixed (no calibration term in the
+  linearization), which is usually slightly conservative; the jackknife
+  (``scoring.replicates``) rakes each replicate again.
 """
 
 from __future__ import annotations
