@@ -19,7 +19,6 @@ import pytest
 
 from feedback.models import Answer, Response
 from scoring.engine import NodeValue, compute_values
-from scoring.intervals import Z
 from surveys import services
 from surveys.models import Indicator, Question, StratumPopulation
 from tests.factories import QuestionFactory, SectionFactory, VersionFactory
@@ -93,9 +92,12 @@ def test_a_two_psu_stratum_sums_scores_per_village() -> None:
     assert simple == F(88, 1875)
     assert v.deff == approx(variance / simple)  # 27/22
     assert v.n_eff == approx(4 / (variance / simple))  # 88/27
-    # logit interval: ln(0.8/0.2) ± Z · 0.24/(0.8 · 0.2) = ln 4 ± 1.5·Z
-    assert v.ci_low == approx(expit_percent(math.log(4) - 1.5 * Z))
-    assert v.ci_high == approx(expit_percent(math.log(4) + 1.5 * Z))
+    # logit interval: ln(0.8/0.2) ± q · 0.24/(0.8 · 0.2) = ln 4 ± 1.5·q, q the t quantile
+    # on 2 villages − 1 stratum = 1 degree of freedom: t(0.975, 1) = 12.7062 (t tables)
+    assert v.df == 1
+    q = 12.7062047
+    assert v.ci_low == pytest.approx(expit_percent(math.log(4) - 1.5 * q), abs=1e-6)
+    assert v.ci_high == pytest.approx(expit_percent(math.log(4) + 1.5 * q), abs=1e-6)
     assert 0 < v.ci_low < 80 < v.ci_high < 100
 
 

@@ -17,7 +17,6 @@ from django.utils import timezone
 from feedback.models import Answer, Response
 from scoring import sql
 from scoring.engine import NodeValue, UnsupportedQuestion, compute_values
-from scoring.intervals import Z
 from surveys import services
 from surveys.models import Choice, Indicator, Question, QuestionnaireVersion, Round, Unit
 from tests.factories import QuestionFactory, SectionFactory, VersionFactory
@@ -25,6 +24,8 @@ from tests.factories import QuestionFactory, SectionFactory, VersionFactory
 pytestmark = pytest.mark.django_db
 
 TOLERANCE = 1e-9
+
+T3 = 3.182446305284263  # t(0.975, 3 degrees of freedom), from t tables: 3.182
 
 
 @dataclass
@@ -267,8 +268,11 @@ def test_standard_error_of_an_item_linearizes_its_ratio(survey: Survey) -> None:
     # SE² = 4/3 · (64 + 144 + 16)/2401 = 896/7203 → SE = 35.27 points
     assert v["A", "I1"].se == approx(100 * math.sqrt(F(896, 7203)))
     assert v["A", "I1"].se == approx(se_percent(4, scores))
-    # the logit interval: logit(3/7) = ln(3/4) ± Z · s/(p(1 − p)), s = SE/100, p(1 − p) = 12/49
-    half = Z * math.sqrt(896 / 7203) / (12 / 49)
+    # the logit interval: logit(3/7) = ln(3/4) ± q · s/(p(1 − p)), s = SE/100, p(1 − p) =
+    # 12/49, q the t quantile on 4 respondents (PSUs) − 1 stratum = 3 degrees of freedom:
+    # t(0.975, 3) = 3.182446 (t tables)
+    assert v["A", "I1"].df == 3
+    half = T3 * math.sqrt(896 / 7203) / (12 / 49)
     low, high = (100 / (1 + math.exp(-(math.log(3 / 4) + d))) for d in (-half, half))
     assert (v["A", "I1"].ci_low, v["A", "I1"].ci_high) == (approx(low), approx(high))
     assert 0 < low < 300 / 7 < high < 100  # inside (0, 100), where Wald ran past both ends
@@ -287,8 +291,8 @@ def test_standard_error_of_a_pooled_node_counts_each_respondent_once(survey: Sur
     se = 100 * math.sqrt(F(160, 5625))
     assert v["A", "E1"].se == approx(se)
     assert v["A", "E1"].se == approx(se_percent(4, scores))
-    # logit interval: ln(0.6/0.4) ± Z · (SE/100)/(0.6 · 0.4)
-    half = Z * (se / 100) / F(6, 25)
+    # logit interval: ln(0.6/0.4) ± q · (SE/100)/(0.6 · 0.4), 3 degrees of freedom again
+    half = T3 * (se / 100) / F(6, 25)
     low, high = (100 / (1 + math.exp(-(math.log(1.5) + d))) for d in (-half, half))
     assert v["A", "E1"].ci_low == approx(low)
     assert v["A", "E1"].ci_high == approx(high)
