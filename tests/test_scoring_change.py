@@ -101,9 +101,14 @@ def test_the_national_value_compares_with_the_previous_national_value(two_rounds
     before = Score.objects.get(
         run__round__code="sipas-2022", indicator__code="S01", scope="national"
     )
-    # both inside (0, 100): the p-value uses the two published SEs as they are
-    z = abs(national.change) / math.hypot(national.se, before.se)
-    assert national.change_p == pytest.approx(math.erfc(z / math.sqrt(2)))
+    # Now the nation is stratified by unit and each unit is homogeneous (all 5, all 1): the
+    # design-based SE is 0, so the p-value takes the edge rule's SE: n = 6, p = 4/6,
+    # p̃ = (4 + .5)/7 = .642857, SE = 100·√(.642857·.357143/6) = 19.5615. Before, the
+    # published SE: 16.6667. SE_d = √(19.5615² + 16.6667²) = 25.699, z = 16.6667/25.699 =
+    # .64854, p = erfc(.64854/√2) = .5166.
+    assert national.se == pytest.approx(0.0, abs=1e-9)
+    assert before.se == pytest.approx(16.6667, abs=1e-4)
+    assert national.change_p == pytest.approx(0.5166, abs=1e-4)
     assert national.change_significant is not None
 
 
