@@ -123,28 +123,28 @@ def test_a_new_draft_is_published_answered_recomputed_from_its_rounds_page_and_r
     assert version.status == QuestionnaireVersion.Status.PUBLISHED
     assert version.questions.get(code="Q8_4a").choices.count() == 3
 
-    # A round with it over Hà Nội and Thái Nguyên, open since yesterday.
+    # A round with it over Hà Nội, Hà Giang and Thái Nguyên, open since yesterday.
     fill_round_form(
         page,
         admin,
         code="sipas-2026",
         name_vi="Khảo sát SIPAS 2026",
         version_id=version.pk,
-        units=["01 Hà Nội", "19 Thái Nguyên"],
+        units=["01 Hà Nội", "02 Hà Giang", "19 Thái Nguyên"],
     )
     submit(page, page.locator("input[name=_continue]"))
     survey_round = Round.objects.get(code="sipas-2026")
-    assert sorted(survey_round.units.values_list("code", flat=True)) == ["01", "19"]
+    assert sorted(survey_round.units.values_list("code", flat=True)) == ["01", "02", "19"]
     round_page = page.url
     assert round_page.endswith(f"/round/{survey_round.pk}/change/")
-    expect(page.locator("#publication-units tbody tr")).to_have_count(2)
+    expect(page.locator("#publication-units tbody tr")).to_have_count(3)
     assert unit_row(page, "19")["responses"] == "0"
     assert unit_row(page, "19")["needed"] == "2"
 
-    # Two citizens rate Thái Nguyên, one Hà Nội, on the public form.
+    # Two citizens rate Thái Nguyên, one Hà Nội and one Hà Giang, on the public form.
     start = f"{live_server.url}/rounds/sipas-2026/"
     receipts = []
-    for unit, s01 in (("19", "4"), ("19", "2"), ("01", "5")):
+    for unit, s01 in (("19", "4"), ("19", "2"), ("01", "5"), ("02", "3")):
         citizen = page.context.browser.new_context(locale="vi-VN")
         form = citizen.new_page()
         start_answering(form, start, unit)
@@ -154,8 +154,10 @@ def test_a_new_draft_is_published_answered_recomputed_from_its_rounds_page_and_r
     assert sorted(stored.values_list("receipt", flat=True)) == sorted(receipts)
     assert set(stored.values_list("answers__question__code", flat=True)) >= {"Q8_4a", "S01"}
 
-    # The round's page: Thái Nguyên has enough responses, Hà Nội one too few; its button
-    # recomputes the round, and the page then shows what was published.
+    # The round's page: Thái Nguyên has enough responses, Hà Nội and Hà Giang one too few
+    # each (were only one of them short, the national value less Thái Nguyên's would give
+    # its values back, and Thái Nguyên would be withheld too); its button recomputes the
+    # round, and the page then shows what was published.
     page.goto(round_page)
     thai_nguyen = unit_row(page, "19")
     assert (thai_nguyen["responses"], thai_nguyen["missing"]) == ("2", "0")
@@ -165,28 +167,31 @@ def test_a_new_draft_is_published_answered_recomputed_from_its_rounds_page_and_r
     assert page.url == f"{round_page}#publication"
     expect(page.locator("ul.messagelist li.success")).to_have_count(1)
     run = Run.objects.get(round=survey_round, status=Run.Status.PUBLISHED)
-    assert run.pk not in earlier_runs and run.response_count == 3
+    assert run.pk not in earlier_runs and run.response_count == 4
     assert unit_row(page, "19")["state"] == "published"
     assert "1/1" in unit_row(page, "19")["published"]
     assert unit_row(page, "01")["state"] == "withheld"
+    assert unit_row(page, "02")["state"] == "withheld"
 
-    # The public dashboard ranks Thái Nguyên and withholds Hà Nội's value.
+    # The public dashboard ranks Thái Nguyên and withholds the values of the two others.
     reader = page.context.browser.new_context(locale="vi-VN")
     results = reader.new_page()
     results.goto(f"{live_server.url}/results/")
     submit(results, results.locator("a[href='/results/sipas-2026/']"))
     results.locator("details.data-table summary").click()
     rows = results.locator("details.data-table tbody tr")
-    expect(rows).to_have_count(2)
-    first, second = rows.nth(0).locator("td, th"), rows.nth(1).locator("td, th")
-    assert first.nth(0).inner_text() == "1/1"
+    expect(rows).to_have_count(3)
+    first = rows.nth(0).locator("td, th")
+    assert first.nth(0).inner_text() == "1/1 (95%: 1–1)"
     assert first.nth(1).inner_text() == "Thái Nguyên"
     # P01 satisfied both times (100), S01 once of twice (50): the index is the mean of
     # its policy and service halves, 75.
     assert first.nth(2).inner_text() == "75,00"
     assert first.nth(4).inner_text() == "2"
-    assert second.nth(1).inner_text() == "Hà Nội"
-    expect(rows.nth(1).locator(".suppressed")).to_have_count(1)
+    withheld = {rows.nth(i).locator("td, th").nth(1).inner_text() for i in (1, 2)}
+    assert withheld == {"Hà Nội", "Hà Giang"}
+    for i in (1, 2):
+        expect(rows.nth(i).locator(".suppressed")).to_have_count(1)
     reader.close()
 
 
