@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from django.db import connection
+from django.db import connections, router
 from django.db.models import (
     BooleanField,
     Case,
@@ -61,6 +61,7 @@ PUBLICATION_SQL = """
 
 
 def _rows(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    connection = connections[router.db_for_read(Run)]  # the replica, if a results view reads
     if connection.vendor == "postgresql" and connection.settings_dict.get("CONN_MAX_AGE"):
         connection.ensure_connection()
         raw = connection.connection

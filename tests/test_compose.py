@@ -131,6 +131,16 @@ class TestServices:
             assert condition["condition"] == "service_healthy"
             assert SERVICES[dependency]["healthcheck"]
 
+    def test_workers_scale_out(self) -> None:
+        """`docker compose up --scale worker=N`: nothing in the worker names one container."""
+        worker = SERVICES["worker"]
+        assert "container_name" not in worker and "ports" not in worker
+        assert "hostname" not in worker  # each replica's Celery node name is its own
+
+    def test_a_read_replica_can_be_named_in_the_environment(self) -> None:
+        environment = SERVICES["web"]["environment"]
+        assert environment["DATABASE_REPLICA_URL"] == "${DATABASE_REPLICA_URL:-}"
+
     def test_every_named_volume_is_declared_at_top_level(self) -> None:
         declared = set(COMPOSE_SPEC.get("volumes") or {})
         for name in SERVICES:

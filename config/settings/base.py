@@ -145,6 +145,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Read replica: DATABASE_REPLICA_URL (a hot standby of DATABASE_URL), read by the results
+# pages, the read API and the exports, never for writes (config.db_router, docs/capacity.md).
+DATABASE_REPLICA_URL: str = env.str("DATABASE_REPLICA_URL", default="")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = env.db_url_config(DATABASE_REPLICA_URL)
+    DATABASES["replica"].setdefault("CONN_MAX_AGE", DATABASES["default"]["CONN_MAX_AGE"])
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    DATABASE_ROUTERS = ["config.db_router.ReplicaRouter"]
+    # After authentication (whose reads stay on the primary), around the results views.
+    MIDDLEWARE.append("config.db_router.ReplicaReadsMiddleware")
+
 # Redis: broker, result backend and cache when REDIS_URL is set.
 REDIS_URL: str = env.str("REDIS_URL", default="")
 
