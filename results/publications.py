@@ -61,19 +61,18 @@ class PublicationWatch:
             self.known.clear()
             self.generation += 1
 
-    def usable(self) -> bool:
+    @staticmethod
+    def usable(connection: Any) -> bool:
         """Whether this process may keep answers: PostgreSQL with persistent connections,
         outside a transaction (a LISTEN inside one would only count once it commits)."""
-        connection = connections[DATABASE]
         return (
             connection.vendor == "postgresql"
             and bool(connection.settings_dict.get("CONN_MAX_AGE"))
             and not connection.in_atomic_block
         )
 
-    def listen(self) -> None:
+    def listen(self, connection: Any) -> None:
         """LISTEN on the current connection (a new one forgets everything); poll it."""
-        connection = connections[DATABASE]
         raw = connection.connection
         if raw is None or raw.closed or raw is not self.listening_on:
             self.forget()
@@ -98,9 +97,10 @@ class PublicationWatch:
             self.forget()
 
     def answer(self, key: str, ask: Callable[[], Any]) -> Any:
-        if not self.usable():
+        connection = connections[DATABASE]
+        if not self.usable(connection):
             return ask()
-        self.listen()
+        self.listen(connection)
         now = time.monotonic()
         with self.lock:
             found = self.known.get(key)

@@ -38,8 +38,8 @@ RANKINGS = "/api/v1/rankings/"
 PARAMS = {"round": ROUND, "indicator": "SIPAS"}
 
 
-def start_server(redis_url: str) -> tuple[str, subprocess.Popen]:
-    port = free_port(range(18100, 18200))
+def start_server(redis_url: str, index: int, log: Path) -> tuple[str, subprocess.Popen]:
+    port = free_port(range(18100 + 50 * index, 18150 + 50 * index))  # one range per server
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
@@ -55,30 +55,34 @@ def start_server(redis_url: str) -> tuple[str, subprocess.Popen]:
     }
     command = [sys.executable, "-m", "gunicorn", "config.wsgi:application"]
     command += ["--bind", f"127.0.0.1:{port}", "--workers", "1", "--timeout", "60"]
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
+        )
     return f"http://127.0.0.1:{port}", process
 
 
 @pytest.fixture
-def two_servers(transactional_db: None, sipas: Any, settings: Any) -> Iterator[list[str]]:
+def two_servers(
+    transactional_db: None, sipas: Any, settings: Any, tmp_path: Path
+) -> Iterator[list[str]]:
     """Two gunicorn processes of one worker each, sharing the test database and Redis."""
     if connection.vendor != "postgresql" or not django_settings.REDIS_URL:
         require("two servers sharing a budget need PostgreSQL and Redis (REDIS_URL)")
     settings.MIN_PUBLISH_N = MIN_N
     generate_demo_responses(round_code=ROUND, responses=RESPONSES, seed=7)
     recompute_round(round_code=ROUND)
-    started = [start_server(django_settings.REDIS_URL) for _ in range(2)]
+    logs = [tmp_path / f"server{index}.log" for index in range(2)]
+    started = [start_server(django_settings.REDIS_URL, i, log) for i, log in enumerate(logs)]
     try:
         deadline = time.monotonic() + 240  # a loaded machine starts Django slowly
-        for url, process in started:
+        for (url, process), log in zip(started, logs, strict=True):
             while True:
-                assert process.poll() is None, "gunicorn exited"
+                assert process.poll() is None, log.read_text(errors="replace")
                 try:
-                    if requests.get(f"{url}/health/", timeout=10).status_code == 200:
+                    if requests.get(f"{url}/health/", timeout=30).status_code == 200:
                         break
-                except requests.ConnectionError:
+                except requests.RequestException:  # not listening yet, or slow to start
                     pass
                 assert time.monotonic() < deadline, "gunicorn did not answer"
                 time.sleep(0.3)
