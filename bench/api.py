@@ -1,23 +1,34 @@
-"""Read API benchmark: requests/s and p99 of ``scores/`` and ``rankings/`` against a bare view.
+"""Read API benchmark: requests/s and p99 of ``scores/`` and ``rankings/`` against a bare view,
+with the cache and throttle in Redis (production) and in local memory.
 
-Run from the project root, with PostgreSQL listening on loopback and wrk installed::
+Run from the project root, with PostgreSQL and Redis listening on loopback::
 
     uv run python bench/api.py                 # 6,300 responses, 4 workers, 16 connections
+    uv run python bench/api.py --redis-url redis://127.0.0.1:6379/5 --rounds 3
     uv run python bench/api.py --workers 2 --connections 32 --duration 15 --profile 300
+
+It needs wrk (``/usr/bin/wrk``): when missing, it installs the Debian package ``wrk``
+(``apt-get install -y wrk``) when run as root, and otherwise names what to install.
 
 It DROPS and re-creates the database of ``--database-url`` (whose name must contain
 "bench"), migrates it, loads the units and the SIPAS questionnaire (``manage.py load_sipas``),
 adds ``--responses`` demo responses to ``sipas-2022`` (63 provinces) and computes and
-publishes its scores (``manage.py recompute_scores``). It then starts gunicorn (production
-settings plus a bench-only URLconf with a bare Django view returning a small JSON document,
-``bench/api_settings.py``; sync workers; throttle rates too high to refuse anything) and
-measures each URL with wrk (``--connections`` connections, 2 threads) in turns, ``--rounds``
-times: the URLs of one turn run back to back, so they share the machine's load of the moment
-(other processes on a shared machine), and the figures reported are the medians over the
-turns, the ratio the median of the turns' ratios. The cache is each worker's local memory, or
-Redis with ``--redis-url``. The last line printed is ``ratio: <slower endpoint's requests/s /
-bare view's requests/s>``. ``--profile K`` then profiles K requests of each endpoint
-in-process (cProfile).
+publishes its scores (``manage.py recompute_scores``). It then starts two gunicorn servers
+(``config.settings.production`` plus a bench-only URLconf with a bare Django view returning a
+small JSON document, ``bench/api_settings.py``; sync workers; persistent database
+connections; throttle rates too high to refuse anything): one with ``REDIS_URL`` (the cache
+and the throttle counters in Redis, ``--redis-url``, default ``$REDIS_URL`` or
+``redis://127.0.0.1:6379/0``; its keys are prefixed ``bench-api``), one without (both in each
+worker's local memory). It measures each URL of each server with wrk (``--connections``
+connections, 2 threads) in turns, ``--rounds`` times: the URLs of one turn run back to back,
+so they share the machine's load of the moment (other processes on a shared machine), and
+the figures reported are the medians over the turns, each ratio the median of the turns'
+ratios (slower of ``scores/`` and ``rankings/`` over the same server's bare view). With Redis
+it also measures ``rankings/`` read by a new client each request (a random
+``X-Forwarded-For``, the server trusting one proxy): every request then claims its
+throttle budget from Redis, the worst case of the leases (docs/results-api.md); printed, not
+in the ratio. The last line printed is ``ratio: <the Redis server's ratio>``. ``--profile K``
+then profiles K requests of each endpoint in-process (cProfile, Redis configuration).
 """
 
 from __future__ import annotations
@@ -29,9 +40,11 @@ import os
 import pstats
 import re
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -52,6 +65,34 @@ URLS = {
     "rankings": f"/api/v1/rankings/?round={ROUND}&indicator=SIPAS",
 }
 WRK = "/usr/bin/wrk"
+DEFAULT_REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+# Each request from a new client: a random address in X-Forwarded-For (the server trusts one
+# proxy, NUM_PROXIES=1), so each is the first of its client in the throttle window.
+NEW_CLIENT_LUA = """
+math.randomseed(os.time())
+request = function()
+  local address = math.random(1, 254) .. "." .. math.random(0, 255) .. "." ..
+    math.random(0, 255) .. "." .. math.random(1, 254)
+  return wrk.format(nil, nil, {["X-Forwarded-For"] = address})
+end
+"""
+
+
+def ensure_wrk() -> None:
+    """wrk at /usr/bin/wrk, installed from the Debian package ``wrk`` when run as root."""
+    if os.access(WRK, os.X_OK):
+        return
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print("wrk is missing: apt-get install -y wrk")
+        install = ["apt-get", "install", "-y", "-q", "wrk"]
+        if subprocess.run(install, check=False).returncode != 0:
+            subprocess.run(["apt-get", "update", "-q"], check=True)
+            subprocess.run(install, check=True)
+    if not os.access(WRK, os.X_OK):
+        sys.exit(
+            f"wrk is needed at {WRK}: install the Debian/Ubuntu package wrk "
+            "(sudo apt-get install wrk), or build it from https://github.com/wg/wrk"
+        )
 
 
 def server_env(database_url: str, redis_url: str) -> dict[str, str]:
@@ -65,6 +106,7 @@ def server_env(database_url: str, redis_url: str) -> dict[str, str]:
         "DEBUG": "false",
         "CONN_MAX_AGE": "60",  # persistent connections, as any production deployment
         "RESULTS_ANON_RATE": "1000000000/minute",  # the throttle runs but never refuses
+        "NUM_PROXIES": "1",  # X-Forwarded-For names the client (the new-client run)
         "LOG_LEVEL": "WARNING",
     }
     if redis_url:
@@ -87,7 +129,9 @@ def check(port: int, path: str) -> int:
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
-def wrk(port: int, path: str, *, connections: int, seconds: int) -> tuple[float, float, int]:
+def wrk(
+    port: int, path: str, *, connections: int, seconds: int, script: str = ""
+) -> tuple[float, float, int]:
     """(requests/s, p99 in ms, non-2xx responses) of one wrk run."""
     command = [
         WRK,
@@ -98,6 +142,7 @@ def wrk(port: int, path: str, *, connections: int, seconds: int) -> tuple[float,
         "--duration",
         f"{seconds}s",
         "--latency",
+        *(["--script", script] if script else []),
         f"http://127.0.0.1:{port}{path}",
     ]
     output = subprocess.run(
@@ -137,10 +182,37 @@ def profile_requests(env: dict[str, str], count: int) -> None:
             print(f"  {query['sql'][:150]}")
 
 
+def measure(
+    servers: dict[str, int], args: argparse.Namespace, script: str
+) -> tuple[dict[tuple[str, str], list[tuple[float, float]]], dict[str, list[float]]]:
+    """Turns over every URL of every server; the runs of each (server, URL) and the ratios."""
+    runs: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    ratios: dict[str, list[float]] = {cache: [] for cache in servers}
+    for turn in range(args.rounds):
+        for cache, port in servers.items():
+            urls = [(name, path, "") for name, path in URLS.items()]
+            if cache == "Redis":
+                urls.append(("rankings, new client each request", URLS["rankings"], script))
+            for name, path, lua in urls:
+                rate, p99, errors = wrk(
+                    port, path, connections=args.connections, seconds=args.duration, script=lua
+                )
+                print(f"  turn {turn + 1} {cache:12} {name:9}: {rate:8.1f} req/s, p99 {p99:.1f} ms")
+                if errors:
+                    raise RuntimeError(f"{cache} {name}: {errors} responses were not 2xx")
+                runs.setdefault((cache, name), []).append((rate, p99))
+            rate_of = {name: runs[cache, name][-1][0] for name in URLS}
+            ratios[cache].append(min(rate_of["scores"], rate_of["rankings"]) / rate_of["bare view"])
+            print(f"  turn {turn + 1} {cache:12} ratio    : {ratios[cache][-1]:.3f}")
+    return runs, ratios
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
-    parser.add_argument("--redis-url", default="", help="cache in Redis instead of local memory")
+    parser.add_argument(
+        "--redis-url", default=DEFAULT_REDIS_URL, help="Redis of the production run"
+    )
     parser.add_argument("--responses", type=int, default=63 * 100)
     parser.add_argument("--workers", type=int, default=4, choices=range(1, 9))
     parser.add_argument("--connections", type=int, default=16)
@@ -148,59 +220,61 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="turns over the URLs")
     parser.add_argument("--profile", type=int, default=0, metavar="K")
     args = parser.parse_args()
-    if not os.access(WRK, os.X_OK):
-        sys.exit(f"wrk is needed at {WRK}")
+    ensure_wrk()
 
-    env = server_env(args.database_url, args.redis_url)
+    envs = {
+        "Redis": server_env(args.database_url, args.redis_url),
+        "local memory": server_env(args.database_url, ""),
+    }
     print(f"database {urlsplit(args.database_url).path.lstrip('/')}: drop, create, migrate, load")
     recreate_database(args.database_url)
+    env = envs["local memory"]
     manage(env, "migrate", "--noinput", "-v", "0")
     manage(env, "load_sipas")
     manage(env, "generate_demo_data", "--round", ROUND, "--responses", str(args.responses))
     manage(env, "recompute_scores", "--round", ROUND)
 
-    port = free_port()
-    server = start_gunicorn(
-        env, port, args.workers, ready_path=URLS["bare view"], settings_module="bench.api_settings"
-    )
-    results: dict[str, list[tuple[float, float]]] = {name: [] for name in URLS}
-    ratios: list[float] = []
-    try:
-        for name, path in URLS.items():
-            size = check(port, path)
-            print(f"{name}: {path} ({size:,} bytes)")
-            wrk(port, path, connections=args.connections, seconds=2)  # warm every worker
-        for turn in range(args.rounds):
-            for name, path in URLS.items():
-                rate, p99, errors = wrk(
-                    port, path, connections=args.connections, seconds=args.duration
+    started: dict[str, subprocess.Popen] = {}
+    servers: dict[str, int] = {}
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        script.write(NEW_CLIENT_LUA)
+        script.flush()
+        try:
+            for cache, cache_env in envs.items():
+                port = free_port()
+                started[cache] = start_gunicorn(
+                    cache_env,
+                    port,
+                    args.workers,
+                    ready_path=URLS["bare view"],
+                    settings_module="bench.api_settings",
+                    ready_seconds=300,
                 )
-                print(f"  turn {turn + 1} {name:9}: {rate:8.1f} req/s, p99 {p99:.1f} ms")
-                if errors:
-                    raise RuntimeError(f"{name}: {errors} responses were not 2xx")
-                results[name].append((rate, p99))
-            turn_rates = {name: runs[-1][0] for name, runs in results.items()}
-            ratios.append(
-                min(turn_rates["scores"], turn_rates["rankings"]) / turn_rates["bare view"]
-            )
-            print(f"  turn {turn + 1} ratio    : {ratios[-1]:.3f}")
-    finally:
-        stop(server)
+                servers[cache] = port
+                for name, path in URLS.items():
+                    size = check(port, path)
+                    print(f"{cache}: {name}: {path} ({size:,} bytes)")
+                    wrk(port, path, connections=args.connections, seconds=2)  # warm the workers
+            runs, ratios = measure(servers, args, script.name)
+        finally:
+            for server in started.values():
+                stop(server)
 
-    cache = "Redis" if args.redis_url else "local memory"
     print(
         f"{args.responses:,} responses in {ROUND} (63 provinces), published; gunicorn "
-        f"{args.workers} sync workers, CONN_MAX_AGE=60, cache in {cache}; wrk 2 threads, "
-        f"{args.connections} connections, {args.duration} s per run, medians of {args.rounds} "
-        "turns"
+        f"{args.workers} sync workers, config.settings.production, CONN_MAX_AGE=60; wrk 2 "
+        f"threads, {args.connections} connections, {args.duration} s per run, medians of "
+        f"{args.rounds} turns"
     )
-    for name, runs in results.items():
-        rate = statistics.median(r for r, _p99 in runs)
-        p99 = statistics.median(p for _r, p in runs)
-        print(f"{name:10} {rate:9.1f} req/s   p99 {p99:7.1f} ms")
+    for (cache, name), measured in runs.items():
+        rate = statistics.median(r for r, _p99 in measured)
+        p99 = statistics.median(p for _r, p in measured)
+        print(f"{cache:12} {name:34} {rate:9.1f} req/s   p99 {p99:7.1f} ms")
+    for cache, turns in ratios.items():
+        print(f"{cache:12} ratio (slower endpoint / bare view): {statistics.median(turns):.3f}")
     if args.profile:
-        profile_requests(env, args.profile)
-    print(f"ratio: {statistics.median(ratios):.3f}")
+        profile_requests(envs["Redis"], args.profile)
+    print(f"ratio: {statistics.median(ratios['Redis']):.3f}")
 
 
 if __name__ == "__main__":

@@ -97,26 +97,27 @@ def client_identity(request: HttpRequest | Request) -> str:
 local_counters = LocMemCache("config.abuse.local_counters", {"OPTIONS": {"MAX_ENTRIES": 100_000}})
 
 
-def _count_in(store: BaseCache, key: str, ttl: int) -> int:
-    if store.add(key, 1, ttl):
-        return 1
+def _count_in(store: BaseCache, key: str, ttl: int, amount: int = 1) -> int:
+    if store.add(key, amount, ttl):
+        return amount
     try:
-        return store.incr(key)
+        return store.incr(key, amount)
     except ValueError:  # expired between the two calls
-        store.add(key, 1, ttl)
-        return 1
+        store.add(key, amount, ttl)
+        return amount
 
 
-def count_request(key: str, ttl: int) -> int:
-    """Add one to the counter ``key`` (kept ``ttl`` seconds); the new count.
+def count_request(key: str, ttl: int, amount: int = 1) -> int:
+    """Add ``amount`` (one request, or a lease of several) to the counter ``key`` (kept
+    ``ttl`` seconds); the new count.
 
     In the shared cache; in this process's memory while the shared cache is unreachable.
     """
     store = caches["default"]
     if isinstance(store, ResilientRedisCache):
-        counted = store.count(key, ttl)
-        return counted if counted is not None else _count_in(local_counters, key, ttl)
-    return _count_in(store, key, ttl)
+        counted = store.count(key, ttl, amount)
+        return counted if counted is not None else _count_in(local_counters, key, ttl, amount)
+    return _count_in(store, key, ttl, amount)
 
 
 def parse_rate(rate: str) -> tuple[int, int]:

@@ -145,17 +145,18 @@ class ResilientRedisCache(RedisCache):
     def clear(self) -> bool:
         return self._guarded(False, super().clear)
 
-    def count(self, key: str, ttl: int) -> int | None:
-        """Add one to the counter ``key`` (kept ``ttl`` s); the new count, None if Redis is down.
+    def count(self, key: str, ttl: int, amount: int = 1) -> int | None:
+        """Add ``amount`` to the counter ``key`` (kept ``ttl`` s); the new count, None if Redis
+        is down.
 
-        One round trip: INCR and EXPIRE pipelined (the callers' keys name their window, so
+        One round trip: INCRBY and EXPIRE pipelined (the callers' keys name their window, so
         pushing the expiry back is harmless).
         """
 
         def increment() -> int:
             name = self.make_and_validate_key(key)
             pipeline = self._cache.get_client(name, write=True).pipeline(transaction=False)
-            pipeline.incr(name)
+            pipeline.incrby(name, amount)
             pipeline.expire(name, ttl)
             return int(pipeline.execute()[0])
 

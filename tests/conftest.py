@@ -82,9 +82,13 @@ def _fresh_cache() -> Iterator[None]:
     """Each test starts with an empty cache (throttle counters live there, in Redis in CI)."""
     from django.core.cache import cache
 
+    from results.api.throttling import leases
+
     cache.clear()
+    leases.clear()  # what this process leased of the counters just cleared
     yield
     cache.clear()
+    leases.clear()
 
 
 def forget_routes() -> None:

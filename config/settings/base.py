@@ -422,6 +422,12 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] |= {
 # Rendered result documents are cached under keys naming the published run, so a new
 # publication is served at once; this only bounds how long unused entries stay.
 RESULTS_CACHE_SECONDS: int = env.int("RESULTS_CACHE_SECONDS", default=24 * 3600)
+# issue 14 reads: each process knows which run of each round is published and is told of a
+# change by PostgreSQL (LISTEN/NOTIFY, results.publications); it also asks again after this
+# many seconds, for writers that bypass the model signals and for a lagging read replica.
+RESULTS_PUBLICATION_RECHECK_SECONDS: float = float(
+    env_or("RESULTS_PUBLICATION_RECHECK_SECONDS", "5")
+)
 SPECTACULAR_SETTINGS = {
     "TITLE": "SIPAS citizen feedback and survey service API",
     "DESCRIPTION": (

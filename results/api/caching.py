@@ -13,6 +13,7 @@ served and no invalidation is needed; each process also keeps the documents it u
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import threading
 from collections import OrderedDict
@@ -133,6 +134,21 @@ def set_validators(response: HttpResponseBase, etag: str, modified: dt.datetime 
     patch_vary_headers(response, ("Accept",))  # as DRF's responses
 
 
+@functools.lru_cache(maxsize=1024)
+def validator_headers(etag: str, modified: float | None) -> dict[str, str]:
+    """The headers ``set_validators`` gives a fresh response, worked out once per document
+    (read-only: ``HttpResponse`` copies them)."""
+    response = HttpResponse()
+    set_validators(
+        response, etag, dt.datetime.fromtimestamp(modified, dt.UTC) if modified else None
+    )
+    return {
+        name: response.headers[name]
+        for name in ("ETag", "Last-Modified", "Cache-Control", "Vary")
+        if name in response.headers
+    }
+
+
 def not_modified(
     request: Request | HttpRequest, response: HttpResponseBase
 ) -> HttpResponseBase | None:
@@ -228,8 +244,11 @@ class PublishedDocumentView(ConditionalMixin, APIView):
         request: HttpRequest, key: str, publications: Sequence[Publication]
     ) -> HttpResponse:
         """An empty JSON response with the validators, or a 304 when the client has them."""
-        response = HttpResponse(content_type="application/json")
-        set_validators(response, f'"{key}"', last_modified(publications))
+        modified = last_modified(publications)
+        response = HttpResponse(
+            content_type="application/json",
+            headers=validator_headers(f'"{key}"', modified.timestamp() if modified else None),
+        )
         return not_modified(request, response) or response
 
     def get(self, request: Request, **kwargs: Any) -> HttpResponseBase:

@@ -23,6 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.schema import error_responses
+from results import publications as current
 from results import selectors
 from results.api import filters
 from results.api.caching import ConditionalMixin, PublishedDocumentView
@@ -105,7 +106,7 @@ class ScoreListView(PublishedDocumentView, ReadView):
 
     def publications(self, params: QueryDict, **kwargs: Any) -> Sequence[Publication] | None:
         code = code_in(params, "round")
-        found = selectors.publication(round_code=code) if code else None
+        found = current.publication(round_code=code) if code else None
         return [found] if found else None
 
     def document(self, request: Request, publications: Sequence[Publication], **kwargs: Any) -> Any:
@@ -142,7 +143,7 @@ class RankingView(PublishedDocumentView, ReadView):
         code = code_in(params, "round")
         if code is None or code_in(params, "indicator") is None:
             return None
-        found = selectors.publication(round_code=code)
+        found = current.publication(round_code=code)
         return [found] if found else None
 
     def document(self, request: Request, publications: Sequence[Publication], **kwargs: Any) -> Any:
@@ -191,7 +192,7 @@ class UnitTrendView(PublishedDocumentView, ReadView):
     """One unit's value of one indicator in every round with published results."""
 
     def publications(self, params: QueryDict, **kwargs: Any) -> Sequence[Publication] | None:
-        return selectors.publications() if code_in(params, "indicator") else None
+        return current.publications() if code_in(params, "indicator") else None
 
     def document(self, request: Request, publications: Sequence[Publication], **kwargs: Any) -> Any:
         indicator = parse(IndicatorParams, request)["indicator"]
