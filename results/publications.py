@@ -21,10 +21,11 @@ How a process learns of a change, at once and without a timer:
 
 What is known is also asked again after ``RESULTS_PUBLICATION_RECHECK_SECONDS`` (5 by
 default): a writer that bypasses the model signals (``QuerySet.update`` on the status, raw
-SQL) or a read replica lagging behind the primary is seen within that time.
+SQL) is seen within that time.
 
-Without persistent connections on PostgreSQL (``CONN_MAX_AGE=0``, SQLite), and inside a
-transaction, nothing is kept: each read asks the database, as before.
+Without persistent connections on PostgreSQL (``CONN_MAX_AGE=0``, SQLite), inside a
+transaction, and with a read replica (``DATABASE_REPLICA_URL``), nothing is kept: each read
+asks the database, as before.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connections
 
+from config.db_router import replica_configured
 from results import selectors
 from results.selectors import Publication
 
@@ -64,9 +66,13 @@ class PublicationWatch:
     @staticmethod
     def usable(connection: Any) -> bool:
         """Whether this process may keep answers: PostgreSQL with persistent connections,
-        outside a transaction (a LISTEN inside one would only count once it commits)."""
+        outside a transaction (a LISTEN inside one would only count once it commits), and
+        no read replica: a notification from the primary can come before the standby has
+        replayed the run, and a document built then would be cached, empty, under the new
+        run's key; with a replica each read asks it (``config.db_router``)."""
         return (
-            connection.vendor == "postgresql"
+            not replica_configured()
+            and connection.vendor == "postgresql"
             and bool(connection.settings_dict.get("CONN_MAX_AGE"))
             and not connection.in_atomic_block
         )

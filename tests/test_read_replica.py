@@ -202,3 +202,18 @@ def test_a_read_inside_a_transaction_on_the_primary_stays_there(monkeypatch, db)
     router = ReplicaRouter()
     with replica_reads(), transaction.atomic():
         assert router.db_for_read(_Model("scoring")) == "default"
+
+
+def test_with_a_replica_each_read_asks_which_run_is_published(monkeypatch) -> None:
+    """A process does not keep publications learnt from the primary's NOTIFY: the standby
+    may not have replayed the run yet (``results.publications``)."""
+    from types import SimpleNamespace
+
+    from results import publications
+
+    persistent = SimpleNamespace(
+        vendor="postgresql", settings_dict={"CONN_MAX_AGE": 60}, in_atomic_block=False
+    )
+    assert publications.PublicationWatch.usable(persistent) is True
+    monkeypatch.setattr(publications, "replica_configured", lambda: True)
+    assert publications.PublicationWatch.usable(persistent) is False
