@@ -413,7 +413,7 @@ class ImportMemo:
     cell converted, an answer cleaned (with its JSON text), a unit and agency resolved."""
 
     converted: dict[tuple[str, type, Any], Any] = field(default_factory=dict)
-    cleaned: dict[tuple[str, type, Any], tuple[CleanAnswer, str] | str] = field(
+    cleaned: dict[tuple[str, type, Any], tuple[CleanAnswer, AnswerRow] | str] = field(
         default_factory=dict
     )
     targets: dict[tuple[str, str], tuple[int, int | None] | dict[str, list[str]]] = field(
@@ -661,6 +661,9 @@ def _rejected(number: int, row_id: str, errors: dict[str, list[str]]) -> dict[st
 
 # Importing a batch of rows set-based ----------------------------------------------------
 
+# An answer's columns after its response's id: question id, JSON text, number, code.
+AnswerRow = tuple[int, str, float | None, str]
+
 # Free text is seldom written twice: its cells are converted and cleaned without a memo.
 UNMEMOISED = frozenset({Question.Type.TEXT, Question.Type.LONGTEXT})
 
@@ -668,12 +671,12 @@ UNMEMOISED = frozenset({Question.Type.TEXT, Question.Type.LONGTEXT})
 @dataclass
 class CheckedRow:
     """A row checked with its batch: its errors, or the answers it gives (as written, for its
-    key and digest) and the answers to store (each with its JSON text)."""
+    key and digest) and the answers to store (each with the columns COPY writes)."""
 
     read: ReadRow
     errors: dict[str, list[str]]
     answers: dict[str, Any]
-    cleaned: list[tuple[CleanAnswer, str]]
+    cleaned: list[tuple[CleanAnswer, AnswerRow]]
     target: tuple[int, int | None] | None
 
 
@@ -728,8 +731,10 @@ def _convert_column(
     return column
 
 
-def _clean(context: RowContext, question: Question, value: Any) -> tuple[CleanAnswer, str] | str:
-    """``clean_value`` of a non-empty answer with its JSON text, or the error message as
+def _clean(
+    context: RowContext, question: Question, value: Any
+) -> tuple[CleanAnswer, AnswerRow] | str:
+    """``clean_value`` of a non-empty answer with its columns, or the error message as
     ``clean_answers`` words it; once per distinct answer and import."""
     memo = None if question.type in UNMEMOISED else context.memo.cleaned
     key = (question.code, type(value), _frozen(value))
@@ -738,9 +743,10 @@ def _clean(context: RowContext, question: Question, value: Any) -> tuple[CleanAn
     choice_codes = [c.code for c in question.choices.all()]
     try:
         answer = clean_value(question, value, choice_codes)
-        result: tuple[CleanAnswer, str] | str = (
+        text = json.dumps(answer.value, ensure_ascii=False)
+        result: tuple[CleanAnswer, AnswerRow] | str = (
             answer,
-            json.dumps(answer.value, ensure_ascii=False),
+            (question.pk, text, answer.number, answer.code),
         )
     except AnswerError as problem:
         result = _("%(question)s: the answer %(problem)s.") % {
@@ -794,7 +800,7 @@ def check_rows(context: RowContext, reads: list[ReadRow]) -> list[CheckedRow]:
     answer_errors: list[dict[str, list[str]]] = [{} for _ in reads]
     written: list[dict[str, Any]] = [{} for _ in reads]
     cleaned: dict[str, list[CleanAnswer | None]] = {}
-    to_store: list[list[tuple[CleanAnswer, str]]] = [[] for _ in reads]
+    to_store: list[list[tuple[CleanAnswer, AnswerRow]]] = [[] for _ in reads]
     for question in questions:
         code = question.code
         if code in present:
@@ -806,12 +812,17 @@ def check_rows(context: RowContext, reads: list[ReadRow]) -> list[CheckedRow]:
             column = [None] * size
         condition = question.show_if_question
         controlling = cleaned.get(condition.code) if condition is not None else None
+        shown: dict[int, bool] = {}  # by the controlling answer (the same object when equal)
         required = ""
         out: list[CleanAnswer | None] = [None] * size
         for index, value in enumerate(column):
             if condition is not None:
                 answer = controlling[index] if controlling is not None else None
-                if answer is None or not is_shown(question, {condition.code: answer}):
+                if answer is None:
+                    continue
+                if (visible := shown.get(id(answer))) is None:
+                    visible = shown[id(answer)] = is_shown(question, {condition.code: answer})
+                if not visible:
                     continue
             if _is_empty(value):
                 if question.required:
@@ -1002,10 +1013,8 @@ def store_forms(context: RowContext, forms: list[NewForm]) -> list[int]:
                 f"COPY {answers} (response_id, question_id, value, number, code) FROM STDIN"
             ) as copy:
                 for response_id, form in zip(ids, forms, strict=True):
-                    for answer, text in form.row.cleaned:
-                        copy.write_row(
-                            (response_id, answer.question.pk, text, answer.number, answer.code)
-                        )
+                    for _answer, tail in form.row.cleaned:
+                        copy.write_row((response_id, *tail))
     else:
         created = Response.objects.bulk_create(Response(**columns(form)) for form in forms)
         ids = [response.pk for response in created]
@@ -1018,7 +1027,7 @@ def store_forms(context: RowContext, forms: list[NewForm]) -> list[int]:
                 code=answer.code,
             )
             for response_id, form in zip(ids, forms, strict=True)
-            for answer, _text in form.row.cleaned
+            for answer, _columns in form.row.cleaned
         )
     # compact scoring records: refreshed here (issue 14 item 1)
     return ids
