@@ -397,7 +397,7 @@ def convert_weight(cell: Any) -> float:
         return 1.0
     try:
         weight = float(cell) if not isinstance(cell, bool) else -1.0
-    except ValueError:
+    except (ValueError, TypeError, OverflowError):  # text, a date cell, an int beyond a float
         weight = -1.0
     if not 0 < weight < float("inf"):
         raise CellError(_("the design weight must be a number greater than 0"))
@@ -670,11 +670,15 @@ UNMEMOISED = frozenset({Question.Type.TEXT, Question.Type.LONGTEXT})
 
 @dataclass
 class CheckedRow:
-    """A row checked with its batch: its errors, or the answers it gives (as written, for its
-    key and digest) and the answers to store (each with the columns COPY writes)."""
+    """A row checked with its batch: the answers it gives (as written, for its key and
+    digest), the answers to store (each with the columns COPY writes), and its errors:
+    ``errors`` when its cells have problems (the row is rejected as it is), else ``refused``
+    when its unit, agency or answers do (rejected unless its form is stored already, which
+    ``import_row`` looks at first)."""
 
     read: ReadRow
     errors: dict[str, list[str]]
+    refused: dict[str, list[str]]
     answers: dict[str, Any]
     cleaned: list[tuple[CleanAnswer, AnswerRow]]
     target: tuple[int, int | None] | None
@@ -791,7 +795,7 @@ def check_rows(context: RowContext, reads: list[ReadRow]) -> list[CheckedRow]:
     condition evaluated on the cleaned column it depends on, as ``clean_answers`` does for
     one row; distinct values are worked out once. A row's errors are then combined as
     ``import_row`` reports them: with a problem in its cells, every problem at once;
-    otherwise the unit or agency problem, else the answers' problems.
+    otherwise (``refused``) the unit or agency problem, else the answers' problems.
     """
     size = len(reads)
     questions = list(context.questions.values())
@@ -841,7 +845,7 @@ def check_rows(context: RowContext, reads: list[ReadRow]) -> list[CheckedRow]:
 
     checked = []
     for index, read in enumerate(reads):
-        errors = dict(read.errors)
+        errors, refused = dict(read.errors), {}
         errors |= {
             code: messages
             for code, messages in cell_errors[index].items()
@@ -855,16 +859,17 @@ def check_rows(context: RowContext, reads: list[ReadRow]) -> list[CheckedRow]:
                 for key, messages in target.items():
                     errors.setdefault(key, messages)
         elif isinstance(target, dict):
-            errors = dict(target)
+            refused = dict(target)
         elif answer_errors[index]:
-            errors = answer_errors[index]
+            refused = answer_errors[index]
         checked.append(
             CheckedRow(
                 read=read,
                 errors=errors,
+                refused=refused,
                 answers=written[index],
                 cleaned=to_store[index],
-                target=None if errors else target,
+                target=None if errors or refused else target,
             )
         )
     return checked
@@ -929,6 +934,9 @@ def _import_batch(context: RowContext, batch: list[tuple[int, list[Any]]]) -> li
         number, row_id = row.read.number, row.read.row_id
         if key in stored:  # stored before, or by an earlier row of this batch
             entries[position] = _stored_entry(stored[key], number, row_id, digest)
+            continue
+        if row.refused:
+            entries[position] = _rejected(number, row_id, row.refused)
             continue
         form = NewForm(row, key, digest, new_receipt_code())
         stored[key] = {
@@ -998,7 +1006,9 @@ def store_forms(context: RowContext, forms: list[NewForm]) -> list[int]:
 
     if connection.vendor == "postgresql":
         responses, answers = Response._meta.db_table, Answer._meta.db_table
-        with connection.cursor() as cursor:
+        # COPY goes through psycopg's own cursor: its errors are turned into Django's here
+        # (IntegrityError, OperationalError…), as a query's are.
+        with connection.cursor() as cursor, connection.wrap_database_errors:
             cursor.execute(
                 "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
                 [responses, len(forms)],
