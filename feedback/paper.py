@@ -1,9 +1,16 @@
 """Import paper questionnaires from a CSV or XLSX file, one response per row.
 
 ``create_paper_import`` checks the file up front (type, size, header, and that the round is
-open or the user may enter forms late) and stores it; ``run_paper_import`` streams it row by
-row, converts each cell by question type and stores each row through ``submit_response``
-(channel paper), so a row is validated like an API submission and stored whole or not at all.
+open or the user may enter forms late) and stores it; ``run_paper_import`` streams it a batch
+of rows at a time. ``import_rows`` checks a batch set-based: each question's column is
+converted and cleaned at once, in form order with the display conditions (``check_rows``),
+each distinct cell and answer worked out once per import, the units and agencies resolved
+once, the stored forms found with one query; then ``store_forms`` stores the good rows with
+one COPY of their responses and one of their answers (``bulk_create`` on SQLite). The outcome
+is the one ``import_row`` gives for each row alone through ``submit_response`` (channel
+paper), the API's path, and a property test holds the two equal: a row is validated like an
+API submission and stored whole or not at all. A batch the database refuses as a whole (a
+form another import stores at the same moment) is redone row by row with ``import_row``.
 ``start_paper_import`` runs a small file at once and queues a large one for a Celery task;
 if the broker does not take the task, the import is deleted and ``BrokerUnavailable`` raised.
 
@@ -13,7 +20,8 @@ and ``psu``/``stratum`` when given),
 and a unique index on ``(round, paper_key)`` backs this up. A row whose form is stored
 already is reported as a duplicate; one reusing a ``row_id`` with other answers is rejected.
 
-Rows are committed in batches of ``BATCH_ROWS``, each batch in one transaction with the
+Rows are committed in batches of ``batch_rows`` (``BATCH_ROWS``, more for a large file so that
+its progress moves about ``PROGRESS_STEPS`` times), each batch in one transaction with the
 import's counters, report and ``last_row``: a worker that dies loses only its open batch,
 and the next run of the task (the message delivered again, or queued again by
 ``requeue_stalled_paper_imports``) resumes after ``last_row``. While a worker imports, it
