@@ -277,20 +277,20 @@ class TestRerun:
             uploaded_by=None,
         )
         monkeypatch.setattr(paper, "BATCH_ROWS", 2)
-        store_row = paper.import_row
+        store_rows = paper.import_rows
 
-        def connection_lost_at_row_4(context: Any, number: int, cells: list[Any]) -> Any:
-            if number == 4:
+        def connection_lost_at_row_4(context: Any, batch: list[tuple[int, Any]]) -> Any:
+            if any(number == 4 for number, _cells in batch):
                 raise OperationalError("server closed the connection unexpectedly")
-            return store_row(context, number, cells)
+            return store_rows(context, batch)
 
         # The first run commits rows 2-3, then loses the database in the next batch.
-        monkeypatch.setattr(paper, "import_row", connection_lost_at_row_4)
+        monkeypatch.setattr(paper, "import_rows", connection_lost_at_row_4)
         with pytest.raises(OperationalError):
             paper.run_paper_import(import_id=created.pk)
         stopped = PaperImport.objects.get(pk=created.pk)
         assert (stopped.status, stopped.last_row, stopped.accepted_rows) == ("running", 3, 2)
-        monkeypatch.setattr(paper, "import_row", store_row)
+        monkeypatch.setattr(paper, "import_rows", store_rows)
 
         done = paper.run_paper_import(import_id=created.pk)
 
@@ -472,14 +472,15 @@ class TestCellsThatCannotBeRead:
             uploaded_by=None,
         )
         monkeypatch.setattr(paper, "BATCH_ROWS", 1)
-        store_row = paper.import_row
+        store_rows = paper.import_rows
 
-        def failing_at_row_3(context: Any, number: int, cells: list[Any]) -> Any:
-            if number == 3:  # an error whose text quotes a cell, as a database error does
+        def failing_at_row_3(context: Any, batch: list[tuple[int, Any]]) -> Any:
+            if any(number == 3 for number, _cells in batch):
+                # an error whose text quotes a cell, as a database error does
                 raise RuntimeError(f"cannot store {SECRET!r}")
-            return store_row(context, number, cells)
+            return store_rows(context, batch)
 
-        monkeypatch.setattr(paper, "import_row", failing_at_row_3)
+        monkeypatch.setattr(paper, "import_rows", failing_at_row_3)
         with translation.override("en"):
             done = paper.run_paper_import(import_id=created.pk)
 
