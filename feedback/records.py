@@ -177,7 +177,7 @@ def _records_select(
             continue
         needing = [v for v, n in words_of.items() if n > w]
         if not needing:
-            masks += ["NULL", "NULL"]
+            masks += ["CAST(NULL AS BIGINT)", "CAST(NULL AS BIGINT)"]
             continue
         inside = ", ".join(str(int(v)) for v in needing)
         masks += [

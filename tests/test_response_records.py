@@ -122,9 +122,7 @@ def test_records_follow_a_version_change_with_other_satisfied_sets(
     post_responses(client, 9, seed=3)
     assert_records_match_answers()
     assert set(
-        ResponseRecord.objects.filter(round_id=survey_round.pk).values_list(
-            "version_id", flat=True
-        )
+        ResponseRecord.objects.filter(round_id=survey_round.pk).values_list("version_id", flat=True)
     ) == {first, second.pk}
     for version_id in (first, second.pk):
         assert_scored_alike(survey_round.pk, version_id)
