@@ -101,7 +101,7 @@ from dataclasses import dataclass
 from feedback.design import effective_stratum, stratum_populations
 from feedback.records import UnsupportedQuestion  # noqa: F401  (re-exported: the engine's error)
 from feedback.records import satisfied_rule as _satisfied_rule
-from scoring import sql
+from scoring import linear, sql
 from scoring.intervals import interval
 from scoring.sql import NATIONAL, NO_SCOPE, SatisfiedRule
 from surveys.models import Indicator, Question, Round, Unit
@@ -228,20 +228,32 @@ def compute_values(
     block_of = {
         q: parent_of[item] for item, qs in questions_of.items() for q in qs if item in parent_of
     }
-    node_rows, item_rows = sql.linearized_sums(
-        round_id=round_id,
-        version_id=version_id,
-        unit_level=unit_level,
-        rules=rules,
-        question_ids=question_ids,
-        coefficients=coefficients,
-        block_of=block_of,
-        unit_map=unit_map,
-        weights_run_id=weights_run_id,
-        scopes=groups,
-        single_questions=sorted(single) if question_ids else [],
-        source=source,
-    )
+    if source == sql.RECORDS:  # streamed from the records, summed in numpy
+        node_rows, item_rows = linear.linearized_sums(
+            round_id=round_id,
+            version_id=version_id,
+            unit_level=unit_level,
+            rules=rules,
+            question_ids=question_ids,
+            coefficients=coefficients,
+            unit_map=unit_map,
+            weights_run_id=weights_run_id,
+            single_questions=sorted(single) if question_ids else [],
+        )
+    else:
+        node_rows, item_rows = sql.linearized_sums(
+            round_id=round_id,
+            version_id=version_id,
+            unit_level=unit_level,
+            rules=rules,
+            question_ids=question_ids,
+            coefficients=coefficients,
+            block_of=block_of,
+            unit_map=unit_map,
+            weights_run_id=weights_run_id,
+            scopes=groups,
+            single_questions=sorted(single) if question_ids else [],
+        )
     for scope, st, su, node, *figures in sorted(node_rows):
         unit, nation = sums[scope, node], sums[NATIONAL, node]
         n, weight_sum, sum_z, sum_zz, psu_zz, national_z, national_zz = figures
