@@ -77,6 +77,10 @@ quantile on df = PSUs − strata holding the scope's responses (``NodeValue.df``
 Other figures: ``n`` counts respondents with at least one valid answer under the node,
 ``valid`` their valid answers, ``weight_sum`` the weights of those ``n`` respondents.
 
+Source: the compact response records (``feedback.records``: one row per response, the
+scored answers as bit masks) unless ``source="answers"``; from the records the linearized
+sums are computed in numpy, streamed (``scoring.linear``), and the rest in SQL as below.
+
 Queries: a constant eight whatever the number of responses, units or nodes — the tree, the
 scored questions, the design (responses and PSUs per scope and stratum; PSUs and home unit
 per stratum), the units' codes and the round's stratum populations, the item totals per
