@@ -186,7 +186,8 @@ def compute_values(
     item_of = {q: item for item, qs in questions_of.items() for q in qs}
     totals: dict[int, dict[int, list[float]]] = defaultdict(lambda: defaultdict(_zeros))
     if question_ids and respondents[NATIONAL]:
-        rows = sql.item_totals(
+        read = linear.item_totals if source == sql.RECORDS else sql.item_totals
+        rows = read(
             round_id=round_id,
             version_id=version_id,
             unit_level=unit_level,
@@ -194,7 +195,6 @@ def compute_values(
             question_ids=question_ids,
             unit_map=unit_map,
             weights_run_id=weights_run_id,
-            source=source,
         )
         for scope, question, y, x, valid in sorted(rows):  # the same order anywhere
             for key in (scope, NATIONAL):

@@ -245,3 +245,62 @@ def _fold_national(acc: np.ndarray, g: np.ndarray, n_k: int, n_s: int, *, own_ps
         moments[:, 0] += syy if own_psu else sy * sy
         moments[:, 1] += syy if own_psu else sy * sx
         moments[:, 2] += sxx if own_psu else sx * sx
+
+
+def item_totals(
+    *,
+    round_id: int,
+    version_id: int,
+    unit_level: str,
+    rules: Sequence[SatisfiedRule],
+    question_ids: Sequence[int],
+    unit_map: Mapping[int, int] | None = None,
+    weights_run_id: int | None = None,
+) -> list[tuple[int, int, float, float, int]]:
+    """``scoring.sql.item_totals`` (same rows) from the records, streamed: per chunk the
+    masks as 0/1 matrices, Σ w·y, Σ w·x and Σ x per scope by one product each."""
+    questions = sorted(set(question_ids))
+    n_q = len(questions)
+    respondents, args = _respondents(
+        scope_sql=_scope_sql(unit_level, unit_map),
+        rules=rules,
+        question_ids=question_ids,
+        weights_run_id=weights_run_id,
+        round_id=round_id,
+        version_id=version_id,
+    )
+    words = max(1, -(-n_q // BITS_PER_WORD))
+    masks = ", ".join(f"p.x{w}, p.y{w}" for w in range(words))
+    sql = f"SELECT p.scope, p.w, {masks} FROM ({respondents}) p"
+    shifts = np.arange(BITS_PER_WORD, dtype=np.int64)
+    totals: dict[int, np.ndarray] = {}
+    with transaction.atomic(), connection.chunked_cursor() as cursor:
+        cursor.execute(sql, args)
+        while chunk := cursor.fetchmany(CHUNK):
+            scope = np.array([r[0] for r in chunk], dtype=np.int64)
+            w = np.array([r[1] for r in chunk], dtype=float)
+            bits = np.array([r[2:] for r in chunk], dtype=np.int64).reshape(len(chunk), -1)
+            x = np.zeros((len(chunk), n_q))
+            y = np.zeros((len(chunk), n_q))
+            for word in range(words):
+                count = min(BITS_PER_WORD, n_q - word * BITS_PER_WORD)
+                cols = slice(word * BITS_PER_WORD, word * BITS_PER_WORD + count)
+                x[:, cols] = (bits[:, 2 * word, None] >> shifts[:count]) & 1
+                y[:, cols] = (bits[:, 2 * word + 1, None] >> shifts[:count]) & 1
+            scopes, index = np.unique(scope, return_inverse=True)
+            one_hot = np.zeros((len(scopes), len(chunk)))
+            one_hot[index, np.arange(len(chunk))] = 1.0
+            sums = np.hstack([one_hot @ (w[:, None] * y), one_hot @ (w[:, None] * x), one_hot @ x])
+            for s, row in zip(scopes, sums, strict=True):
+                acc = totals.get(int(s))
+                if acc is None:
+                    totals[int(s)] = row
+                else:
+                    acc += row
+    out = []
+    for scope, row in sorted(totals.items()):
+        for i, q in enumerate(questions):
+            n = round(row[2 * n_q + i])
+            if n:
+                out.append((scope, q, float(row[i]), float(row[n_q + i]), n))
+    return out
