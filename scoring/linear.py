@@ -131,13 +131,26 @@ def linearized_sums(
             | (scope_o[1:] != scope_o[:-1])
         )  # fmt: skip
         starts = np.flatnonzero(change)
-        sums = np.add.reduceat(figures, starts, axis=0)
-        for g, start in enumerate(starts):
+        contributions = _unit_figures(
+            np.add.reduceat(figures, starts, axis=0), n_k, n_s, psu_o[starts] == ""
+        )
+        # Groups of one (scope, stratum) are contiguous: sum them, then one dict update each.
+        keys = np.ones(len(starts), dtype=bool)
+        keys[1:] = (
+            (scope_o[starts][1:] != scope_o[starts][:-1])
+            | (st_o[starts][1:] != st_o[starts][:-1])
+            | (su_o[starts][1:] != su_o[starts][:-1])
+        )
+        key_starts = np.flatnonzero(keys)
+        for j, total in zip(
+            key_starts, np.add.reduceat(contributions, key_starts, axis=0), strict=True
+        ):
+            start = starts[j]
             key = (int(scope_o[start]), str(st_o[start]), int(su_o[start]))
-            acc = unit.get(key)
-            if acc is None:
-                acc = unit[key] = np.zeros(7 * n_k + 7 * n_s)
-            _fold(acc, sums[g], n_k, n_s, own_psu=psu_o[start] == "")
+            if key in unit:
+                unit[key] += total
+            else:
+                unit[key] = total
         # National: PSU totals across scopes, (st, su, psu) groups contiguous in the rows'
         # own order (sorted by stratum, PSU, scope).
         national = np.empty_like(figures)
@@ -145,13 +158,26 @@ def linearized_sums(
         national_change = np.ones(len(rows), dtype=bool)
         national_change[1:] = (st[1:] != st[:-1]) | (su[1:] != su[:-1]) | (psu[1:] != psu[:-1])
         national_starts = np.flatnonzero(national_change)
-        national_sums = np.add.reduceat(national, national_starts, axis=0)
-        for g, start in enumerate(national_starts):
+        contributions = _national_figures(
+            np.add.reduceat(national, national_starts, axis=0),
+            n_k,
+            n_s,
+            psu[national_starts] == "",
+        )
+        keys = np.ones(len(national_starts), dtype=bool)
+        keys[1:] = (st[national_starts][1:] != st[national_starts][:-1]) | (
+            su[national_starts][1:] != su[national_starts][:-1]
+        )
+        key_starts = np.flatnonzero(keys)
+        for j, total in zip(
+            key_starts, np.add.reduceat(contributions, key_starts, axis=0), strict=True
+        ):
+            start = national_starts[j]
             key = (str(st[start]), int(su[start]))
-            acc = nation.get(key)
-            if acc is None:
-                acc = nation[key] = np.zeros(n_k + 3 * n_s)
-            _fold_national(acc, national_sums[g], n_k, n_s, own_psu=psu[start] == "")
+            if key in nation:
+                nation[key] += total
+            else:
+                nation[key] = total
 
     with transaction.atomic():
         if connection.vendor == "postgresql":
@@ -204,47 +230,56 @@ def linearized_sums(
     return out, items
 
 
-def _fold(acc: np.ndarray, g: np.ndarray, n_k: int, n_s: int, *, own_psu: bool) -> None:
-    """Add one (scope, stratum, PSU) group's sums to its (scope, stratum) figures: per node
+def _unit_figures(g: np.ndarray, n_k: int, n_s: int, own: np.ndarray) -> np.ndarray:
+    """Per (scope, stratum, PSU) group, its share of its (scope, stratum) figures: per node
     n, Σw, Σz, Σz², Σ_p z_p², Σzn, Σzn²; per single question ΣY, ΣX, Σw²s, Σw², Σ_p Y_p²,
-    Σ_p Y_p·X_p, Σ_p X_p². Responses without PSU are each their own PSU (``own_psu``)."""
-    m, mw, z, zz = g[0:n_k], g[n_k : 2 * n_k], g[2 * n_k : 3 * n_k], g[3 * n_k : 4 * n_k]
-    zn, znn = g[4 * n_k : 5 * n_k], g[5 * n_k : 6 * n_k]
-    view = acc[: 7 * n_k].reshape(n_k, 7)
-    view[:, 0] += m
-    view[:, 1] += mw
-    view[:, 2] += z
-    view[:, 3] += zz
-    view[:, 4] += zz if own_psu else z * z
-    view[:, 5] += zn
-    view[:, 6] += znn
+    Σ_p Y_p·X_p, Σ_p X_p². Responses without PSU are each their own PSU (``own``)."""
+    own = own[:, None]
+    m, mw, z, zz = (
+        g[:, 0:n_k],
+        g[:, n_k : 2 * n_k],
+        g[:, 2 * n_k : 3 * n_k],
+        g[:, 3 * n_k : 4 * n_k],
+    )
+    zn, znn = g[:, 4 * n_k : 5 * n_k], g[:, 5 * n_k : 6 * n_k]
+    nodes = np.stack([m, mw, z, zz, np.where(own, zz, z * z), zn, znn], axis=2)
+    parts = [nodes.reshape(len(g), 7 * n_k)]
     if n_s:
         base = 6 * n_k
-        sy, sx = g[base : base + n_s], g[base + n_s : base + 2 * n_s]
-        syy, sxx = g[base + 2 * n_s : base + 3 * n_s], g[base + 3 * n_s : base + 4 * n_s]
-        single = acc[7 * n_k :].reshape(n_s, 7)
-        single[:, 0] += sy
-        single[:, 1] += sx
-        single[:, 2] += syy
-        single[:, 3] += sxx
-        single[:, 4] += syy if own_psu else sy * sy
-        single[:, 5] += syy if own_psu else sy * sx
-        single[:, 6] += sxx if own_psu else sx * sx
+        sy, sx = g[:, base : base + n_s], g[:, base + n_s : base + 2 * n_s]
+        syy, sxx = g[:, base + 2 * n_s : base + 3 * n_s], g[:, base + 3 * n_s : base + 4 * n_s]
+        singles = np.stack(
+            [
+                sy,
+                sx,
+                syy,
+                sxx,
+                np.where(own, syy, sy * sy),
+                np.where(own, syy, sy * sx),
+                np.where(own, sxx, sx * sx),
+            ],
+            axis=2,
+        )
+        parts.append(singles.reshape(len(g), 7 * n_s))
+    return np.hstack(parts)
 
 
-def _fold_national(acc: np.ndarray, g: np.ndarray, n_k: int, n_s: int, *, own_psu: bool) -> None:
-    """Add one PSU's national totals (across scopes) to its stratum: Σ_p zn_p² per node and
-    Σ_p Y_p², Σ_p Y_p·X_p, Σ_p X_p² per single question."""
-    zn, znn = g[4 * n_k : 5 * n_k], g[5 * n_k : 6 * n_k]
-    acc[:n_k] += znn if own_psu else zn * zn
+def _national_figures(g: np.ndarray, n_k: int, n_s: int, own: np.ndarray) -> np.ndarray:
+    """Per PSU (its totals across scopes), its share of its stratum's national figures:
+    Σ_p zn_p² per node; Σ_p Y_p², Σ_p Y_p·X_p, Σ_p X_p² per single question."""
+    own = own[:, None]
+    zn, znn = g[:, 4 * n_k : 5 * n_k], g[:, 5 * n_k : 6 * n_k]
+    parts = [np.where(own, znn, zn * zn)]
     if n_s:
         base = 6 * n_k
-        sy, sx = g[base : base + n_s], g[base + n_s : base + 2 * n_s]
-        syy, sxx = g[base + 2 * n_s : base + 3 * n_s], g[base + 3 * n_s : base + 4 * n_s]
-        moments = acc[n_k:].reshape(n_s, 3)
-        moments[:, 0] += syy if own_psu else sy * sy
-        moments[:, 1] += syy if own_psu else sy * sx
-        moments[:, 2] += sxx if own_psu else sx * sx
+        sy, sx = g[:, base : base + n_s], g[:, base + n_s : base + 2 * n_s]
+        syy, sxx = g[:, base + 2 * n_s : base + 3 * n_s], g[:, base + 3 * n_s : base + 4 * n_s]
+        moments = np.stack(
+            [np.where(own, syy, sy * sy), np.where(own, syy, sy * sx), np.where(own, sxx, sx * sx)],
+            axis=2,
+        )
+        parts.append(moments.reshape(len(g), 3 * n_s))
+    return np.hstack(parts)
 
 
 def item_totals(
