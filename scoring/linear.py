@@ -32,7 +32,7 @@ from scoring.sql import (
     _scope_sql,
 )
 
-CHUNK = 5_000  # respondents per fetch (a chunk's figures: CHUNK × ~6 per node floats)
+CHUNK = 20_000  # respondents per fetch (a chunk's figures: CHUNK × ~6 per node floats)
 
 
 def linearized_sums(
