@@ -15,7 +15,12 @@ In this process it then times:
 
 - the floor: ONE SQL query computing every item index per unit, 100 × Σ w·satisfied / Σ w
   per (unit, scored question), the satisfied sets inlined as literals;
-- the recompute: ``scoring.services.recompute_round`` (start, compute, publish), with its
+- the recompute: ``scoring.services.recompute_round`` (start, compute, publish), which reads
+  the compact response records (``feedback.records``, one narrow row per response, built by
+  ``generate_demo_data`` in each chunk's transaction, or by the migration that created them
+  when ``--reuse`` meets an older database; the villages' UPDATE reaches them through the
+  records' triggers), not the answers, and sums the linearized scores in numpy
+  (``scoring/linear.py``), with its
   peak memory measured by ``tracemalloc`` (Python allocations, result rows included, during
   the call only; C-level buffers of libpq are not counted), and the time of each SQL
   statement it runs.
@@ -175,6 +180,11 @@ def main() -> None:
         conn.execute("VACUUM ANALYZE feedback_response")
         conn.execute("VACUUM ANALYZE feedback_answer")
         answers = conn.execute("SELECT count(*) FROM feedback_answer").fetchone()[0]
+        conn.execute("VACUUM ANALYZE feedback_responserecord")
+        record_size = conn.execute(
+            "SELECT pg_size_pretty(pg_total_relation_size('feedback_responserecord')), "
+            "count(*) FILTER (WHERE stale) FROM feedback_responserecord"
+        ).fetchone()
         size = conn.execute("SELECT pg_size_pretty(pg_database_size(current_database()))")
         db_size = size.fetchone()[0]
 
@@ -219,6 +229,7 @@ def main() -> None:
         f"each), {villages:,} villages (PSUs), database {db_size}; loaded in {load_seconds:.1f} s "
         f"({args.responses / load_seconds:,.0f} responses/s)"
     )
+    print(f"compact records: {record_size[0]} ({record_size[1]} stale)")
     print(f"floor (1 query, {floor_rows} unit × item rows): {floor_before:.2f} s before, "
           f"{floor_after:.2f} s after the recompute")  # fmt: skip
     print(f"recompute_round: {recompute_seconds:.2f} s, run {run.pk} {run.status}, "

@@ -56,7 +56,8 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from feedback.models import RECEIPT_ALPHABET, Answer, Response
+from feedback import records
+from feedback.models import RECEIPT_ALPHABET, Answer, Response, ResponseRecord
 from surveys.models import Question, Round
 
 # --- Identity of demo responses -------------------------------------------------------------
@@ -615,6 +616,7 @@ def delete_demo_responses(*, round_id: int) -> int:
     """Delete the round's demo responses and their answers: two set-based DELETEs."""
     demo = demo_responses(round_id).values("pk")
     with transaction.atomic():
+        ResponseRecord.objects.filter(response__in=demo).delete()  # compact records
         Answer.objects.filter(response__in=demo).delete()  # no dependents: one DELETE
         # Responses still go through one DELETE … WHERE: their answers are gone, and the
         # collector would otherwise load every response to cascade.
@@ -765,6 +767,7 @@ def _write_copy(plan: _Plan, chunk: _Chunk) -> None:
             copy.write(
                 "".join(pk + pk.join(rows) for pk, rows in zip(ids, chunk.answers, strict=True))
             )
+    records.refresh(int(pk) for pk in ids)  # compact records, same transaction (issue 14)
 
 
 def _write_orm(plan: _Plan, chunk: _Chunk) -> None:
@@ -796,3 +799,4 @@ def _write_orm(plan: _Plan, chunk: _Chunk) -> None:
                 for row in rows
             ],
         )
+    records.refresh(response.pk for response in created)  # compact records (issue 14)

@@ -519,3 +519,54 @@ class PetitionEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.petition_id}: {self.previous_status or '∅'} → {self.status}"
+
+
+class ResponseRecord(models.Model):
+    """The compact record of one response: what scoring reads instead of its answers.
+
+    One narrow row per response, kept by ``feedback.records.refresh`` in the same
+    transaction as every write of the response or its answers; the answers stay the source
+    of truth (``manage.py rebuild_response_records`` rebuilds and checks the records). The
+    design (unit, agency, stratum, PSU, design weight) is copied as stored; the scored
+    answers are packed in bit masks over the version's scored questions in question id
+    order, 63 per word: ``valid_w`` has a bit per question answered, ``satisfied_w`` a bit
+    per answer in the question's satisfied values. A published version never changes, so
+    neither does the layout of its records. Words the version does not need are NULL.
+    Database triggers keep every response's record present with its design current, and
+    mark it ``stale`` when its answers change by any other path (see ``feedback.records``).
+    """
+
+    response = models.OneToOneField(
+        Response, on_delete=models.CASCADE, primary_key=True, related_name="record"
+    )
+    round_id = models.BigIntegerField()
+    version_id = models.BigIntegerField()
+    unit_id = models.BigIntegerField()
+    agency_id = models.BigIntegerField(null=True)
+    stratum = models.CharField(max_length=64, blank=True)
+    psu = models.CharField(max_length=64, blank=True)
+    weight = models.FloatField()
+    valid_0 = models.BigIntegerField(default=0)
+    satisfied_0 = models.BigIntegerField(default=0)
+    valid_1 = models.BigIntegerField(null=True)
+    satisfied_1 = models.BigIntegerField(null=True)
+    valid_2 = models.BigIntegerField(null=True)
+    satisfied_2 = models.BigIntegerField(null=True)
+    valid_3 = models.BigIntegerField(null=True)
+    satisfied_3 = models.BigIntegerField(null=True)
+    # Set by the database's triggers when the response's answers (or its version) change
+    # outside ``feedback.records.refresh``: scoring then reads that response's answers.
+    stale = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = _("compact response record")
+        verbose_name_plural = _("compact response records")
+        indexes = [
+            models.Index(fields=["round_id", "version_id"], name="record_round_version"),
+            models.Index(
+                fields=["round_id", "version_id"], condition=Q(stale=True), name="record_stale"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"record {self.response_id}"

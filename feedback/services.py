@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 from psycopg.types.json import Jsonb
 
 from config.input_guard import text_problem
+from feedback import records
 from feedback.errors import AnswersInvalid, ClientIdConflict, RoundClosed
 from feedback.models import DESIGN_CODE_MAX_LENGTH, Answer, Invitation, Response
 from feedback.validation import CleanAnswer, clean_answers
@@ -267,6 +268,7 @@ def submit_response(
                 import_batch_id=import_batch_id,
             )
             insert_answers(response.pk, cleaned.values())
+            records.refresh([response.pk])  # compact record, same transaction (issue 14)
     except IntegrityError:
         # Another request with the same client_id committed first: answer as it did.
         if client_id is not None and (repeat := _repeat_or_conflict(client_id, digest)):

@@ -77,6 +77,10 @@ quantile on df = PSUs − strata holding the scope's responses (``NodeValue.df``
 Other figures: ``n`` counts respondents with at least one valid answer under the node,
 ``valid`` their valid answers, ``weight_sum`` the weights of those ``n`` respondents.
 
+Source: the compact response records (``feedback.records``: one row per response, the
+scored answers as bit masks) unless ``source="answers"``; from the records the linearized
+sums are computed in numpy, streamed (``scoring.linear``), and the rest in SQL as below.
+
 Queries: a constant eight whatever the number of responses, units or nodes — the tree, the
 scored questions, the design (responses and PSUs per scope and stratum; PSUs and home unit
 per stratum), the units' codes and the round's stratum populations, the item totals per
@@ -99,14 +103,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from feedback.design import effective_stratum, stratum_populations
-from scoring import sql
+from feedback.records import UnsupportedQuestion  # noqa: F401  (re-exported: the engine's error)
+from feedback.records import satisfied_rule as _satisfied_rule
+from scoring import linear, sql
 from scoring.intervals import interval
 from scoring.sql import NATIONAL, NO_SCOPE, SatisfiedRule
 from surveys.models import Indicator, Question, Round, Unit
-
-
-class UnsupportedQuestion(ValueError):
-    """A question feeds an item in a way the engine cannot score (e.g. multiple choice)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +151,7 @@ def compute_values(
     unit_level: str = "unit",
     unit_map: Mapping[int, int] | None = None,
     weights_run_id: int | None = None,
+    source: str | None = None,
 ) -> list[NodeValue]:
     """Every indicator node's value per unit with responses and nationally (unit None).
 
@@ -156,6 +159,9 @@ def compute_values(
     a merged province under the successor's id; unmapped units stay as they are.
     ``weights_run_id``: w is each response's raked weight in that run where it has one
     (``scoring.raking``), else its design weight.
+    ``source``: ``sql.RECORDS`` reads the compact response records (``feedback.records``,
+    the default whenever they hold the version's scored questions), ``sql.ANSWERS`` the
+    answer table (the reference the records are tested against).
     """
     if unit_level not in sql.SCOPE_COLUMNS:
         raise ValueError(f"unit_level must be one of {sorted(sql.SCOPE_COLUMNS)}")
@@ -164,9 +170,14 @@ def compute_values(
     items = {node.id for node in nodes if node.aggregation == Indicator.Aggregation.SHARE}
     questions_of, rules = _scored_questions(version_id=version_id, items=items)
     question_ids = sorted(q for qs in questions_of.values() for q in qs)
+    source = source or sql.use_records(question_ids)
 
     design = _design(
-        round_id=round_id, version_id=version_id, unit_level=unit_level, unit_map=unit_map
+        round_id=round_id,
+        version_id=version_id,
+        unit_level=unit_level,
+        unit_map=unit_map,
+        source=source,
     )
     respondents = design.respondents
     groups = sorted(s for s in respondents if s != NATIONAL)  # the SQL's, NO_SCOPE included
@@ -175,7 +186,8 @@ def compute_values(
     item_of = {q: item for item, qs in questions_of.items() for q in qs}
     totals: dict[int, dict[int, list[float]]] = defaultdict(lambda: defaultdict(_zeros))
     if question_ids and respondents[NATIONAL]:
-        rows = sql.item_totals(
+        read = linear.item_totals if source == sql.RECORDS else sql.item_totals
+        rows = read(
             round_id=round_id,
             version_id=version_id,
             unit_level=unit_level,
@@ -220,19 +232,32 @@ def compute_values(
     block_of = {
         q: parent_of[item] for item, qs in questions_of.items() for q in qs if item in parent_of
     }
-    node_rows, item_rows = sql.linearized_sums(
-        round_id=round_id,
-        version_id=version_id,
-        unit_level=unit_level,
-        rules=rules,
-        question_ids=question_ids,
-        coefficients=coefficients,
-        block_of=block_of,
-        unit_map=unit_map,
-        weights_run_id=weights_run_id,
-        scopes=groups,
-        single_questions=sorted(single) if question_ids else [],
-    )
+    if source == sql.RECORDS:  # streamed from the records, summed in numpy
+        node_rows, item_rows = linear.linearized_sums(
+            round_id=round_id,
+            version_id=version_id,
+            unit_level=unit_level,
+            rules=rules,
+            question_ids=question_ids,
+            coefficients=coefficients,
+            unit_map=unit_map,
+            weights_run_id=weights_run_id,
+            single_questions=sorted(single) if question_ids else [],
+        )
+    else:
+        node_rows, item_rows = sql.linearized_sums(
+            round_id=round_id,
+            version_id=version_id,
+            unit_level=unit_level,
+            rules=rules,
+            question_ids=question_ids,
+            coefficients=coefficients,
+            block_of=block_of,
+            unit_map=unit_map,
+            weights_run_id=weights_run_id,
+            scopes=groups,
+            single_questions=sorted(single) if question_ids else [],
+        )
     for scope, st, su, node, *figures in sorted(node_rows):
         unit, nation = sums[scope, node], sums[NATIONAL, node]
         n, weight_sum, sum_z, sum_zz, psu_zz, national_z, national_zz = figures
@@ -346,23 +371,6 @@ def _scored_questions(
     return questions_of, rules
 
 
-def _satisfied_rule(code: str, kind: str, satisfied: object) -> tuple[str, tuple]:
-    """The answer column and values that count as satisfied for one question."""
-    values = satisfied if isinstance(satisfied, list) else []
-    if kind in (Question.Type.SCALE, Question.Type.NUMBER, Question.Type.YESNO):
-        try:
-            # bool before int: yes/no answers are stored as 1.0/0.0
-            numbers = {float(v) for v in values if not isinstance(v, dict | list)}
-        except ValueError:
-            raise UnsupportedQuestion(
-                f"{code}: satisfied values {values!r} are not numbers"
-            ) from None
-        return "number", tuple(sorted(numbers))
-    if kind == Question.Type.SINGLE:
-        return "code", tuple(sorted({str(v) for v in values}))
-    raise UnsupportedQuestion(f"{code}: {kind} questions cannot feed an item")
-
-
 def _evaluate(
     roots: list[_Node], totals: dict[int, list[float]]
 ) -> dict[int, tuple[float | None, _Linear]]:
@@ -457,12 +465,21 @@ class _DesignCounts:
 
 
 def _design(
-    *, round_id: int, version_id: int, unit_level: str, unit_map: Mapping[int, int] | None
+    *,
+    round_id: int,
+    version_id: int,
+    unit_level: str,
+    unit_map: Mapping[int, int] | None,
+    source: str = sql.ANSWERS,
 ) -> _DesignCounts:
     """Respondents and PSUs per scope, PSUs per stratum, the collapsing of single-PSU strata
     and the finite population corrections (three queries whatever the size)."""
     per_scope, per_stratum = sql.design_counts(
-        round_id=round_id, version_id=version_id, unit_level=unit_level, unit_map=unit_map
+        round_id=round_id,
+        version_id=version_id,
+        unit_level=unit_level,
+        unit_map=unit_map,
+        source=source,
     )
     respondents: dict[int, int] = defaultdict(int, {NATIONAL: 0})
     psus: dict[int, int] = defaultdict(int)

@@ -26,7 +26,8 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 
-from feedback.models import Answer, Response
+from feedback.models import Answer, Response, ResponseRecord
+from feedback.records import MAX_QUESTIONS
 from scoring.models import ResponseWeight
 
 # Scope keys in the SQL results: a unit's (or agency's) id, NO_SCOPE for responses that
@@ -71,11 +72,14 @@ def _scored_answers(
     rules: Sequence[SatisfiedRule],
     question_ids: Sequence[int],
     weights_run_id: int | None = None,
+    stale_records: bool = False,
 ) -> tuple[str, list[Any]]:
     """One row per valid scored answer: response, scope, weight, question, satisfied 0/1.
 
     With ``weights_run_id`` a response's weight is its raked weight in that run
-    (``ResponseWeight``), else its design weight.
+    (``ResponseWeight``), else its design weight. ``stale_records``: only the answers of
+    responses whose compact record is stale, ``r`` being the records, with the design
+    columns (stratum, unit_id, psu) added.
     """
     whens, params = [], []
     for rule in rules:
@@ -94,6 +98,19 @@ def _scored_answers(
             f"LEFT JOIN {ResponseWeight._meta.db_table} rw "
             f"ON rw.run_id = {int(weights_run_id)} AND rw.response_id = r.id "
         )
+    if stale_records:
+        weights = weights.replace("rw.response_id = r.id", "rw.response_id = r.response_id")
+        sql = (
+            f"SELECT r.response_id AS response_id, {scope_sql} AS scope, {weight} AS w, "
+            f"r.stratum AS stratum, r.unit_id AS unit_id, r.psu AS psu, "
+            f"a.question_id AS question_id, {satisfied} AS s "
+            f"FROM {Answer._meta.db_table} a "
+            f"JOIN {ResponseRecord._meta.db_table} r ON r.response_id = a.response_id "
+            f"AND r.stale {weights}"
+            f"WHERE r.round_id = %s AND r.version_id = %s "
+            f"AND a.question_id IN ({_placeholders(len(question_ids))})"
+        )
+        return sql, params
     sql = (
         f"SELECT r.id AS response_id, {scope_sql} AS scope, {weight} AS w, "
         f"a.question_id AS question_id, {satisfied} AS s "
@@ -103,6 +120,83 @@ def _scored_answers(
         f"AND a.question_id IN ({_placeholders(len(question_ids))})"
     )
     return sql, params
+
+
+RECORDS, ANSWERS = "records", "answers"  # where the engine reads the scored answers
+
+
+def use_records(question_ids: Sequence[int]) -> str:
+    """The source for a version with these scored questions: its compact records when they
+    hold them all (``feedback.records``: the version's scored questions in id order), else
+    the answers."""
+    return RECORDS if len(set(question_ids)) <= MAX_QUESTIONS else ANSWERS
+
+
+def _respondents(
+    *,
+    scope_sql: str,
+    rules: Sequence[SatisfiedRule],
+    question_ids: Sequence[int],
+    weights_run_id: int | None,
+    round_id: int,
+    version_id: int,
+) -> tuple[str, list[Any]]:
+    """One row per respondent from the compact records: response_id, scope, w, stratum,
+    unit_id, psu and the masks x0…, y0… (valid, satisfied) of its scored answers.
+
+    A stale record (its answers changed outside ``feedback.records.refresh``) is replaced
+    by masks grouped from its answers in the same layout (second branch, empty as a rule).
+    """
+    positions = {q: i for i, q in enumerate(sorted(set(question_ids)))}
+    words = max(1, -(-len(positions) // BITS_PER_WORD))
+    weight, weights = "r.weight", ""
+    if weights_run_id is not None:
+        weight = "COALESCE(rw.weight, r.weight)"
+        weights = (
+            f"LEFT JOIN {ResponseWeight._meta.db_table} rw "
+            f"ON rw.run_id = {int(weights_run_id)} AND rw.response_id = r.response_id "
+        )
+    stored = ", ".join(
+        f"COALESCE(r.valid_{w}, 0) AS x{w}, COALESCE(r.satisfied_{w}, 0) AS y{w}"
+        for w in range(words)
+    )
+    fresh = (
+        f"SELECT r.response_id AS response_id, {scope_sql} AS scope, {weight} AS w, "
+        f"r.stratum AS stratum, r.unit_id AS unit_id, r.psu AS psu, {stored} "
+        f"FROM {ResponseRecord._meta.db_table} r {weights}"
+        f"WHERE r.round_id = %s AND r.version_id = %s AND NOT r.stale"
+    )
+    scored, params = _scored_answers(
+        scope_sql=scope_sql,
+        rules=rules,
+        question_ids=question_ids,
+        weights_run_id=weights_run_id,
+        stale_records=True,
+    )
+    grouped = ", ".join(
+        f"COALESCE(CAST(SUM(CASE WHEN q.word = {w} THEN q.bit END) AS BIGINT), 0) AS x{w}, "
+        f"COALESCE(CAST(SUM(CASE WHEN q.word = {w} AND x.s = 1 THEN q.bit END) AS BIGINT), 0) "
+        f"AS y{w}"
+        for w in range(words)
+    )
+    bits = _json_rows([("question", "int"), ("word", "int"), ("bit", "int")])
+    layout = [[q, *divmod(i, BITS_PER_WORD)] for q, i in sorted(positions.items())]
+    stale = (
+        f"SELECT x.response_id, MAX(x.scope), MAX(x.w), MAX(x.stratum), MAX(x.unit_id), "
+        f"MAX(x.psu), {grouped} FROM ({scored}) x JOIN ({bits}) q ON q.question = x.question_id "
+        f"GROUP BY x.response_id"
+    )
+    sql = f"{fresh} UNION ALL {stale}"
+    args = [
+        round_id,
+        version_id,
+        *params,
+        round_id,
+        version_id,
+        *question_ids,
+        json.dumps([[q, word, 1 << position] for q, word, position in layout]),
+    ]
+    return sql, args
 
 
 def _scope_sql(unit_level: str, unit_map: Mapping[int, int] | None = None) -> str:
@@ -131,12 +225,24 @@ def item_totals(
     question_ids: Sequence[int],
     unit_map: Mapping[int, int] | None = None,
     weights_run_id: int | None = None,
+    source: str = "answers",
 ) -> list[tuple[int, int, float, float, int]]:
     """(scope, question, Σ w·s, Σ w, valid answers) per scope and question.
 
     s is 1 for a satisfied answer, else 0. (Per stratum and PSU figures come from
-    ``linearized_sums``, which reads one row per respondent.)
+    ``linearized_sums``, which reads one row per respondent.) ``source`` RECORDS reads the
+    compact records (one row per respondent, three sums per question from its bits),
+    ANSWERS the answer table.
     """
+    if source == RECORDS:
+        return _item_totals_from_records(
+            round_id=round_id,
+            version_id=version_id,
+            scope_sql=_scope_sql(unit_level, unit_map),
+            rules=rules,
+            question_ids=question_ids,
+            weights_run_id=weights_run_id,
+        )
     scored, params = _scored_answers(
         scope_sql=_scope_sql(unit_level, unit_map),
         rules=rules,
@@ -152,16 +258,62 @@ def item_totals(
         return [(int(s), int(q), float(y), float(x), int(n)) for s, q, y, x, n in cursor]
 
 
+def _item_totals_from_records(
+    *,
+    round_id: int,
+    version_id: int,
+    scope_sql: str,
+    rules: Sequence[SatisfiedRule],
+    question_ids: Sequence[int],
+    weights_run_id: int | None,
+) -> list[tuple[int, int, float, float, int]]:
+    respondents, args = _respondents(
+        scope_sql=scope_sql,
+        rules=rules,
+        question_ids=question_ids,
+        weights_run_id=weights_run_id,
+        round_id=round_id,
+        version_id=version_id,
+    )
+    questions = sorted(set(question_ids))
+    sums = []
+    for i, _q in enumerate(questions):
+        word, position = divmod(i, BITS_PER_WORD)
+        bit = 1 << position
+        sums.append(
+            f"SUM(CASE WHEN (p.y{word} & {bit}) <> 0 THEN p.w ELSE 0 END), "
+            f"SUM(CASE WHEN (p.x{word} & {bit}) <> 0 THEN p.w ELSE 0 END), "
+            f"SUM(CASE WHEN (p.x{word} & {bit}) <> 0 THEN 1 ELSE 0 END)"
+        )
+    sql = f"SELECT p.scope, {', '.join(sums)} FROM ({respondents}) p GROUP BY p.scope"
+    out = []
+    with connection.cursor() as cursor:
+        cursor.execute(sql, args)
+        for scope, *figures in cursor.fetchall():
+            for i, q in enumerate(questions):
+                y, x, n = figures[3 * i : 3 * i + 3]
+                if n:
+                    out.append((int(scope), q, float(y), float(x), int(n)))
+    return out
+
+
 def design_counts(
-    *, round_id: int, version_id: int, unit_level: str, unit_map: Mapping[int, int] | None
+    *,
+    round_id: int,
+    version_id: int,
+    unit_level: str,
+    unit_map: Mapping[int, int] | None,
+    source: str = "answers",
 ) -> tuple[list[tuple[int, str, int, int, int]], list[tuple[str, int, int, int]]]:
     """The design as counts, from all responses of the round and version (answered or not).
 
     Two lists: (scope, st, su, responses, PSUs) per scope and stratum, the PSUs of the
     stratum holding responses of the scope; and (st, su, PSUs, home unit) per stratum, its
     home unit the lowest unit id among its responses. A response without PSU is one PSU.
+    ``source`` RECORDS reads the design columns of the compact records (kept current by
+    triggers), ANSWERS the response table.
     """
-    table = Response._meta.db_table
+    table = ResponseRecord._meta.db_table if source == RECORDS else Response._meta.db_table
     psus = (
         "COUNT(DISTINCT CASE WHEN r.psu <> '' THEN r.psu END) "
         "+ SUM(CASE WHEN r.psu = '' THEN 1 ELSE 0 END)"
@@ -321,6 +473,7 @@ def linearized_sums(
     weights_run_id: int | None = None,
     scopes: Sequence[int] = (),
     single_questions: Sequence[int] = (),
+    source: str = "answers",
 ) -> tuple[list[NodeRow], list[ItemRow]]:
     """Per scope, stratum (st, su) and node: (scope, st, su, node, n, Σ w, Σ z, Σ z²,
     Σ_p z_p², Σ z_nat, Σ z_nat²), z a respondent's linearized score, z_p the total of PSU p
@@ -522,19 +675,39 @@ def linearized_sums(
         flat = [p for part in parts for p in ([part] if isinstance(part, str) else part)]
         return ", ".join(p for p in flat if p)
 
+    if source == RECORDS:
+        # One row per respondent read from the compact records, design columns included.
+        respondents, respondent_args = _respondents(
+            scope_sql=_scope_sql(unit_level, unit_map),
+            rules=rules,
+            question_ids=question_ids,
+            weights_run_id=weights_run_id,
+            round_id=round_id,
+            version_id=version_id,
+        )
+        bit_table, bit_args, mask_args = "", [], []
+        per_respondent = f"p AS {materialized} ({respondents}), "
+        design_join, design = "", DESIGN_COLUMNS.replace("d.", "p.")
+    else:
+        respondent_args = [*params, round_id, version_id, *question_ids]
+        per_respondent = (
+            f"p AS {materialized} (SELECT x.response_id, MAX(x.scope) AS scope, MAX(x.w) AS w, "
+            f"{masks} FROM ({scored}) x {bit_join}GROUP BY x.response_id), "
+        )
+        design_join = f"JOIN {Response._meta.db_table} d ON d.id = p.response_id "
+        design = DESIGN_COLUMNS
     sql = (
         f"WITH {bit_table}c AS MATERIALIZED ({coef}), "
-        f"p AS {materialized} (SELECT x.response_id, MAX(x.scope) AS scope, MAX(x.w) AS w, "
-        f"{masks} FROM ({scored}) x {bit_join}GROUP BY x.response_id), "
-        f"y AS {materialized} (SELECT "
+        + per_respondent
+        + f"y AS {materialized} (SELECT "
         + columns(
-            f"p.scope AS scope, p.w AS w, {DESIGN_COLUMNS}",
+            f"p.scope AS scope, p.w AS w, {design}",
             [m.format(t="p") for m in mask_columns],
             per_block,
             per_node_direct,
         )
         + f" FROM p JOIN c ON c.scope = p.scope "
-        f"JOIN {Response._meta.db_table} d ON d.id = p.response_id {fence}), "
+        f"{design_join}{fence}), "
         f"z AS {materialized} (SELECT "
         + columns(
             "y.scope AS scope, y.w AS w, y.st AS st, y.su AS su, y.psu AS psu",
@@ -551,7 +724,7 @@ def linearized_sums(
     )
     values = plan.values
     coef_rows = json.dumps([[scope, row] for scope, row in sorted(values.items())])
-    args = [*bit_args, coef_rows, *mask_args, *params, round_id, version_id, *question_ids]
+    args = [*bit_args, coef_rows, *mask_args, *respondent_args]
     if postgres:
         with transaction.atomic(), connection.cursor() as cursor:
             # For this statement only: no JIT (compiling its wide expressions costs more
