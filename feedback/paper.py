@@ -69,6 +69,7 @@ from openpyxl.utils import get_column_letter
 
 from config.input_guard import UNSTORABLE
 from config.queueing import BrokerUnavailable, enqueue
+from feedback import records
 from feedback.errors import AnswersInvalid, ClientIdConflict
 from feedback.models import (
     DESIGN_CODE_MAX_LENGTH,
@@ -1047,7 +1048,7 @@ def store_forms(context: RowContext, forms: list[NewForm]) -> list[int]:
             for response_id, form in zip(ids, forms, strict=True)
             for answer, _columns in form.row.cleaned
         )
-    # compact scoring records: refreshed here (issue 14 item 1)
+    records.refresh(ids)  # the compact scoring records, in the same transaction
     return ids
 
 
