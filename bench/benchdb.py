@@ -52,6 +52,7 @@ def start_gunicorn(
     *,
     ready_path: str = "/health/",
     settings_module: str | None = None,
+    timeout: int = 60,
 ) -> subprocess.Popen:
     """gunicorn serving the project on loopback, once ``ready_path`` answers 200."""
     command = [
@@ -64,7 +65,7 @@ def start_gunicorn(
         "--workers",
         str(workers),
         "--timeout",
-        "60",
+        str(timeout),
     ]
     if settings_module:
         command += ["--env", f"DJANGO_SETTINGS_MODULE={settings_module}"]
