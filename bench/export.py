@@ -194,9 +194,11 @@ def time_export(port: int, token: str, pid: int) -> tuple[float, int, int, int]:
     if response.status != 200:
         raise RuntimeError(f"{URL} answered {response.status}: {response.read()[:300]!r}")
     size = rows = 0
+    last = b""
     while chunk := response.read(1 << 20):
         size += len(chunk)
-        rows += chunk.count(b"\r\n")
+        rows += chunk.count(b"\r\n") + (last == b"\r" and chunk[:1] == b"\n")
+        last = chunk[-1:]
     conn.close()
     seconds = time.perf_counter() - started
     done.set()

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-from django.db import connections, router
+from django.db import connections, router, transaction
 from django.utils import timezone
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -307,14 +307,16 @@ def response_csv_copy(survey_round: Round, alias: str) -> Iterator[bytes]:
     """The bytes of ``csv_stream(response_rows(survey_round))``, built by PostgreSQL.
 
     One ``COPY ... TO STDOUT`` (``submitted_at`` in the current time zone, as
-    ``timezone.localtime`` gives it), on the connection as it is. PostgreSQL sends each row
+    ``timezone.localtime`` gives it). PostgreSQL sends each row
     as one message ending in "\\n"; it is passed on ending in "\\r\\n" as ``csv.writer``
     ends it (a newline inside a quoted text stays as it is). Rows go out in blocks of about
     ``COPY_FLUSH_BYTES``, so memory does not grow with the round.
     """
     query, header = response_copy_sql(survey_round, timezone.get_current_timezone_name())
     yield b"".join(csv_stream([header]))
-    with connections[alias].cursor() as cursor:
+    # In a transaction (or a savepoint), so that a download stopped halfway, whose COPY is
+    # cancelled, leaves the connection as it was.
+    with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
         raw = cursor.cursor  # the psycopg cursor under Django's wrapper
         block: list[bytes] = []
         size = 0
