@@ -136,7 +136,10 @@ def response_columns(survey_round: Round) -> tuple[list[Column], dict[int, int]]
     the round's responses used are matched by code (or appended). Personal data is left out.
     """
     version_ids = {survey_round.version_id} | set(
-        Response.objects.filter(round=survey_round).values_list("version_id", flat=True).distinct()
+        Response.objects.filter(round=survey_round)
+        .order_by()  # no default ordering in the DISTINCT: one row per version, not per response
+        .values_list("version_id", flat=True)
+        .distinct()
     )
     questions = (
         Question.objects.filter(version_id__in=version_ids, personal_data=False)
