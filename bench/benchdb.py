@@ -53,9 +53,11 @@ def start_gunicorn(
     ready_path: str = "/health/",
     settings_module: str | None = None,
     ready_seconds: float = 60,
+    timeout: int = 60,
 ) -> subprocess.Popen:
     """gunicorn serving the project on loopback, once ``ready_path`` answers 200 (within
-    ``ready_seconds``: workers start slowly on a loaded machine)."""
+    ``ready_seconds``: workers start slowly on a loaded machine); ``timeout``: gunicorn's
+    worker timeout, above the longest request measured."""
     command = [
         sys.executable,
         "-m",
@@ -66,7 +68,7 @@ def start_gunicorn(
         "--workers",
         str(workers),
         "--timeout",
-        "60",
+        str(timeout),
     ]
     if settings_module:
         command += ["--env", f"DJANGO_SETTINGS_MODULE={settings_module}"]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
+import re
 import uuid
 from typing import Any
 
@@ -16,8 +18,9 @@ from django.test.utils import CaptureQueriesContext
 from feedback.demo import generate_demo_responses
 from feedback.models import Answer, Response
 from feedback.services import submit_response
+from results import exports
 from scoring.models import Run, Score
-from surveys.models import Question
+from surveys.models import Question, Round
 from tests import results_fixtures
 from tests.results_fixtures import ROUND, UNCERTAINTY, reveal_nothing_of, token_client
 from tests.test_response_api import valid_answers
@@ -252,3 +255,65 @@ class TestResponseExports:
     def test_an_unknown_round_is_a_404(self, staff_client: Client, sipas: Any) -> None:
         response = staff_client.get("/api/v1/rounds/nope/responses.csv")
         assert response.status_code == 404 and response.json()["code"] == "not_found"
+
+
+class TestResponseCsvBuiltByPostgresql:
+    """``responses.csv`` comes from one ``COPY ... TO STDOUT``: the Python writer's bytes."""
+
+    def test_the_copy_writes_what_the_python_writer_writes(
+        self, staff_client: Client, answered: list[Response]
+    ) -> None:
+        first, second, third = answered
+        tricky = {
+            (first, "Q11"): 'Tốt, "rất" tốt\r\nthật',  # quoted: comma, quotes, newline
+            (third, "Q11"): "+5",  # a number: no quote added
+            (third, "A08"): "-hai",  # a formula: quoted
+            (third, "A09"): "@SUM(1)",
+            (second, "A10"): "-1.5e3",
+        }
+        for (response, code), value in tricky.items():
+            question = Question.objects.get(version=response.version, code=code)
+            Answer.objects.update_or_create(
+                response=response, question=question, defaults={"value": value, "code": ""}
+            )
+        Response.objects.filter(pk=third.pk).update(
+            weight=2.5,
+            stratum="=S",
+            psu="-7",
+            submitted_at=dt.datetime(2026, 3, 1, 17, 0, tzinfo=dt.UTC),  # no microseconds
+        )
+        Response.objects.filter(pk=second.pk).update(weight=1e-05, psu="v1")
+        survey_round = Round.objects.get(code="demo")
+        expected = b"".join(exports.csv_stream(exports.response_rows(survey_round)))
+
+        response = staff_client.get("/api/v1/rounds/demo/responses.csv")
+
+        assert response.status_code == 200 and response.streaming
+        assert body(response) == expected
+        rows = csv_rows(staff_client.get("/api/v1/rounds/demo/responses.csv"))
+        column = {name: i for i, name in enumerate(rows[0])}
+        last = rows[3]
+        assert last[column["submitted_at"]] == "2026-03-02T00:00:00+07:00"
+        assert (last[column["weight"]], last[column["stratum"]], last[column["psu"]]) == (
+            "2.5",
+            "'=S",
+            "-7",
+        )
+        assert (last[column["Q11"]], last[column["A08"]], last[column["A09"]]) == (
+            "+5",
+            "'-hai",
+            "'@SUM(1)",
+        )
+        assert rows[1][column["Q11"]] == 'Tốt, "rất" tốt\r\nthật'
+
+    def test_only_the_exported_questions_are_read(self, answered: list[Response]) -> None:
+        version = answered[0].version
+        Question.objects.filter(version=version, code="Q11").update(personal_data=True)
+        q11 = Question.objects.get(version=version, code="Q11").pk
+        query, header = exports.response_copy_sql(
+            Round.objects.get(code="demo"), "Asia/Ho_Chi_Minh"
+        )
+        assert "Q11" not in header
+        read = re.search(r"ANY\('\{([\d,]+)\}'", query)
+        assert read and str(q11) not in read.group(1).split(",")
+        assert f"o->'{q11}'" not in query and f"o->>'{q11}'" not in query

@@ -1,13 +1,15 @@
 """Downloads: published scores of a round (public) and raw responses with the codebook (staff).
 
-CSV streams row by row (``StreamingHttpResponse``); XLSX is written by a write-only workbook
-to a temporary file, then streamed from it. Raw responses need the permission
-``feedback.view_response`` (staff with *Can view response*): anonymous callers get 401 and
-signed-in users or API-consumer tokens without it 403.
+CSV streams row by row (``StreamingHttpResponse``); the raw responses CSV is built by
+PostgreSQL and streamed from ``COPY ... TO STDOUT`` (``exports.response_csv``). XLSX is
+written by a write-only workbook to a temporary file, then streamed from it. Raw responses
+need the permission ``feedback.view_response`` (staff with *Can view response*): anonymous
+callers get 401 and signed-in users or API-consumer tokens without it 403.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from django.http import FileResponse, Http404, StreamingHttpResponse
@@ -38,7 +40,11 @@ class CanExportResponses(BasePermission):
 
 
 def csv_response(rows: Any, file_name: str) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(exports.csv_stream(rows), content_type=CSV)
+    return csv_bytes_response(exports.csv_stream(rows), file_name)
+
+
+def csv_bytes_response(content: Iterator[bytes], file_name: str) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(content, content_type=CSV)
     response.headers["Content-Disposition"] = f'attachment; filename="{file_name}"'
     return response
 
@@ -96,7 +102,7 @@ class ResponseExportView(ExportView):
         survey_round = round_or_404(code)
         file_name = f"{code}-responses.{self.file_format}"
         if self.file_format == "csv":
-            return csv_response(exports.response_rows(survey_round), file_name)
+            return csv_bytes_response(exports.response_csv(survey_round), file_name)
         sheets = [
             ("responses", exports.response_rows(survey_round)),
             ("codebook", exports.codebook_rows(survey_round)),

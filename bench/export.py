@@ -1,0 +1,282 @@
+"""Raw exports benchmark: ``responses.csv`` through the API against ``COPY ... TO STDOUT``.
+
+Run from the project root, with PostgreSQL listening on loopback::
+
+    uv run python bench/export.py                          # 1,000,000 responses
+    uv run python bench/export.py --responses 100000
+
+It DROPS and re-creates the database ``bench_export_<N>`` (``--database-url`` to name another;
+the name must contain "bench"), migrates it, loads the SIPAS questionnaire (``manage.py
+load_sipas``) and ``--generate`` demo responses (default 100,000; ``manage.py
+generate_demo_data``, about 59 answers each) of the round ``sipas-2022``. A larger N is made
+by copying those responses and their answers in SQL (N / generated copies, each response with
+a new id and receipt and no client id; foreign-key triggers off during the copy, the answer
+indexes rebuilt after it), because generating a million responses takes about 20 minutes on
+a small machine; the copies are as wide as the originals, which is what the export reads.
+Then VACUUM ANALYZE. ``--reuse`` keeps a database that already holds N responses.
+
+In the same run it then times, ``--runs`` times each, in turns:
+
+- the baseline: plain psycopg reading ``COPY (SELECT response_id, question_id, value FROM
+  feedback_answer JOIN feedback_response ... WHERE round ...) TO STDOUT`` (the same answers,
+  one row per answer, personal-data questions left out as the export leaves them out);
+- the export: ``GET /api/v1/rounds/sipas-2022/responses.csv`` from gunicorn (production
+  settings, one sync worker, a staff user's API token), read to the end by a real HTTP client
+  (``http.client``, 1 MiB reads), while the worker's resident memory is sampled from
+  ``/proc/<pid>/status`` (VmRSS, every 50 ms; VmHWM, the worker's peak, at the end).
+
+It checks that the CSV has N rows plus the header, prints both times, the bytes, the worker's
+RSS before and at peak, and ends with ``ratio: <baseline time / export time>`` (the best run
+of each). Run it at 100,000 and 1,000,000 responses to see the worker's memory stay flat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import secrets
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psycopg
+from benchdb import (  # bench/ is on sys.path when run as a script
+    free_port,
+    manage,
+    recreate_database,
+    start_gunicorn,
+    stop,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+ROUND = "sipas-2022"
+URL = f"/api/v1/rounds/{ROUND}/responses.csv"
+
+BASELINE_SQL = """
+COPY (SELECT a.response_id, a.question_id, a.value
+      FROM feedback_answer a JOIN feedback_response r ON r.id = a.response_id
+      JOIN surveys_round o ON o.id = r.round_id JOIN surveys_question q ON q.id = a.question_id
+      WHERE o.code = %(round)s AND NOT q.personal_data) TO STDOUT
+"""
+
+# N / generated copies of the generated responses, ids shifted by k * the largest id.
+COPY_RESPONSES_SQL = """
+INSERT INTO feedback_response (id, receipt, channel, client_id, request_digest, submitted_at,
+    weight, agency_id, import_batch_id, invitation_id, round_id, unit_id, version_id,
+    paper_key, psu, stratum)
+SELECT r.id + k * %(shift)s, 'C' || lpad(k::text, 3, '0') || lpad(r.id::text, 12, '0'),
+    r.channel, NULL, r.request_digest, r.submitted_at, r.weight, r.agency_id, NULL, NULL,
+    r.round_id, r.unit_id, r.version_id, '', r.psu, r.stratum
+FROM feedback_response r CROSS JOIN generate_series(1, %(copies)s - 1) k
+WHERE r.id <= %(shift)s
+"""
+COPY_ANSWERS_SQL = """
+INSERT INTO feedback_answer (response_id, question_id, value, number, code)
+SELECT a.response_id + k * %(shift)s, a.question_id, a.value, a.number, a.code
+FROM generate_series(1, %(copies)s - 1) k CROSS JOIN feedback_answer a
+WHERE a.response_id <= %(shift)s
+ORDER BY k, a.response_id, a.question_id
+"""
+
+
+def bench_env(database_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DJANGO_SETTINGS_MODULE")}
+    env |= {
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "false",
+        "DEBUG": "false",
+        "LOG_LEVEL": "WARNING",
+    }
+    return env
+
+
+def held_responses(database_url: str) -> int | None:
+    try:
+        with psycopg.connect(database_url, connect_timeout=5) as conn:
+            return conn.execute("SELECT count(*) FROM feedback_response").fetchone()[0]
+    except psycopg.Error:
+        return None
+
+
+def grow(database_url: str, copies: int) -> None:
+    """Copy the generated responses and answers ``copies - 1`` times (see the docstring)."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        shift = conn.execute("SELECT max(id) FROM feedback_response").fetchone()[0]
+        indexes = conn.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'feedback_answer' "
+            "AND indexname NOT IN ('feedback_answer_pkey', 'answer_one_per_question')"
+        ).fetchall()
+        with conn.transaction():
+            conn.execute("SET LOCAL session_replication_role = replica")  # no FK triggers
+            conn.execute(COPY_RESPONSES_SQL, {"shift": shift, "copies": copies})
+            for name, _definition in indexes:
+                conn.execute(f'DROP INDEX "{name}"')
+            conn.execute(COPY_ANSWERS_SQL, {"shift": shift, "copies": copies})
+            for _name, definition in indexes:
+                conn.execute(definition)
+        for table in ("feedback_response", "feedback_answer"):
+            conn.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                f"(SELECT max(id) FROM {table}))"
+            )
+
+
+def staff_token(env: dict[str, str]) -> str:
+    """A staff user with *Can view response* and an API token (manage.py shell)."""
+    code = (
+        "from django.contrib.auth.models import Permission, User\n"
+        "from rest_framework.authtoken.models import Token\n"
+        "user, _ = User.objects.get_or_create(username='bench-export', is_staff=True)\n"
+        "user.user_permissions.add(Permission.objects.get(codename='view_response'))\n"
+        "print(Token.objects.get_or_create(user=user)[0].key)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return done.stdout.strip().splitlines()[-1]
+
+
+def time_baseline(database_url: str) -> tuple[float, int]:
+    started = time.perf_counter()
+    size = 0
+    with (
+        psycopg.connect(database_url) as conn,
+        conn.cursor() as cursor,
+        cursor.copy(BASELINE_SQL, {"round": ROUND}) as copy,
+    ):
+        for block in copy:
+            size += len(block)
+    return time.perf_counter() - started, size
+
+
+def worker_pid(server: subprocess.Popen) -> int:
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    if len(children) != 1:
+        raise RuntimeError(f"expected one gunicorn worker, found {children}")
+    return int(children[0])
+
+
+def status_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {field} for {pid}")
+
+
+def time_export(port: int, token: str, pid: int) -> tuple[float, int, int, int]:
+    """Seconds, bytes and rows of the download; the worker's largest sampled RSS (KiB)."""
+    peak = status_kib(pid, "VmRSS")
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.wait(0.05):
+            peak = max(peak, status_kib(pid, "VmRSS"))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    started = time.perf_counter()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    conn.request("GET", URL, headers={"Authorization": f"Token {token}"})
+    response = conn.getresponse()
+    if response.status != 200:
+        raise RuntimeError(f"{URL} answered {response.status}: {response.read()[:300]!r}")
+    size = rows = 0
+    last = b""
+    while chunk := response.read(1 << 20):
+        size += len(chunk)
+        rows += chunk.count(b"\r\n") + (last == b"\r" and chunk[:1] == b"\n")
+        last = chunk[-1:]
+    conn.close()
+    seconds = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    return seconds, size, rows, peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--responses", type=int, default=1_000_000, metavar="N")
+    parser.add_argument("--generate", type=int, default=100_000, metavar="G")
+    parser.add_argument("--database-url", help="default: postgres on loopback, bench_export_<N>")
+    parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=2022)
+    parser.add_argument("--reuse", action="store_true", help="keep a database holding N")
+    args = parser.parse_args()
+    generated = min(args.generate, args.responses)
+    if args.responses % generated:
+        parser.error("N must be a multiple of the generated responses (--generate)")
+    database_url = args.database_url or (
+        f"postgres://postgres@127.0.0.1:5432/bench_export_{args.responses}"
+    )
+    env = bench_env(database_url)
+    name = urlsplit(database_url).path.lstrip("/")
+    if args.reuse and held_responses(database_url) == args.responses:
+        print(f"database {name}: reused with its {args.responses:,} responses")
+        manage(env, "migrate", "--noinput", "-v", "0")
+    else:
+        print(f"database {name}: drop, create, migrate, load_sipas, {generated:,} responses")
+        recreate_database(database_url)
+        manage(env, "migrate", "--noinput", "-v", "0")
+        manage(env, "load_sipas")
+        manage(env, "generate_demo_data", "--round", ROUND, "--responses", str(generated),
+               "--seed", str(args.seed))  # fmt: skip
+        if args.responses > generated:
+            started = time.perf_counter()
+            grow(database_url, args.responses // generated)
+            seconds = time.perf_counter() - started
+            print(f"copied to {args.responses:,} responses in {seconds:.0f} s")
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE feedback_response")
+            conn.execute("VACUUM ANALYZE feedback_answer")
+    with psycopg.connect(database_url) as conn:
+        answers = conn.execute("SELECT count(*) FROM feedback_answer").fetchone()[0]
+        db_size = conn.execute(
+            "SELECT pg_size_pretty(pg_database_size(current_database()))"
+        ).fetchone()[0]
+    token = staff_token(env)
+
+    port = free_port()
+    server = start_gunicorn(env, port, workers=1, timeout=1800)  # a sync worker's whole download
+    try:
+        pid = worker_pid(server)
+        rss_start = status_kib(pid, "VmRSS")
+        baselines: list[float] = []
+        exports: list[float] = []
+        for run in range(1, args.runs + 1):
+            seconds, base_size = time_baseline(database_url)
+            baselines.append(seconds)
+            print(f"run {run}: COPY TO STDOUT baseline {seconds:.2f} s, {base_size:,} bytes")
+            seconds, size, rows, peak = time_export(port, token, pid)
+            exports.append(seconds)
+            if rows != args.responses + 1:
+                raise RuntimeError(f"the CSV has {rows - 1:,} rows, not {args.responses:,}")
+            print(f"run {run}: responses.csv {seconds:.2f} s, {size:,} bytes, {rows - 1:,} rows, "
+                  f"worker RSS peak {peak / 1024:.1f} MiB (sampled)")  # fmt: skip
+        hwm = status_kib(pid, "VmHWM")
+    finally:
+        stop(server)
+    baseline, export = min(baselines), min(exports)
+    print(f"N={args.responses:,} responses, {answers:,} answers, database {db_size}")
+    print(f"baseline (COPY of the answers, psycopg): {baseline:.2f} s; "
+          f"responses.csv through gunicorn: {export:.2f} s "
+          f"({args.responses / export:,.0f} responses/s)")  # fmt: skip
+    print(f"gunicorn worker memory: RSS {rss_start / 1024:.1f} MiB at start, "
+          f"peak {hwm / 1024:.1f} MiB (VmHWM), N={args.responses:,}")  # fmt: skip
+    print(f"ratio: {baseline / export:.2f}")
+
+
+if __name__ == "__main__":
+    main()
