@@ -26,4 +26,4 @@ RUN DJANGO_SETTINGS_MODULE=config.settings.production SECRET_KEY=build-only \
 
 USER app
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3"]
+CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "600"]

@@ -131,6 +131,12 @@ class TestServices:
             assert condition["condition"] == "service_healthy"
             assert SERVICES[dependency]["healthcheck"]
 
+    def test_web_lets_a_long_export_stream(self) -> None:
+        """A 1M-response responses.csv takes over a minute: gunicorn's default 30 s worker
+        timeout would cut it (docs/exports.md)."""
+        words = SERVICES["web"]["command"].split()
+        assert int(words[words.index("--timeout") + 1]) >= 600
+
     def test_workers_scale_out(self) -> None:
         """`docker compose up --scale worker=N`: nothing in the worker names one container."""
         worker = SERVICES["worker"]
