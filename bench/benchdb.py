@@ -52,8 +52,13 @@ def start_gunicorn(
     *,
     ready_path: str = "/health/",
     settings_module: str | None = None,
+    ready_seconds: float = 240,
 ) -> subprocess.Popen:
-    """gunicorn serving the project on loopback, once ``ready_path`` answers 200."""
+    """gunicorn serving the project on loopback, once ``ready_path`` answers 200.
+
+    Each worker imports Django on its own; on a busy two-core machine four of them can take
+    more than a minute to answer, hence the generous ``ready_seconds``.
+    """
     command = [
         sys.executable,
         "-m",
@@ -69,7 +74,7 @@ def start_gunicorn(
     if settings_module:
         command += ["--env", f"DJANGO_SETTINGS_MODULE={settings_module}"]
     server = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + ready_seconds
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise RuntimeError(f"gunicorn exited with {server.returncode}")
@@ -84,7 +89,7 @@ def start_gunicorn(
             pass
         time.sleep(0.3)
     stop(server)
-    raise RuntimeError("gunicorn did not answer within 60 s")
+    raise RuntimeError(f"gunicorn did not answer within {ready_seconds:.0f} s")
 
 
 def stop(server: subprocess.Popen) -> None:
