@@ -52,12 +52,15 @@ def start_gunicorn(
     *,
     ready_path: str = "/health/",
     settings_module: str | None = None,
-    ready_seconds: float = 60,
+    ready_seconds: float = 240,
     timeout: int = 60,
 ) -> subprocess.Popen:
-    """gunicorn serving the project on loopback, once ``ready_path`` answers 200 (within
-    ``ready_seconds``: workers start slowly on a loaded machine); ``timeout``: gunicorn's
-    worker timeout, above the longest request measured."""
+    """gunicorn serving the project on loopback, once ``ready_path`` answers 200.
+
+    Each worker imports Django on its own; on a busy two-core machine four of them can take
+    more than a minute to answer, hence the generous ``ready_seconds``. ``timeout`` is
+    gunicorn's worker timeout, above the longest request measured.
+    """
     command = [
         sys.executable,
         "-m",

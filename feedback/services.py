@@ -21,14 +21,15 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models.sql import InsertQuery
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from psycopg.types.json import Jsonb
 
 from config.input_guard import text_problem
 from feedback import records
 from feedback.errors import AnswersInvalid, ClientIdConflict, RoundClosed
 from feedback.models import DESIGN_CODE_MAX_LENGTH, Answer, Invitation, Response
+from feedback.selectors import Target, find_target
 from feedback.validation import CleanAnswer, clean_answers
 from surveys.models import Agency, Question, Round, Unit
 from surveys.selectors import agency_of_unit
@@ -103,21 +104,31 @@ def _repeat_or_conflict(client_id: uuid.UUID, digest: str) -> Submission | None:
     return Submission(existing, created=False, answers_stored=existing.answers.count())
 
 
+def storable_codes(**codes: str) -> bool:
+    """Whether every code is text the database can store (no such code can exist otherwise,
+    and a query for it would fail)."""
+    return not any(text_problem(code) for code in codes.values())
+
+
 def resolve_target(
-    *, round_code: str, unit_code: str, agency_code: str = ""
+    *, round_code: str, unit_code: str, agency_code: str = "", found: Target | None = None
 ) -> tuple[Round, Unit, Agency | None]:
-    """The round, unit and agency named by codes, or ``ValidationError`` naming the field."""
+    """The round, unit and agency named by codes, or ``ValidationError`` naming the field.
+
+    ``found`` is what ``find_target`` already read for the same round and unit codes.
+    """
     codes = {"round": round_code, "unit": unit_code, "agency": agency_code}
     if unstorable := {
         name: [problem] for name, code in codes.items() if (problem := text_problem(code))
     }:
         raise ValidationError(unstorable)  # no such code can exist; the query itself would fail
-    survey_round = Round.objects.select_related("version").filter(code=round_code).first()
+    if found is None:
+        found = find_target(round_code=round_code, unit_code=unit_code)
+    survey_round, unit = found.round, found.unit
     if survey_round is None:
         raise ValidationError(
             {"round": [_("There is no survey round %(code)s.") % {"code": round_code}]}
         )
-    unit = survey_round.units.filter(code=unit_code).first()
     if unit is None:
         raise ValidationError(
             {
@@ -213,13 +224,24 @@ def submit_response(
         account_id=account_id,
         design={"psu": psu, "stratum": stratum},
     )
-    if client_id is not None and (repeat := _repeat_or_conflict(client_id, digest)):
+    # One read: the round, the unit and whether the key was used (unless a code cannot be
+    # stored, which resolve_target refuses after the key is checked on its own).
+    found = (
+        find_target(round_code=round_code, unit_code=unit_code, client_id=client_id)
+        if storable_codes(round=round_code, unit=unit_code)
+        else None
+    )
+    if (
+        client_id is not None
+        and (found is None or found.client_id_used)
+        and (repeat := _repeat_or_conflict(client_id, digest))
+    ):
         return repeat
     if design_problems := design_field_problems(psu=psu, stratum=stratum):
         raise ValidationError(design_problems)
 
     survey_round, unit, agency = resolve_target(
-        round_code=round_code, unit_code=unit_code, agency_code=agency_code
+        round_code=round_code, unit_code=unit_code, agency_code=agency_code, found=found
     )
     if channel != Response.Channel.PAPER:
         check_round_open(survey_round, now)
@@ -252,7 +274,7 @@ def submit_response(
                 raise ValidationError(
                     {"token": [_("This survey round can only be answered with an invitation.")]}
                 )
-            response = Response.objects.create(
+            response = Response(
                 round=survey_round,
                 version_id=survey_round.version_id,
                 unit=unit,
@@ -267,7 +289,7 @@ def submit_response(
                 stratum=stratum,
                 import_batch_id=import_batch_id,
             )
-            insert_answers(response.pk, cleaned.values())
+            store_response(response, cleaned.values())
             records.refresh([response.pk])  # compact record, same transaction (issue 14)
     except IntegrityError:
         # Another request with the same client_id committed first: answer as it did.
@@ -277,23 +299,53 @@ def submit_response(
     return Submission(response, created=True, answers_stored=len(cleaned))
 
 
-def insert_answers(response_id: int, answers: Iterable[CleanAnswer]) -> None:
-    """Insert a response's answers: one COPY on PostgreSQL, one multi-row INSERT elsewhere.
+# A response and its answers in one statement. The answers come as one JSON array of
+# [question_id, value, number, code]: one json.dumps, instead of one per value.
+_ANSWERS_WITH_RESPONSE = f"""
+    WITH response AS ({{insert_response}} RETURNING id),
+    answers AS (
+        INSERT INTO {Answer._meta.db_table} (response_id, question_id, value, number, code)
+        SELECT response.id, (a.answer->>0)::bigint, a.answer->1,
+            (a.answer->>2)::double precision, a.answer->>3
+        FROM response, jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS a (answer, position)
+        ORDER BY a.position
+    )
+    SELECT id FROM response
+"""
 
-    COPY skips building a model instance per answer, which is most of the cost of storing
-    a response (see bench/ingest.py).
+
+def store_response(response: Response, answers: Iterable[CleanAnswer]) -> None:
+    """Insert a new response and its answers (in the caller's transaction).
+
+    On PostgreSQL one statement inserts both (one round trip; no model instance per
+    answer, which was most of the cost of storing a response: see bench/ingest.py). The
+    response's row is written by Django's own INSERT compiler, so defaults and field
+    conversions are those of ``save()``; no ``pre_save``/``post_save`` signal is sent
+    (none is connected to ``Response``). Elsewhere: ``save()`` and one multi-row INSERT.
     """
-    if connection.vendor == "postgresql":
-        table = Answer._meta.db_table
-        with (
-            connection.cursor() as cursor,
-            cursor.cursor.copy(
-                f"COPY {table} (response_id, question_id, value, number, code) FROM STDIN"
-            ) as copy,
-        ):
-            for a in answers:
-                copy.write_row((response_id, a.question.pk, Jsonb(a.value), a.number, a.code))
+    if connection.vendor != "postgresql":
+        response.save(force_insert=True)
+        insert_answers(response.pk, answers)
         return
+    meta = Response._meta
+    query = InsertQuery(Response)
+    query.insert_values([f for f in meta.concrete_fields if f is not meta.auto_field], [response])
+    [(insert_response, params)] = query.get_compiler(connection=connection).as_sql()
+    rows = json.dumps(
+        [(a.question.pk, a.value, a.number, a.code) for a in answers], ensure_ascii=False
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _ANSWERS_WITH_RESPONSE.format(insert_response=insert_response), [*params, rows]
+        )
+        (response.pk,) = cursor.fetchone()
+    response._state.adding = False
+    response._state.db = connection.alias
+
+
+def insert_answers(response_id: int, answers: Iterable[CleanAnswer]) -> None:
+    """Insert a response's answers with one multi-row INSERT (``store_response`` inserts
+    them with the response on PostgreSQL)."""
     Answer.objects.bulk_create(
         Answer(
             response_id=response_id,

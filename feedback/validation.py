@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from config.input_guard import text_problem
 from surveys.models import Question
 
+CHOICE_TYPES = frozenset({Question.Type.SINGLE, Question.Type.MULTIPLE})
 DEFAULT_MAX_LENGTH = {Question.Type.TEXT: 500, Question.Type.LONGTEXT: 5000}
 # A whole number beyond this loses digits as a float (the ``number`` column scoring reads).
 MAX_NUMBER = 2**53
@@ -169,7 +170,9 @@ def clean_answers(
                     % {"question": question_name(question)}
                 ]
             continue
-        choice_codes = [c.code for c in question.choices.all()]
+        choice_codes = (
+            [c.code for c in question.choices.all()] if question.type in CHOICE_TYPES else []
+        )
         try:
             cleaned[question.code] = clean_value(question, value, choice_codes)
         except AnswerError as problem:

@@ -32,6 +32,18 @@ from feedback.models import Response as ResponseModel
 from surveys.models import Agency
 
 
+class AnswersField(serializers.DictField):
+    """Question code → value as parsed from the JSON body; ``feedback.validation`` checks
+    each value against its question.
+
+    The child ``JSONField`` would only check that a value can be written as JSON, which a
+    value just parsed from JSON always can; it is kept for the schema, not run per answer.
+    """
+
+    def run_child_validation(self, data: dict[Any, Any]) -> dict[str, Any]:
+        return {str(key): value for key, value in data.items()}
+
+
 class ResponseCreateView(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [SubmissionThrottle]
@@ -75,7 +87,7 @@ class ResponseCreateView(APIView):
                 "invitation that has a stratum, leave it out or send the same code."
             ),
         )
-        answers = serializers.DictField(child=serializers.JSONField(allow_null=True))
+        answers = AnswersField(child=serializers.JSONField(allow_null=True))
         website = HoneypotField()
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:

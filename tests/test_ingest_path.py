@@ -1,0 +1,146 @@
+"""The submission path's cost: one read, one write, one Redis round trip, rows as validated.
+
+``bench/ingest.py`` measures the speed; these tests hold the shape that gives it (see
+README, *Benchmarks*) and check that storing a response and its answers in one statement
+keeps every value exactly as validation cleaned it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+import redis
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from feedback.models import Answer, Response
+from feedback.selectors import find_target
+from feedback.services import store_response
+from feedback.validation import CleanAnswer
+from surveys.models import Question, Round
+from tests.test_response_api import payload, post
+
+pytestmark = pytest.mark.django_db
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE")
+
+
+def statements(queries: CaptureQueriesContext) -> list[str]:
+    """The first word of each statement sent, transaction control left out."""
+    words = [query["sql"].split()[0].upper() for query in queries.captured_queries]
+    return [word for word in words if word not in TRANSACTION_CONTROL]
+
+
+@pytest.mark.postgres
+def test_a_submission_reads_once_and_stores_response_and_answers_in_one_statement_then_its_record(
+    client: Client, sipas: Any
+) -> None:
+    post(client, payload())  # the process reads the questionnaire once, not per request
+    with CaptureQueriesContext(connection) as queries:
+        answered = post(client, payload())
+    assert answered.status_code == 201, answered.json()
+    # the read, the response with its answers, then its compact scoring record
+    # (feedback.records.refresh: the versions and their layout, then the record replaced)
+    assert statements(queries) == ["SELECT", "WITH", "SELECT", "SELECT", "DELETE", "INSERT"]
+    stored = Response.objects.get(receipt=answered.json()["receipt"])
+    assert stored.answers.count() == answered.json()["answers_stored"] > 40
+
+
+@pytest.mark.postgres
+def test_a_replay_is_told_by_the_same_read(client: Client, sipas: Any) -> None:
+    body = payload()
+    first = post(client, body)
+    with CaptureQueriesContext(connection) as queries:
+        again = post(client, body)
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["receipt"] == first.json()["receipt"]
+    assert "INSERT" not in statements(queries) and "WITH" not in statements(queries)
+    assert Response.objects.count() == 1
+
+
+@pytest.mark.redis
+def test_an_anonymous_submission_makes_one_round_trip_to_redis(
+    client: Client, sipas: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    post(client, payload())  # connects to Redis (a handshake of its own) and warms up
+    sent: list[Any] = []
+    send = redis.connection.AbstractConnection.send_packed_command
+
+    def counting(self: Any, command: Any, check_health: bool = True) -> None:
+        sent.append(command)
+        send(self, command, check_health)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
+    answered = post(client, payload())
+    assert answered.status_code == 201
+    assert len(sent) == 1  # the throttle's counter: INCR and EXPIRE pipelined
+
+
+def test_find_target_reads_round_version_unit_and_used_key(client: Client, sipas: Any) -> None:
+    body = payload()
+    assert post(client, body).status_code == 201
+    used = uuid.UUID(body["client_id"])
+    found = find_target(round_code="demo", unit_code="19", client_id=used)
+    demo = Round.objects.select_related("version").get(code="demo")
+    assert found.round == demo and found.round.opens_at == demo.opens_at
+    assert found.round.version == sipas and found.round.version.status == sipas.status
+    assert found.unit is not None and found.unit.code == "19" and found.client_id_used
+    assert not find_target(round_code="demo", unit_code="19", client_id=uuid.uuid4()).client_id_used
+    assert find_target(round_code="demo", unit_code="nowhere").unit is None
+    missing = find_target(round_code="no-such-round", unit_code="19", client_id=used)
+    assert missing.round is None and missing.unit is None and missing.client_id_used
+
+
+def test_stored_answers_are_exactly_the_cleaned_values(sipas: Any) -> None:
+    survey_round = Round.objects.select_related("version").get(code="demo")
+    questions = {q.code: q for q in Question.objects.filter(version=sipas)}
+    cleaned = [
+        CleanAnswer(questions["S01"], 4, number=4.0),
+        CleanAnswer(questions["S02"], 2**53, number=float(2**53)),
+        CleanAnswer(questions["Q8_1"], True, number=1.0),
+        CleanAnswer(questions["Q8_2"], False, number=0.0),
+        CleanAnswer(questions["Q4"], "khong_co", code="khong_co"),
+        CleanAnswer(questions["Q2"], ["loa_xa", "internet"]),
+        CleanAnswer(questions["Q11"], 'Tốt lắm, "rất" nhanh \\ 👍\nđúng hẹn'),
+        CleanAnswer(questions["P01"], "2026-05-04"),
+    ]
+    response = Response(
+        round=survey_round,
+        version_id=survey_round.version_id,
+        unit=survey_round.units.get(code="19"),
+        channel=Response.Channel.API,
+        client_id=uuid.uuid4(),
+        request_digest="d" * 64,
+        submitted_at=timezone.now(),
+    )
+    store_response(response, cleaned)
+    stored = Response.objects.get(pk=response.pk)
+    assert (stored.receipt, stored.client_id, stored.psu, stored.paper_key) == (
+        response.receipt,
+        response.client_id,
+        "",
+        "",
+    )
+    rows = list(
+        Answer.objects.filter(response=stored)
+        .order_by("id")
+        .values_list("question_id", "value", "number", "code")
+    )
+    assert rows == [(a.question.pk, a.value, a.number, a.code) for a in cleaned]
+    assert isinstance(rows[2][1], bool) and isinstance(rows[0][1], int)
+
+
+def test_a_response_without_answers_is_stored_alone(sipas: Any) -> None:
+    survey_round = Round.objects.get(code="demo")
+    response = Response(
+        round=survey_round,
+        version_id=survey_round.version_id,
+        unit=survey_round.units.get(code="19"),
+        channel=Response.Channel.PAPER,
+    )
+    store_response(response, [])
+    assert Response.objects.filter(pk=response.pk).exists()
+    assert not Answer.objects.filter(response_id=response.pk).exists()
