@@ -34,8 +34,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import os
-import secrets
 import subprocess
 import sys
 import threading
@@ -45,6 +43,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 from benchdb import (  # bench/ is on sys.path when run as a script
+    bench_env,
     free_port,
     manage,
     recreate_database,
@@ -81,20 +80,6 @@ FROM generate_series(1, %(copies)s - 1) k CROSS JOIN feedback_answer a
 WHERE a.response_id <= %(shift)s
 ORDER BY k, a.response_id, a.question_id
 """
-
-
-def bench_env(database_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DJANGO_SETTINGS_MODULE")}
-    env |= {
-        "DJANGO_SETTINGS_MODULE": "config.settings.production",
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "false",
-        "DEBUG": "false",
-        "LOG_LEVEL": "WARNING",
-    }
-    return env
 
 
 def held_responses(database_url: str) -> int | None:

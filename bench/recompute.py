@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import secrets
 import sys
 import time
 import tracemalloc
@@ -47,6 +46,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 from benchdb import (  # bench/ is on sys.path when run as a script
+    bench_env,
     manage,
     recreate_database,
 )
@@ -68,20 +68,6 @@ FROM (
 WHERE v.id = r.id
   AND NOT EXISTS (SELECT 1 FROM feedback_response WHERE psu <> '')
 """
-
-
-def bench_env(database_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DJANGO_SETTINGS_MODULE")}
-    env |= {
-        "DJANGO_SETTINGS_MODULE": "config.settings.production",
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "false",
-        "DEBUG": "false",
-        "LOG_LEVEL": "WARNING",
-    }
-    return env
 
 
 def floor_sql(round_id: int, version_id: int) -> str:
