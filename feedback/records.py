@@ -11,10 +11,12 @@ with more scored questions keeps records of its first 252 and is scored from the
 (``covers``). Words beyond the version's last are NULL.
 
 The answers stay the source of truth. ``refresh(response_ids)`` recomputes the records of
-the given responses from their answers in two set-based statements (DELETE, INSERT …
-SELECT); every write of a response or of its answers calls it in the same transaction:
+the given responses from their answers in a few set-based statements whatever their number
+(the versions' layouts, DELETE, INSERT … SELECT); every write of a response or of its
+answers calls it in the same transaction:
 
-- ``feedback.services.submit_response`` (API, web form, paper import rows);
+- ``feedback.services.submit_response`` (API, web form, paper rows redone one by one);
+- ``feedback.paper.store_forms`` (paper forms stored with COPY);
 - ``feedback.demo`` (generated demo responses, per chunk; their deletion);
 - the migration that created the table, and ``manage.py rebuild_response_records``.
 
@@ -230,7 +232,7 @@ def _id_list(response_ids: Iterable[int]) -> tuple[str, list[Any]]:
 
 def refresh(response_ids: Iterable[int]) -> int:
     """Recompute the records of these responses from their answers (a response that no
-    longer exists loses its record). Two statements whatever the number; call it in the
+    longer exists loses its record). A few statements whatever the number; call it in the
     transaction that wrote the responses or their answers. Returns the records written."""
     test, params = _id_list(response_ids)
     if not params[0] or params[0] == "[]":
