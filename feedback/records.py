@@ -349,3 +349,22 @@ def create_triggers(connection_: Any) -> None:
     with connection_.cursor() as cursor:
         for statement in statements:
             cursor.execute(statement)
+
+
+TRIGGERS = tuple(
+    (table, f"{table}_{event}_record")
+    for table in ("feedback_response", "feedback_answer")
+    for event in ("insert", "update", "delete")
+)
+
+
+def drop_triggers(connection_: Any) -> None:
+    """Remove the triggers (and, on PostgreSQL, their functions): the migration's reverse,
+    before the records' table goes, so that no trigger is left writing to it."""
+    with connection_.cursor() as cursor:
+        for table, name in TRIGGERS:
+            if connection_.vendor == "postgresql":
+                cursor.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
+                cursor.execute(f"DROP FUNCTION IF EXISTS {name}()")
+            else:
+                cursor.execute(f"DROP TRIGGER IF EXISTS {name}")

@@ -14,6 +14,13 @@ def build_records(apps, schema_editor):
     records.create_triggers(schema_editor.connection)
 
 
+def drop_triggers(apps, schema_editor):
+    """Migrating back: the triggers go before the table they write to."""
+    from feedback import records
+
+    records.drop_triggers(schema_editor.connection)
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("feedback", "0006_sample_design"),
@@ -64,5 +71,5 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
-        migrations.RunPython(build_records, migrations.RunPython.noop),
+        migrations.RunPython(build_records, drop_triggers),
     ]
