@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 from benchdb import (  # bench/ is on sys.path when run as a script
+    bench_env,
     free_port,
     manage,
     recreate_database,
@@ -68,19 +69,10 @@ def answers_40() -> dict[str, Any]:
 
 
 def server_env(database_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DJANGO_SETTINGS_MODULE")}
-    env |= {
-        "DJANGO_SETTINGS_MODULE": "config.settings.production",
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "false",
-        "DEBUG": "false",
+    return bench_env(database_url) | {
         "CONN_MAX_AGE": "60",  # persistent connections, as any production deployment
         "RESPONSE_SUBMIT_RATE": "1000000/s",  # the throttle runs but never refuses
-        "LOG_LEVEL": "WARNING",
     }
-    return env
 
 
 def run_concurrently(items: list[Any], clients: int, work: Callable[[list[Any]], int]) -> float:

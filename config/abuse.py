@@ -143,16 +143,24 @@ class ClientRateThrottle(BaseThrottle):
     def identity(self, request: HttpRequest | Request) -> str:
         return client_identity(request)
 
-    def allow_request(self, request: HttpRequest | Request, view: Any) -> bool:
+    def window(self, request: HttpRequest | Request, view: Any) -> tuple[str, int, int] | None:
+        """The counter key of this client's current window, the limit and the period in
+        seconds (None when the view is not throttled); sets ``now`` and ``window_end``."""
         scope = self.scope_for(request, view)
         rate = api_settings.DEFAULT_THROTTLE_RATES.get(scope) if scope else None
         if rate is None:
-            return True
+            return None
         limit, period = parse_rate(rate)
         self.now = time.time()
         window = int(self.now // period)
         self.window_end = (window + 1) * period
-        key = f"throttle_{scope}_{self.identity(request)}_{window}"
+        return f"throttle_{scope}_{self.identity(request)}_{window}", limit, period
+
+    def allow_request(self, request: HttpRequest | Request, view: Any) -> bool:
+        counted = self.window(request, view)
+        if counted is None:
+            return True
+        key, limit, period = counted
         return count_request(key, period + 1) <= limit
 
     def wait(self) -> float:

@@ -22,20 +22,17 @@ client's first read in a window still costs one round trip. See docs/results-api
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
 from rest_framework.request import Request
-from rest_framework.settings import api_settings
 
 from config.abuse import (
     ClientRateThrottle,
     client_address,
     client_fingerprint,
     count_request,
-    parse_rate,
 )
 
 # Largest lease a process claims at once (and never more than a sixteenth of the rate).
@@ -138,13 +135,8 @@ class ResultsReadThrottle(ClientRateThrottle):
     def allow_request(self, request: Request | HttpRequest, view: Any) -> bool:
         if getattr(request, "_results_throttled", False):
             return True  # counted already, before DRF (results.api.caching)
-        scope = self.scope_for(request, view)
-        rate = api_settings.DEFAULT_THROTTLE_RATES.get(scope) if scope else None
-        if rate is None:
+        counted = self.window(request, view)
+        if counted is None:
             return True
-        limit, period = parse_rate(rate)
-        self.now = time.time()
-        window = int(self.now // period)
-        self.window_end = (window + 1) * period
-        key = f"throttle_{scope}_{self.identity(request)}_{window}"
+        key, limit, period = counted
         return leases.take(key, limit, period + 1, self.window_end, self.now)
