@@ -15,6 +15,7 @@ from django.test import Client
 
 from config.celery import app
 from feedback.models import Response
+from feedback.paper import batch_rows
 from tests.conftest import forget_routes, start_celery_worker, stop_celery_worker
 from tests.test_paper_import import csv_bytes, row
 
@@ -43,9 +44,32 @@ def import_worker(transactional_db: None) -> Iterator[str]:
         stop_celery_worker(process)
 
 
+@pytest.fixture
+def slow_batches(transactional_db: None) -> Iterator[None]:
+    """Every statement storing responses takes a second: the state between two batches,
+    committed by the worker, stays visible long enough to be seen by polling (with COPY,
+    a batch of 100 forms otherwise commits in milliseconds)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION test_slow_batch() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN PERFORM pg_sleep(1); RETURN NULL; END $$"
+        )
+        cursor.execute(
+            "CREATE TRIGGER test_slow_batch AFTER INSERT ON feedback_response "
+            "FOR EACH STATEMENT EXECUTE FUNCTION test_slow_batch()"
+        )
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER IF EXISTS test_slow_batch ON feedback_response")
+            cursor.execute("DROP FUNCTION IF EXISTS test_slow_batch()")
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_file_over_the_sync_limit_is_imported_by_a_worker_with_visible_progress(
     import_worker: str,
+    slow_batches: None,
     sipas,
     client: Client,
     settings,
@@ -63,7 +87,9 @@ def test_a_file_over_the_sync_limit_is_imported_by_a_worker_with_visible_progres
     clerk = User.objects.create_user("clerk", is_staff=True)
     clerk.user_permissions.add(Permission.objects.get(codename="import_paper_forms"))
     client.force_login(clerk)
-    # 150 forms, every 10th with an answer out of range: progress is saved every 50 rows.
+    # 150 forms, every 10th with an answer out of range: progress is saved after 100 rows
+    # (feedback.paper.BATCH_ROWS) and at the end.
+    assert batch_rows(150) < 150  # the file is committed in more than one batch
     lines = [row(f"F-{n}", S01="9" if n % 10 == 0 else "4") for n in range(150)]
 
     response = client.post(
