@@ -124,13 +124,16 @@ def _workbook_rels(sheets: int) -> str:
     )
 
 
-def _text(value: str) -> str:
-    """An inline string cell's content: never a formula, illegal XML characters dropped."""
+def _text(ref: str, value: str) -> str:
+    """An inline string cell: never a formula, illegal XML characters dropped; an empty one
+    has no content (as openpyxl writes it: read back as None)."""
     value = ILLEGAL_CHARACTERS_RE.sub("", value)
+    if not value:
+        return f'<c r="{ref}" t="inlineStr"/>'
     body = escape(value, _ESCAPES)
     if value != value.strip():
-        return f'<is><t xml:space="preserve">{body}</t></is>'
-    return f"<is><t>{body}</t></is>"
+        return f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">{body}</t></is></c>'
+    return f'<c r="{ref}" t="inlineStr"><is><t>{body}</t></is></c>'
 
 
 def _number(value: float | int | Decimal) -> str:
@@ -147,7 +150,7 @@ def _cell(ref: str, value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
-        return f'<c r="{ref}" t="inlineStr">{_text(value)}</c>'
+        return _text(ref, value)
     if isinstance(value, bool):
         return f'<c r="{ref}" t="b"><v>{int(value)}</v></c>'
     if isinstance(value, int | float | Decimal):
@@ -157,7 +160,7 @@ def _cell(ref: str, value: Any) -> str:
         # local time, as the export gives it (Excel has no time zones), style 1: a datetime
         serial = format(to_excel(value.replace(tzinfo=None)), ".16g")
         return f'<c r="{ref}" s="1" t="n"><v>{serial}</v></c>'
-    return f'<c r="{ref}" t="inlineStr">{_text(str(value))}</c>'
+    return _text(ref, str(value))
 
 
 class _Sink:
