@@ -333,9 +333,10 @@ def response_csv_copy(survey_round: Round, alias: str) -> Iterator[bytes]:
             yield b"\r\n".join(block)
 
 
-# An upper bound of one response's row in the sheet XML (SIPAS: ~67 cells, about 1 KiB), to
-# decide before the first row whether the sheet needs zip64 sizes (results.export_files).
-XLSX_BYTES_PER_RESPONSE = 4096
+# An upper bound of one response's row in the sheet XML (SIPAS demo rows: ~67 cells, 2,820
+# bytes), to decide before the first row whether the sheet needs zip64 sizes
+# (results.export_files); long free-text answers could pass it.
+XLSX_BYTES_PER_RESPONSE = 6144
 
 
 def response_sheets(survey_round: Round) -> tuple[list[tuple[str, Iterator[list[Any]]]], bool]:
