@@ -4,6 +4,7 @@ Run from the project root, with PostgreSQL listening on loopback::
 
     uv run python bench/export.py                          # 1,000,000 responses
     uv run python bench/export.py --responses 100000
+    uv run python bench/export.py --format xlsx --responses 100000 --generate 20000
 
 It DROPS and re-creates the database ``bench_export_<N>`` (``--database-url`` to name another;
 the name must contain "bench"), migrates it, loads the SIPAS questionnaire (``manage.py
@@ -28,6 +29,13 @@ In the same run it then times, ``--runs`` times each, in turns:
 It checks that the CSV has N rows plus the header, prints both times, the bytes, the worker's
 RSS before and at peak, and ends with ``ratio: <baseline time / export time>`` (the best run
 of each). Run it at 100,000 and 1,000,000 responses to see the worker's memory stay flat.
+
+``--format xlsx`` measures ``responses.xlsx`` (streamed as it is written,
+``results.export_files.xlsx_stream``) the same way, against another baseline: plain psycopg
+reading the same wide rows (one statement: each response's fields and its answers gathered
+by ``jsonb_object_agg``, through a server-side cursor) and writing them with an openpyxl
+write-only workbook to a temporary file (what the export did before, without Django). The
+download is saved to a temporary file and its responses sheet's rows are counted.
 """
 
 from __future__ import annotations
@@ -36,10 +44,13 @@ import argparse
 import http.client
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import zipfile
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import psycopg
 from benchdb import (  # bench/ is on sys.path when run as a script
@@ -53,13 +64,28 @@ from benchdb import (  # bench/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parent.parent
 ROUND = "sipas-2022"
-URL = f"/api/v1/rounds/{ROUND}/responses.csv"
 
 BASELINE_SQL = """
 COPY (SELECT a.response_id, a.question_id, a.value
       FROM feedback_answer a JOIN feedback_response r ON r.id = a.response_id
       JOIN surveys_round o ON o.id = r.round_id JOIN surveys_question q ON q.id = a.question_id
       WHERE o.code = %(round)s AND NOT q.personal_data) TO STDOUT
+"""
+
+# The wide rows of responses.xlsx: each response's fields and its exported answers by code.
+WIDE_SQL = """
+SELECT r.id, o.code, u.code, r.submitted_at, r.channel, r.weight, r.stratum, r.psu, s.answers
+FROM feedback_response r JOIN surveys_round o ON o.id = r.round_id
+JOIN surveys_unit u ON u.id = r.unit_id
+LEFT JOIN LATERAL (SELECT jsonb_object_agg(q.code, a.value) AS answers
+    FROM feedback_answer a JOIN surveys_question q ON q.id = a.question_id
+    WHERE a.response_id = r.id AND NOT q.personal_data) s ON true
+WHERE o.code = %(round)s ORDER BY r.id
+"""
+WIDE_CODES_SQL = """
+SELECT q.code FROM surveys_question q JOIN surveys_section c ON c.id = q.section_id
+JOIN surveys_round o ON o.version_id = q.version_id
+WHERE o.code = %(round)s AND NOT q.personal_data ORDER BY c.position, q.position, q.id
 """
 
 # N / generated copies of the generated responses, ids shifted by k * the largest id.
@@ -80,6 +106,13 @@ FROM generate_series(1, %(copies)s - 1) k CROSS JOIN feedback_answer a
 WHERE a.response_id <= %(shift)s
 ORDER BY k, a.response_id, a.question_id
 """
+
+
+BASELINES = {
+    "csv": "COPY of the answers, psycopg",
+    "xlsx": "psycopg rows, openpyxl write-only workbook to a file",
+}
+ZONE = ZoneInfo("Asia/Ho_Chi_Minh")  # TIME_ZONE of the settings, as the export writes it
 
 
 def held_responses(database_url: str) -> int | None:
@@ -146,6 +179,50 @@ def time_baseline(database_url: str) -> tuple[float, int]:
     return time.perf_counter() - started, size
 
 
+def xlsx_cell(value: object) -> object:
+    """An answer as the export writes it: yes/no as 1/0, several choices joined by ';'."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, list):
+        return ";".join(map(str, value))
+    return value
+
+
+def time_xlsx_baseline(database_url: str) -> tuple[float, int]:
+    """Plain psycopg rows written by an openpyxl write-only workbook to a temporary file."""
+    from openpyxl import Workbook
+
+    started = time.perf_counter()
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("responses")
+    with psycopg.connect(database_url) as conn:
+        codes = [c for (c,) in conn.execute(WIDE_CODES_SQL, {"round": ROUND})]
+        sheet.append(["id", "round", "unit", "submitted_at", "channel", "weight", "stratum",
+                      "psu", *codes])  # fmt: skip
+        with conn.cursor(name="wide") as cursor:
+            cursor.itersize = 2000
+            cursor.execute(WIDE_SQL, {"round": ROUND})
+            for *fields, answers in cursor:
+                answers = answers or {}
+                fields[3] = fields[3].astimezone(ZONE).replace(tzinfo=None)
+                sheet.append([*fields, *(xlsx_cell(answers.get(code)) for code in codes)])
+    with tempfile.TemporaryFile() as handle:
+        workbook.save(handle)
+        size = handle.tell()
+    return time.perf_counter() - started, size
+
+
+def xlsx_rows(path: str) -> int:
+    """Rows of the responses sheet (the first) of a workbook, counted in its XML."""
+    rows = 0
+    tail = b""
+    with zipfile.ZipFile(path) as book, book.open("xl/worksheets/sheet1.xml") as sheet:
+        while block := sheet.read(1 << 20):
+            rows += (tail + block).count(b"</row>") - tail.count(b"</row>")
+            tail = block[-5:]
+    return rows
+
+
 def worker_pid(server: subprocess.Popen) -> int:
     children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
     if len(children) != 1:
@@ -160,7 +237,7 @@ def status_kib(pid: int, field: str) -> int:
     raise RuntimeError(f"no {field} for {pid}")
 
 
-def time_export(port: int, token: str, pid: int) -> tuple[float, int, int, int]:
+def time_export(url: str, port: int, token: str, pid: int) -> tuple[float, int, int, int]:
     """Seconds, bytes and rows of the download; the worker's largest sampled RSS (KiB)."""
     peak = status_kib(pid, "VmRSS")
     done = threading.Event()
@@ -174,20 +251,27 @@ def time_export(port: int, token: str, pid: int) -> tuple[float, int, int, int]:
     sampler.start()
     started = time.perf_counter()
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-    conn.request("GET", URL, headers={"Authorization": f"Token {token}"})
+    conn.request("GET", url, headers={"Authorization": f"Token {token}"})
     response = conn.getresponse()
     if response.status != 200:
-        raise RuntimeError(f"{URL} answered {response.status}: {response.read()[:300]!r}")
+        raise RuntimeError(f"{url} answered {response.status}: {response.read()[:300]!r}")
     size = rows = 0
     last = b""
-    while chunk := response.read(1 << 20):
-        size += len(chunk)
-        rows += chunk.count(b"\r\n") + (last == b"\r" and chunk[:1] == b"\n")
-        last = chunk[-1:]
-    conn.close()
-    seconds = time.perf_counter() - started
-    done.set()
-    sampler.join()
+    with tempfile.NamedTemporaryFile(suffix=".download") as saved:
+        while chunk := response.read(1 << 20):
+            size += len(chunk)
+            if url.endswith(".xlsx"):
+                saved.write(chunk)
+            else:
+                rows += chunk.count(b"\r\n") + (last == b"\r" and chunk[:1] == b"\n")
+                last = chunk[-1:]
+        conn.close()
+        seconds = time.perf_counter() - started
+        done.set()
+        sampler.join()
+        if url.endswith(".xlsx"):
+            saved.flush()
+            rows = xlsx_rows(saved.name)
     return seconds, size, rows, peak
 
 
@@ -199,6 +283,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=2022)
     parser.add_argument("--reuse", action="store_true", help="keep a database holding N")
+    parser.add_argument("--format", choices=["csv", "xlsx"], default="csv")
     args = parser.parse_args()
     generated = min(args.generate, args.responses)
     if args.responses % generated:
@@ -232,6 +317,8 @@ def main() -> None:
             "SELECT pg_size_pretty(pg_database_size(current_database()))"
         ).fetchone()[0]
     token = staff_token(env)
+    file = f"responses.{args.format}"
+    url = f"/api/v1/rounds/{ROUND}/{file}"
 
     port = free_port()
     server = start_gunicorn(env, port, workers=1, timeout=1800)  # a sync worker's whole download
@@ -241,22 +328,26 @@ def main() -> None:
         baselines: list[float] = []
         exports: list[float] = []
         for run in range(1, args.runs + 1):
-            seconds, base_size = time_baseline(database_url)
+            if args.format == "xlsx":
+                seconds, base_size = time_xlsx_baseline(database_url)
+                print(f"run {run}: {BASELINES['xlsx']} {seconds:.2f} s, {base_size:,} bytes")
+            else:
+                seconds, base_size = time_baseline(database_url)
+                print(f"run {run}: COPY TO STDOUT baseline {seconds:.2f} s, {base_size:,} bytes")
             baselines.append(seconds)
-            print(f"run {run}: COPY TO STDOUT baseline {seconds:.2f} s, {base_size:,} bytes")
-            seconds, size, rows, peak = time_export(port, token, pid)
+            seconds, size, rows, peak = time_export(url, port, token, pid)
             exports.append(seconds)
             if rows != args.responses + 1:
-                raise RuntimeError(f"the CSV has {rows - 1:,} rows, not {args.responses:,}")
-            print(f"run {run}: responses.csv {seconds:.2f} s, {size:,} bytes, {rows - 1:,} rows, "
+                raise RuntimeError(f"{file} has {rows - 1:,} rows, not {args.responses:,}")
+            print(f"run {run}: {file} {seconds:.2f} s, {size:,} bytes, {rows - 1:,} rows, "
                   f"worker RSS peak {peak / 1024:.1f} MiB (sampled)")  # fmt: skip
         hwm = status_kib(pid, "VmHWM")
     finally:
         stop(server)
     baseline, export = min(baselines), min(exports)
     print(f"N={args.responses:,} responses, {answers:,} answers, database {db_size}")
-    print(f"baseline (COPY of the answers, psycopg): {baseline:.2f} s; "
-          f"responses.csv through gunicorn: {export:.2f} s "
+    print(f"baseline ({BASELINES[args.format]}): {baseline:.2f} s; "
+          f"{file} through gunicorn: {export:.2f} s "
           f"({args.responses / export:,.0f} responses/s)")  # fmt: skip
     print(f"gunicorn worker memory: RSS {rss_start / 1024:.1f} MiB at start, "
           f"peak {hwm / 1024:.1f} MiB (VmHWM), N={args.responses:,}")  # fmt: skip

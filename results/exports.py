@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 from django.db import connections, router, transaction
 from django.utils import timezone
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from feedback.models import Answer, Response
+from results.export_files import LARGE_ENTRY_BYTES
 from scoring.models import Score
 from surveys.models import Choice, Question, Round
 
@@ -336,6 +333,22 @@ def response_csv_copy(survey_round: Round, alias: str) -> Iterator[bytes]:
             yield b"\r\n".join(block)
 
 
+# An upper bound of one response's row in the sheet XML (SIPAS demo rows: ~67 cells, 2,820
+# bytes), to decide before the first row whether the sheet needs zip64 sizes
+# (results.export_files); long free-text answers could pass it.
+XLSX_BYTES_PER_RESPONSE = 6144
+
+
+def response_sheets(survey_round: Round) -> tuple[list[tuple[str, Iterator[list[Any]]]], bool]:
+    """The sheets of the raw responses workbook (responses, codebook), and whether it is large.
+
+    Large: the responses sheet may pass 2 GiB of XML, so it is written with zip64 sizes.
+    """
+    responses = Response.objects.filter(round=survey_round).count()
+    sheets = [("responses", response_rows(survey_round)), ("codebook", codebook_rows(survey_round))]
+    return sheets, responses * XLSX_BYTES_PER_RESPONSE > LARGE_ENTRY_BYTES
+
+
 def codebook_rows(survey_round: Round) -> Iterator[list[Any]]:
     """The header, then one row per choice (or per question without choices)."""
     yield CODEBOOK_HEADER
@@ -395,27 +408,3 @@ def csv_stream(rows: Iterable[list[Any]]) -> Iterator[bytes]:
     yield "\ufeff".encode()
     for row in rows:
         yield writer.writerow([csv_text(v) for v in row]).encode()
-
-
-def _xlsx_value(sheet: Any, value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return value.replace(tzinfo=None)  # local time (TIME_ZONE); Excel has no zones
-    if isinstance(value, str):
-        text = WriteOnlyCell(sheet, value=None)
-        text.value = ILLEGAL_CHARACTERS_RE.sub("", value)
-        text.data_type = "s"  # text, even when it starts with "=": never a formula
-        return text
-    return value
-
-
-def xlsx_file(sheets: Iterable[tuple[str, Iterable[list[Any]]]]) -> IO[bytes]:
-    """A write-only workbook saved to an anonymous temporary file, rewound."""
-    workbook = Workbook(write_only=True)
-    for title, rows in sheets:
-        sheet = workbook.create_sheet(title)
-        for row in rows:
-            sheet.append([_xlsx_value(sheet, v) for v in row])
-    handle = tempfile.TemporaryFile()  # noqa: SIM115 (the response closes it)
-    workbook.save(handle)
-    handle.seek(0)
-    return handle

@@ -1,8 +1,8 @@
 """Downloads: published scores of a round (public) and raw responses with the codebook (staff).
 
 CSV streams row by row (``StreamingHttpResponse``); the raw responses CSV is built by
-PostgreSQL and streamed from ``COPY ... TO STDOUT`` (``exports.response_csv``). XLSX is
-written by a write-only workbook to a temporary file, then streamed from it. Raw responses
+PostgreSQL and streamed from ``COPY ... TO STDOUT`` (``exports.response_csv``). XLSX streams
+too, written as its rows are read (``export_files.xlsx_stream``). Raw responses
 need the permission ``feedback.view_response`` (staff with *Can view response*): anonymous
 callers get 401 and signed-in users or API-consumer tokens without it 403.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from django.http import FileResponse, Http404, StreamingHttpResponse
+from django.http import Http404, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
@@ -22,13 +22,13 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from config.schema import error_responses
-from results import exports, selectors
+from results import export_files, exports, selectors
 from results.api.caching import document_key, not_modified, set_validators
 from results.api.throttling import ResultsReadThrottle
 from surveys.models import Round
 
 CSV = "text/csv; charset=utf-8"
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+XLSX = export_files.XLSX_CONTENT_TYPE
 VIEW_RESPONSES = "feedback.view_response"
 
 
@@ -47,12 +47,6 @@ def csv_bytes_response(content: Iterator[bytes], file_name: str) -> StreamingHtt
     response = StreamingHttpResponse(content, content_type=CSV)
     response.headers["Content-Disposition"] = f'attachment; filename="{file_name}"'
     return response
-
-
-def xlsx_response(sheets: Any, file_name: str) -> FileResponse:
-    return FileResponse(
-        exports.xlsx_file(sheets), as_attachment=True, filename=file_name, content_type=XLSX
-    )
 
 
 def round_or_404(code: str) -> Round:
@@ -87,7 +81,7 @@ class ScoreExportView(ExportView):
         if self.file_format == "csv":
             response: HttpResponseBase = csv_response(rows, file_name)
         else:
-            response = xlsx_response([("scores", rows)], file_name)
+            response = export_files.xlsx_response([("scores", rows)], file_name)
         for header in ("ETag", "Last-Modified", "Cache-Control"):
             response.headers[header] = headers.headers[header]
         return response
@@ -103,11 +97,8 @@ class ResponseExportView(ExportView):
         file_name = f"{code}-responses.{self.file_format}"
         if self.file_format == "csv":
             return csv_bytes_response(exports.response_csv(survey_round), file_name)
-        sheets = [
-            ("responses", exports.response_rows(survey_round)),
-            ("codebook", exports.codebook_rows(survey_round)),
-        ]
-        return xlsx_response(sheets, file_name)
+        sheets, large = exports.response_sheets(survey_round)
+        return export_files.xlsx_response(sheets, file_name, large=large)
 
 
 class CodebookExportView(ExportView):
