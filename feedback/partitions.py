@@ -23,8 +23,10 @@ Where partitions come from:
   round inserted by raw SQL or ``bulk_create``, which sends no signal): nothing fails, and
   ``ensure_round_partitions`` later moves those rows to the round's own partition.
 
-Creating or dropping a partition briefly locks the parent table (and scans the DEFAULT
-partition, empty as a rule): a round is created far less often than it is answered.
+Creating a round's partitions attaches new tables: it locks the DEFAULT partitions, which
+the records' triggers of every submission touch, so submissions wait for the transaction
+creating the round to commit (a fraction of a second); dropping them (a deleted round)
+locks the parent tables as briefly. Rounds are created far less often than answered.
 """
 
 from __future__ import annotations
@@ -91,28 +93,21 @@ def ensure_round_partitions(
                 name = partition_name(table, round_id)
                 if name in existing:
                     continue
+                # A table of its own, then ATTACH (a SHARE UPDATE EXCLUSIVE lock on the
+                # parent, ACCESS EXCLUSIVE on the DEFAULT partition, which it scans). Rows of
+                # the round that went to the DEFAULT partition move first: they would fail
+                # the attach.
                 cursor.execute(
-                    f"SELECT EXISTS (SELECT 1 FROM {default} WHERE {KEY} = %s)", [round_id]
+                    f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
                 )
-                if cursor.fetchone()[0]:
-                    # The round's rows went to the DEFAULT partition: move them to a new
-                    # table, then attach it (a partition cannot be created over them).
-                    cursor.execute(
-                        f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS "
-                        f"INCLUDING CONSTRAINTS)"
-                    )
-                    cursor.execute(
-                        f"WITH moved AS (DELETE FROM {default} WHERE {KEY} = %s RETURNING *) "
-                        f"INSERT INTO {name} SELECT * FROM moved",
-                        [round_id],
-                    )
-                    cursor.execute(
-                        f"ALTER TABLE {table} ATTACH PARTITION {name} FOR VALUES IN ({round_id})"
-                    )
-                else:
-                    cursor.execute(
-                        f"CREATE TABLE {name} PARTITION OF {table} FOR VALUES IN ({round_id})"
-                    )
+                cursor.execute(
+                    f"WITH moved AS (DELETE FROM {default} WHERE {KEY} = %s RETURNING *) "
+                    f"INSERT INTO {name} SELECT * FROM moved",
+                    [round_id],
+                )
+                cursor.execute(
+                    f"ALTER TABLE {table} ATTACH PARTITION {name} FOR VALUES IN ({round_id})"
+                )
                 created.append(name)
     return created
 
