@@ -100,8 +100,8 @@ FROM feedback_response r CROSS JOIN generate_series(1, %(copies)s - 1) k
 WHERE r.id <= %(shift)s
 """
 COPY_ANSWERS_SQL = """
-INSERT INTO feedback_answer (response_id, question_id, value, number, code)
-SELECT a.response_id + k * %(shift)s, a.question_id, a.value, a.number, a.code
+INSERT INTO feedback_answer (response_id, round_id, question_id, value, number, code)
+SELECT a.response_id + k * %(shift)s, a.round_id, a.question_id, a.value, a.number, a.code
 FROM generate_series(1, %(copies)s - 1) k CROSS JOIN feedback_answer a
 WHERE a.response_id <= %(shift)s
 ORDER BY k, a.response_id, a.question_id

@@ -183,8 +183,8 @@ VALUES (%s, %s, %s, %s, NULL, 'api', %s, %s, NULL, now(), 1.0, NULL)
 RETURNING id
 """
 INSERT_ANSWER = """
-INSERT INTO feedback_answer (response_id, question_id, value, number, code)
-VALUES (%s, %s, %s, %s, %s)
+INSERT INTO feedback_answer (response_id, round_id, question_id, value, number, code)
+VALUES (%s, %s, %s, %s, %s, %s)
 """
 
 
@@ -194,7 +194,9 @@ def insert_all(database_url: str) -> Callable[[list[tuple[tuple, list]]], int]:
             for response, answer_rows in rows:
                 with conn.transaction():
                     (response_id,) = cur.execute(INSERT_RESPONSE, response).fetchone()
-                    cur.executemany(INSERT_ANSWER, [(response_id, *a) for a in answer_rows])
+                    cur.executemany(
+                        INSERT_ANSWER, [(response_id, response[1], *a) for a in answer_rows]
+                    )
         return 0
 
     return work

@@ -111,7 +111,8 @@ def baseline(
                     )
                 )
         with cursor.copy(
-            "COPY feedback_answer (response_id, question_id, value, number, code) FROM STDIN"
+            "COPY feedback_answer (response_id, round_id, question_id, value, number, code) "
+            "FROM STDIN"
         ) as copy:
             for response_id, form in zip(response_ids, forms, strict=True):
                 for code, value in form.items():
@@ -120,6 +121,7 @@ def baseline(
                     copy.write_row(
                         (
                             response_id,
+                            fixed["round_id"],
                             question_id,
                             json.dumps(value, ensure_ascii=False),
                             number,

@@ -168,7 +168,9 @@ def main() -> None:
         answers = conn.execute("SELECT count(*) FROM feedback_answer").fetchone()[0]
         conn.execute("VACUUM ANALYZE feedback_responserecord")
         record_size = conn.execute(
-            "SELECT pg_size_pretty(pg_total_relation_size('feedback_responserecord')), "
+            # every partition of the records (feedback.partitions) and the parent
+            "SELECT pg_size_pretty((SELECT sum(pg_total_relation_size(relid)) "
+            "FROM pg_partition_tree('feedback_responserecord'))), "
             "count(*) FILTER (WHERE stale) FROM feedback_responserecord"
         ).fetchone()
         size = conn.execute("SELECT pg_size_pretty(pg_database_size(current_database()))")

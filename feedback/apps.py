@@ -7,3 +7,6 @@ from django.utils.translation import gettext_lazy as _
 class FeedbackConfig(AppConfig):
     name = "feedback"
     verbose_name = _("Citizen feedback")
+
+    def ready(self) -> None:
+        from feedback import signals  # noqa: F401  (connects the round partitions' receivers)

@@ -617,7 +617,7 @@ def delete_demo_responses(*, round_id: int) -> int:
     demo = demo_responses(round_id).values("pk")
     with transaction.atomic():
         ResponseRecord.objects.filter(response__in=demo).delete()  # compact records
-        Answer.objects.filter(response__in=demo).delete()  # no dependents: one DELETE
+        Answer.objects.filter(round_id=round_id, response__in=demo).delete()  # one DELETE
         # Responses still go through one DELETE … WHERE: their answers are gone, and the
         # collector would otherwise load every response to cascade.
         low, high = demo_client_id_range()
@@ -761,11 +761,16 @@ def _write_copy(plan: _Plan, chunk: _Chunk) -> None:
         with raw.copy(f"COPY {response_table} ({RESPONSE_COLUMNS}) FROM STDIN") as copy:
             copy.write(response_rows)
         with raw.copy(
-            f"COPY {answer_table} (response_id, question_id, value, number, code) FROM STDIN"
+            f"COPY {answer_table} (response_id, round_id, question_id, value, number, code) "
+            "FROM STDIN"
         ) as copy:
-            # Each row is "<response id>\t…\n": the id joins the rows of its response.
+            # Each row is "<response id>\t<round id>\t…\n": the ids join the rows of their
+            # response.
             copy.write(
-                "".join(pk + pk.join(rows) for pk, rows in zip(ids, chunk.answers, strict=True))
+                "".join(
+                    f"{pk}\t{plan.round_id}".join(["", *rows])
+                    for pk, rows in zip(ids, chunk.answers, strict=True)
+                )
             )
     records.refresh(int(pk) for pk in ids)  # compact records, same transaction (issue 14)
 
@@ -792,9 +797,10 @@ def _write_orm(plan: _Plan, chunk: _Chunk) -> None:
     with connection.cursor() as cursor:
         cursor.executemany(
             f"INSERT INTO {Answer._meta.db_table} "
-            "(response_id, question_id, value, number, code) VALUES (%s, %s, %s, %s, %s)",
+            "(response_id, round_id, question_id, value, number, code) "
+            "VALUES (%s, %s, %s, %s, %s, %s)",
             [
-                (response.pk, *row)
+                (response.pk, plan.round_id, *row)
                 for response, rows in zip(created, chunk.answers, strict=True)
                 for row in rows
             ],

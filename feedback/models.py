@@ -10,6 +10,7 @@ scoring can aggregate in SQL without parsing JSON.
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -172,10 +173,55 @@ class Response(models.Model):
         return self.receipt
 
 
+class AnswerQuerySet(models.QuerySet):
+    def bulk_create(self, objs, *args: Any, **kwargs: Any) -> list[Answer]:
+        """``bulk_create`` filling each answer's round from its response when not set."""
+        objs = list(objs)
+        fill_rounds(objs, using=self.db)
+        return super().bulk_create(objs, *args, **kwargs)
+
+
+def fill_rounds(answers: list[Answer], *, using: str | None = None) -> None:
+    """Set ``round_id`` of the answers lacking it from their responses (one query at most
+    for the responses not already loaded)."""
+    missing: list[Answer] = []
+    for answer in answers:
+        if answer.round_id is None:
+            response = answer._state.fields_cache.get("response")
+            if response is not None and response.pk == answer.response_id:
+                answer.round_id = response.round_id
+            else:
+                missing.append(answer)
+    if missing:
+        rounds = dict(
+            Response.objects.using(using)
+            .filter(pk__in={a.response_id for a in missing})
+            .values_list("pk", "round_id")
+        )
+        for answer in missing:
+            answer.round_id = rounds.get(answer.response_id)
+
+
 class Answer(models.Model):
-    """One answer of a response. Unanswered and hidden questions have no row."""
+    """One answer of a response. Unanswered and hidden questions have no row.
+
+    ``round`` repeats the response's round: on PostgreSQL the answers are partitioned by it
+    (``feedback.partitions``), and a round's reads name it to touch that round's partition
+    only. Every writer sets it; ``save()`` and ``bulk_create`` fill it from the response.
+    """
 
     response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="answers")
+    # No foreign key constraint: its check would lock the round's row for every answer
+    # stored (the response's own constraint already ties the answer to an existing round).
+    round = models.ForeignKey(
+        Round,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        editable=False,
+        related_name="+",
+        verbose_name=_("survey round"),
+    )
     question = models.ForeignKey(Question, on_delete=models.PROTECT, related_name="answers")
     value = models.JSONField(_("value as sent"))
     number = models.FloatField(
@@ -184,6 +230,8 @@ class Answer(models.Model):
     code = models.CharField(
         _("choice code"), max_length=64, blank=True, help_text=_("single choice")
     )
+
+    objects = AnswerQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("answer")
@@ -194,6 +242,11 @@ class Answer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.question_id}={self.value!r}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.round_id is None and self.response_id is not None:
+            self.round_id = self.response.round_id
+        super().save(*args, **kwargs)
 
 
 class ResponseDraft(models.Model):

@@ -1029,17 +1029,20 @@ def store_forms(context: RowContext, forms: list[NewForm]) -> list[int]:
                     row = columns(form) | {"id": response_id}
                     copy.write_row([row[name] for name in RESPONSE_COLUMNS])
             with cursor.cursor.copy(
-                f"COPY {answers} (response_id, question_id, value, number, code) FROM STDIN"
+                f"COPY {answers} (response_id, round_id, question_id, value, number, code) "
+                "FROM STDIN"
             ) as copy:
+                round_id = paper_import.round_id
                 for response_id, form in zip(ids, forms, strict=True):
                     for _answer, tail in form.row.cleaned:
-                        copy.write_row((response_id, *tail))
+                        copy.write_row((response_id, round_id, *tail))
     else:
         created = Response.objects.bulk_create(Response(**columns(form)) for form in forms)
         ids = [response.pk for response in created]
         Answer.objects.bulk_create(
             Answer(
                 response_id=response_id,
+                round_id=paper_import.round_id,
                 question=answer.question,
                 value=answer.value,
                 number=answer.number,

@@ -145,11 +145,13 @@ def _json_table(columns: Sequence[str]) -> str:
 
 
 def _records_select(
-    where: str, where_params: list[Any], found: dict[int, Layout]
+    where: str, where_params: list[Any], found: dict[int, Layout], *, by_round: bool = True
 ) -> tuple[str, list[Any]]:
     """SELECT of the records the answers give for the responses matching ``where`` (on
     ``r``, the response table), columns in ``DESIGN_FIELDS + MASK_FIELDS`` order after
-    ``response_id``."""
+    ``response_id``. ``by_round``: the answers are read by (response, round), so that
+    PostgreSQL reads only the rounds' partitions (False before migration 0008 adds the
+    answers' round)."""
     bits: list[list[int]] = []
     whens: list[str] = []
     params: list[Any] = []
@@ -189,7 +191,9 @@ def _records_select(
     answers = (
         f"SELECT a.response_id, q.word, q.bit, {satisfied} AS s "
         f"FROM {Answer._meta.db_table} a JOIN q ON q.question = a.question_id "
-        f"WHERE a.response_id IN (SELECT r.id FROM {Response._meta.db_table} r WHERE {where})"
+        f"WHERE {'(a.response_id, a.round_id)' if by_round else 'a.response_id'} IN "
+        f"(SELECT r.id{', r.round_id' if by_round else ''} "
+        f"FROM {Response._meta.db_table} r WHERE {where})"
     )
     sql = (
         f"WITH q AS MATERIALIZED ({_json_table(['question', 'word', 'bit'])}) "
@@ -210,10 +214,17 @@ def _versions(where: str, params: list[Any]) -> dict[int, Layout]:
         return layouts(v for (v,) in cursor.fetchall())
 
 
-def _replace(where: str, params: list[Any], delete_where: str, delete_params: list[Any]) -> int:
+def _replace(
+    where: str,
+    params: list[Any],
+    delete_where: str,
+    delete_params: list[Any],
+    *,
+    by_round: bool = True,
+) -> int:
     found = _versions(where, params)
     table = ResponseRecord._meta.db_table
-    select, select_params = _records_select(where, params, found)
+    select, select_params = _records_select(where, params, found, by_round=by_round)
     columns = ", ".join(["response_id", *DESIGN_FIELDS, *MASK_FIELDS, "stale"])
     with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {table} WHERE {delete_where}", delete_params)
@@ -240,10 +251,11 @@ def refresh(response_ids: Iterable[int]) -> int:
     return _replace(f"r.id {test}", params, f"response_id {test}", params)
 
 
-def rebuild(*, round_id: int | None = None) -> int:
-    """Recompute every record of a round (or of all rounds) from the answers."""
+def rebuild(*, round_id: int | None = None, by_round: bool = True) -> int:
+    """Recompute every record of a round (or of all rounds) from the answers
+    (``by_round=False``: answers without their round, migration 0007)."""
     if round_id is None:
-        return _replace("1 = 1", [], "1 = 1", [])
+        return _replace("1 = 1", [], "1 = 1", [], by_round=by_round)
     return _replace("r.round_id = %s", [round_id], "round_id = %s", [round_id])
 
 
@@ -284,11 +296,14 @@ _RECORD = "feedback_responserecord"
 _COLUMNS = f"response_id, {', '.join(DESIGN_FIELDS)}, valid_0, satisfied_0, stale"
 
 
-def postgresql_triggers() -> list[str]:
-    """CREATE statements of the PostgreSQL triggers (see above)."""
+def postgresql_triggers(*, by_round: bool = True) -> list[str]:
+    """CREATE statements of the PostgreSQL triggers (see above). ``by_round``: an answer's
+    record is found by (response, round), so that only the round's partition is read
+    (False before migration 0008 adds the answers' round)."""
+    key = "(response_id, round_id)" if by_round else "response_id"
     stale_new = (
         f"UPDATE {_RECORD} SET stale = true WHERE NOT stale "
-        f"AND response_id IN (SELECT response_id FROM n)"
+        f"AND {key} IN (SELECT {key.strip('()')} FROM n)"
     )
     stale_old = stale_new.replace("FROM n", "FROM o")
     bodies = {
@@ -343,9 +358,12 @@ def sqlite_triggers() -> list[str]:
     ]
 
 
-def create_triggers(connection_: Any) -> None:
+def create_triggers(connection_: Any, *, by_round: bool = True) -> None:
     """Install the triggers on ``connection_`` (PostgreSQL or SQLite)."""
-    statements = postgresql_triggers() if connection_.vendor == "postgresql" else sqlite_triggers()
+    if connection_.vendor == "postgresql":
+        statements = postgresql_triggers(by_round=by_round)
+    else:
+        statements = sqlite_triggers()
     with connection_.cursor() as cursor:
         for statement in statements:
             cursor.execute(statement)

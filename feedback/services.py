@@ -302,10 +302,11 @@ def submit_response(
 # A response and its answers in one statement. The answers come as one JSON array of
 # [question_id, value, number, code]: one json.dumps, instead of one per value.
 _ANSWERS_WITH_RESPONSE = f"""
-    WITH response AS ({{insert_response}} RETURNING id),
+    WITH response AS ({{insert_response}} RETURNING id, round_id),
     answers AS (
-        INSERT INTO {Answer._meta.db_table} (response_id, question_id, value, number, code)
-        SELECT response.id, (a.answer->>0)::bigint, a.answer->1,
+        INSERT INTO {Answer._meta.db_table}
+            (response_id, round_id, question_id, value, number, code)
+        SELECT response.id, response.round_id, (a.answer->>0)::bigint, a.answer->1,
             (a.answer->>2)::double precision, a.answer->>3
         FROM response, jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS a (answer, position)
         ORDER BY a.position
@@ -325,7 +326,7 @@ def store_response(response: Response, answers: Iterable[CleanAnswer]) -> None:
     """
     if connection.vendor != "postgresql":
         response.save(force_insert=True)
-        insert_answers(response.pk, answers)
+        insert_answers(response.pk, response.round_id, answers)
         return
     meta = Response._meta
     query = InsertQuery(Response)
@@ -343,12 +344,13 @@ def store_response(response: Response, answers: Iterable[CleanAnswer]) -> None:
     response._state.db = connection.alias
 
 
-def insert_answers(response_id: int, answers: Iterable[CleanAnswer]) -> None:
+def insert_answers(response_id: int, round_id: int, answers: Iterable[CleanAnswer]) -> None:
     """Insert a response's answers with one multi-row INSERT (``store_response`` inserts
     them with the response on PostgreSQL)."""
     Answer.objects.bulk_create(
         Answer(
             response_id=response_id,
+            round_id=round_id,
             question=a.question,
             value=a.value,
             number=a.number,

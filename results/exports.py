@@ -180,7 +180,9 @@ def response_rows(survey_round: Round) -> Iterator[list[Any]]:
         .iterator(chunk_size=CHUNK_SIZE)
     )
     answers = (
-        Answer.objects.filter(response__round=survey_round, question_id__in=list(by_id))
+        Answer.objects.filter(
+            round=survey_round, response__round=survey_round, question_id__in=list(by_id)
+        )
         .order_by("response_id")
         .values_list("response_id", "question_id", "value")
         .iterator(chunk_size=CHUNK_SIZE * 40)
@@ -288,6 +290,7 @@ def response_copy_sql(survey_round: Round, time_zone: str) -> tuple[str, list[st
         f' FROM "{Response._meta.db_table}" r JOIN "{units}" u ON u.id = r.unit_id'
         " LEFT JOIN LATERAL (SELECT jsonb_object_agg(a.question_id::text, a.value) AS o"
         f' FROM "{Answer._meta.db_table}" a WHERE a.response_id = r.id'
+        f" AND a.round_id = {int(survey_round.pk)}"
         f" AND a.question_id = ANY('{{{','.join(map(str, sorted(by_id)))}}}'::bigint[])) s"
         f" ON true WHERE r.round_id = {int(survey_round.pk)} ORDER BY r.id)"
         " TO STDOUT (FORMAT csv)"

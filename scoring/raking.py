@@ -112,6 +112,7 @@ def _demographics(
     )
     answers = (
         f"LEFT JOIN {Answer._meta.db_table} a ON a.response_id = r.id "
+        f"AND a.round_id = r.round_id "
         f"AND a.question_id IN ({', '.join(['%s'] * len(roles))}) "
         if roles
         else ""

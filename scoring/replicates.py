@@ -393,6 +393,7 @@ def _read_answers(
         f"SELECT a.response_id, {', '.join(words)} "
         f"FROM {Answer._meta.db_table} a "
         f"JOIN {Response._meta.db_table} r ON r.id = a.response_id "
+        f"AND a.round_id = r.round_id "  # the round's partition only (PostgreSQL)
         f"WHERE r.round_id = %s AND r.version_id = %s "
         f"AND a.question_id IN ({', '.join(['%s'] * len(questions))}) "
         f"GROUP BY a.response_id"

@@ -106,7 +106,7 @@ def _scored_answers(
             f"a.question_id AS question_id, {satisfied} AS s "
             f"FROM {Answer._meta.db_table} a "
             f"JOIN {ResponseRecord._meta.db_table} r ON r.response_id = a.response_id "
-            f"AND r.stale {weights}"
+            f"AND a.round_id = r.round_id AND r.stale {weights}"
             f"WHERE r.round_id = %s AND r.version_id = %s "
             f"AND a.question_id IN ({_placeholders(len(question_ids))})"
         )
@@ -115,7 +115,8 @@ def _scored_answers(
         f"SELECT r.id AS response_id, {scope_sql} AS scope, {weight} AS w, "
         f"a.question_id AS question_id, {satisfied} AS s "
         f"FROM {Answer._meta.db_table} a "
-        f"JOIN {Response._meta.db_table} r ON r.id = a.response_id {weights}"
+        f"JOIN {Response._meta.db_table} r ON r.id = a.response_id "
+        f"AND a.round_id = r.round_id {weights}"
         f"WHERE r.round_id = %s AND r.version_id = %s "
         f"AND a.question_id IN ({_placeholders(len(question_ids))})"
     )

@@ -10,8 +10,8 @@ def build_records(apps, schema_editor):
     """Every response's record from its answers, then the triggers (current code)."""
     from feedback import records
 
-    records.rebuild()
-    records.create_triggers(schema_editor.connection)
+    records.rebuild(by_round=False)  # the answers' round comes with migration 0008
+    records.create_triggers(schema_editor.connection, by_round=False)
 
 
 def drop_triggers(apps, schema_editor):
