@@ -2,7 +2,8 @@
 
 ``submit_response`` is the single path by which a response is stored, whatever the channel
 (web, API, paper): it checks the round, unit and invitation, cleans the answers against the
-round's questionnaire version, and stores the response with its answers in one transaction.
+round's questionnaire version, and stores the response with its answers and its compact
+scoring record (``feedback.records``) in one transaction.
 A repeated ``client_id`` returns the first response only to the client that stored it: the
 request digest covers the content and, for an API account, the account, so the same key
 with other content, from another account, or from an anonymous client replaying an
@@ -16,6 +17,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -249,8 +251,15 @@ def submit_response(
     if errors:
         raise AnswersInvalid(errors)
 
+    # Without an invitation to claim, the only write is store_response's, on PostgreSQL one
+    # message, which the server runs as a transaction of its own: no BEGIN and COMMIT round
+    # trips. In a caller's transaction, a savepoint keeps a repeated key's IntegrityError
+    # from aborting it.
+    needs_block = (
+        bool(invitation_token) or connection.in_atomic_block or not stores_in_one_message()
+    )
     try:
-        with transaction.atomic():
+        with transaction.atomic() if needs_block else nullcontext():
             invitation = _claim_invitation(survey_round, unit, invitation_token, now)
             if invitation and invitation.agency and agency and agency != invitation.agency:
                 # Rolls the claim back: the invitation stays unused.
@@ -276,7 +285,7 @@ def submit_response(
                 )
             response = Response(
                 round=survey_round,
-                version_id=survey_round.version_id,
+                version=survey_round.version,
                 unit=unit,
                 agency=agency or (invitation.agency if invitation else None),
                 channel=channel,
@@ -290,7 +299,6 @@ def submit_response(
                 import_batch_id=import_batch_id,
             )
             store_response(response, cleaned.values())
-            records.refresh([response.pk])  # compact record, same transaction (issue 14)
     except IntegrityError:
         # Another request with the same client_id committed first: answer as it did.
         if client_id is not None and (repeat := _repeat_or_conflict(client_id, digest)):
@@ -314,18 +322,38 @@ _ANSWERS_WITH_RESPONSE = f"""
 """
 
 
-def store_response(response: Response, answers: Iterable[CleanAnswer]) -> None:
-    """Insert a new response and its answers (in the caller's transaction).
+def stores_in_one_message() -> bool:
+    """Whether ``store_response`` sends its statements as one message (PostgreSQL with
+    client-side parameter binding, Django's default: the simple query protocol runs several
+    statements, in one implicit transaction unless the caller's is open)."""
+    return connection.vendor == "postgresql" and not connection.settings_dict.get(
+        "OPTIONS", {}
+    ).get("server_side_binding")
 
-    On PostgreSQL one statement inserts both (one round trip; no model instance per
-    answer, which was most of the cost of storing a response: see bench/ingest.py). The
-    response's row is written by Django's own INSERT compiler, so defaults and field
-    conversions are those of ``save()``; no ``pre_save``/``post_save`` signal is sent
-    (none is connected to ``Response``). Elsewhere: ``save()`` and one multi-row INSERT.
+
+def store_response(response: Response, answers: Iterable[CleanAnswer]) -> None:
+    """Insert a new response, its answers and its compact record (in the caller's
+    transaction, or, on PostgreSQL outside one, in the transaction of its single message).
+
+    On PostgreSQL one statement inserts the response and its answers, and one UPDATE
+    completes the record the triggers inserted, its masks computed here from the answers
+    (``feedback.records.record_update``: no answer is read back); both go in one message,
+    one round trip. No model instance per answer, which was most of the cost of storing a
+    response (see bench/ingest.py). The response's row is written by Django's own INSERT
+    compiler, so defaults and field conversions are those of ``save()``; no
+    ``pre_save``/``post_save`` signal is sent (none is connected to ``Response``).
+    Elsewhere: ``save()``, one multi-row INSERT and the UPDATE.
     """
+    answers = list(answers)
+    layout = records.version_layout(response.version)
+    scored = [(a.question.pk, a.number, a.code) for a in answers]
+    response_table = Response._meta.db_table
     if connection.vendor != "postgresql":
         response.save(force_insert=True)
         insert_answers(response.pk, answers)
+        record, record_params = records.record_update(layout, scored, where="response_id = %s")
+        with connection.cursor() as cursor:
+            cursor.execute(record, [*record_params, response.pk])
         return
     meta = Response._meta
     query = InsertQuery(Response)
@@ -334,11 +362,21 @@ def store_response(response: Response, answers: Iterable[CleanAnswer]) -> None:
     rows = json.dumps(
         [(a.question.pk, a.value, a.number, a.code) for a in answers], ensure_ascii=False
     )
+    insert = _ANSWERS_WITH_RESPONSE.format(insert_response=insert_response)
+    # The record is found by the receipt (unique) of the response the statement before stored.
+    record, record_params = records.record_update(
+        layout, scored, where=f"response_id = (SELECT id FROM {response_table} WHERE receipt = %s)"
+    )
     with connection.cursor() as cursor:
-        cursor.execute(
-            _ANSWERS_WITH_RESPONSE.format(insert_response=insert_response), [*params, rows]
-        )
-        (response.pk,) = cursor.fetchone()
+        if stores_in_one_message():
+            cursor.execute(
+                f"{insert};\n{record}", [*params, rows, *record_params, response.receipt]
+            )
+            (response.pk,) = cursor.fetchone()
+        else:
+            cursor.execute(insert, [*params, rows])
+            (response.pk,) = cursor.fetchone()
+            cursor.execute(record, [*record_params, response.receipt])
     response._state.adding = False
     response._state.db = connection.alias
 

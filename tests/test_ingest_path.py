@@ -1,5 +1,8 @@
 """The submission path's cost: one read, one write, one Redis round trip, rows as validated.
 
+The write is one message: the response with its answers, and its compact scoring record
+completed from the answers as validated, run by PostgreSQL as one transaction.
+
 ``bench/ingest.py`` measures the speed; these tests hold the shape that gives it (see
 README, *Benchmarks*) and check that storing a response and its answers in one statement
 keeps every value exactly as validation cleaned it.
@@ -12,12 +15,13 @@ from typing import Any
 
 import pytest
 import redis
-from django.db import connection
+from django.db import DataError, connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from feedback.models import Answer, Response
+from feedback import records
+from feedback.models import Answer, Response, ResponseRecord
 from feedback.selectors import find_target
 from feedback.services import store_response
 from feedback.validation import CleanAnswer
@@ -35,18 +39,51 @@ def statements(queries: CaptureQueriesContext) -> list[str]:
 
 
 @pytest.mark.postgres
-def test_a_submission_reads_once_and_stores_response_and_answers_in_one_statement_then_its_record(
+def test_a_submission_reads_once_and_stores_response_answers_and_record_in_one_message(
     client: Client, sipas: Any
 ) -> None:
-    post(client, payload())  # the process reads the questionnaire once, not per request
+    post(client, payload())  # the process reads the questionnaire and layout once
     with CaptureQueriesContext(connection) as queries:
         answered = post(client, payload())
     assert answered.status_code == 201, answered.json()
-    # the read, the response with its answers, then its compact scoring record
-    # (feedback.records.refresh: the versions and their layout, then the record replaced)
-    assert statements(queries) == ["SELECT", "WITH", "SELECT", "SELECT", "DELETE", "INSERT"]
+    # the read, then the response with its answers and (same message) its compact record
+    assert statements(queries) == ["SELECT", "WITH"]
+    [write] = [q["sql"] for q in queries.captured_queries if q["sql"].lstrip().startswith("WITH")]
+    assert f"UPDATE {ResponseRecord._meta.db_table}" in write
     stored = Response.objects.get(receipt=answered.json()["receipt"])
     assert stored.answers.count() == answered.json()["answers_stored"] > 40
+    record = ResponseRecord.objects.get(response=stored)
+    assert not record.stale and record.valid_0 != 0 and record.satisfied_0 != 0
+    assert records.mismatches(round_id=stored.round_id) == (0, [])
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_a_submission_sends_no_transaction_control(
+    client: Client, sipas: Any
+) -> None:
+    post(client, payload())
+    with CaptureQueriesContext(connection) as queries:
+        answered = post(client, payload())
+    assert answered.status_code == 201, answered.json()
+    assert [q["sql"].split()[0].upper() for q in queries.captured_queries] == ["SELECT", "WITH"]
+    assert records.mismatches() == (0, [])
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_one_message_is_one_transaction_a_failing_record_stores_nothing(
+    client: Client, sipas: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    post(client, payload())
+    stored = Response.objects.count(), Answer.objects.count(), ResponseRecord.objects.count()
+    # A mask out of the column's range: the record's UPDATE, the last statement, fails.
+    monkeypatch.setattr(records, "masks", lambda layout, answers: [2**70] + [0] * 7)
+    with pytest.raises(DataError):
+        post(client, payload())
+    assert (Response.objects.count(), Answer.objects.count(), ResponseRecord.objects.count()) == (
+        stored
+    )
 
 
 @pytest.mark.postgres
