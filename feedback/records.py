@@ -15,7 +15,10 @@ the given responses from their answers in a few set-based statements whatever th
 (the versions' layouts, DELETE, INSERT … SELECT); every write of a response or of its
 answers calls it in the same transaction:
 
-- ``feedback.services.submit_response`` (API, web form, paper rows redone one by one);
+- ``feedback.services.store_response`` (API, web form, paper rows redone one by one), which
+  instead completes the record the triggers inserted with ``record_update``: the masks
+  computed from the answers it has just stored (``masks``, the same rule), in the same
+  message, reading no answer back;
 - ``feedback.paper.store_forms`` (paper forms stored with COPY);
 - ``feedback.demo`` (generated demo responses, per chunk; their deletion);
 - the migration that created the table, and ``manage.py rebuild_response_records``.
