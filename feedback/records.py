@@ -15,7 +15,10 @@ the given responses from their answers in a few set-based statements whatever th
 (the versions' layouts, DELETE, INSERT … SELECT); every write of a response or of its
 answers calls it in the same transaction:
 
-- ``feedback.services.submit_response`` (API, web form, paper rows redone one by one);
+- ``feedback.services.store_response`` (API, web form, paper rows redone one by one), which
+  instead completes the record the triggers inserted with ``record_update``: the masks
+  computed from the answers it has just stored (``masks``, the same rule), in the same
+  message, reading no answer back;
 - ``feedback.paper.store_forms`` (paper forms stored with COPY);
 - ``feedback.demo`` (generated demo responses, per chunk; their deletion);
 - the migration that created the table, and ``manage.py rebuild_response_records``.
@@ -31,12 +34,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from django.db import connection
 
 from feedback.models import Answer, Response, ResponseRecord
-from surveys.models import Indicator, Question
+from surveys.models import Indicator, Question, QuestionnaireVersion
 
 BITS_PER_WORD = 63  # bits per word: a signed 64-bit integer in both databases
 WORDS = 4  # mask words per record (valid_0…3, satisfied_0…3)
@@ -88,6 +92,23 @@ class Layout:
     def words(self) -> int:
         return max(1, -(-min(len(self.questions), MAX_QUESTIONS) // BITS_PER_WORD))
 
+    @cached_property
+    def bits(self) -> dict[int, tuple[int, int, frozenset[Any] | None]]:
+        """Question id → (word, bit, the satisfied values of its answer column, or None
+        when it is never satisfied); only the questions the records hold."""
+        found: dict[int, tuple[int, int, frozenset[Any] | None]] = {}
+        for position, (q, rule) in enumerate(zip(self.questions, self.rules, strict=True)):
+            if position >= MAX_QUESTIONS:
+                break
+            word, bit = divmod(position, BITS_PER_WORD)
+            found[q] = (word, 1 << bit, frozenset(rule[1]) if rule and rule[1] else None)
+        return found
+
+    @cached_property
+    def columns(self) -> dict[int, str]:
+        """Question id → the answer column its satisfied values are read from."""
+        return {q: rule[0] for q, rule in zip(self.questions, self.rules, strict=True) if rule}
+
 
 def scored_questions(version_id: int) -> list[tuple[int, str, str, Any]]:
     """(id, code, type, satisfied values) of the version's scored questions, by id."""
@@ -124,6 +145,63 @@ def layouts(version_ids: Iterable[int]) -> dict[int, Layout]:
     return {
         v: Layout(v, tuple(q for q, _r in qs), tuple(r for _q, r in qs)) for v, qs in found.items()
     }
+
+
+# A published version never changes, so neither does its layout: read once per process. The
+# key holds the publication time too (a reused id, in tests or a restored database, is a new
+# key); a draft's layout is read each time.
+_LAYOUT_CACHE: dict[tuple[int, Any], Layout] = {}
+_LAYOUT_CACHE_SIZE = 32
+
+
+def version_layout(version: QuestionnaireVersion) -> Layout:
+    """The layout of ``version`` (cached per process once it is published)."""
+    key = (version.pk, version.published_at)
+    if (layout := _LAYOUT_CACHE.get(key)) is not None:
+        return layout
+    layout = layouts([version.pk])[version.pk]
+    if version.status != QuestionnaireVersion.Status.DRAFT and version.published_at is not None:
+        if len(_LAYOUT_CACHE) >= _LAYOUT_CACHE_SIZE:
+            _LAYOUT_CACHE.clear()
+        _LAYOUT_CACHE[key] = layout
+    return layout
+
+
+def masks(layout: Layout, answers: Iterable[tuple[int, float | None, str]]) -> list[int | None]:
+    """The mask columns (``MASK_FIELDS`` order) of a response whose answers are these
+    (question id, number, code): what ``_records_select`` computes from the stored rows (one
+    answer per question), without reading them back."""
+    valid = [0] * WORDS
+    satisfied = [0] * WORDS
+    bits, columns = layout.bits, layout.columns
+    for question, number, code in answers:
+        if (found := bits.get(question)) is None:
+            continue
+        word, bit, values = found
+        valid[word] |= bit
+        if values is not None:
+            answered = number if columns[question] == "number" else code
+            if answered is not None and answered in values:
+                satisfied[word] |= bit
+    used = layout.words
+    return [mask if w < used else None for w in range(WORDS) for mask in (valid[w], satisfied[w])]
+
+
+def record_update(
+    layout: Layout, answers: Iterable[tuple[int, float | None, str]], *, where: str
+) -> tuple[str, list[Any]]:
+    """UPDATE writing the masks of the one response's record matching ``where`` (its
+    ``%s`` parameters come after the returned ones) from its answers, and marking it fresh.
+
+    For a response just stored with these answers: the triggers have inserted its record
+    with its design, stale; this completes it as ``refresh`` would, in one statement that
+    reads no answer.
+    """
+    sets = ", ".join(f"{name} = %s" for name in MASK_FIELDS)
+    return (
+        f"UPDATE {ResponseRecord._meta.db_table} SET {sets}, stale = %s WHERE {where}",
+        [*masks(layout, answers), False],
+    )
 
 
 def covers(version_id: int, question_ids: Sequence[int]) -> bool:

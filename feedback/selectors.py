@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connection
 from django.db.models import Model
@@ -91,3 +92,35 @@ def find_target(*, round_code: str, unit_code: str, client_id: uuid.UUID | None 
     if survey_round is not None:
         survey_round.version = found[QuestionnaireVersion]
     return Target(survey_round, found[Unit], client_id_used=row[start] is not None)
+
+
+def target_unchanged(target: Target) -> tuple[str, list[Any]]:
+    """SQL condition (and its parameters) true while ``target`` (round and unit found) is
+    still what the database holds, as far as a submission reads it: the round's code,
+    version (and its publication time), opening and closing times and open-link rule, the
+    unit's code, and the round covering the unit. A write guarded by it stores nothing if
+    any of them changed since.
+    """
+    survey_round, unit = target.round, target.unit
+    assert survey_round is not None and unit is not None
+    covers = Round.units.through._meta.db_table
+    sql = (
+        f"EXISTS (SELECT 1 FROM {Round._meta.db_table} r "
+        f"JOIN {covers} ru ON ru.round_id = r.id "
+        f"JOIN {Unit._meta.db_table} u ON u.id = ru.unit_id "
+        f"JOIN {QuestionnaireVersion._meta.db_table} v ON v.id = r.version_id "
+        f"WHERE r.id = %s AND r.code = %s AND r.version_id = %s AND r.opens_at = %s "
+        f"AND r.closes_at = %s AND r.allow_open_link = %s AND u.id = %s AND u.code = %s "
+        f"AND v.published_at IS NOT DISTINCT FROM %s)"
+    )
+    return sql, [
+        survey_round.pk,
+        survey_round.code,
+        survey_round.version_id,
+        survey_round.opens_at,
+        survey_round.closes_at,
+        survey_round.allow_open_link,
+        unit.pk,
+        unit.code,
+        survey_round.version.published_at,
+    ]

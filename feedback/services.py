@@ -2,7 +2,8 @@
 
 ``submit_response`` is the single path by which a response is stored, whatever the channel
 (web, API, paper): it checks the round, unit and invitation, cleans the answers against the
-round's questionnaire version, and stores the response with its answers in one transaction.
+round's questionnaire version, and stores the response with its answers and its compact
+scoring record (``feedback.records``) in one transaction.
 A repeated ``client_id`` returns the first response only to the client that stored it: the
 request digest covers the content and, for an API account, the account, so the same key
 with other content, from another account, or from an anonymous client replaying an
@@ -12,15 +13,18 @@ repeats are settled by the unique index on ``client_id``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import uuid
 from collections.abc import Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models.expressions import DatabaseDefault
 from django.db.models.sql import InsertQuery
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -29,7 +33,7 @@ from config.input_guard import text_problem
 from feedback import records
 from feedback.errors import AnswersInvalid, ClientIdConflict, RoundClosed
 from feedback.models import DESIGN_CODE_MAX_LENGTH, Answer, Invitation, Response
-from feedback.selectors import Target, find_target
+from feedback.selectors import Target, find_target, target_unchanged
 from feedback.validation import CleanAnswer, clean_answers
 from surveys.models import Agency, Question, Round, Unit
 from surveys.selectors import agency_of_unit
@@ -102,6 +106,89 @@ def _repeat_or_conflict(client_id: uuid.UUID, digest: str) -> Submission | None:
             _("This client_id was already used for another response; send a new one.")
         )
     return Submission(existing, created=False, answers_stored=existing.answers.count())
+
+
+# The round and unit of recent submissions, as read (per process, by their codes): a
+# submission without an invitation is validated against them and stored by one statement
+# that checks they are unchanged (``_submit_as_last_read``), without reading them first.
+_TARGETS: dict[tuple[str, str], Target] = {}
+_TARGETS_SIZE = 1024
+
+
+def _remember_target(round_code: str, unit_code: str, survey_round: Round, unit: Unit) -> None:
+    if len(_TARGETS) >= _TARGETS_SIZE:
+        _TARGETS.clear()
+    _TARGETS[(round_code, unit_code)] = Target(survey_round, unit)
+
+
+def _submit_as_last_read(
+    *,
+    round_code: str,
+    unit_code: str,
+    agency_code: str,
+    answers: dict[str, Any],
+    channel: str,
+    client_id: uuid.UUID | None,
+    digest: str,
+    weight: float,
+    import_batch_id: int | None,
+    psu: str,
+    stratum: str,
+    now: Any,
+) -> Submission | None:
+    """Store a submission without an invitation in one round trip, or ``None`` for
+    ``submit_response``'s full path, which then decides everything as if this had not run.
+
+    The round and unit are the ones the last submission to them read
+    (``_remember_target``); every check of the full path is made against them, and the
+    single statement that stores the response stores it only if they are still what the
+    database holds (``selectors.target_unchanged``) and the key is new (the unique index).
+    Anything else (a check that fails, a changed round or unit, a used key, no
+    single-message store) is left to the full path, so the answer to a bad or repeated
+    submission is the full path's, in its order. In a caller's transaction, a savepoint
+    keeps a used key's IntegrityError from aborting it.
+    """
+    target = _TARGETS.get((round_code, unit_code))
+    if target is None or not stores_in_one_message():
+        return None
+    survey_round, unit = target.round, target.unit
+    assert survey_round is not None and unit is not None
+    if design_field_problems(psu=psu, stratum=stratum) or not storable_codes(agency=agency_code):
+        return None
+    if channel != Response.Channel.PAPER and (
+        not survey_round.is_open(now) or not survey_round.allow_open_link
+    ):
+        return None
+    try:
+        agency = agency_of_unit(unit=unit, code=agency_code) if agency_code else None
+    except ValidationError:
+        return None
+    cleaned, errors = clean_answers(round_questions(survey_round), answers)
+    if errors:
+        return None
+    response = Response(
+        round=survey_round,
+        version=survey_round.version,
+        unit=unit,
+        agency=agency,
+        channel=channel,
+        client_id=client_id,
+        request_digest=digest,
+        submitted_at=now,
+        weight=weight,
+        psu=psu,
+        stratum=stratum,
+        import_batch_id=import_batch_id,
+    )
+    try:
+        with transaction.atomic() if connection.in_atomic_block else nullcontext():
+            stored = store_response(response, cleaned.values(), unless_changed=target)
+    except IntegrityError:
+        return None  # the key was used (or a receipt collided): the full path answers
+    if not stored:
+        _TARGETS.pop((round_code, unit_code), None)
+        return None
+    return Submission(response, created=True, answers_stored=len(cleaned))
 
 
 def storable_codes(**codes: str) -> bool:
@@ -224,6 +311,23 @@ def submit_response(
         account_id=account_id,
         design={"psu": psu, "stratum": stratum},
     )
+    if not invitation_token and (
+        submission := _submit_as_last_read(
+            round_code=round_code,
+            unit_code=unit_code,
+            agency_code=agency_code,
+            answers=answers,
+            channel=channel,
+            client_id=client_id,
+            digest=digest,
+            weight=weight,
+            import_batch_id=import_batch_id,
+            psu=psu,
+            stratum=stratum,
+            now=now,
+        )
+    ):
+        return submission
     # One read: the round, the unit and whether the key was used (unless a code cannot be
     # stored, which resolve_target refuses after the key is checked on its own).
     found = (
@@ -243,14 +347,22 @@ def submit_response(
     survey_round, unit, agency = resolve_target(
         round_code=round_code, unit_code=unit_code, agency_code=agency_code, found=found
     )
+    _remember_target(round_code, unit_code, survey_round, unit)
     if channel != Response.Channel.PAPER:
         check_round_open(survey_round, now)
     cleaned, errors = clean_answers(round_questions(survey_round), answers)
     if errors:
         raise AnswersInvalid(errors)
 
+    # Without an invitation to claim, the only write is store_response's, on PostgreSQL one
+    # message, which the server runs as a transaction of its own: no BEGIN and COMMIT round
+    # trips. In a caller's transaction, a savepoint keeps a repeated key's IntegrityError
+    # from aborting it.
+    needs_block = (
+        bool(invitation_token) or connection.in_atomic_block or not stores_in_one_message()
+    )
     try:
-        with transaction.atomic():
+        with transaction.atomic() if needs_block else nullcontext():
             invitation = _claim_invitation(survey_round, unit, invitation_token, now)
             if invitation and invitation.agency and agency and agency != invitation.agency:
                 # Rolls the claim back: the invitation stays unused.
@@ -276,7 +388,7 @@ def submit_response(
                 )
             response = Response(
                 round=survey_round,
-                version_id=survey_round.version_id,
+                version=survey_round.version,
                 unit=unit,
                 agency=agency or (invitation.agency if invitation else None),
                 channel=channel,
@@ -290,7 +402,6 @@ def submit_response(
                 import_batch_id=import_batch_id,
             )
             store_response(response, cleaned.values())
-            records.refresh([response.pk])  # compact record, same transaction (issue 14)
     except IntegrityError:
         # Another request with the same client_id committed first: answer as it did.
         if client_id is not None and (repeat := _repeat_or_conflict(client_id, digest)):
@@ -315,33 +426,118 @@ _ANSWERS_WITH_RESPONSE = f"""
 """
 
 
-def store_response(response: Response, answers: Iterable[CleanAnswer]) -> None:
-    """Insert a new response and its answers (in the caller's transaction).
+@functools.cache
+def _insert_sql(columns: tuple[str, ...]) -> str:
+    quote = connection.ops.quote_name
+    return (
+        f"INSERT INTO {quote(Response._meta.db_table)} ({', '.join(map(quote, columns))}) "
+        f"VALUES ({', '.join(['%s'] * len(columns))})"
+    )
 
-    On PostgreSQL one statement inserts both (one round trip; no model instance per
-    answer, which was most of the cost of storing a response: see bench/ingest.py). The
-    response's row is written by Django's own INSERT compiler, so defaults and field
-    conversions are those of ``save()``; no ``pre_save``/``post_save`` signal is sent
-    (none is connected to ``Response``). Elsewhere: ``save()`` and one multi-row INSERT.
+
+def response_insert(response: Response, *, where: str = "") -> tuple[str, list[Any]]:
+    """The INSERT of a new response's row and its parameters, as Django's INSERT compiler
+    writes them (each value prepared by its field, with ``pre_save``; a column left at its
+    database default is left out), the SQL text built once per set of columns.
+
+    With ``where`` (a condition whose parameters the caller adds), ``INSERT … SELECT``
+    the values ``WHERE`` it holds: the row is stored only then.
     """
+    meta = Response._meta
+    fields = [f for f in meta.concrete_fields if f is not meta.auto_field]
+    values = [(f, f.pre_save(response, add=True)) for f in fields]
+    if any(
+        hasattr(value, "resolve_expression") and not isinstance(value, DatabaseDefault)
+        for _f, value in values
+    ):  # an expression: the compiler's own path
+        assert not where, "a guarded INSERT takes plain values"
+        query = InsertQuery(Response)
+        query.insert_values(fields, [response])
+        [(sql, params)] = query.get_compiler(connection=connection).as_sql()
+        return sql, list(params)
+    stored = [(f, value) for f, value in values if not isinstance(value, DatabaseDefault)]
+    sql = _insert_sql(tuple(f.column for f, _v in stored))
+    if where:
+        into, _values = sql.split(" VALUES ", 1)
+        sql = f"{into} SELECT {', '.join(['%s'] * len(stored))} WHERE {where}"
+    return sql, [f.get_db_prep_save(value, connection) for f, value in stored]
+
+
+def stores_in_one_message() -> bool:
+    """Whether ``store_response`` sends its statements as one message (PostgreSQL with
+    client-side parameter binding, Django's default: the simple query protocol runs several
+    statements, in one implicit transaction unless the caller's is open)."""
+    return connection.vendor == "postgresql" and not connection.settings_dict.get(
+        "OPTIONS", {}
+    ).get("server_side_binding")
+
+
+def store_response(
+    response: Response, answers: Iterable[CleanAnswer], *, unless_changed: Target | None = None
+) -> bool:
+    """Insert a new response, its answers and its compact record (in the caller's
+    transaction, or, on PostgreSQL outside one, in the transaction of its single message).
+
+    On PostgreSQL one statement inserts the response and its answers, and one UPDATE
+    completes the record the triggers inserted, its masks computed here from the answers
+    (``feedback.records.record_update``: no answer is read back); both go in one message,
+    one round trip. No model instance per answer, which was most of the cost of storing a
+    response (see bench/ingest.py). The response's row is written by Django's own INSERT
+    compiler, so defaults and field conversions are those of ``save()``; no
+    ``pre_save``/``post_save`` signal is sent (none is connected to ``Response``).
+    Elsewhere: ``save()``, one multi-row INSERT and the UPDATE.
+
+    ``unless_changed`` (PostgreSQL, one message): the round and unit as read before, which
+    the INSERT checks in the same statement (``selectors.target_unchanged``); if they
+    changed, nothing is stored and the result is False.
+    """
+    answers = list(answers)
+    layout = records.version_layout(response.version)
+    scored = [(a.question.pk, a.number, a.code) for a in answers]
+    response_table = Response._meta.db_table
     if connection.vendor != "postgresql":
         response.save(force_insert=True)
         insert_answers(response.pk, response.round_id, answers)
-        return
-    meta = Response._meta
-    query = InsertQuery(Response)
-    query.insert_values([f for f in meta.concrete_fields if f is not meta.auto_field], [response])
-    [(insert_response, params)] = query.get_compiler(connection=connection).as_sql()
+        record, record_params = records.record_update(
+            layout, scored, where="response_id = %s AND round_id = %s"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(record, [*record_params, response.pk, response.round_id])
+        return True
+    if unless_changed is None:
+        insert_response, params = response_insert(response)
+    else:
+        assert stores_in_one_message()
+        guard, guard_params = target_unchanged(unless_changed)
+        insert_response, params = response_insert(response, where=guard)
+        params += guard_params
     rows = json.dumps(
         [(a.question.pk, a.value, a.number, a.code) for a in answers], ensure_ascii=False
     )
+    insert = _ANSWERS_WITH_RESPONSE.format(insert_response=insert_response)
+    # The record is found by the receipt (unique) of the response the statement before stored.
+    record, record_params = records.record_update(
+        layout,
+        scored,
+        where=f"response_id = (SELECT id FROM {response_table} WHERE receipt = %s) "
+        "AND round_id = %s",  # the round names the records' partition
+    )
     with connection.cursor() as cursor:
-        cursor.execute(
-            _ANSWERS_WITH_RESPONSE.format(insert_response=insert_response), [*params, rows]
-        )
-        (response.pk,) = cursor.fetchone()
+        if stores_in_one_message():
+            cursor.execute(
+                f"{insert};\n{record}",
+                [*params, rows, *record_params, response.receipt, response.round_id],
+            )
+            if (stored := cursor.fetchone()) is None:
+                return False  # unless_changed: the round or unit changed
+            (response.pk,) = stored
+        else:
+            cursor.execute(insert, [*params, rows])
+            (response.pk,) = cursor.fetchone()
+            cursor.execute(record, [*record_params, response.receipt, response.round_id])
     response._state.adding = False
     response._state.db = connection.alias
+    return True
 
 
 def insert_answers(response_id: int, round_id: int, answers: Iterable[CleanAnswer]) -> None:

@@ -112,6 +112,19 @@ def clean_value(question: Question, value: Any, choice_codes: list[str]) -> Clea
     raise AnswerError(_("has an unsupported question type"))  # pragma: no cover
 
 
+def _choice_codes(question: Question) -> list[str]:
+    """The codes of the question's choices in order. Prefetched choices (the cached
+    questions of a published version: ``feedback.services.round_questions``) are listed
+    once per question instance, not once per answer."""
+    choices = getattr(question, "_prefetched_objects_cache", {}).get("choices")
+    if choices is None:
+        return [c.code for c in question.choices.all()]
+    listed = question.__dict__.get("_choice_codes")
+    if listed is None or listed[0] is not choices:  # none yet, or prefetched again since
+        listed = question.__dict__["_choice_codes"] = (choices, [c.code for c in choices])
+    return listed[1]
+
+
 def _bound(value: Any) -> str:
     return f"{value:f}".rstrip("0").rstrip(".") if value is not None else "…"
 
@@ -170,9 +183,7 @@ def clean_answers(
                     % {"question": question_name(question)}
                 ]
             continue
-        choice_codes = (
-            [c.code for c in question.choices.all()] if question.type in CHOICE_TYPES else []
-        )
+        choice_codes = _choice_codes(question) if question.type in CHOICE_TYPES else []
         try:
             cleaned[question.code] = clean_value(question, value, choice_codes)
         except AnswerError as problem:

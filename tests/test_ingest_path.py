@@ -1,4 +1,10 @@
-"""The submission path's cost: one read, one write, one Redis round trip, rows as validated.
+"""The submission path's cost: one statement, one Redis round trip, rows as validated.
+
+The first submission to a round and unit reads them (one SELECT); later ones are checked
+against what it read and stored by one message that stores nothing if the round or unit
+changed since (``feedback.services._submit_as_last_read``): the response with its answers,
+and its compact scoring record completed from the answers as validated, run by PostgreSQL
+as one transaction. Anything unusual goes the full path, whose answers stay the same.
 
 ``bench/ingest.py`` measures the speed; these tests hold the shape that gives it (see
 README, *Benchmarks*) and check that storing a response and its answers in one statement
@@ -7,25 +13,27 @@ keeps every value exactly as validation cleaned it.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
 import pytest
 import redis
-from django.db import connection
+from django.db import DataError, connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from feedback.models import Answer, Response
+from feedback import records
+from feedback.models import Answer, Response, ResponseRecord
 from feedback.selectors import find_target
 from feedback.services import store_response
 from feedback.validation import CleanAnswer
 from surveys.models import Question, Round
-from tests.test_response_api import payload, post
+from tests.test_response_api import payload, post, valid_answers
 
 pytestmark = pytest.mark.django_db
-TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE")
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE", "ROLLBACK")
 
 
 def statements(queries: CaptureQueriesContext) -> list[str]:
@@ -35,29 +43,129 @@ def statements(queries: CaptureQueriesContext) -> list[str]:
 
 
 @pytest.mark.postgres
-def test_a_submission_reads_once_and_stores_response_and_answers_in_one_statement_then_its_record(
+def test_a_submission_stores_response_answers_and_record_in_one_message(
     client: Client, sipas: Any
 ) -> None:
-    post(client, payload())  # the process reads the questionnaire once, not per request
+    with CaptureQueriesContext(connection) as queries:
+        post(client, payload())  # reads the round and unit, questionnaire and layout
+    assert statements(queries)[:1] == ["SELECT"]
     with CaptureQueriesContext(connection) as queries:
         answered = post(client, payload())
     assert answered.status_code == 201, answered.json()
-    # the read, the response with its answers, then its compact scoring record
-    # (feedback.records.refresh: the versions and their layout, then the record replaced)
-    assert statements(queries) == ["SELECT", "WITH", "SELECT", "SELECT", "DELETE", "INSERT"]
+    # the response with its answers and (same message) its compact record; no read
+    assert statements(queries) == ["WITH"]
+    [write] = [q["sql"] for q in queries.captured_queries if q["sql"].lstrip().startswith("WITH")]
+    assert f"UPDATE {ResponseRecord._meta.db_table}" in write
     stored = Response.objects.get(receipt=answered.json()["receipt"])
     assert stored.answers.count() == answered.json()["answers_stored"] > 40
+    record = ResponseRecord.objects.get(response=stored)
+    assert not record.stale and record.valid_0 != 0 and record.satisfied_0 != 0
+    assert records.mismatches(round_id=stored.round_id) == (0, [])
 
 
 @pytest.mark.postgres
-def test_a_replay_is_told_by_the_same_read(client: Client, sipas: Any) -> None:
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_a_submission_sends_no_transaction_control(
+    client: Client, sipas: Any
+) -> None:
+    post(client, payload())
+    with CaptureQueriesContext(connection) as queries:
+        answered = post(client, payload())
+    assert answered.status_code == 201, answered.json()
+    assert [q["sql"].split()[0].upper() for q in queries.captured_queries] == ["WITH"]
+    assert records.mismatches() == (0, [])
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("change", "status", "field"),
+    [
+        (
+            {
+                "opens_at": timezone.now() - dt.timedelta(days=9),
+                "closes_at": timezone.now() - dt.timedelta(days=1),
+            },
+            403,
+            "round",
+        ),
+        ({"allow_open_link": False}, 400, "token"),
+        ({"code": "renamed"}, 400, "round"),
+    ],
+)
+def test_a_round_changed_since_it_was_read_is_read_again(
+    client: Client, sipas: Any, change: dict[str, Any], status: int, field: str
+) -> None:
+    post(client, payload())  # the process has read the round and unit
+    stored = Response.objects.count(), Answer.objects.count(), ResponseRecord.objects.count()
+    Round.objects.filter(code="demo").update(**change)
+    refused = post(client, payload())
+    assert refused.status_code == status, refused.json()
+    assert field in refused.json()["fields"]
+    assert (Response.objects.count(), Answer.objects.count(), ResponseRecord.objects.count()) == (
+        stored
+    )
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_unit_the_round_no_longer_covers_is_refused_after_it_was_read(
+    client: Client, sipas: Any
+) -> None:
+    post(client, payload())
+    survey_round = Round.objects.get(code="demo")
+    survey_round.units.remove(survey_round.units.get(code="19"))
+    refused = post(client, payload())
+    assert refused.status_code == 400 and "unit" in refused.json()["fields"]
+    assert Response.objects.count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_after_the_round_was_read_a_used_key_is_still_a_replay_or_a_conflict(
+    client: Client, sipas: Any
+) -> None:
+    body = payload()
+    first = post(client, body)
+    again = post(client, body)
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["receipt"] == first.json()["receipt"]
+    other = post(client, {**body, "answers": valid_answers(S01=1)})
+    assert other.status_code == 409
+    # the key is checked before the answers, as on the full path
+    invalid = post(client, {**body, "answers": valid_answers(S01=99)})
+    assert invalid.status_code == 409
+    assert Response.objects.count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_one_message_is_one_transaction_a_failing_record_stores_nothing(
+    client: Client, sipas: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    post(client, payload())
+    stored = Response.objects.count(), Answer.objects.count(), ResponseRecord.objects.count()
+    # A mask out of the column's range: the record's UPDATE, the last statement, fails.
+    monkeypatch.setattr(records, "masks", lambda layout, answers: [2**70] + [0] * 7)
+    with pytest.raises(DataError):
+        post(client, payload())
+    assert (Response.objects.count(), Answer.objects.count(), ResponseRecord.objects.count()) == (
+        stored
+    )
+
+
+@pytest.mark.postgres
+def test_a_replay_stores_nothing_and_is_answered_by_the_full_path(
+    client: Client, sipas: Any
+) -> None:
     body = payload()
     first = post(client, body)
     with CaptureQueriesContext(connection) as queries:
         again = post(client, body)
     assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
     assert again.json()["receipt"] == first.json()["receipt"]
-    assert "INSERT" not in statements(queries) and "WITH" not in statements(queries)
+    # the one statement fails on the used key (rolled back), then the full path's read
+    assert statements(queries)[:2] == ["WITH", "SELECT"]
     assert Response.objects.count() == 1
 
 
