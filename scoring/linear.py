@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
+from scipy import sparse
 
 from scoring.sql import (
     BITS_PER_WORD,
@@ -40,7 +41,7 @@ from scoring.sql import (
 )
 
 CHUNK = 20_000  # records per batch (a batch's figures: CHUNK × ~6 per node floats)
-SLICE = 4_096  # records without PSU are grouped by response id // SLICE (PostgreSQL)
+SLICE = 1_024  # records without PSU are grouped by response id // SLICE (PostgreSQL)
 GROUPS = 256  # groups per fetch from the server-side cursor
 
 
@@ -131,9 +132,11 @@ def _postgresql_batches(
     dtype = _row_dtype(words)
     with transaction.atomic():
         with connection.cursor() as cursor:
-            # No JIT (it compiles for longer than the query runs), memory to group.
+            # No JIT (it compiles for longer than the query runs), memory to group, and
+            # hashing the groups rather than sorting a row per record (several times slower).
             cursor.execute(
-                "SELECT set_config('jit', 'off', true), set_config('work_mem', %s, true)",
+                "SELECT set_config('jit', 'off', true), set_config('work_mem', %s, true), "
+                "set_config('enable_sort', 'off', true)",
                 [settings.SCORING_WORK_MEM],
             )
         with connection.chunked_cursor() as cursor:
@@ -163,9 +166,9 @@ def _postgresql_batches(
                     codes.append(strata(st, int(su)))
                     own.append(psu == "")
                     held += sizes[-1]
-                if held >= CHUNK:
-                    yield flush()
-                    blobs, sizes, codes, own, held = [], [], [], [], 0
+                    if held >= CHUNK:
+                        yield flush()
+                        blobs, sizes, codes, own, held = [], [], [], [], 0
             if held:
                 yield flush()
 
@@ -240,6 +243,17 @@ def _unpack(bits: np.ndarray, n_q: int) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
+def _segment_sums(
+    segment: np.ndarray, count: int, weight: np.ndarray | None, values: np.ndarray
+) -> np.ndarray:
+    """Σ weight·values per segment (``segment``: each record's, 0…count − 1), records added
+    in their order, by a sparse product (one C loop over the records' rows)."""
+    n = len(segment)
+    data = np.ones(n) if weight is None else weight
+    matrix = sparse.csc_matrix((data, segment, np.arange(n + 1)), shape=(count, n))
+    return np.asarray(matrix @ values)
+
+
 def _sum_by(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(distinct rows of ``keys``, the sums of ``values`` per distinct key)."""
     distinct, inverse = np.unique(keys, axis=0, return_inverse=True)
@@ -280,6 +294,7 @@ def linearized_sums(
         m[0, i, k], m[1, i, k], m[0, i, n_k + k], m[1, i, n_k + k] = a, b, na, nb
         member[i, k] = 1.0
     singles = [position[q] for q in single_questions]
+    all_singles = singles == list(range(n_q))
 
     respondents, args = _respondents(
         scope_sql=_scope_sql(unit_level, unit_map),
@@ -306,48 +321,50 @@ def linearized_sums(
         n = len(batch.scope)
         x, y = _unpack(batch.bits, n_q)
         w = batch.w
-        # Records by scope (stable: within a scope still by group), so that every scope is
-        # one slice and every (scope, group) a run of records.
-        order = np.argsort(batch.scope, kind="stable")
-        x, y, w = x[order], y[order], w[order]
-        scope_o, group_o = batch.scope[order], batch.group[order]
-        figures = np.zeros((n, width))
-        bounds = np.flatnonzero(np.r_[True, scope_o[1:] != scope_o[:-1], True])
-        for a, b in itertools.pairwise(bounds):
-            m = matrices.get(int(scope_o[a]))
-            ws = w[a:b, None]
-            if m is not None:
-                both = ws * (y[a:b] @ m[0] - x[a:b] @ m[1])  # z, then zn: n × 2K
-                figures[a:b, 2 * n_k : 3 * n_k] = both[:, :n_k]
-                figures[a:b, 4 * n_k : 5 * n_k] = both[:, n_k:]
-            inside = (x[a:b] @ member > 0).astype(float)
-            figures[a:b, 0:n_k] = inside
-            figures[a:b, n_k : 2 * n_k] = inside * ws
-        figures[:, 3 * n_k : 4 * n_k] = figures[:, 2 * n_k : 3 * n_k] ** 2
-        figures[:, 5 * n_k : 6 * n_k] = figures[:, 4 * n_k : 5 * n_k] ** 2
-        if n_s:
-            base = 6 * n_k
-            figures[:, base : base + n_s] = w[:, None] * y[:, singles]
-            figures[:, base + n_s : base + 2 * n_s] = w[:, None] * x[:, singles]
-            figures[:, base + 2 * n_s : base + 3 * n_s] = (w * w)[:, None] * y[:, singles]
-            figures[:, base + 3 * n_s : base + 4 * n_s] = (w * w)[:, None] * x[:, singles]
-        # Per (scope, group): a PSU's part in the scope, or records each their own PSU.
-        change = np.ones(n, dtype=bool)
-        change[1:] = (scope_o[1:] != scope_o[:-1]) | (group_o[1:] != group_o[:-1])
-        starts = np.flatnonzero(change)
-        groups = group_o[starts]
-        contributions = _unit_figures(
-            np.add.reduceat(figures, starts, axis=0), n_k, n_s, batch.own[groups]
+        ws = w[:, None]
+        # Per record and node: m (a member: an answer under the node), m·w, z, z², zn, zn².
+        nodes_ = np.empty((n, 6 * n_k))
+        inside = (x @ member > 0).astype(float)
+        nodes_[:, 0:n_k] = inside
+        nodes_[:, n_k : 2 * n_k] = inside * ws
+        scopes, scope_index = np.unique(batch.scope, return_inverse=True)
+        order = np.argsort(scope_index, kind="stable")
+        bounds = np.searchsorted(scope_index[order], np.arange(len(scopes) + 1))
+        for s, (a, b) in enumerate(itertools.pairwise(bounds)):
+            rows = order[a:b]
+            m = matrices.get(int(scopes[s]))
+            if m is None:
+                nodes_[rows, 2 * n_k : 6 * n_k] = 0.0
+                continue
+            both = ws[rows] * (y[rows] @ m[0] - x[rows] @ m[1])  # z, then zn: n × 2K
+            nodes_[rows, 2 * n_k : 3 * n_k] = both[:, :n_k]
+            nodes_[rows, 4 * n_k : 5 * n_k] = both[:, n_k:]
+        nodes_[:, 3 * n_k : 4 * n_k] = nodes_[:, 2 * n_k : 3 * n_k] ** 2
+        nodes_[:, 5 * n_k : 6 * n_k] = nodes_[:, 4 * n_k : 5 * n_k] ** 2
+        # Per (scope, group), a PSU's part in the scope or records each their own PSU: sums
+        # as products with a sparse segments × records matrix (one entry per record: 1, w
+        # or w²), so Σ w·y and the like need no records × questions array of their own.
+        segments, segment = np.unique(
+            scope_index * len(batch.starts) + batch.group, return_inverse=True
         )
-        keys = np.stack([scope_o[starts], batch.stratum[groups]], axis=1)
+        parts = [_segment_sums(segment, len(segments), None, nodes_)]
+        if n_s:  # single-question items: Y = w·s, X = w, w²·s, w² per valid answer
+            ys, xs = (y, x) if all_singles else (y[:, singles], x[:, singles])
+            parts += [  # ΣY, ΣX, Σw²s, Σw²
+                _segment_sums(segment, len(segments), weight, v)
+                for weight in (w, w * w)
+                for v in (ys, xs)
+            ]
+        sums = np.hstack(parts)  # (scope, group) × width, the columns of ``_unit_figures``
+        groups = segments % len(batch.starts)
+        contributions = _unit_figures(sums, n_k, n_s, batch.own[groups])
+        keys = np.stack([scopes[segments // len(batch.starts)], batch.stratum[groups]], axis=1)
         for (scope, code), total in zip(*_sum_by(keys, contributions), strict=True):
             add(unit, (int(scope), int(code)), total)
-        # National: PSU totals across scopes, a group's records contiguous in batch order.
-        national = np.empty_like(figures)
-        national[order] = figures
-        contributions = _national_figures(
-            np.add.reduceat(national, batch.starts, axis=0), n_k, n_s, batch.own
-        )
+        # National: PSU totals across scopes, the sums of the PSU's (scope, group) parts.
+        totals = np.zeros((len(batch.starts), width))
+        np.add.at(totals, groups, sums)
+        contributions = _national_figures(totals, n_k, n_s, batch.own)
         for (code,), total in zip(*_sum_by(batch.stratum[:, None], contributions), strict=True):
             add(nation, int(code), total)
 
@@ -459,9 +476,12 @@ def item_totals(
         x, y = _unpack(batch.bits, n_q)
         w = batch.w[:, None]
         scopes, index = np.unique(batch.scope, return_inverse=True)
-        one_hot = np.zeros((len(scopes), len(index)))
-        one_hot[index, np.arange(len(index))] = 1.0
-        sums = one_hot @ np.hstack([w * y, w * x, x])
+        # Σ per (scope, column) by one bincount over scope × column cells (no BLAS: a
+        # one-hot product is slower, and much slower on a busy machine with BLAS threads).
+        cells = (index[:, None] * (3 * n_q) + np.arange(3 * n_q)).ravel()
+        sums = np.bincount(
+            cells, weights=np.hstack([w * y, w * x, x]).ravel(), minlength=len(scopes) * 3 * n_q
+        ).reshape(len(scopes), 3 * n_q)
         for s, row in zip(scopes, sums, strict=True):
             acc = totals.get(int(s))
             if acc is None:
