@@ -474,14 +474,10 @@ def item_totals(
     totals: dict[int, np.ndarray] = {}
     for batch in _batches(respondents, args, words, _Strata(), by_psu=False):
         x, y = _unpack(batch.bits, n_q)
-        w = batch.w[:, None]
         scopes, index = np.unique(batch.scope, return_inverse=True)
-        # Σ per (scope, column) by one bincount over scope × column cells (no BLAS: a
-        # one-hot product is slower, and much slower on a busy machine with BLAS threads).
-        cells = (index[:, None] * (3 * n_q) + np.arange(3 * n_q)).ravel()
-        sums = np.bincount(
-            cells, weights=np.hstack([w * y, w * x, x]).ravel(), minlength=len(scopes) * 3 * n_q
-        ).reshape(len(scopes), 3 * n_q)
+        # Σ per scope as sparse products (scopes × records, one entry per record).
+        weighted = _segment_sums(index, len(scopes), batch.w, np.hstack([y, x]))
+        sums = np.hstack([weighted, _segment_sums(index, len(scopes), None, x)])
         for s, row in zip(scopes, sums, strict=True):
             acc = totals.get(int(s))
             if acc is None:
