@@ -315,31 +315,25 @@ def design_counts(
     """
     table = ResponseRecord._meta.db_table if source == RECORDS else Response._meta.db_table
     su = "CASE WHEN r.stratum = '' THEN r.unit_id ELSE 0 END"
-    # One pass over the responses, grouped by (scope, stratum, PSU) with hashing (no
-    # COUNT(DISTINCT), which sorts every response); then PSUs are counted per scope and
-    # stratum, and per stratum. A response without PSU is one PSU: its group counts each.
+    # Responses grouped by (scope, stratum, PSU) with hashing (no COUNT(DISTINCT), which
+    # sorts every response), then PSUs counted per scope and stratum, and per stratum. A
+    # response without PSU is one PSU: its group counts each of its responses.
     grouped = (
-        f"WITH g AS MATERIALIZED (SELECT {_scope_sql(unit_level, unit_map)} AS scope, "
-        f"r.stratum AS st, {su} AS su, r.psu AS psu, COUNT(*) AS n, MIN(r.unit_id) AS home "
-        f"FROM {table} r WHERE r.round_id = %s AND r.version_id = %s GROUP BY 1, 2, 3, 4) "
+        f"SELECT {_scope_sql(unit_level, unit_map)} AS scope, r.stratum AS st, {su} AS su, "
+        f"r.psu AS psu, COUNT(*) AS n, MIN(r.unit_id) AS home FROM {table} r "
+        f"WHERE r.round_id = %s AND r.version_id = %s GROUP BY 1, 2, 3, 4"
     )
     psus = "SUM(CASE WHEN psu = '' THEN n ELSE 1 END)"
-    per_scope = f"SELECT 0, scope, st, su, SUM(n), {psus}, 0 FROM g GROUP BY scope, st, su"
+    per_scope = f"SELECT scope, st, su, SUM(n), {psus} FROM ({grouped}) g GROUP BY scope, st, su"
     per_stratum = (
-        f"SELECT 1, 0, st, su, 0, {psus}, MIN(home) FROM "
-        f"(SELECT st, su, psu, SUM(n) AS n, MIN(home) AS home FROM g GROUP BY st, su, psu) s "
-        f"GROUP BY st, su"
+        f"SELECT st, su, {psus}, MIN(home) FROM (SELECT st, su, psu, SUM(n) AS n, "
+        f"MIN(home) AS home FROM ({grouped}) g GROUP BY st, su, psu) s GROUP BY st, su"
     )
-    sql = f"{grouped}{per_scope} UNION ALL {per_stratum}"
-    scopes: list[tuple[int, str, int, int, int]] = []
-    strata: list[tuple[str, int, int, int]] = []
     with connection.cursor() as cursor:
-        cursor.execute(sql, [round_id, version_id])
-        for kind, scope, st, su_, n, psu_count, home in cursor.fetchall():
-            if kind == 0:
-                scopes.append((int(scope), str(st), int(su_), int(n), int(psu_count)))
-            else:
-                strata.append((str(st), int(su_), int(psu_count), int(home)))
+        cursor.execute(per_scope, [round_id, version_id])
+        scopes = [(int(a), str(b), int(c), int(d), int(e)) for a, b, c, d, e in cursor]
+        cursor.execute(per_stratum, [round_id, version_id])
+        strata = [(str(a), int(b), int(c), int(d)) for a, b, c, d in cursor]
     return scopes, strata
 
 
