@@ -19,8 +19,8 @@ In this process it then times:
   the compact response records (``feedback.records``, one narrow row per response, built by
   ``generate_demo_data`` in each chunk's transaction, or by the migration that created them
   when ``--reuse`` meets an older database; the villages' UPDATE reaches them through the
-  records' triggers), not the answers, and sums the linearized scores in numpy
-  (``scoring/linear.py``), with its
+  records' triggers), not the answers: PostgreSQL groups them by PSU and ships each group
+  packed in one ``bytea`` that numpy reads as arrays (``scoring/linear.py``), with its
   peak memory measured by ``tracemalloc`` (Python allocations, result rows included, during
   the call only; C-level buffers of libpq are not counted), and the time of each SQL
   statement it runs.

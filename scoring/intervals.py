@@ -21,6 +21,7 @@ normal distribution.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 from scipy.stats import beta, t
 
@@ -33,6 +34,12 @@ def critical_value(df: float | None = None) -> float:
     """The 0.975 quantile of Student's t with ``df`` degrees of freedom, or ``Z`` without."""
     if df is None or not math.isfinite(df) or df <= 0:
         return Z
+    return _t_quantile(float(df))
+
+
+@lru_cache(maxsize=4096)
+def _t_quantile(df: float) -> float:
+    """``t.ppf`` once per degrees of freedom: a run asks for a few dozen, thousands of times."""
     return float(t.ppf(1 - ALPHA / 2, df))
 
 

@@ -3,24 +3,32 @@ in numpy, streaming: the same rows, the same meaning, another place for the arit
 
 The SQL version evaluates, for every respondent, a few hundred expressions and aggregates
 (one per node and figure); PostgreSQL spends about 80 µs per respondent on them. Here the
-database only sorts the compact records (``feedback.records``) by (stratum, PSU, scope) and
-streams them; numpy turns each chunk's bit masks into 0/1 matrices and each respondent's
-linearized scores into two matrix products per scope (z = w·(Y·Aᵀ − X·Bᵀ), Y the satisfied,
-X the valid answers, A and B the scope's coefficients a and b per node and question), then
-sums them per PSU with ``np.add.reduceat``. Only the sums per (scope, stratum) and per
-stratum are kept, so memory does not grow with the number of responses (a chunk, plus the
-rows of one PSU carried over to the next chunk).
+database only groups the compact records (``feedback.records``) and ships them as numbers:
+on PostgreSQL one row per *group* of records, its records' scope, weight and bit masks
+packed in one ``bytea`` (``int8send``/``float8send``, big-endian) that numpy reads with
+``np.frombuffer`` — no Python object per respondent. For the linearized sums a group is a
+PSU (stratum, PSU, all its records across scopes), or a slice of a stratum's records
+without PSU (each its own PSU, so they add up in any split); for the item totals any slice.
+Strata are coded as integers on arrival (one dict look-up per group).
+
+numpy turns each batch's bit masks into 0/1 matrices and each respondent's linearized
+scores into two matrix products per scope (z = w·(Y·Aᵀ − X·Bᵀ), Y the satisfied, X the
+valid answers, A and B the scope's coefficients a and b per node and question), then sums
+them per (scope, PSU) and per PSU with ``np.add.reduceat``. Only the sums per (scope,
+stratum) and per stratum are kept, so memory does not grow with the number of responses
+(a batch of about ``CHUNK`` records, made of whole groups).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
+from scipy import sparse
 
 from scoring.sql import (
     BITS_PER_WORD,
@@ -32,7 +40,226 @@ from scoring.sql import (
     _scope_sql,
 )
 
-CHUNK = 20_000  # respondents per fetch (a chunk's figures: CHUNK × ~6 per node floats)
+CHUNK = 20_000  # records per batch (a batch's figures: CHUNK × ~6 per node floats)
+SLICE = 1_024  # records without PSU are grouped by response id // SLICE (PostgreSQL)
+GROUPS = 256  # groups per fetch from the server-side cursor
+
+
+@dataclass
+class _Batch:
+    """Whole groups of records, rows contiguous by group."""
+
+    scope: np.ndarray  # int64 per record
+    w: np.ndarray  # float64 per record
+    bits: np.ndarray  # int64 (records × 2·words): x0, y0, x1, y1, …
+    starts: np.ndarray  # first record of each group
+    group: np.ndarray  # per record, its group's index in the batch
+    stratum: np.ndarray  # int64 per group: its stratum's code (``_Strata``)
+    own: np.ndarray  # bool per group: records without PSU (each its own PSU)
+
+
+class _Strata:
+    """Integer codes of the strata (st, su) in order of arrival."""
+
+    def __init__(self) -> None:
+        self.code: dict[tuple[str, int], int] = {}
+        self.keys: list[tuple[str, int]] = []
+
+    def __call__(self, st: str, su: int) -> int:
+        key = (st, su)
+        found = self.code.get(key)
+        if found is None:
+            found = self.code[key] = len(self.keys)
+            self.keys.append(key)
+        return found
+
+
+def _row_dtype(words: int) -> np.dtype:
+    return np.dtype([("scope", ">i8"), ("w", ">f8"), ("bits", ">i8", (2 * words,))])
+
+
+def _batch(
+    scope: np.ndarray,
+    w: np.ndarray,
+    bits: np.ndarray,
+    sizes: Sequence[int],
+    stratum: Sequence[int],
+    own: Sequence[bool],
+) -> _Batch:
+    sizes_a = np.asarray(sizes, dtype=np.int64)
+    starts = np.zeros(len(sizes_a), dtype=np.int64)
+    np.cumsum(sizes_a[:-1], out=starts[1:])
+    return _Batch(
+        scope=scope,
+        w=w,
+        bits=bits,
+        starts=starts,
+        group=np.repeat(np.arange(len(sizes_a)), sizes_a),
+        stratum=np.asarray(stratum, dtype=np.int64),
+        own=np.asarray(own, dtype=bool),
+    )
+
+
+def _batches(
+    respondents: str, args: list, words: int, strata: _Strata, *, by_psu: bool
+) -> Iterator[_Batch]:
+    """The records of ``respondents`` (``scoring.sql._respondents``) in batches of whole
+    groups: PSUs when ``by_psu`` (see the module docstring), else any slices."""
+    if connection.vendor == "postgresql":
+        yield from _postgresql_batches(respondents, args, words, strata, by_psu=by_psu)
+    else:
+        yield from _fetched_batches(respondents, args, words, strata, by_psu=by_psu)
+
+
+def _postgresql_batches(
+    respondents: str, args: list, words: int, strata: _Strata, *, by_psu: bool
+) -> Iterator[_Batch]:
+    packed = " || ".join(
+        ["int8send(p.scope::bigint)", "float8send(p.w::double precision)"]
+        + [f"int8send(p.x{w}::bigint) || int8send(p.y{w}::bigint)" for w in range(words)]
+    )
+    if by_psu:
+        sql = (
+            f"SELECT p.stratum, CASE WHEN p.stratum = '' THEN p.unit_id ELSE 0 END, p.psu, "
+            f"string_agg({packed}, ''::bytea) FROM ({respondents}) p "
+            f"GROUP BY 1, 2, 3, CASE WHEN p.psu = '' THEN p.response_id / {SLICE} ELSE 0 END"
+        )
+    else:
+        sql = (
+            f"SELECT '', 0, '', string_agg({packed}, ''::bytea) FROM ({respondents}) p "
+            f"GROUP BY p.response_id / {SLICE}"
+        )
+    dtype = _row_dtype(words)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            # No JIT (it compiles for longer than the query runs), memory to group, and
+            # hashing the groups rather than sorting a row per record (several times slower).
+            cursor.execute(
+                "SELECT set_config('jit', 'off', true), set_config('work_mem', %s, true), "
+                "set_config('enable_sort', 'off', true)",
+                [settings.SCORING_WORK_MEM],
+            )
+        with connection.chunked_cursor() as cursor:
+            cursor.execute(sql, args)
+            blobs: list[bytes] = []
+            sizes: list[int] = []
+            codes: list[int] = []
+            own: list[bool] = []
+            held = 0
+
+            def flush() -> _Batch:
+                rows = np.frombuffer(b"".join(blobs), dtype=dtype)
+                return _batch(
+                    rows["scope"].astype(np.int64),
+                    rows["w"].astype(np.float64),
+                    rows["bits"].astype(np.int64),
+                    sizes,
+                    codes,
+                    own,
+                )
+
+            while fetched := cursor.fetchmany(GROUPS):
+                for st, su, psu, blob in fetched:
+                    blob = bytes(blob)
+                    blobs.append(blob)
+                    sizes.append(len(blob) // dtype.itemsize)
+                    codes.append(strata(st, int(su)))
+                    own.append(psu == "")
+                    held += sizes[-1]
+                    if held >= CHUNK:
+                        yield flush()
+                        blobs, sizes, codes, own, held = [], [], [], [], 0
+            if held:
+                yield flush()
+
+
+def _fetched_batches(
+    respondents: str, args: list, words: int, strata: _Strata, *, by_psu: bool
+) -> Iterator[_Batch]:
+    """The same batches from plain rows, sorted by PSU (SQLite: no ``bytea`` packing)."""
+    masks = ", ".join(f"p.x{w}, p.y{w}" for w in range(words))
+    sql = (
+        f"SELECT p.stratum, CASE WHEN p.stratum = '' THEN p.unit_id ELSE 0 END, p.psu, "
+        f"p.scope, p.w, {masks} FROM ({respondents}) p"
+    )
+    if by_psu:
+        sql += " ORDER BY 1, 2, 3"
+
+    def batch(rows: list[tuple]) -> _Batch:
+        if by_psu:
+            keys = [(r[0], int(r[1]), r[2]) for r in rows]
+            sizes = [len(list(g)) for _k, g in itertools.groupby(keys)]
+            firsts = np.cumsum([0, *sizes[:-1]])
+            codes = [strata(keys[i][0], keys[i][1]) for i in firsts]
+            own = [keys[i][2] == "" for i in firsts]
+        else:
+            sizes, codes, own = [len(rows)], [strata("", 0)], [True]
+        return _batch(
+            np.array([r[3] for r in rows], dtype=np.int64),
+            np.array([r[4] for r in rows], dtype=np.float64),
+            np.array([r[5:] for r in rows], dtype=np.int64).reshape(len(rows), 2 * words),
+            sizes,
+            codes,
+            own,
+        )
+
+    with transaction.atomic(), connection.chunked_cursor() as cursor:
+        cursor.execute(sql, args)
+        carry: list[tuple] = []
+        while chunk := cursor.fetchmany(CHUNK):
+            rows = carry + list(chunk)
+            # A given PSU is summed whole (its total is squared): its rows at the end of the
+            # chunk wait for the next one. Rows without PSU add up in any split.
+            last = rows[-1][:3]
+            cut = len(rows)
+            if by_psu and last[2] != "":
+                while cut > 0 and rows[cut - 1][:3] == last:
+                    cut -= 1
+            if cut == 0:
+                carry = rows
+                continue
+            yield batch(rows[:cut])
+            carry = rows[cut:]
+        if carry:
+            yield batch(carry)
+
+
+_SHIFTS = np.arange(BITS_PER_WORD, dtype=np.int64)
+
+
+def _unpack(bits: np.ndarray, n_q: int) -> tuple[np.ndarray, np.ndarray]:
+    """The valid (x) and satisfied (y) 0/1 matrices (records × questions) of the masks."""
+    n = len(bits)
+    x = np.empty((n, n_q))
+    y = np.empty((n, n_q))
+    as_bytes = np.ascontiguousarray(bits.astype("<u8")).view(np.uint8).reshape(n, -1, 8)
+    for word in range(bits.shape[1] // 2):
+        count = min(BITS_PER_WORD, n_q - word * BITS_PER_WORD)
+        if count <= 0:
+            break
+        cols = slice(word * BITS_PER_WORD, word * BITS_PER_WORD + count)
+        x[:, cols] = np.unpackbits(as_bytes[:, 2 * word], axis=1, bitorder="little")[:, :count]
+        y[:, cols] = np.unpackbits(as_bytes[:, 2 * word + 1], axis=1, bitorder="little")[:, :count]
+    return x, y
+
+
+def _segment_sums(
+    segment: np.ndarray, count: int, weight: np.ndarray | None, values: np.ndarray
+) -> np.ndarray:
+    """Σ weight·values per segment (``segment``: each record's, 0…count − 1), records added
+    in their order, by a sparse product (one C loop over the records' rows)."""
+    n = len(segment)
+    data = np.ones(n) if weight is None else weight
+    matrix = sparse.csc_matrix((data, segment, np.arange(n + 1)), shape=(count, n))
+    return np.asarray(matrix @ values)
+
+
+def _sum_by(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct rows of ``keys``, the sums of ``values`` per distinct key)."""
+    distinct, inverse = np.unique(keys, axis=0, return_inverse=True)
+    order = np.argsort(inverse.reshape(-1), kind="stable")
+    bounds = np.flatnonzero(np.r_[True, np.diff(inverse.reshape(-1)[order]) != 0])
+    return distinct, np.add.reduceat(values[order], bounds, axis=0)
 
 
 def linearized_sums(
@@ -57,14 +284,17 @@ def linearized_sums(
     n_q, n_k = len(questions), len(nodes)
     # Per scope: A, B (unit) and NA, NB (national) as questions × nodes matrices
     # (the unit's beside the nation's: m[0] = [A | NA], m[1] = [B | NB], questions × 2K)
-    matrices: dict[int, np.ndarray] = defaultdict(lambda: np.zeros((2, n_q, 2 * n_k)))
+    matrices: dict[int, np.ndarray] = {}
     member = np.zeros((n_q, n_k))
     for scope, node, q, a, b, na, nb in coefficients:
-        m = matrices[scope]
+        m = matrices.get(scope)
+        if m is None:
+            m = matrices[scope] = np.zeros((2, n_q, 2 * n_k))
         i, k = position[q], node_index[node]
         m[0, i, k], m[1, i, k], m[0, i, n_k + k], m[1, i, n_k + k] = a, b, na, nb
         member[i, k] = 1.0
     singles = [position[q] for q in single_questions]
+    all_singles = singles == list(range(n_q))
 
     respondents, args = _respondents(
         scope_sql=_scope_sql(unit_level, unit_map),
@@ -75,141 +305,76 @@ def linearized_sums(
         version_id=version_id,
     )
     words = max(1, -(-n_q // BITS_PER_WORD))
-    masks = ", ".join(f"p.x{w}, p.y{w}" for w in range(words))
-    sql = (
-        f"SELECT p.stratum, CASE WHEN p.stratum = '' THEN p.unit_id ELSE 0 END, p.psu, "
-        f"p.scope, p.w, {masks} FROM ({respondents}) p ORDER BY 1, 2, 3, 4"
-    )
     n_s = len(singles)
     width = 6 * n_k + 4 * n_s  # per respondent: m, m·w, z, z², zn, zn² per node; singles
-    unit: dict[tuple[int, str, int], np.ndarray] = {}
-    nation: dict[tuple[str, int], np.ndarray] = {}
-    shifts = np.arange(BITS_PER_WORD, dtype=np.int64)
+    unit: dict[tuple[int, int], np.ndarray] = {}  # (scope, stratum code) → figures
+    nation: dict[int, np.ndarray] = {}  # stratum code → figures
+    strata = _Strata()
 
-    def process(rows: list[tuple]) -> None:
-        st = np.array([r[0] for r in rows], dtype=object)
-        su = np.array([r[1] for r in rows], dtype=np.int64)
-        psu = np.array([r[2] for r in rows], dtype=object)
-        scope = np.array([r[3] for r in rows], dtype=np.int64)
-        w = np.array([r[4] for r in rows], dtype=float)
-        bits = np.array([r[5:] for r in rows], dtype=np.int64).reshape(len(rows), 2 * words)
-        x = np.zeros((len(rows), n_q))
-        y = np.zeros((len(rows), n_q))
-        for word in range(words):
-            count = min(BITS_PER_WORD, n_q - word * BITS_PER_WORD)
-            cols = slice(word * BITS_PER_WORD, word * BITS_PER_WORD + count)
-            x[:, cols] = (bits[:, 2 * word, None] >> shifts[:count]) & 1
-            y[:, cols] = (bits[:, 2 * word + 1, None] >> shifts[:count]) & 1
-        # Respondents by scope (stable: within a scope still by stratum and PSU), so that
-        # every scope is one slice and every (scope, stratum, PSU) group a run of rows.
-        order = np.argsort(scope, kind="stable")
-        x, y, w = x[order], y[order], w[order]
-        st_o, su_o, psu_o, scope_o = st[order], su[order], psu[order], scope[order]
-        figures = np.zeros((len(rows), width))
-        bounds = np.flatnonzero(np.r_[True, scope_o[1:] != scope_o[:-1], True])
-        for a, b in itertools.pairwise(bounds):
-            m = matrices.get(int(scope_o[a]))
-            ws = w[a:b, None]
-            if m is not None:
-                both = ws * (y[a:b] @ m[0] - x[a:b] @ m[1])  # z, then zn: n × 2K
-                figures[a:b, 2 * n_k : 3 * n_k] = both[:, :n_k]
-                figures[a:b, 4 * n_k : 5 * n_k] = both[:, n_k:]
-            inside = (x[a:b] @ member > 0).astype(float)
-            figures[a:b, 0:n_k] = inside
-            figures[a:b, n_k : 2 * n_k] = inside * ws
-        figures[:, 3 * n_k : 4 * n_k] = figures[:, 2 * n_k : 3 * n_k] ** 2
-        figures[:, 5 * n_k : 6 * n_k] = figures[:, 4 * n_k : 5 * n_k] ** 2
-        if n_s:
-            base = 6 * n_k
-            figures[:, base : base + n_s] = w[:, None] * y[:, singles]
-            figures[:, base + n_s : base + 2 * n_s] = w[:, None] * x[:, singles]
-            figures[:, base + 2 * n_s : base + 3 * n_s] = (w * w)[:, None] * y[:, singles]
-            figures[:, base + 3 * n_s : base + 4 * n_s] = (w * w)[:, None] * x[:, singles]
-        change = np.ones(len(rows), dtype=bool)
-        change[1:] = (
-            (st_o[1:] != st_o[:-1]) | (su_o[1:] != su_o[:-1]) | (psu_o[1:] != psu_o[:-1])
-            | (scope_o[1:] != scope_o[:-1])
-        )  # fmt: skip
-        starts = np.flatnonzero(change)
-        contributions = _unit_figures(
-            np.add.reduceat(figures, starts, axis=0), n_k, n_s, psu_o[starts] == ""
-        )
-        # Groups of one (scope, stratum) are contiguous: sum them, then one dict update each.
-        keys = np.ones(len(starts), dtype=bool)
-        keys[1:] = (
-            (scope_o[starts][1:] != scope_o[starts][:-1])
-            | (st_o[starts][1:] != st_o[starts][:-1])
-            | (su_o[starts][1:] != su_o[starts][:-1])
-        )
-        key_starts = np.flatnonzero(keys)
-        for j, total in zip(
-            key_starts, np.add.reduceat(contributions, key_starts, axis=0), strict=True
-        ):
-            start = starts[j]
-            key = (int(scope_o[start]), str(st_o[start]), int(su_o[start]))
-            if key in unit:
-                unit[key] += total
-            else:
-                unit[key] = total
-        # National: PSU totals across scopes, (st, su, psu) groups contiguous in the rows'
-        # own order (sorted by stratum, PSU, scope).
-        national = np.empty_like(figures)
-        national[order] = figures
-        national_change = np.ones(len(rows), dtype=bool)
-        national_change[1:] = (st[1:] != st[:-1]) | (su[1:] != su[:-1]) | (psu[1:] != psu[:-1])
-        national_starts = np.flatnonzero(national_change)
-        contributions = _national_figures(
-            np.add.reduceat(national, national_starts, axis=0),
-            n_k,
-            n_s,
-            psu[national_starts] == "",
-        )
-        keys = np.ones(len(national_starts), dtype=bool)
-        keys[1:] = (st[national_starts][1:] != st[national_starts][:-1]) | (
-            su[national_starts][1:] != su[national_starts][:-1]
-        )
-        key_starts = np.flatnonzero(keys)
-        for j, total in zip(
-            key_starts, np.add.reduceat(contributions, key_starts, axis=0), strict=True
-        ):
-            start = national_starts[j]
-            key = (str(st[start]), int(su[start]))
-            if key in nation:
-                nation[key] += total
-            else:
-                nation[key] = total
+    def add(into: dict, key: object, total: np.ndarray) -> None:
+        if key in into:
+            into[key] += total
+        else:
+            into[key] = total.copy()
 
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                # No JIT (it compiles for longer than the sort runs), memory to sort.
-                cursor.execute(
-                    "SELECT set_config('jit', 'off', true), set_config('work_mem', %s, true)",
-                    [settings.SCORING_WORK_MEM],
-                )
-        with connection.chunked_cursor() as cursor:
-            cursor.execute(sql, args)
-            carry: list[tuple] = []
-            while chunk := cursor.fetchmany(CHUNK):
-                rows = carry + list(chunk)
-                # A given PSU is summed whole (its total is squared): its rows at the end of
-                # the chunk wait for the next one. Rows without PSU add up in any split.
-                last = rows[-1][:3]
-                cut = len(rows)
-                if last[2] != "":
-                    while cut > 0 and rows[cut - 1][:3] == last:
-                        cut -= 1
-                if cut == 0:
-                    carry = rows
-                    continue
-                process(rows[:cut])
-                carry = rows[cut:]
-            if carry:
-                process(carry)
+    def process(batch: _Batch) -> None:
+        n = len(batch.scope)
+        x, y = _unpack(batch.bits, n_q)
+        w = batch.w
+        ws = w[:, None]
+        # Per record and node: m (a member: an answer under the node), m·w, z, z², zn, zn².
+        nodes_ = np.empty((n, 6 * n_k))
+        inside = (x @ member > 0).astype(float)
+        nodes_[:, 0:n_k] = inside
+        nodes_[:, n_k : 2 * n_k] = inside * ws
+        scopes, scope_index = np.unique(batch.scope, return_inverse=True)
+        order = np.argsort(scope_index, kind="stable")
+        bounds = np.searchsorted(scope_index[order], np.arange(len(scopes) + 1))
+        for s, (a, b) in enumerate(itertools.pairwise(bounds)):
+            rows = order[a:b]
+            m = matrices.get(int(scopes[s]))
+            if m is None:
+                nodes_[rows, 2 * n_k : 6 * n_k] = 0.0
+                continue
+            both = ws[rows] * (y[rows] @ m[0] - x[rows] @ m[1])  # z, then zn: n × 2K
+            nodes_[rows, 2 * n_k : 3 * n_k] = both[:, :n_k]
+            nodes_[rows, 4 * n_k : 5 * n_k] = both[:, n_k:]
+        nodes_[:, 3 * n_k : 4 * n_k] = nodes_[:, 2 * n_k : 3 * n_k] ** 2
+        nodes_[:, 5 * n_k : 6 * n_k] = nodes_[:, 4 * n_k : 5 * n_k] ** 2
+        # Per (scope, group), a PSU's part in the scope or records each their own PSU: sums
+        # as products with a sparse segments × records matrix (one entry per record: 1, w
+        # or w²), so Σ w·y and the like need no records × questions array of their own.
+        segments, segment = np.unique(
+            scope_index * len(batch.starts) + batch.group, return_inverse=True
+        )
+        parts = [_segment_sums(segment, len(segments), None, nodes_)]
+        if n_s:  # single-question items: Y = w·s, X = w, w²·s, w² per valid answer
+            ys, xs = (y, x) if all_singles else (y[:, singles], x[:, singles])
+            parts += [  # ΣY, ΣX, Σw²s, Σw²
+                _segment_sums(segment, len(segments), weight, v)
+                for weight in (w, w * w)
+                for v in (ys, xs)
+            ]
+        sums = np.hstack(parts)  # (scope, group) × width, the columns of ``_unit_figures``
+        groups = segments % len(batch.starts)
+        contributions = _unit_figures(sums, n_k, n_s, batch.own[groups])
+        keys = np.stack([scopes[segments // len(batch.starts)], batch.stratum[groups]], axis=1)
+        for (scope, code), total in zip(*_sum_by(keys, contributions), strict=True):
+            add(unit, (int(scope), int(code)), total)
+        # National: PSU totals across scopes, the sums of the PSU's (scope, group) parts.
+        totals = np.zeros((len(batch.starts), width))
+        np.add.at(totals, groups, sums)
+        contributions = _national_figures(totals, n_k, n_s, batch.own)
+        for (code,), total in zip(*_sum_by(batch.stratum[:, None], contributions), strict=True):
+            add(nation, int(code), total)
+
+    for batch in _batches(respondents, args, words, strata, by_psu=True):
+        process(batch)
 
     out: list[NodeRow] = []
     items: list[ItemRow] = []
-    for (scope, st, su), acc in unit.items():
+    for (scope, code), acc in unit.items():
+        st, su = strata.keys[code]
         for k, node in enumerate(nodes):
             n, w_sum, z, zz, psu_zz, nz, nzz = (float(v) for v in acc[7 * k : 7 * k + 7])
             if n:
@@ -219,7 +384,8 @@ def linearized_sums(
             figures = tuple(float(v) for v in acc[base + 7 * i : base + 7 * i + 7])
             if any(figures):
                 items.append((scope, st, su, q, *figures))  # type: ignore[arg-type]
-    for (st, su), acc in nation.items():
+    for code, acc in nation.items():
+        st, su = strata.keys[code]
         for k, node in enumerate(nodes):
             if acc[k]:
                 out.append((NATIONAL, st, su, node, 0, 0.0, 0.0, 0.0, float(acc[k]), 0.0, 0.0))
@@ -292,7 +458,7 @@ def item_totals(
     unit_map: Mapping[int, int] | None = None,
     weights_run_id: int | None = None,
 ) -> list[tuple[int, int, float, float, int]]:
-    """``scoring.sql.item_totals`` (same rows) from the records, streamed: per chunk the
+    """``scoring.sql.item_totals`` (same rows) from the records, streamed: per batch the
     masks as 0/1 matrices, Σ w·y, Σ w·x and Σ x per scope by one product each."""
     questions = sorted(set(question_ids))
     n_q = len(questions)
@@ -305,33 +471,19 @@ def item_totals(
         version_id=version_id,
     )
     words = max(1, -(-n_q // BITS_PER_WORD))
-    masks = ", ".join(f"p.x{w}, p.y{w}" for w in range(words))
-    sql = f"SELECT p.scope, p.w, {masks} FROM ({respondents}) p"
-    shifts = np.arange(BITS_PER_WORD, dtype=np.int64)
     totals: dict[int, np.ndarray] = {}
-    with transaction.atomic(), connection.chunked_cursor() as cursor:
-        cursor.execute(sql, args)
-        while chunk := cursor.fetchmany(CHUNK):
-            scope = np.array([r[0] for r in chunk], dtype=np.int64)
-            w = np.array([r[1] for r in chunk], dtype=float)
-            bits = np.array([r[2:] for r in chunk], dtype=np.int64).reshape(len(chunk), -1)
-            x = np.zeros((len(chunk), n_q))
-            y = np.zeros((len(chunk), n_q))
-            for word in range(words):
-                count = min(BITS_PER_WORD, n_q - word * BITS_PER_WORD)
-                cols = slice(word * BITS_PER_WORD, word * BITS_PER_WORD + count)
-                x[:, cols] = (bits[:, 2 * word, None] >> shifts[:count]) & 1
-                y[:, cols] = (bits[:, 2 * word + 1, None] >> shifts[:count]) & 1
-            scopes, index = np.unique(scope, return_inverse=True)
-            one_hot = np.zeros((len(scopes), len(chunk)))
-            one_hot[index, np.arange(len(chunk))] = 1.0
-            sums = np.hstack([one_hot @ (w[:, None] * y), one_hot @ (w[:, None] * x), one_hot @ x])
-            for s, row in zip(scopes, sums, strict=True):
-                acc = totals.get(int(s))
-                if acc is None:
-                    totals[int(s)] = row
-                else:
-                    acc += row
+    for batch in _batches(respondents, args, words, _Strata(), by_psu=False):
+        x, y = _unpack(batch.bits, n_q)
+        scopes, index = np.unique(batch.scope, return_inverse=True)
+        # Σ per scope as sparse products (scopes × records, one entry per record).
+        weighted = _segment_sums(index, len(scopes), batch.w, np.hstack([y, x]))
+        sums = np.hstack([weighted, _segment_sums(index, len(scopes), None, x)])
+        for s, row in zip(scopes, sums, strict=True):
+            acc = totals.get(int(s))
+            if acc is None:
+                totals[int(s)] = row
+            else:
+                acc += row
     out = []
     for scope, row in sorted(totals.items()):
         for i, q in enumerate(questions):

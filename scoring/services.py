@@ -660,6 +660,24 @@ def national_value(
     return population_weighted_national(values, populations)
 
 
+def store_scores(scores: list[Score]) -> None:
+    """Insert a run's scores: by COPY on PostgreSQL (a few thousand rows in milliseconds,
+    where ``bulk_create`` spends about a second preparing them), else ``bulk_create``."""
+    if connection.vendor != "postgresql":
+        Score.objects.bulk_create(scores, batch_size=5000)
+        return
+    fields = [f for f in Score._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    table = connection.ops.quote_name(Score._meta.db_table)
+
+    def plain(value: Any) -> Any:
+        return value.item() if hasattr(value, "item") else value  # numpy scalars
+
+    with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        for score in scores:
+            copy.write_row([plain(getattr(score, f.attname)) for f in fields])
+
+
 def compute_run(*, run_id: int, progress: Callable[[str], None] | None = None) -> Run:
     """Compute a running run's values and mark it computed; a finished run is returned as is.
 
@@ -710,7 +728,7 @@ def compute_run(*, run_id: int, progress: Callable[[str], None] | None = None) -
         answer_count = sum(v.valid for v in values if v.unit_id is None and v.indicator_id in items)
         with transaction.atomic():
             Score.objects.filter(run=run).delete()
-            Score.objects.bulk_create(scores, batch_size=5000)
+            store_scores(scores)
             Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(
                 status=Run.Status.COMPUTED,
                 finished_at=timezone.now(),

@@ -315,17 +315,21 @@ def design_counts(
     triggers), ANSWERS the response table.
     """
     table = ResponseRecord._meta.db_table if source == RECORDS else Response._meta.db_table
-    psus = (
-        "COUNT(DISTINCT CASE WHEN r.psu <> '' THEN r.psu END) "
-        "+ SUM(CASE WHEN r.psu = '' THEN 1 ELSE 0 END)"
-    )
     su = "CASE WHEN r.stratum = '' THEN r.unit_id ELSE 0 END"
-    where = f"FROM {table} r WHERE r.round_id = %s AND r.version_id = %s"
-    per_scope = (
-        f"SELECT {_scope_sql(unit_level, unit_map)}, r.stratum, {su}, COUNT(*), {psus} "
-        f"{where} GROUP BY 1, 2, 3"
+    # Responses grouped by (scope, stratum, PSU) with hashing (no COUNT(DISTINCT), which
+    # sorts every response), then PSUs counted per scope and stratum, and per stratum. A
+    # response without PSU is one PSU: its group counts each of its responses.
+    grouped = (
+        f"SELECT {_scope_sql(unit_level, unit_map)} AS scope, r.stratum AS st, {su} AS su, "
+        f"r.psu AS psu, COUNT(*) AS n, MIN(r.unit_id) AS home FROM {table} r "
+        f"WHERE r.round_id = %s AND r.version_id = %s GROUP BY 1, 2, 3, 4"
     )
-    per_stratum = f"SELECT r.stratum, {su}, {psus}, MIN(r.unit_id) {where} GROUP BY 1, 2"
+    psus = "SUM(CASE WHEN psu = '' THEN n ELSE 1 END)"
+    per_scope = f"SELECT scope, st, su, SUM(n), {psus} FROM ({grouped}) g GROUP BY scope, st, su"
+    per_stratum = (
+        f"SELECT st, su, {psus}, MIN(home) FROM (SELECT st, su, psu, SUM(n) AS n, "
+        f"MIN(home) AS home FROM ({grouped}) g GROUP BY st, su, psu) s GROUP BY st, su"
+    )
     with connection.cursor() as cursor:
         cursor.execute(per_scope, [round_id, version_id])
         scopes = [(int(a), str(b), int(c), int(d), int(e)) for a, b, c, d, e in cursor]
