@@ -115,6 +115,12 @@ _TARGETS: dict[tuple[str, str], Target] = {}
 _TARGETS_SIZE = 1024
 
 
+def forget_targets() -> None:
+    """Empty this process's copies of rounds and units read (the next submission to each
+    reads them again)."""
+    _TARGETS.clear()
+
+
 def _remember_target(round_code: str, unit_code: str, survey_round: Round, unit: Unit) -> None:
     if len(_TARGETS) >= _TARGETS_SIZE:
         _TARGETS.clear()

@@ -79,16 +79,20 @@ def make_draft(db: None) -> Callable[..., object]:
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> Iterator[None]:
-    """Each test starts with an empty cache (throttle counters live there, in Redis in CI)."""
+    """Each test starts with an empty cache (throttle counters live there, in Redis in CI)
+    and no round or unit remembered by an earlier test's submissions."""
     from django.core.cache import cache
 
+    from feedback.services import forget_targets
     from results.api.throttling import leases
 
     cache.clear()
     leases.clear()  # what this process leased of the counters just cleared
+    forget_targets()  # rounds and units an earlier test's submissions read
     yield
     cache.clear()
     leases.clear()
+    forget_targets()
 
 
 def forget_routes() -> None:

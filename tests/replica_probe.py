@@ -50,6 +50,14 @@ def standby_replay(paused: bool) -> None:
         cursor.execute(f"SELECT pg_wal_replay_{'pause' if paused else 'resume'}()")
 
 
+def written(sql: str) -> str:
+    """INSERT or UPDATE for a statement that writes (a ``WITH … INSERT`` included), else ''."""
+    words = sql.split()
+    if words[0] in ("INSERT", "UPDATE"):
+        return words[0]
+    return "INSERT" if words[0] == "WITH" and "INSERT INTO" in sql else ""
+
+
 def request(client: Client, method: str, path: str, **kwargs: object) -> dict[str, object]:
     """Status and the number of statements run on each database."""
     with (
@@ -58,7 +66,7 @@ def request(client: Client, method: str, path: str, **kwargs: object) -> dict[st
     ):
         response = getattr(client, method)(path, **kwargs)
         body = b"".join(response.streaming_content) if response.streaming else response.content
-    writes = [q["sql"].split()[0] for q in primary if q["sql"].split()[0] in ("INSERT", "UPDATE")]
+    writes = [word for q in primary if (word := written(q["sql"]))]
     return {
         "status": response.status_code,
         "primary": len(primary),

@@ -220,7 +220,14 @@ def write_sample(
         )
     ]  # fmt: skip
     answers = [
-        (pk, questions[f"Q{code}"], "true" if answer else "false", float(answer), "")
+        (
+            pk,
+            survey_round.pk,
+            questions[f"Q{code}"],
+            "true" if answer else "false",
+            float(answer),
+            "",
+        )
         for code in ITEMS
         for pk, answer in zip(ids, sample[code].tolist(), strict=True)
         if answer >= 0
@@ -229,7 +236,7 @@ def write_sample(
         "id, receipt, round_id, version_id, unit_id, channel, request_digest, submitted_at, "
         "weight, psu"
     )
-    answer_columns = "response_id, question_id, value, number, code"
+    answer_columns = "response_id, round_id, question_id, value, number, code"
     tables = Response._meta.db_table, Answer._meta.db_table
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
