@@ -2,7 +2,7 @@
 
 Run from the project root, with PostgreSQL listening on loopback::
 
-    uv run python bench/ingest.py                      # 2000 responses, 8 clients, 4 workers
+    uv run python bench/ingest.py                      # 2000 responses, 8 clients, 8 workers
     uv run python bench/ingest.py -n 5000 --clients 16 --workers 2 \\
         --database-url postgres://postgres@127.0.0.1:5432/bench_ingest
 
@@ -11,7 +11,9 @@ It DROPS and re-creates the database of ``--database-url`` (whose name must cont
 starts gunicorn (production settings, loopback only, a throttle rate too high to interfere)
 and ``--clients`` threads POST N responses of 40 answers each over keep-alive connections.
 The floor is the same rows (one response + 40 answers, same columns) inserted by plain
-psycopg, one transaction per response, with the same concurrency, into the same tables.
+psycopg, one transaction per response, with the same concurrency, into the same tables: as
+many connections as clients, and by default as many gunicorn sync workers as clients (up to
+8), so that both sides have the same number of transactions in flight.
 The last line printed is ``ratio: <API rate / floor rate>``. ``--profile K`` then profiles K
 requests in-process (cProfile) and prints where the time goes. Gunicorn is always stopped.
 """
@@ -253,11 +255,18 @@ def main() -> None:
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("-n", "--responses", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=4, choices=range(1, 9))
+    parser.add_argument(
+        "--workers",
+        type=int,
+        choices=range(1, 9),
+        help="gunicorn workers (default: --clients, ≤ 8)",
+    )
     parser.add_argument("--profile", type=int, default=0, metavar="K")
     args = parser.parse_args()
     if not 1 <= args.responses <= 100_000 or not 1 <= args.clients <= 64:
         parser.error("N must be 1..100000 and --clients 1..64")
+    if args.workers is None:
+        args.workers = min(args.clients, 8)
 
     env = server_env(args.database_url)
     print(f"database {urlsplit(args.database_url).path.lstrip('/')}: drop, create, migrate, load")

@@ -9,7 +9,10 @@ from results.api.urls import urlpatterns as results_urlpatterns
 from scoring.api import views as scoring_views
 from surveys.api import views as survey_views
 
+# The results reads first: they are most of the traffic, and Django tries the patterns in
+# order (no two patterns here match the same path, so the order changes nothing else).
 urlpatterns = [
+    *results_urlpatterns,
     path("", survey_views.ApiRootView.as_view(), name="root"),
     path("me/", survey_views.MeView.as_view(), name="me"),
     path("rounds/", survey_views.RoundListView.as_view(), name="rounds"),
@@ -32,7 +35,6 @@ urlpatterns = [
     ),
     path("runs/<int:pk>/", scoring_views.RunDetailView.as_view(), name="run"),
 ]
-urlpatterns += results_urlpatterns
 
 # Petitions (feedback.api.petitions).
 from feedback.api import petitions as petition_views  # noqa: E402

@@ -116,9 +116,16 @@ def undecodable_fields(raw: bytes) -> dict[str, list[str]]:
     return errors
 
 
+# A query string of ASCII characters whose percent-escapes all stand for bytes 01–7F decodes
+# to ASCII text with no NUL: nothing in it can be refused, so it is not parsed here.
+RISKY_ESCAPE = re.compile(r"%(?:00|[89a-fA-F][0-9a-fA-F])|\x00")
+
+
 def query_problems(request: HttpRequest) -> dict[str, Any]:
     """Errors of the query string's names and values, by parameter."""
     raw = request.META.get("QUERY_STRING", "")
+    if isinstance(raw, str) and raw.isascii() and not RISKY_ESCAPE.search(raw):
+        return {}
     raw_bytes = raw.encode("iso-8859-1", "replace") if isinstance(raw, str) else raw
     return undecodable_fields(raw_bytes) | unstorable_fields(request.GET)
 

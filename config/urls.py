@@ -11,10 +11,11 @@ from config import api_docs, health
 from config.api_router import urlpatterns as api_urlpatterns
 
 urlpatterns = [
+    # The API first: the most requested paths, resolved without trying the others.
+    path("api/v1/", include((api_urlpatterns, "api"), namespace="v1")),
     path("admin/", admin.site.urls),
     path("health/", health.health, name="health"),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("api/v1/", include((api_urlpatterns, "api"), namespace="v1")),
     path("api/schema/", api_docs.SchemaView.as_view(), name="schema"),
     path(
         "api/docs/",
