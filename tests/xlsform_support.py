@@ -36,7 +36,8 @@ def with_raw_cell_text(content: bytes, marker: str, raw: str) -> bytes:
         for info in source.infolist():
             data = source.read(info.filename)
             if info.filename.endswith(".xml"):
-                data = data.replace(marker.encode(), raw.encode())
+                # ``raw`` is taken byte for byte (latin-1): it may hold bytes UTF-8 refuses.
+                data = data.replace(marker.encode(), raw.encode("latin-1"))
             target.writestr(info, data)
     return out.getvalue()
 
@@ -103,3 +104,92 @@ def outline(version: QuestionnaireVersion) -> dict[str, Any]:
         for g in version.policy_groups.order_by("position")
     ]
     return {"sections": sections, "indicators": indicators, "policy_groups": groups}
+
+
+def shared_strings_workbook(sheets: dict[str, list[list[str]]], raw: dict[str, str]) -> bytes:
+    """An ``.xlsx`` written the way Excel writes one: text in a shared string table.
+
+    ``raw`` replaces texts by XML written as is (e.g. ``&#0;``, a NUL character reference,
+    which no XML parser accepts): what a hostile or broken tool could put in a file.
+    """
+    from xml.sax.saxutils import escape
+
+    from openpyxl.utils import get_column_letter
+
+    strings: list[str] = []
+    index: dict[str, int] = {}
+    sheet_parts = []
+    for _number, rows in enumerate(sheets.values(), start=1):
+        xml_rows = []
+        for r, row in enumerate(rows, start=1):
+            cells = []
+            for c, text in enumerate(row, start=1):
+                if text is None:
+                    continue
+                if text not in index:
+                    index[text] = len(strings)
+                    strings.append(text)
+                ref = f"{get_column_letter(c)}{r}"
+                cells.append(f'<c r="{ref}" t="s"><v>{index[text]}</v></c>')
+            xml_rows.append(f'<row r="{r}">{"".join(cells)}</row>')
+        sheet_parts.append(
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+            '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+            f"<sheetData>{''.join(xml_rows)}</sheetData></worksheet>"
+        )
+    items = "".join(f"<si><t>{raw.get(s, escape(s))}</t></si>" for s in strings)
+    main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    package = "http://schemas.openxmlformats.org/package/2006/relationships"
+    ct = "application/vnd.openxmlformats-officedocument.spreadsheetml"
+    files = {
+        "[Content_Types].xml": (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
+            'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/>'
+            f'<Override PartName="/xl/workbook.xml" ContentType="{ct}.sheet.main+xml"/>'
+            + "".join(
+                f'<Override PartName="/xl/worksheets/sheet{n}.xml" '
+                f'ContentType="{ct}.worksheet+xml"/>'
+                for n in range(1, len(sheet_parts) + 1)
+            )
+            + f'<Override PartName="/xl/sharedStrings.xml" ContentType="{ct}.sharedStrings+xml"/>'
+            "</Types>"
+        ),
+        "_rels/.rels": (
+            f'<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="{package}">'
+            f'<Relationship Id="rId1" Type="{rel}/officeDocument" Target="xl/workbook.xml"/>'
+            "</Relationships>"
+        ),
+        "xl/workbook.xml": (
+            f'<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="{main}" xmlns:r="{rel}">'
+            "<sheets>"
+            + "".join(
+                f'<sheet name="{name}" sheetId="{n}" r:id="rId{n}"/>'
+                for n, name in enumerate(sheets, start=1)
+            )
+            + "</sheets></workbook>"
+        ),
+        "xl/_rels/workbook.xml.rels": (
+            f'<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="{package}">'
+            + "".join(
+                f'<Relationship Id="rId{n}" Type="{rel}/worksheet" '
+                f'Target="worksheets/sheet{n}.xml"/>'
+                for n in range(1, len(sheet_parts) + 1)
+            )
+            + f'<Relationship Id="rId{len(sheet_parts) + 1}" Type="{rel}/sharedStrings" '
+            'Target="sharedStrings.xml"/></Relationships>'
+        ),
+        "xl/sharedStrings.xml": (
+            f'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="{main}" count="{len(strings)}" '
+            f'uniqueCount="{len(strings)}">{items}</sst>'
+        ),
+    }
+    for n, part in enumerate(sheet_parts, start=1):
+        files[f"xl/worksheets/sheet{n}.xml"] = part
+    out = BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, text in files.items():
+            archive.writestr(name, text.encode("utf-8"))
+    return out.getvalue()

@@ -682,6 +682,8 @@ def _survey(
         section.questions.append(question)
         parse.question_rows[code] = number
 
+    if not questions:
+        parse.add(SURVEY, None, None, _("The survey sheet has no question."))
     if open_group is not None:
         parse.add(
             SURVEY, open_group.row, names("type"), _("This group is never ended (end group).")
@@ -937,7 +939,7 @@ def parse_xlsform(content: bytes) -> tuple[dict[str, Any], Parse]:
     wanted = (SURVEY, CHOICES, SETTINGS, INDICATORS, POLICY_GROUPS, *UNSUPPORTED_SHEETS)
     sheets, problems = read_sheets(content, wanted)
     parse = Parse(problems=list(problems))
-    if any(p.sheet == "" for p in problems):
+    if problems:  # cells that cannot be read: what follows from them would only mislead
         return {}, parse
     for name in UNSUPPORTED_SHEETS:
         if name in sheets and sheets[name].rows:

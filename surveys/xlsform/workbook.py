@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import posixpath
+import re
 import zipfile
 from dataclasses import dataclass
 from io import BytesIO
 from typing import Any
+from xml.etree.ElementTree import ParseError
 
+from defusedxml import ElementTree
 from django.utils.translation import gettext as _
 from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
@@ -114,6 +118,8 @@ def read_sheets(content: bytes, wanted: tuple[str, ...]) -> tuple[dict[str, Shee
             message = _("The workbook unpacks to more than %(n)s MB.") % {"n": limit}
             return {}, [Problem("", None, None, message)]
         workbook = load_workbook(BytesIO(content), read_only=True, data_only=True)
+    except ParseError:  # a part is no XML: maybe a string with a character XML cannot carry
+        return {}, _unreadable_text(content, wanted) or [not_xlsx]
     except Exception:  # any failure to open it means the same to the user
         return {}, [not_xlsx]
 
@@ -123,7 +129,11 @@ def read_sheets(content: bytes, wanted: tuple[str, ...]) -> tuple[dict[str, Shee
         by_name = {name.strip().lower(): name for name in workbook.sheetnames}
         for name in wanted:
             if name in by_name:
-                sheet, found = _read_sheet(workbook[by_name[name]], name)
+                worksheet = workbook[by_name[name]]
+                try:
+                    sheet, found = _read_sheet(worksheet, name)
+                except ParseError as error:  # in the header row: named by its letter
+                    sheet, found = Sheet(name, {}, []), [_unreadable_cell(worksheet, name, error)]
                 sheets[name] = sheet
                 problems += found
     except Exception:  # a part that cannot be parsed: the file is damaged
@@ -167,27 +177,124 @@ def _read_sheet(worksheet: Any, name: str) -> tuple[Sheet, list[Problem]]:
     rows: list[tuple[int, dict[str, str]]] = []
     width = max((index for index, _column in positions), default=-1) + 1
     if width:
-        for number, cells in enumerate(
-            worksheet.iter_rows(min_row=2, max_row=MAX_ROWS + 1, max_col=width, values_only=True),
-            start=2,
-        ):
-            if number > MAX_ROWS:
-                if any(cell_text(cell) for cell in cells):
-                    message = _("A sheet may have at most %(n)s rows.") % {"n": MAX_ROWS}
-                    problems.append(Problem(name, number, None, message))
-                break
-            values: dict[str, str] = {}
-            for index, column in positions:
-                text = cell_text(cells[index]) if index < len(cells) else ""
-                if not text:
-                    continue
-                if problem := _text_problem(text):
-                    problems.append(Problem(name, number, column, problem))
-                    continue
-                values[column] = text
-            if values:
-                rows.append((number, values))
+        try:
+            rows = _read_rows(worksheet, name, width, positions, problems)
+        except ParseError as error:
+            problems.append(_unreadable_cell(worksheet, name, error, columns))
     return Sheet(name=name, columns=columns, rows=rows), problems
+
+
+def _read_rows(
+    worksheet: Any, name: str, width: int, positions: list[tuple[int, str]], problems: list[Problem]
+) -> list[tuple[int, dict[str, str]]]:
+    rows: list[tuple[int, dict[str, str]]] = []
+    for number, cells in enumerate(
+        worksheet.iter_rows(min_row=2, max_row=MAX_ROWS + 1, max_col=width, values_only=True),
+        start=2,
+    ):
+        if number > MAX_ROWS:
+            if any(cell_text(cell) for cell in cells):
+                message = _("A sheet may have at most %(n)s rows.") % {"n": MAX_ROWS}
+                problems.append(Problem(name, number, None, message))
+            break
+        values: dict[str, str] = {}
+        for index, column in positions:
+            text = cell_text(cells[index]) if index < len(cells) else ""
+            if not text:
+                continue
+            if problem := _text_problem(text):
+                problems.append(Problem(name, number, column, problem))
+                continue
+            values[column] = text
+        if values:
+            rows.append((number, values))
+    return rows
+
+
+def _unreadable_cell(
+    worksheet: Any, name: str, error: ParseError, columns: dict[str, str] | None = None
+) -> Problem:
+    """The cell where a sheet's XML stops being readable: a character XML cannot carry
+    (NUL, a lone surrogate...) written as a character reference, or raw bytes."""
+    archive = worksheet.parent._archive
+    where = _cell_at_error(archive.read(worksheet._worksheet_path), error)
+    letter, row = where if where else (None, None)
+    column = next((c for c, lt in (columns or {}).items() if lt == letter), letter)
+    return Problem(name, row, column, unreadable_message())
+
+
+def unreadable_message() -> str:
+    return _(
+        "The cell holds a character that cannot be read or stored (NUL, a control character "
+        "or a lone surrogate)."
+    )
+
+
+CELL = re.compile(r'<(?:\w+:)?c\b[^>]*\br="([A-Z]+)([0-9]+)"')
+SHARED_STRING = re.compile(r"<(?:\w+:)?si\b")
+
+
+def _error_offset(text: str, error: ParseError) -> int:
+    line, column = getattr(error, "position", (1, 0))
+    lines = text.split("\n")
+    return sum(len(part) + 1 for part in lines[: max(line - 1, 0)]) + column
+
+
+def _cell_at_error(xml: bytes, error: ParseError) -> tuple[str, int] | None:
+    """(column letter, row) of the cell of a sheet's XML where the parser stopped."""
+    text = xml.decode("utf-8", errors="replace")
+    cells = list(CELL.finditer(text, 0, _error_offset(text, error)))
+    return (cells[-1].group(1), int(cells[-1].group(2))) if cells else None
+
+
+def _unreadable_text(content: bytes, wanted: tuple[str, ...]) -> list[Problem]:
+    """The cells of the ``wanted`` sheets that use the shared string no parser can read,
+    when that is why the workbook could not be opened."""
+    with zipfile.ZipFile(BytesIO(content)) as archive:
+        names = set(archive.namelist())
+        strings_path = "xl/sharedStrings.xml"
+        if strings_path not in names:
+            return []
+        text = archive.read(strings_path).decode("utf-8", errors="replace")
+        try:
+            ElementTree.fromstring(text.encode())
+            return []  # the shared strings are fine: something else is broken
+        except ParseError as error:
+            index = len(SHARED_STRING.findall(text, 0, _error_offset(text, error))) - 1
+        if index < 0:
+            return []
+        problems = []
+        for sheet, path in _sheet_parts(archive).items():
+            if sheet.strip().lower() not in wanted or path not in names:
+                continue
+            xml = archive.read(path).decode("utf-8", errors="replace")
+            pattern = re.compile(
+                r'<(?:\w+:)?c\b[^>]*\br="([A-Z]+)([0-9]+)"[^>]*\bt="s"[^>]*>\s*'
+                rf"<(?:\w+:)?v>{index}</"
+            )
+            problems += [
+                Problem(sheet.strip().lower(), int(m.group(2)), m.group(1), unreadable_message())
+                for m in pattern.finditer(xml)
+            ]
+        return problems
+
+
+def _sheet_parts(archive: zipfile.ZipFile) -> dict[str, str]:
+    """Sheet name → path of its part in the zip, from the workbook and its relationships."""
+    try:
+        book = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+        rels = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    except (KeyError, ParseError):
+        return {}
+    targets = {rel.get("Id"): rel.get("Target", "") for rel in rels}
+    parts = {}
+    for sheet in book.iter():
+        if sheet.tag.endswith("}sheet") or sheet.tag == "sheet":
+            rid = next((v for k, v in sheet.attrib.items() if k.endswith("}id")), None)
+            target = targets.get(rid, "")
+            path = target.lstrip("/") if target.startswith("/") else posixpath.join("xl", target)
+            parts[sheet.get("name", "")] = posixpath.normpath(path)
+    return parts
 
 
 def _text_problem(text: str) -> str | None:
