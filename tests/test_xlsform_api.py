@@ -16,6 +16,7 @@ from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.test import Client
+from django.utils import translation
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -59,8 +60,10 @@ def importer() -> Any:
     )
 
 
-def post(client: Client, content: bytes, name: str = "form.xlsx") -> Any:
-    return client.post(URL, {"file": SimpleUploadedFile(name, content)})
+def post(client: Client, content: bytes, name: str = "form.xlsx", language: str = "en") -> Any:
+    return client.post(
+        URL, {"file": SimpleUploadedFile(name, content)}, HTTP_ACCEPT_LANGUAGE=language
+    )
 
 
 def stored() -> tuple[int, int]:
@@ -143,6 +146,12 @@ def test_a_refused_form_answers_400_listing_every_problem_and_stores_nothing() -
     ]
     assert body["fields"]["file"][0] == "survey, row 2, column type: Repeats are not supported."
     assert stored() == (0, 0)
+    # In Vietnamese (the default language) too.
+    body = post(client, content, language="vi").json()
+    assert body["detail"] == "XLSForm chưa được nhập: có 3 lỗi."
+    assert body["fields"]["file"][0] == (
+        "survey, dòng 2, cột type: Không hỗ trợ nhóm lặp (repeat)."
+    )
 
     for bad in (b"not a workbook", b""):
         response = post(client, bad)
@@ -175,7 +184,7 @@ def test_admin_upload_page_imports_or_lists_the_problems() -> None:
             "change_questionnaireversion",
         ),
     )
-    client = Client()
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
     client.force_login(editor)
     changelist = client.get("/admin/surveys/questionnaireversion/")
     assert changelist.status_code == 200
@@ -245,7 +254,7 @@ def test_the_command_imports_or_prints_every_problem(tmp_path: Path) -> None:
         )
     )
     err = io.StringIO()
-    with pytest.raises(CommandError, match="not imported, 2 problem"):
+    with translation.override("en"), pytest.raises(CommandError, match="not imported, 2 problem"):
         call_command("import_xlsform", str(bad), stderr=err)
     assert err.getvalue().splitlines() == [
         "survey, row 2, column type: Calculations are not supported.",

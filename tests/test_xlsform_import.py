@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.utils import translation
 
 from surveys.models import Indicator, Question, Questionnaire, QuestionnaireVersion
 from surveys.xlsform import XlsformRefused, import_xlsform
@@ -418,7 +419,7 @@ def test_missing_sheets_and_bad_settings(sheets: dict[str, Any], expected: set[A
 @pytest.mark.django_db
 def test_a_file_that_is_no_workbook_is_refused() -> None:
     for content in (b"", b"type,name,label\ntext,t,T\n", b"PK\x03\x04 not really a zip"):
-        with pytest.raises(XlsformRefused) as refused:
+        with translation.override("en"), pytest.raises(XlsformRefused) as refused:
             import_xlsform(content)
         assert [str(p) for p in refused.value.problems] == [
             "The file is not an Excel workbook (.xlsx)."
@@ -505,7 +506,7 @@ def test_a_zip_bomb_is_refused_before_it_is_unpacked() -> None:
     out = BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("xl/worksheets/sheet1.xml", b"\0" * (60 * 1024 * 1024))
-    with pytest.raises(XlsformRefused) as refused:
+    with translation.override("en"), pytest.raises(XlsformRefused) as refused:
         import_xlsform(out.getvalue())
     assert "unpacks to more than" in str(refused.value)
 

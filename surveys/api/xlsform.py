@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404, HttpResponse
-from django.utils.translation import gettext as _t
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -105,7 +105,12 @@ def refused_response(problems: list[Problem]) -> Response:
     return Response(
         {
             "code": "invalid_xlsform",
-            "detail": _t("The XLSForm was not imported: %(n)s problem(s).") % {"n": len(problems)},
+            "detail": ngettext(
+                "The XLSForm was not imported: %(n)s problem.",
+                "The XLSForm was not imported: %(n)s problems.",
+                len(problems),
+            )
+            % {"n": len(problems)},
             "fields": {"file": [str(p) for p in problems]},
             "errors": [p.as_dict() for p in problems],
         },
@@ -150,7 +155,7 @@ class XlsformImportView(APIView):
                 "Refused",
                 value={
                     "code": "invalid_xlsform",
-                    "detail": "The XLSForm was not imported: 1 problem(s).",
+                    "detail": "The XLSForm was not imported: 1 problem.",
                     "fields": {"file": ["survey, row 7, column type: Repeats are not supported."]},
                     "errors": [
                         {
@@ -167,7 +172,7 @@ class XlsformImportView(APIView):
         ],
     )
     def post(self, request: Request) -> Response:
-        too_large = _t("The file is larger than %(n)s MB.") % {"n": MAX_FILE_BYTES // 2**20}
+        too_large = gettext("The file is larger than %(n)s MB.") % {"n": MAX_FILE_BYTES // 2**20}
         if not body_within_limit(request, MAX_BODY_BYTES):
             raise ValidationError({"file": [too_large]})
         data = self.Input(data=request.data)
