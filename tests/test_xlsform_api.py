@@ -318,6 +318,8 @@ def with_cell(value: Any, where: tuple[str, int, int]) -> bytes:
 @example(value="Câu\x00hỏi", where=("survey", 3, 4))
 @example(value="\ud800", where=("choices", 2, 3))
 @example(value=10**400, where=("choices", 4, 2))
+@example(value=10**15, where=("choices", 4, 2))  # a scale point beyond the bounds' digits
+@example(value="²", where=("choices", 4, 2))
 @example(value=". >= 1e400", where=("survey", 3, 5))
 def test_property_any_cell_gives_201_or_a_400_naming_it(
     value: Any, where: tuple[str, int, int]

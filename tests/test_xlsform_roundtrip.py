@@ -103,7 +103,21 @@ def test_round_trip_of_a_draft_with_numbers_dates_and_personal_data(sipas: Any) 
         show_if_values=["internet", "khac"],
     )
 
-    imported = import_xlsform(export_xlsform(draft)).version
+    Question.objects.create(
+        section=section,
+        position=len(specs) + 2,
+        code="ZT",
+        type="text",
+        label_vi="Vì sao?",
+        show_if_question=Question.objects.get(version=draft, code="A08"),
+        show_if_values=["Hà Nội", "Đắk Lắk's"],
+    )
+
+    content = export_xlsform(draft)
+    warnings: list[str] = []
+    convert(content, warnings=warnings, file_type=".xlsx")
+    assert warnings == []  # English labels left empty (choices a, b, c) warn of nothing
+    imported = import_xlsform(content).version
     expected, got = outline(draft), outline(imported)
     for want, have in zip(expected["sections"], got["sections"], strict=True):
         assert have == want

@@ -10,6 +10,7 @@ answers as they are.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -36,6 +37,7 @@ SIPAS_PERSONAL_DATA = "sipas_personal_data"  # yes: asks for personal data
 SIPAS_LABEL = "sipas_label"  # the version's label
 SIPAS_TITLE_EN = "sipas_title_en"  # the questionnaire's English title
 
+WHOLE_NUMBER = re.compile(r"-?[0-9]+")  # ASCII digits only: "²".isdigit() is true
 YES, NO = "yes", "no"
 YESNO_LIST = "sipas_yes_no"
 YESNO_LABELS = {YES: ("Có", "Yes"), NO: ("Không", "No")}
@@ -48,7 +50,7 @@ def translated(column: str, language: str) -> str:
 
 def xml_name(code: str) -> str:
     """The XLSForm name of a question or section code (``_`` before a leading digit)."""
-    return f"_{code}" if code[:1].isdigit() else code
+    return f"_{code}" if code[:1] in "0123456789" and code else code
 
 
 def code_of(name: str) -> str:
@@ -86,7 +88,7 @@ def value_of(question_type: str, text: str) -> Any:
                 return False
             raise ValueError(text)
         case Question.Type.SCALE | Question.Type.NUMBER:
-            if not text.lstrip("-").isdigit():
+            if not WHOLE_NUMBER.fullmatch(text) or len(text) > 20:
                 raise ValueError(text)
             return int(text)
     return text

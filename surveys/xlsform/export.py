@@ -123,11 +123,13 @@ def _relevant(question: Question) -> str:
     name = xml_name(condition.code)
     terms = []
     for value in question.show_if_values:
-        text = value_text(condition.type, value).replace("'", "")
+        text = value_text(condition.type, value)
+        # XPath has no escapes: a value holding ' is quoted with " (both: " dropped).
+        quoted = f"'{text}'" if "'" not in text else '"{}"'.format(text.replace('"', ""))
         if condition.type == Question.Type.MULTIPLE:
-            terms.append(f"selected(${{{name}}}, '{text}')")
+            terms.append(f"selected(${{{name}}}, {quoted})")
         else:
-            terms.append(f"${{{name}}} = '{text}'")
+            terms.append(f"${{{name}}} = {quoted}")
     return " or ".join(terms)
 
 

@@ -50,6 +50,7 @@ from surveys.xlsform.common import (
     SIPAS_TITLE_EN,
     SIPAS_TYPE,
     SURVEY,
+    WHOLE_NUMBER,
     code_of,
     value_of,
 )
@@ -203,7 +204,7 @@ def _unsupported_column(column: str) -> str:
     }
     if base in reasons:
         return reasons[base]
-    if "::" in column:
+    if "::" in column and base in SURVEY_TRANSLATABLE:
         return _(
             "The column %(c)s is not supported: labels and hints are read in Vietnamese (vi) "
             "and English (en) only."
@@ -653,7 +654,7 @@ def _survey(
                         "section's first question, or begin a new group."
                     ),
                 )
-            if not label_vi:
+            if not label_vi and not label_en:
                 parse.add(SURVEY, number, names("label:vi"), _("Give the Vietnamese label."))
             section.notes.append((label_vi, label_en))
             continue
@@ -699,7 +700,7 @@ def _survey(
             taken.add(code)
         if section.notes:
             section.spec["intro"] = {
-                "vi": "\n\n".join(vi for vi, _en in section.notes),
+                "vi": "\n\n".join(vi for vi, _en in section.notes if vi),
                 "en": "\n\n".join(en for _vi, en in section.notes if en),
             }
         section.spec["questions"] = [q.spec for q in section.questions]
@@ -764,7 +765,7 @@ def _question(
             choices = []
         elif sipas_type == "scale":
             spec["type"] = Question.Type.SCALE
-            if list_name in lists and not all(c["code"].lstrip("-").isdigit() for c in choices):
+            if list_name in lists and not all(WHOLE_NUMBER.fullmatch(c["code"]) for c in choices):
                 problem("type", _("A scale's choices are named by their point, e.g. 1 to 5."))
         else:
             spec["type"] = Question.Type.SINGLE
@@ -825,7 +826,10 @@ def _constraint(
 ) -> None:
     kind = spec["type"]
     if kind == Question.Type.SCALE:
-        points = [int(c["code"]) for c in choices if c["code"].lstrip("-").isdigit()]
+        points = [int(c["code"]) for c in choices if WHOLE_NUMBER.fullmatch(c["code"])]
+        if any(abs(point) >= BOUND_LIMIT for point in points):
+            problem("type", _("A scale's points must be below %(n)s.") % {"n": BOUND_LIMIT})
+            return
         if points:
             spec["min"], spec["max"] = min(points), max(points)
     if not text:
