@@ -8,6 +8,7 @@ from feedback.api import views as feedback_views
 from results.api.urls import urlpatterns as results_urlpatterns
 from scoring.api import views as scoring_views
 from surveys.api import views as survey_views
+from surveys.api import xlsform as xlsform_views
 
 # The results reads first: they are most of the traffic, and Django tries the patterns in
 # order (no two patterns here match the same path, so the order changes nothing else).
@@ -20,6 +21,16 @@ urlpatterns = [
         "rounds/<code:code>/questionnaire/",
         survey_views.RoundQuestionnaireView.as_view(),
         name="round-questionnaire",
+    ),
+    path(
+        "questionnaires/xlsform/",
+        xlsform_views.XlsformImportView.as_view(),
+        name="xlsform-import",
+    ),
+    path(
+        "questionnaires/<code:code>/versions/<int:number>/xlsform.xlsx",
+        xlsform_views.VersionXlsformView.as_view(),
+        name="version-xlsform",
     ),
     path("responses/", feedback_views.ResponseCreateView.as_view(), name="responses"),
     path("paper-imports/", paper_views.PaperImportCreateView.as_view(), name="paper-imports"),
