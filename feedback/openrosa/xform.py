@@ -104,7 +104,6 @@ def round_sheets(survey_round: Round) -> dict[str, list[dict[str, str]]]:
             "type": f"select_one {UNIT_LIST}",
             "name": UNIT,
             "required": "yes",
-            "appearance": "minimal" if len(units) > 10 else "",
             **_labels("label", "Tỉnh, thành phố được đánh giá", "Province rated", label_keys),
         }
     ]
@@ -122,7 +121,6 @@ def round_sheets(survey_round: Round) -> dict[str, list[dict[str, str]]]:
                 "type": f"select_one {AGENCY_LIST}",
                 "name": AGENCY,
                 "choice_filter": f"unit=${{{UNIT}}}",
-                "appearance": "minimal",
                 **_labels(
                     "label",
                     "Cơ quan (không bắt buộc)",
