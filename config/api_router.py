@@ -8,6 +8,7 @@ from feedback.api import views as feedback_views
 from results.api.urls import urlpatterns as results_urlpatterns
 from scoring.api import views as scoring_views
 from surveys.api import views as survey_views
+from surveys.api import xlsform as xlsform_views
 
 urlpatterns = [
     path("", survey_views.ApiRootView.as_view(), name="root"),
@@ -17,6 +18,11 @@ urlpatterns = [
         "rounds/<code:code>/questionnaire/",
         survey_views.RoundQuestionnaireView.as_view(),
         name="round-questionnaire",
+    ),
+    path(
+        "questionnaires/<code:code>/versions/<int:number>/xlsform.xlsx",
+        xlsform_views.VersionXlsformView.as_view(),
+        name="version-xlsform",
     ),
     path("responses/", feedback_views.ResponseCreateView.as_view(), name="responses"),
     path("paper-imports/", paper_views.PaperImportCreateView.as_view(), name="paper-imports"),

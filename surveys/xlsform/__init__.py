@@ -1,0 +1,16 @@
+"""Questionnaire versions in and out as XLSForm, the spreadsheet form design of ODK,
+KoboToolbox and SurveyCTO (docs/xlsform.md)."""
+
+from surveys.xlsform.common import XLSX_CONTENT_TYPE, code_of, value_of, value_text, xml_name
+from surveys.xlsform.export import SHEET_COLUMNS, export_xlsform, xlsform_sheets
+
+__all__ = [
+    "SHEET_COLUMNS",
+    "XLSX_CONTENT_TYPE",
+    "code_of",
+    "export_xlsform",
+    "value_of",
+    "value_text",
+    "xlsform_sheets",
+    "xml_name",
+]
