@@ -45,7 +45,9 @@ def stored_answers(response: Response) -> dict[str, Any]:
 
 def post(client: Client, xml: bytes, credentials: dict[str, str], **files: bytes) -> Any:
     data: dict[str, Any] = {"xml_submission_file": SimpleUploadedFile("s.xml", xml, "text/xml")}
-    data |= {name: SimpleUploadedFile(name, content, "image/jpeg") for name, content in files.items()}
+    data |= {
+        name: SimpleUploadedFile(name, content, "image/jpeg") for name, content in files.items()
+    }
     return client.post("/openrosa/submission", data, **credentials)
 
 
@@ -86,10 +88,12 @@ def test_form_list_and_form(client: Client, agency_round: Round, enumerator: Any
         ".//{http://www.w3.org/2002/xforms}instance[@id='sipas_units']//"
         "{http://www.w3.org/2002/xforms}name"
     )
-    assert sorted(u.text for u in units) == sorted(agency_round.units.values_list("code", flat=True))
+    assert sorted(u.text for u in units) == sorted(
+        agency_round.units.values_list("code", flat=True)
+    )
     assert "instance('sipas_agencies')/root/item[unit= /data/sipas_unit ]" in xform
     assert "<sipas_psu/>" in xform
-    assert 'relevant=" /data/MAIN/USED  = \'yes\'"' in xform
+    assert "relevant=\" /data/MAIN/USED  = 'yes'\"" in xform
 
     closed = client.get("/openrosa/forms/old/form.xml", **basic(user.username, password))
     assert closed.status_code == 404
@@ -111,7 +115,7 @@ def test_unauthenticated_wrong_password_and_no_permission(
     assert wrong.status_code == 401
     assert Response.objects.count() == 0
 
-    other, other_password = make_enumerator("visitor", permitted=False)
+    _other, other_password = make_enumerator("visitor", permitted=False)
     forbidden = post(client, instance_xml({"USED": "yes"}), basic("visitor", other_password))
     assert forbidden.status_code == 403
     assert "submit" in message(forbidden)
@@ -126,7 +130,9 @@ def test_head_then_post_with_basic(client: Client, agency_round: Round, enumerat
     assert int(head["X-OpenRosa-Accept-Content-Length"]) >= 10 * 1024 * 1024
     # The account's own password works over Basic too (never over Digest).
     instance_id = f"uuid:{uuid.uuid4()}"
-    xml = instance_xml({"USED": "yes", "SAT": "4"}, unit="19", psu="19-TanCuong", instance_id=instance_id)
+    xml = instance_xml(
+        {"USED": "yes", "SAT": "4"}, unit="19", psu="19-TanCuong", instance_id=instance_id
+    )
     stored = post(client, xml, basic(user.username, ACCOUNT_PASSWORD))
     assert stored.status_code == 201, stored.content
     assert stored["X-OpenRosa-Version"] == "1.0"
@@ -154,7 +160,7 @@ def test_digest_with_two_client_implementations(
         url, auth=digest, files={"xml_submission_file": ("s.xml", xml, "text/xml")}, timeout=10
     )
     assert stored.status_code == 201, stored.text
-    assert "algorithm=SHA-256" in stored.request.headers["Authorization"]
+    assert 'algorithm="SHA-256"' in stored.request.headers["Authorization"]
 
     # urllib answers the first challenge only: MD5.
     manager = urllib.request.HTTPPasswordMgrWithDefaultRealm()
@@ -165,9 +171,13 @@ def test_digest_with_two_client_implementations(
         assert b"<formID>swap</formID>" in listed.read()
     boundary = "sipas-boundary"
     body = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="xml_submission_file"; '
-        f'filename="s.xml"\r\nContent-Type: text/xml\r\n\r\n'
-    ).encode() + instance_xml({"USED": "yes", "SAT": "2"}, unit="02") + f"\r\n--{boundary}--\r\n".encode()
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="xml_submission_file"; '
+            f'filename="s.xml"\r\nContent-Type: text/xml\r\n\r\n'
+        ).encode()
+        + instance_xml({"USED": "yes", "SAT": "2"}, unit="02")
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     request = urllib.request.Request(
         url, data=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
     )
@@ -223,7 +233,9 @@ def test_duplicate_and_conflicting_instances(
     again = post(client, xml, credentials)
     assert again.status_code == 202  # ODK Collect counts it sent
     assert Response.objects.get().receipt in message(again)
-    other = post(client, instance_xml({"USED": "yes", "SAT": "1"}, instance_id=instance_id), credentials)
+    other = post(
+        client, instance_xml({"USED": "yes", "SAT": "1"}, instance_id=instance_id), credentials
+    )
     assert other.status_code == 409
     assert "instanceID" in message(other)
     response = Response.objects.get()
@@ -248,7 +260,9 @@ def test_hidden_answer_discarded_and_invalid_value_named(
         refused = post(client, instance_xml(answers), credentials)
         assert refused.status_code == 400, answers
         assert message(refused).startswith(named), message(refused)
-    wrong_agency = post(client, instance_xml({"USED": "no"}, unit="01", agency="19-TTPVHCC"), credentials)
+    wrong_agency = post(
+        client, instance_xml({"USED": "no"}, unit="01", agency="19-TTPVHCC"), credentials
+    )
     assert wrong_agency.status_code == 400
     assert message(wrong_agency).startswith("sipas_agency")
     assert Response.objects.count() == 1
@@ -293,10 +307,14 @@ def test_attachments_stored_limited_and_served_to_staff_only(
     assert download["Content-Disposition"].startswith('attachment; filename="paper.jpg"')
 
 
-def test_closed_round_and_unknown_form(client: Client, agency_round: Round, enumerator: Any) -> None:
+def test_closed_round_and_unknown_form(
+    client: Client, agency_round: Round, enumerator: Any
+) -> None:
     user, password = enumerator
     credentials = basic(user.username, password)
-    Round.objects.filter(pk=agency_round.pk).update(closes_at=timezone.now() - dt.timedelta(hours=1))
+    Round.objects.filter(pk=agency_round.pk).update(
+        closes_at=timezone.now() - dt.timedelta(hours=1)
+    )
     closed = post(client, instance_xml({"USED": "no"}), credentials)
     assert closed.status_code == 403
     assert "swap" in message(closed)
@@ -317,7 +335,9 @@ def test_closed_round_and_unknown_form(client: Client, agency_round: Round, enum
         b"",
     ],
 )
-def test_hostile_xml_refused(client: Client, agency_round: Round, enumerator: Any, xml: bytes) -> None:
+def test_hostile_xml_refused(
+    client: Client, agency_round: Round, enumerator: Any, xml: bytes
+) -> None:
     user, password = enumerator
     refused = post(client, xml, basic(user.username, password))
     assert refused.status_code == 400

@@ -76,7 +76,7 @@ def openrosa_message(status: int, message: str, *, nature: str = "") -> HttpResp
         "</OpenRosaResponse>"
     )
     response = HttpResponse(body, status=status, content_type="text/xml; charset=utf-8")
-    response.headers.update(OPENROSA_HEADERS)
+    response["X-OpenRosa-Version"] = "1.0"
     return response
 
 
@@ -89,7 +89,7 @@ def _unauthorized(*, stale: bool = False) -> HttpResponse:
         status=401,
         content_type="text/xml; charset=utf-8",
     )
-    response.headers.update(OPENROSA_HEADERS)
+    response["X-OpenRosa-Version"] = "1.0"
     return auth.attach_challenge(response, stale=stale)
 
 
@@ -117,7 +117,7 @@ def openrosa_view(methods: tuple[str, ...]) -> Callable[..., Any]:
                 )
             request.openrosa_user = outcome.user  # type: ignore[attr-defined]
             response = view(request, *args, **kwargs)
-            response.headers.update(OPENROSA_HEADERS)
+            response["X-OpenRosa-Version"] = "1.0"
             return response
 
         wrapped.__name__ = view.__name__

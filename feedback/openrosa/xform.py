@@ -31,9 +31,9 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring
 from django.utils.translation import gettext as _
 from pyxform.xls2xform import convert
-from surveys.xlsform import xlsform_sheets, xml_name
 
 from surveys.models import Agency, Question, Round
+from surveys.xlsform import xlsform_sheets, xml_name
 
 UNIT, AGENCY, PSU = "sipas_unit", "sipas_agency", "sipas_psu"
 UNIT_LIST, AGENCY_LIST = "sipas_units", "sipas_agencies"
@@ -184,14 +184,13 @@ def round_form(survey_round: Round) -> RoundForm:
     if (form := _FORMS.get(key)) is not None:
         return form
     warnings: list[str] = []
-    result = convert(
-        {
-            name: rows
-            for sheet, rows in sheets.items()
-            for name, rows in ((sheet, rows), (f"{sheet}_header", _header(rows)))
-        },
-        warnings=warnings,
-    )
+    workbook: dict[str, Any] = {}
+    for sheet, rows in sheets.items():
+        # As pyxform reads a spreadsheet: empty cells are absent.
+        cells = [{k: str(v) for k, v in row.items() if v not in (None, "")} for row in rows]
+        workbook[sheet] = cells
+        workbook[f"{sheet}_header"] = _header(cells)
+    result = convert(workbook, warnings=warnings)
     questions = Question.objects.filter(version_id=survey_round.version_id).values_list(
         "code", "type"
     )
