@@ -20,6 +20,11 @@ urlpatterns = [
         name="round-questionnaire",
     ),
     path(
+        "questionnaires/xlsform/",
+        xlsform_views.XlsformImportView.as_view(),
+        name="xlsform-import",
+    ),
+    path(
         "questionnaires/<code:code>/versions/<int:number>/xlsform.xlsx",
         xlsform_views.VersionXlsformView.as_view(),
         name="version-xlsform",

@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Max, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.text import capfirst
@@ -47,6 +48,8 @@ from surveys.validation import (
     misplaced_conditions,
     ranked,
 )
+from surveys.xlsform import MAX_FILE_BYTES as XLSFORM_MAX_FILE_BYTES
+from surveys.xlsform import XlsformRefused, import_xlsform
 
 logger = logging.getLogger(__name__)
 
@@ -352,6 +355,7 @@ class QuestionnaireVersionAdmin(SavesOrExplainsMixin, admin.ModelAdmin):
     inlines = [SectionInline, PolicyGroupInline]
     actions = ["publish_selected", "retire_selected", "start_draft_from_selected"]
     change_form_template = "admin/surveys/questionnaireversion/change_form.html"
+    change_list_template = "admin/surveys/questionnaireversion/change_list.html"
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         if obj is not None and not obj.is_editable:
@@ -393,8 +397,22 @@ class QuestionnaireVersionAdmin(SavesOrExplainsMixin, admin.ModelAdmin):
                 self.admin_site.admin_view(require_POST(self.publish_view)),
                 name="surveys_questionnaireversion_publish",
             ),
+            path(
+                "import-xlsform/",
+                self.admin_site.admin_view(self.import_xlsform_view),
+                name="surveys_questionnaireversion_import_xlsform",
+            ),
         ]
         return urls + super().get_urls()
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        extra_context = {**(extra_context or {}), "may_import_xlsform": self._may_import(request)}
+        return super().changelist_view(request, extra_context)
+
+    def _may_import(self, request: HttpRequest) -> bool:
+        return self.has_add_permission(request) and request.user.has_perm(
+            "surveys.add_questionnaire"
+        )
 
     @admin.display(description=_("preview"))
     def preview_link(self, obj: QuestionnaireVersion) -> str:
@@ -421,6 +439,38 @@ class QuestionnaireVersionAdmin(SavesOrExplainsMixin, admin.ModelAdmin):
         self._publish(request, version)
         return HttpResponseRedirect(
             reverse("admin:surveys_questionnaireversion_change", args=[version.pk])
+        )
+
+    def import_xlsform_view(self, request: HttpRequest) -> HttpResponse:
+        """Upload an XLSForm: a new draft, or every problem listed by sheet, row and column."""
+        if not self._may_import(request):
+            raise PermissionDenied
+        problems: list[Any] = []
+        form = XlsformUploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                imported = import_xlsform(upload.read())
+            except XlsformRefused as refused:
+                problems = refused.problems
+            else:
+                self.message_user(
+                    request,
+                    _("%(v)s imported as a new draft.") % {"v": imported.version},
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:surveys_questionnaireversion_change", args=[imported.version.pk])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Import an XLSForm"),
+            "form": form,
+            "problems": problems,
+        }
+        return TemplateResponse(
+            request, "admin/surveys/questionnaireversion/import_xlsform.html", context
         )
 
     # Actions --------------------------------------------------------------------------
@@ -466,6 +516,21 @@ class QuestionnaireVersionAdmin(SavesOrExplainsMixin, admin.ModelAdmin):
             self.message_user(
                 request, _("New draft %(draft)s created.") % {"draft": draft}, messages.SUCCESS
             )
+
+
+class XlsformUploadForm(forms.Form):
+    file = forms.FileField(
+        label=_("XLSForm file (.xlsx)"),
+        help_text=_("Sheets survey, choices and settings; see docs/xlsform.md."),
+    )
+
+    def clean_file(self) -> Any:
+        upload = self.cleaned_data["file"]
+        if upload.size > XLSFORM_MAX_FILE_BYTES:
+            raise ValidationError(
+                _("The file is larger than %(n)s MB.") % {"n": XLSFORM_MAX_FILE_BYTES // 2**20}
+            )
+        return upload
 
 
 # Section page ---------------------------------------------------------------------------

@@ -188,7 +188,12 @@ def load_questionnaire(
     return version, True
 
 
-def _load_content(version: QuestionnaireVersion, spec: dict[str, Any]) -> None:
+def _load_content(
+    version: QuestionnaireVersion, spec: dict[str, Any], *, clean: bool = True
+) -> None:
+    """Create the content of ``spec`` in ``version``. ``clean=False`` leaves out each
+    question's ``full_clean``, for a caller that checks the whole version afterwards with
+    ``version_errors`` to report every problem at once (the XLSForm import)."""
     groups: dict[str, PolicyGroup] = {}
     for position, item in enumerate(spec.get("policy_groups", []), start=1):
         name_vi, name_en = _text(item.get("name"), f"policy group {item.get('code')}")
@@ -277,7 +282,8 @@ def _load_content(version: QuestionnaireVersion, spec: dict[str, Any]) -> None:
                 excluded_from_indices=bool(q.get("excluded", False)),
                 personal_data=bool(q.get("personal_data", False)),
             )
-            question.full_clean(exclude=["version"])
+            if clean:
+                question.full_clean(exclude=["version"])
             question.save()
             questions[code] = question
 
