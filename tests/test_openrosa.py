@@ -116,7 +116,11 @@ def test_unauthenticated_wrong_password_and_no_permission(
     assert Response.objects.count() == 0
 
     _other, other_password = make_enumerator("visitor", permitted=False)
-    forbidden = post(client, instance_xml({"USED": "yes"}), basic("visitor", other_password))
+    forbidden = post(
+        client,
+        instance_xml({"USED": "yes"}),
+        basic("visitor", other_password) | {"HTTP_ACCEPT_LANGUAGE": "en"},
+    )
     assert forbidden.status_code == 403
     assert "submit" in message(forbidden)
     assert client.get("/openrosa/formList", **basic("visitor", other_password)).status_code == 403
