@@ -35,6 +35,7 @@ urlpatterns = [
     path("api/auth/", include("rest_framework.urls", namespace="rest_framework")),
     path("results/", include("results.dashboard.urls")),
     path("open311/v2/", include("feedback.open311.urls")),
+    path("openrosa/", include("feedback.openrosa.urls")),
     path("", include("surveys.urls")),
     path("", include("feedback.urls")),
 ]

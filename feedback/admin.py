@@ -12,11 +12,12 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.template import engines
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
@@ -26,7 +27,14 @@ from feedback import (
     admin_petitions,  # noqa: F401  (registers the petition admin)
 )
 from feedback.invitations import MAX_INVITATIONS, generate_invitations, invitations_csv
-from feedback.models import DESIGN_CODE_MAX_LENGTH, Answer, Invitation, Response
+from feedback.models import (
+    DESIGN_CODE_MAX_LENGTH,
+    Answer,
+    Invitation,
+    OpenRosaCredential,
+    Response,
+    ResponseAttachment,
+)
 from surveys.models import Agency, Round, Unit
 
 MANAGE_INVITATIONS = "feedback.manage_invitations"
@@ -60,6 +68,37 @@ class AnswerInline(admin.TabularInline):
         return False
 
 
+class AttachmentInline(admin.TabularInline):
+    """Files sent with the response (ODK submissions), each a download link for staff who
+    may view responses; the content itself never appears on a page."""
+
+    model = ResponseAttachment
+    fields = ["download", "content_type", "size", "received_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ResponseAttachment]:
+        return super().get_queryset(request).defer("content")
+
+    @admin.display(description=_("file"))
+    def download(self, obj: ResponseAttachment) -> str:
+        url = reverse(
+            "admin:feedback_response_attachment",
+            kwargs={"object_id": obj.response_id, "attachment_id": obj.pk},
+        )
+        return format_html('<a href="{}">{}</a>', url, obj.name)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm("feedback.view_response")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Response)
 class ResponseAdmin(admin.ModelAdmin):
     list_display = ["receipt", "round", "unit", "channel", "submitted_at"]
@@ -82,9 +121,38 @@ class ResponseAdmin(admin.ModelAdmin):
         "client_id",
         "invitation",
         "import_batch",
+        "submitted_by",
     ]
     readonly_fields = fields
-    inlines = [AnswerInline]
+    inlines = [AnswerInline, AttachmentInline]
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path(
+                "<path:object_id>/attachments/<int:attachment_id>/",
+                self.admin_site.admin_view(self.attachment_view),
+                name="feedback_response_attachment",
+            ),
+            *super().get_urls(),
+        ]
+
+    def attachment_view(
+        self, request: HttpRequest, object_id: str, attachment_id: int
+    ) -> HttpResponse:
+        """One attachment, as a download (never shown inline: its type is the sender's
+        word), to staff who may view responses."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        attachment = ResponseAttachment.objects.filter(
+            pk=attachment_id, response_id=object_id if str(object_id).isdigit() else None
+        ).first()
+        if attachment is None:
+            raise Http404
+        response = HttpResponse(bytes(attachment.content), content_type="application/octet-stream")
+        response["Content-Disposition"] = _content_disposition(attachment.name)
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Cache-Control"] = "private, no-store"
+        return response
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -94,6 +162,53 @@ class ResponseAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.is_superuser
+
+
+def _content_disposition(name: str) -> str:
+    from urllib.parse import quote
+
+    ascii_name = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name
+    )
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
+
+
+@admin.register(OpenRosaCredential)
+class OpenRosaCredentialAdmin(admin.ModelAdmin):
+    """ODK passwords: *Add* issues one for an account and shows it once (docs/odk.md)."""
+
+    list_display = ["user", "realm", "created_at"]
+    search_fields = ["user__username"]
+    fields = ["user"]
+    autocomplete_fields: list[str] = []
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return ["user", "realm", "created_at"] if obj is not None else []
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return ["user", "realm", "created_at"] if obj is not None else ["user"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        from django.contrib import messages
+
+        from feedback.openrosa.auth import issue_password
+
+        password = issue_password(obj.user)
+        saved = OpenRosaCredential.objects.get(user=obj.user)
+        obj.pk, obj.username, obj.realm = saved.pk, saved.username, saved.realm
+        obj.ha1_md5, obj.ha1_sha256, obj.created_at = (
+            saved.ha1_md5,
+            saved.ha1_sha256,
+            saved.created_at,
+        )
+        messages.warning(
+            request,
+            _("ODK password of %(user)s, shown only this once: %(password)s")
+            % {"user": obj.user.get_username(), "password": password},
+        )
 
 
 # --- Invitations --------------------------------------------------------------------------

@@ -138,6 +138,7 @@ def _submit_as_last_read(
     digest: str,
     weight: float,
     import_batch_id: int | None,
+    account_id: int | None,
     psu: str,
     stratum: str,
     now: Any,
@@ -185,6 +186,7 @@ def _submit_as_last_read(
         psu=psu,
         stratum=stratum,
         import_batch_id=import_batch_id,
+        submitted_by_id=account_id,
     )
     try:
         with transaction.atomic() if connection.in_atomic_block else nullcontext():
@@ -305,7 +307,8 @@ def submit_response(
 ) -> Submission:
     """Validate and store one response; see the module docstring for the guarantees.
 
-    ``account_id`` is the API account that sends it, ``None`` for an anonymous client.
+    ``account_id`` is the API (or ODK) account that sends it, ``None`` for an anonymous
+    client; the response records it (``submitted_by``).
     ``psu`` and ``stratum`` are its sample design (``feedback.design``); with an
     invitation that has them, the invitation's are stored.
     """
@@ -328,6 +331,7 @@ def submit_response(
             digest=digest,
             weight=weight,
             import_batch_id=import_batch_id,
+            account_id=account_id,
             psu=psu,
             stratum=stratum,
             now=now,
@@ -406,6 +410,7 @@ def submit_response(
                 psu=psu,
                 stratum=stratum,
                 import_batch_id=import_batch_id,
+                submitted_by_id=account_id,
             )
             store_response(response, cleaned.values())
     except IntegrityError:

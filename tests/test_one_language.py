@@ -37,6 +37,7 @@ from feedback.models import (
     PetitionCategory,
     PetitionStaff,
 )
+from feedback.openrosa.auth import issue_password
 from feedback.petitions import services as petition_services
 from scoring.models import PopulationMargin, RakingFactor, Run
 from scoring.services import recompute_round
@@ -140,6 +141,7 @@ def one_of_each(sipas: Any, settings: Any) -> None:
         channel="web",
     )
     Invitation.objects.create(round=survey_round, unit=unit)
+    issue_password(user)  # an ODK password (feedback.openrosa)
     PaperImport.objects.create(round=survey_round, file_name="phieu.csv", content=b"id\n")
     PopulationMargin.objects.create(
         round=survey_round, unit=unit, dimension="area", category="do_thi", population=1000

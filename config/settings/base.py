@@ -283,6 +283,13 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["response-submit"] = RESPONSE_SUBMIT_RA
 FEEDBACK_MAX_BODY_BYTES: int = env_int("FEEDBACK_MAX_BODY_BYTES", 256 * 1024)
 # Salt of the IP hash used for rate limiting; defaults to one derived from SECRET_KEY.
 IP_HASH_SALT: str = env_or("IP_HASH_SALT", "")
+# OpenRosa (ODK Collect, Enketo): the largest file attached to a submission, the largest
+# request (sent to clients as X-OpenRosa-Accept-Content-Length), the Digest realm (the ODK
+# passwords are bound to it) and how long a Digest nonce is valid (docs/odk.md).
+OPENROSA_MAX_ATTACHMENT_BYTES: int = env_int("OPENROSA_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024)
+OPENROSA_MAX_REQUEST_BYTES: int = env_int("OPENROSA_MAX_REQUEST_BYTES", 20 * 1024 * 1024)
+OPENROSA_REALM: str = env_or("OPENROSA_REALM", "SIPAS")
+OPENROSA_NONCE_SECONDS: int = env_int("OPENROSA_NONCE_SECONDS", 300)
 # Paper-form files with more rows than this are imported by a Celery task.
 PAPER_IMPORT_SYNC_MAX_ROWS: int = env_int("PAPER_IMPORT_SYNC_MAX_ROWS", 200)
 
