@@ -397,7 +397,8 @@ def response_table(survey_round: Round, lang: str, limit: int, count: int, alias
             )
             plan.append((item, "number", 0))
         elif kind == Question.Type.DATE:
-            variables.append(Variable(name, "date", label, missing_codes=dict(SPSS_CODES)))
+            # SPSS reads a date's number as a date: no user-missing codes (system-missing)
+            variables.append(Variable(name, "date", label))
             plan.append((item, "date", 0))
         else:
             width = lengths.get(item.code, 1)

@@ -21,16 +21,18 @@ import pyarrow.parquet as pq
 import pyreadstat
 import pytest
 from django.test import Client
+from hypothesis import example, given
 
 from feedback.demo import generate_demo_responses
 from feedback.models import Answer, Response
 from feedback.services import submit_response
 from feedback.validation import CleanAnswer, is_shown
-from results import exports, stat_exports
+from results import exports, readstat_files, stat_exports
 from scoring.models import Run
 from surveys.models import Question
 from tests import results_fixtures
 from tests.results_fixtures import ROUND, token_client
+from tests.test_property_write_endpoints import FORM_VALUES, PROPERTY, assert_handled, form_body
 from tests.test_response_api import valid_answers
 
 pytestmark = pytest.mark.django_db
@@ -219,6 +221,16 @@ def test_spss_and_stata_hold_the_csv_with_labels_and_missing_reasons(
                 assert reason == reasons[int(row["id"]), code], (row["id"], code)
                 seen.add(reason)
     assert seen == {"a", "b"}  # both reasons occur in these responses
+    # a multiple choice: its text as in the CSV, and one 0/1 variable per choice
+    q2 = header.index("Q2")
+    for csv_row, row in zip(csv_rows, rows, strict=True):
+        chosen = csv_row[q2].split(";") if csv_row[q2] else None
+        for n, choice in enumerate(q2_choices, 1):
+            value = row[f"Q2_{n}"]
+            if chosen is None:
+                assert value in ("a", "b", -8.0, -9.0)
+            else:
+                assert value == float(choice.code in chosen)
 
 
 def test_weights_and_design_columns_are_variables(
@@ -344,3 +356,56 @@ def test_a_round_without_responses_gives_empty_files(staff_client: Client, sipas
         assert rows == [] and "S01" in meta.column_names
     table = read_parquet(body(staff_client.get(f"/api/v1/rounds/{DEMO}/responses.parquet")))
     assert table.num_rows == 0 and "S01" in table.column_names
+
+
+@PROPERTY
+@given(value=FORM_VALUES)
+@example(value="vi\x00")
+@example(value="e\ud800n")
+def test_any_language_parameter_is_answered_without_a_server_error(
+    staff_client: Client, sipas: Any, value: str
+) -> None:
+    query = form_body({"lang": value})
+    for url in (f"/api/v1/rounds/{DEMO}/responses.dta", f"/api/v1/rounds/{DEMO}/scores.sav"):
+        answer = staff_client.get(f"{url}?{query}")
+        assert_handled(answer, "lang")
+        assert answer.status_code == 400 or value in ("vi", "en")
+
+
+def test_missing_codes_below_a_minimum_that_allows_minus_eight(tmp_path: Path) -> None:
+    """A number that may be -8 or -9 gets user-missing codes below its minimum."""
+    low = stat_exports.Item(code="N", index=0, type="number", min_value=-10)
+    free = stat_exports.Item(code="M", index=1, type="number")
+    assert stat_exports.spss_codes(low) == {"a": -11.0, "b": -12.0}
+    assert stat_exports.spss_codes(free)["a"] < -(2**53)
+    scale = stat_exports.Item(code="S", index=2, type="scale", min_value=1)
+    assert stat_exports.spss_codes(scale) == {"a": -8.0, "b": -9.0}
+    variables = [
+        readstat_files.Variable("N", "number", missing_codes=stat_exports.spss_codes(low)),
+        readstat_files.Variable("T", "text", width=3000),
+        readstat_files.Variable("D", "date"),
+    ]
+    long_text = "ệ" * 1000  # 3,000 bytes
+    rows = [
+        [-9, long_text, dt.date(2024, 2, 29)],
+        [stat_exports.NOT_SHOWN, "", stat_exports.NOT_ANSWERED],
+    ]
+    for kind in ("sav", "dta"):
+        path = tmp_path / f"f.{kind}"
+        readstat_files.write_file(path, kind, variables, iter(rows), 2)
+        frame, meta = READERS[kind](str(path), user_missing=True)
+        read = frame.to_dict("records")
+        assert read[0]["N"] == -9.0 and read[0]["D"] == dt.date(2024, 2, 29)
+        if kind == "sav":
+            assert read[0]["T"] == long_text
+            assert read[1]["N"] == -11.0 and read[1]["D"] != read[1]["D"]  # NaN: system-missing
+            assert meta.missing_ranges["N"] == [{"lo": c, "hi": c} for c in (-11.0, -12.0)]
+        else:  # Stata's text variables hold 2,045 bytes: cut at a character boundary
+            assert read[0]["T"] == "ệ" * 681
+            assert (read[1]["N"], read[1]["D"]) == ("a", "b")
+
+
+def test_fewer_rows_than_declared_is_an_error(tmp_path: Path) -> None:
+    variables = [readstat_files.Variable("x", "number")]
+    with pytest.raises(readstat_files.ReadstatError):
+        readstat_files.write_file(tmp_path / "f.sav", "sav", variables, iter([[1]]), 2)
