@@ -29,8 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from pyreadstat import _readstat_writer
-
 SAV = "sav"
 DTA = "dta"
 
@@ -77,6 +75,8 @@ _DataWriter = ctypes.CFUNCTYPE(ctypes.c_ssize_t, ctypes.c_void_p, ctypes.c_size_
 
 
 def _library() -> ctypes.CDLL:
+    from pyreadstat import _readstat_writer  # imported at the first file (a worker's memory)
+
     lib = ctypes.CDLL(_readstat_writer.__file__)
     p, s, i, d, c = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_double, ctypes.c_char
     signatures: dict[str, tuple[Any, list[Any]]] = {
@@ -266,37 +266,51 @@ def _write(
     insert_double = lib.readstat_insert_double_value
     insert_string = lib.readstat_insert_string_value
     insert_missing = lib.readstat_insert_missing_value
-    plan = list(zip(variables, handles, widths, strict=True))
+    insert_tagged = lib.readstat_insert_tagged_missing_value
+    begin_row, end_row = lib.readstat_begin_row, lib.readstat_end_row
+    isfinite = math.isfinite
+    # per variable: its kind, handle, text width, SPSS codes (the loop below runs per cell)
+    writer = ctypes.c_void_p(writer)  # converted once, not at each call
+    plan = [
+        (v.kind, ctypes.c_void_p(h), w, v.missing_codes, v.name)
+        for v, h, w in zip(variables, handles, widths, strict=True)
+    ]
     for row in rows:
         if written == row_count:
             break  # rows added after the count was taken are left out
-        _check(lib.readstat_begin_row(writer), "row")
-        for (variable, handle, width), value in zip(plan, row, strict=True):
+        _check(begin_row(writer), "row")
+        for (kind, handle, width, codes, name), value in zip(plan, row, strict=True):
+            kind_of_value = type(value)
             if value is None:
                 code = insert_missing(writer, handle)
-            elif isinstance(value, Missing):
+            elif kind_of_value is Missing:
                 if stata:
-                    code = lib.readstat_insert_tagged_missing_value(
-                        writer, handle, value.tag.encode()
-                    )
-                elif value.tag in variable.missing_codes:
-                    code = insert_double(writer, handle, variable.missing_codes[value.tag])
+                    code = insert_tagged(writer, handle, value.tag.encode())
+                elif value.tag in codes:
+                    code = insert_double(writer, handle, codes[value.tag])
                 else:
                     code = insert_missing(writer, handle)
-            elif variable.kind == "text":
-                code = insert_string(writer, handle, _encoded(str(value), width))
-            elif variable.kind == "datetime":
+            elif kind == "number":
+                if kind_of_value is not float:
+                    value = float(value)
+                code = (
+                    insert_double(writer, handle, value)
+                    if isfinite(value)
+                    else insert_missing(writer, handle)
+                )
+            elif kind == "text":
+                data = value.encode("utf-8", "replace") if kind_of_value is str else b""
+                if kind_of_value is not str or len(data) > width:
+                    data = _encoded(str(value), width)
+                code = insert_string(writer, handle, data)
+            elif kind == "datetime":
                 seconds = _seconds(value, epoch)
                 code = insert_double(writer, handle, seconds * 1000 if stata else seconds)
-            elif variable.kind == "date":
-                days = (value - epoch.date()).days
-                code = insert_double(writer, handle, float(days * day))
-            elif isinstance(value, float) and not math.isfinite(value):
-                code = insert_missing(writer, handle)
-            else:
-                code = insert_double(writer, handle, float(value))
-            _check(code, f"value of {variable.name}")
-        _check(lib.readstat_end_row(writer), "row")
+            else:  # a date
+                code = insert_double(writer, handle, float((value - epoch.date()).days * day))
+            if code:
+                _check(code, f"value of {name}")
+        _check(end_row(writer), "row")
         written += 1
     if written != row_count:
         raise ReadstatError(f"{written} rows written, {row_count} declared")

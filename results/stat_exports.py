@@ -30,10 +30,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 from django.db import connections, router, transaction
 from django.db.models import Max
 from django.utils import timezone, translation
@@ -44,6 +42,9 @@ from results import exports
 from results.readstat_files import Missing, Variable, write_file
 from scoring.models import Score
 from surveys.models import Choice, Question, Round
+
+if TYPE_CHECKING:  # pyarrow is imported by the Parquet writers only (a worker's memory)
+    import pyarrow as pa
 
 LANGUAGES = ("vi", "en")
 NOT_SHOWN = Missing("a")
@@ -574,6 +575,8 @@ def _score_values(round_code: str, run_id: int) -> Iterator[list[Any]]:
 
 
 def _parquet_type(item: Item) -> pa.DataType:
+    import pyarrow as pa
+
     if item.type in (Question.Type.SCALE, Question.Type.NUMBER):
         return pa.int64()
     if item.type == Question.Type.YESNO:
@@ -584,6 +587,8 @@ def _parquet_type(item: Item) -> pa.DataType:
 
 
 def _field(name: str, kind: pa.DataType, meta: dict[str, Any]) -> pa.Field:
+    import pyarrow as pa
+
     return pa.field(
         name,
         kind,
@@ -625,6 +630,9 @@ def codebook(survey_round: Round, items: list[Item], lang: str) -> dict[str, Any
 
 def write_response_parquet(survey_round: Round, lang: str, limit: int, path: Path) -> None:
     """Raw responses as Parquet: one row group per ``PARQUET_ROWS`` responses, as read."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     items, _conditions = export_items(survey_round)
     zone = timezone.get_current_timezone_name()
     labels = field_labels()
@@ -690,6 +698,9 @@ def write_response_parquet(survey_round: Round, lang: str, limit: int, path: Pat
 
 def write_score_parquet(round_code: str, run_id: int, labels: dict[str, str], path: Path) -> None:
     """Published scores as Parquet, in row groups of ``PARQUET_ROWS``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     types = {name: pa.float64() for name in SCORE_NUMBERS}
     types |= {
         n: pa.int64() for n in ("run", "n", "valid", "rank", "rank_of", "rank_low", "rank_high")
