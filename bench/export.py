@@ -36,12 +36,23 @@ reading the same wide rows (one statement: each response's fields and its answer
 by ``jsonb_object_agg``, through a server-side cursor) and writing them with an openpyxl
 write-only workbook to a temporary file (what the export did before, without Django). The
 download is saved to a temporary file and its responses sheet's rows are counted.
+
+``--format sav|dta|parquet`` measures ``responses.sav`` / ``.dta`` / ``.parquet``
+(``results.stat_exports``: written to a temporary file from server-side cursors, ReadStat row by
+row for SPSS and Stata, one Parquet row group per 10,000 responses; then sent) the same way,
+against the library's plain use: the same wide rows read by psycopg into one whole data frame,
+written by ``pyreadstat.write_sav``/``write_dta`` (a pandas frame) or ``pyarrow.parquet.
+write_table`` (one table) to a temporary file; the baseline's peak memory (``ru_maxrss`` of
+the bench process, which only the baseline grows) is printed beside its time. The download is
+saved to a temporary file and its rows counted from the file's header (pyreadstat metadata,
+Parquet footer).
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import resource
 import subprocess
 import sys
 import tempfile
@@ -111,7 +122,11 @@ ORDER BY k, a.response_id, a.question_id
 BASELINES = {
     "csv": "COPY of the answers, psycopg",
     "xlsx": "psycopg rows, openpyxl write-only workbook to a file",
+    "sav": "psycopg rows, one pandas frame, pyreadstat.write_sav to a file",
+    "dta": "psycopg rows, one pandas frame, pyreadstat.write_dta to a file",
+    "parquet": "psycopg rows, one pyarrow table, pyarrow.parquet.write_table to a file",
 }
+FILE_FORMATS = ("xlsx", "sav", "dta", "parquet")  # downloads saved to a file to count rows
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")  # TIME_ZONE of the settings, as the export writes it
 
 
@@ -212,6 +227,55 @@ def time_xlsx_baseline(database_url: str) -> tuple[float, int]:
     return time.perf_counter() - started, size
 
 
+def time_frame_baseline(database_url: str, file_format: str) -> tuple[float, int]:
+    """Plain psycopg rows gathered into one data frame, written by the library to a file."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import pyreadstat
+
+    started = time.perf_counter()
+    with psycopg.connect(database_url) as conn:
+        codes = [c for (c,) in conn.execute(WIDE_CODES_SQL, {"round": ROUND})]
+        names = ["id", "round", "unit", "submitted_at", "channel", "weight", "stratum", "psu"]
+        columns: dict[str, list[object]] = {name: [] for name in [*names, *codes]}
+        with conn.cursor(name="wide") as cursor:
+            cursor.itersize = 2000
+            cursor.execute(WIDE_SQL, {"round": ROUND})
+            for *fields, answers in cursor:
+                answers = answers or {}
+                fields[3] = fields[3].astimezone(ZONE).replace(tzinfo=None)
+                for name, value in zip(names, fields, strict=True):
+                    columns[name].append(value)
+                for code in codes:
+                    columns[code].append(xlsx_cell(answers.get(code)))
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"baseline.{file_format}"
+        if file_format == "parquet":
+            pq.write_table(pa.table(columns), path)
+        else:
+            frame = pd.DataFrame(columns)
+            write = pyreadstat.write_sav if file_format == "sav" else pyreadstat.write_dta
+            write(frame, str(path))
+        size = path.stat().st_size
+    return time.perf_counter() - started, size
+
+
+def file_rows(path: str, file_format: str) -> int:
+    """Rows of a downloaded file, the header row counted as the CSV's is (rows + 1)."""
+    if file_format == "xlsx":
+        return xlsx_rows(path)
+    if file_format == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows + 1
+    import pyreadstat
+
+    read = pyreadstat.read_sav if file_format == "sav" else pyreadstat.read_dta
+    _frame, meta = read(path, metadataonly=True)
+    return meta.number_rows + 1
+
+
 def xlsx_rows(path: str) -> int:
     """Rows of the responses sheet (the first) of a workbook, counted in its XML."""
     rows = 0
@@ -257,10 +321,12 @@ def time_export(url: str, port: int, token: str, pid: int) -> tuple[float, int, 
         raise RuntimeError(f"{url} answered {response.status}: {response.read()[:300]!r}")
     size = rows = 0
     last = b""
-    with tempfile.NamedTemporaryFile(suffix=".download") as saved:
+    file_format = url.rsplit(".", 1)[-1]
+    saved_file = file_format in FILE_FORMATS
+    with tempfile.NamedTemporaryFile(suffix=f".{file_format}") as saved:
         while chunk := response.read(1 << 20):
             size += len(chunk)
-            if url.endswith(".xlsx"):
+            if saved_file:
                 saved.write(chunk)
             else:
                 rows += chunk.count(b"\r\n") + (last == b"\r" and chunk[:1] == b"\n")
@@ -269,9 +335,9 @@ def time_export(url: str, port: int, token: str, pid: int) -> tuple[float, int, 
         seconds = time.perf_counter() - started
         done.set()
         sampler.join()
-        if url.endswith(".xlsx"):
+        if saved_file:
             saved.flush()
-            rows = xlsx_rows(saved.name)
+            rows = file_rows(saved.name, file_format)
     return seconds, size, rows, peak
 
 
@@ -283,7 +349,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=2022)
     parser.add_argument("--reuse", action="store_true", help="keep a database holding N")
-    parser.add_argument("--format", choices=["csv", "xlsx"], default="csv")
+    parser.add_argument("--format", choices=["csv", *FILE_FORMATS], default="csv")
     args = parser.parse_args()
     generated = min(args.generate, args.responses)
     if args.responses % generated:
@@ -331,6 +397,11 @@ def main() -> None:
             if args.format == "xlsx":
                 seconds, base_size = time_xlsx_baseline(database_url)
                 print(f"run {run}: {BASELINES['xlsx']} {seconds:.2f} s, {base_size:,} bytes")
+            elif args.format in BASELINES and args.format != "csv":
+                seconds, base_size = time_frame_baseline(database_url, args.format)
+                peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                print(f"run {run}: {BASELINES[args.format]} {seconds:.2f} s, {base_size:,} bytes, "
+                      f"bench process peak RSS {peak_mib:.1f} MiB")  # fmt: skip
             else:
                 seconds, base_size = time_baseline(database_url)
                 print(f"run {run}: COPY TO STDOUT baseline {seconds:.2f} s, {base_size:,} bytes")

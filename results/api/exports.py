@@ -2,7 +2,9 @@
 
 CSV streams row by row (``StreamingHttpResponse``); the raw responses CSV is built by
 PostgreSQL and streamed from ``COPY ... TO STDOUT`` (``exports.response_csv``). XLSX streams
-too, written as its rows are read (``export_files.xlsx_stream``). Raw responses
+too, written as its rows are read (``export_files.xlsx_stream``). SPSS, Stata and Parquet
+(``stat_exports``, labels in ``?lang=vi|en``) are written to a temporary file from rows read
+by server-side cursors, then sent (``export_files.temporary_file_response``). Raw responses
 need the permission ``feedback.view_response`` (staff with *Can view response*): anonymous
 callers get 401 and signed-in users or API-consumer tokens without it 403.
 """
@@ -14,15 +16,23 @@ from typing import Any
 
 from django.http import Http404, StreamingHttpResponse
 from django.http.response import HttpResponseBase
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import serializers
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from config.params import QueryChoiceField
 from config.schema import error_responses
-from results import export_files, exports, selectors
+from results import export_files, exports, selectors, stat_exports
 from results.api.caching import document_key, not_modified, set_validators
 from results.api.throttling import ResultsReadThrottle
 from surveys.models import Round
@@ -30,6 +40,23 @@ from surveys.models import Round
 CSV = "text/csv; charset=utf-8"
 XLSX = export_files.XLSX_CONTENT_TYPE
 VIEW_RESPONSES = "feedback.view_response"
+STAT_CONTENT_TYPES = {
+    "sav": "application/x-spss-sav",
+    "dta": "application/x-stata-dta",
+    "parquet": "application/vnd.apache.parquet",
+}
+
+
+class StatFormatParams(serializers.Serializer):
+    lang = QueryChoiceField(choices=stat_exports.LANGUAGES, required=False)
+
+
+def export_language(request: Request) -> str:
+    """``?lang=vi|en`` (400 naming ``lang`` otherwise); by default the request's language."""
+    params = StatFormatParams(data=request.query_params)
+    params.is_valid(raise_exception=True)
+    active = (translation.get_language() or "vi")[:2]
+    return params.validated_data.get("lang") or (active if active in ("vi", "en") else "vi")
 
 
 class CanExportResponses(BasePermission):
@@ -67,6 +94,7 @@ class ScoreExportView(ExportView):
     permission_classes = [AllowAny]
 
     def get(self, request: Request, code: str) -> HttpResponseBase:
+        lang = export_language(request) if self.file_format in STAT_CONTENT_TYPES else ""
         publication = selectors.publication(round_code=code)
         if publication is None:
             round_or_404(code)
@@ -80,6 +108,13 @@ class ScoreExportView(ExportView):
         file_name = f"{code}-scores-run{publication.run_id}.{self.file_format}"
         if self.file_format == "csv":
             response: HttpResponseBase = csv_response(rows, file_name)
+        elif self.file_format in STAT_CONTENT_TYPES:
+            run_id, kind = publication.run_id, self.file_format
+            response = export_files.temporary_file_response(
+                lambda path: stat_exports.score_file(code, run_id, kind, lang, path),
+                file_name,
+                STAT_CONTENT_TYPES[kind],
+            )
         else:
             response = export_files.xlsx_response([("scores", rows)], file_name)
         for header in ("ETag", "Last-Modified", "Cache-Control"):
@@ -93,10 +128,18 @@ class ResponseExportView(ExportView):
     permission_classes = [IsAuthenticated, CanExportResponses]
 
     def get(self, request: Request, code: str) -> HttpResponseBase:
+        lang = export_language(request) if self.file_format in STAT_CONTENT_TYPES else ""
         survey_round = round_or_404(code)
         file_name = f"{code}-responses.{self.file_format}"
         if self.file_format == "csv":
             return csv_bytes_response(exports.response_csv(survey_round), file_name)
+        if self.file_format in STAT_CONTENT_TYPES:
+            kind = self.file_format
+            return export_files.temporary_file_response(
+                lambda path: stat_exports.response_file(survey_round, kind, lang, path),
+                file_name,
+                STAT_CONTENT_TYPES[kind],
+            )
         sheets, large = exports.response_sheets(survey_round)
         return export_files.xlsx_response(sheets, file_name, large=large)
 
@@ -111,10 +154,19 @@ class CodebookExportView(ExportView):
         return csv_response(exports.codebook_rows(survey_round), f"{code}-codebook.csv")
 
 
-def export_schema(media_type: str, summary: str, *codes: int) -> Any:
+LANG_PARAMETER = OpenApiParameter(
+    "lang",
+    str,
+    enum=list(stat_exports.LANGUAGES),
+    description=_("Language of the variable and value labels (default: the request's)."),
+)
+
+
+def export_schema(media_type: str, summary: str, *codes: int, lang: bool = False) -> Any:
     return extend_schema_view(
         get=extend_schema(
             summary=summary,
+            parameters=[LANG_PARAMETER] if lang else None,
             responses={
                 (200, media_type): OpenApiResponse(OpenApiTypes.BINARY, description=summary),
                 **error_responses(*codes),
@@ -153,3 +205,44 @@ class ResponseXlsxView(ResponseExportView):
 @export_schema("text/csv", _("Codebook of the responses export as CSV"), 404, 429)
 class CodebookCsvView(CodebookExportView):
     pass
+
+
+SAV, DTA, PARQUET = (STAT_CONTENT_TYPES[k] for k in ("sav", "dta", "parquet"))
+
+
+@export_schema(SAV, _("Published scores of a round as SPSS"), 400, 404, 429, lang=True)
+class ScoreSavView(ScoreExportView):
+    file_format = "sav"
+
+
+@export_schema(DTA, _("Published scores of a round as Stata"), 400, 404, 429, lang=True)
+class ScoreDtaView(ScoreExportView):
+    file_format = "dta"
+
+
+@export_schema(PARQUET, _("Published scores of a round as Parquet"), 400, 404, 429, lang=True)
+class ScoreParquetView(ScoreExportView):
+    file_format = "parquet"
+
+
+STAFF_CODES = (400, 401, 403, 404, 429)
+
+
+@export_schema(SAV, _("Raw responses of a round as SPSS (staff)"), *STAFF_CODES, lang=True)
+class ResponseSavView(ResponseExportView):
+    file_format = "sav"
+
+
+@export_schema(DTA, _("Raw responses of a round as Stata (staff)"), *STAFF_CODES, lang=True)
+class ResponseDtaView(ResponseExportView):
+    file_format = "dta"
+
+
+@export_schema(
+    PARQUET,
+    _("Raw responses of a round as Parquet with the codebook (staff)"),
+    *STAFF_CODES,
+    lang=True,
+)
+class ResponseParquetView(ResponseExportView):
+    file_format = "parquet"

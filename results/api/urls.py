@@ -24,6 +24,22 @@ urlpatterns: list[URLPattern] = [
         exports.ResponseXlsxView.as_view(),
         name="responses-xlsx",
     ),
+    *(
+        path(f"rounds/<code:code>/scores.{kind}", view.as_view(), name=f"scores-{kind}")
+        for kind, view in (
+            ("sav", exports.ScoreSavView),
+            ("dta", exports.ScoreDtaView),
+            ("parquet", exports.ScoreParquetView),
+        )
+    ),
+    *(
+        path(f"rounds/<code:code>/responses.{kind}", view.as_view(), name=f"responses-{kind}")
+        for kind, view in (
+            ("sav", exports.ResponseSavView),
+            ("dta", exports.ResponseDtaView),
+            ("parquet", exports.ResponseParquetView),
+        )
+    ),
     path(
         "rounds/<code:code>/codebook.csv",
         exports.CodebookCsvView.as_view(),
