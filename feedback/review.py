@@ -20,6 +20,7 @@ from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audit.services import record_change
 from config.input_guard import text_problem
 from feedback.models import Response
 
@@ -92,6 +93,7 @@ def review_responses(
                 review.note,
             ):
                 continue
+            before = (response.review_state, response.review_reason, response.review_note)
             response.review_state = review.state
             response.review_reason = review.reason
             response.review_note = review.note
@@ -105,6 +107,14 @@ def review_responses(
                     "reviewed_by",
                     "reviewed_at",
                 ]
+            )
+            record_change(
+                response,
+                {
+                    "review_state": [before[0], review.state],
+                    "review_reason": [before[1], review.reason],
+                    "review_note": [before[2], review.note],
+                },
             )
             changed += 1
     return changed
