@@ -138,6 +138,18 @@ class AuditEntryAdmin(AuditlogEntryAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    @admin.display(description=_("Changes"))
+    def msg_short(self, entry: LogEntry) -> str:
+        """The changed fields (auditlog's own column is English only)."""
+        if entry.action in (LogEntry.Action.DELETE, LogEntry.Action.ACCESS):
+            return ""
+        fields = list(entry.changes_dict)
+        text = ", ".join(fields)
+        return _("%(count)d changes: %(fields)s") % {
+            "count": len(fields),
+            "fields": text if len(text) <= 80 else text[:77] + "…",
+        }
+
     @admin.display(description=_("system actor"))
     def system(self, entry: LogEntry) -> str:
         extra = entry.additional_data if isinstance(entry.additional_data, dict) else {}

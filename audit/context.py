@@ -1,6 +1,6 @@
 """Who made a change: the request's user (session or API token, read when the entry is
 written, after DRF has authenticated the request), else the system: a Celery task's name,
-or a management command's.
+or a management command's (``command:<name>``).
 
 ``AuditMiddleware`` keeps the current request in a context variable; Celery's task signals
 keep the running task's name; ``as_system(name)`` names any other system actor. A
@@ -12,6 +12,7 @@ keep the running task's name; ``as_system(name)`` names any other system actor. 
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any
@@ -69,8 +70,16 @@ def _fill_actor(sender: type, instance: Any, **kwargs: Any) -> None:
     if request is not None:
         extra.setdefault("path", request.path[:200])
     if user is None and not system:
-        extra.setdefault("system", "unknown")  # a shell, a migration, a test
+        extra.setdefault("system", _command() or "unknown")  # a shell, a migration, a test
     instance.additional_data = extra or None
+
+
+def _command() -> str:
+    """``command:<name>`` when running ``manage.py <name>``, else ''."""
+    argv = sys.argv
+    if len(argv) > 1 and argv[0].endswith("manage.py"):
+        return f"command:{argv[1]}"
+    return ""
 
 
 def _task_started(task: Any = None, **kwargs: Any) -> None:
