@@ -24,6 +24,7 @@ from surveys.models import QuestionnaireVersion, Round
 from surveys.services import start_draft
 from tests.test_response_records import post_responses
 from tests.test_response_review import field_client, review, reviewer_client
+from tests.test_scoring_worker import follow, responses, staff_client, start_worker  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 AUDIT = "/admin/auditlog/logentry/"
@@ -185,3 +186,26 @@ def test_a_publication_by_the_worker_task_is_recorded_as_the_system(sipas: Any) 
     assert published[-1].changes["status"] == ["computed", "published"]
     assert published[-1].actor is None
     assert published[-1].additional_data["system"] == "celery:scoring.compute_and_publish"
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_publication_by_a_real_worker_is_recorded_as_its_task(
+    start_worker: Any,
+    responses: None,
+    staff_client: Client,  # noqa: F811 (fixtures)
+) -> None:
+    """A recompute asked through the API by a user, computed and published by a Celery
+    worker process: the run's creation is the user's, its publication the task's."""
+    start_worker()
+    queued = staff_client.post("/api/v1/rounds/demo/recompute/")
+    assert queued.status_code == 202, queued.content
+    body = follow(staff_client, queued.json()["id"])
+    assert body["status"] == "published", body
+    entries = entries_of(Run, body["id"])
+    assert entries[0].action == LogEntry.Action.CREATE
+    assert entries[0].actor.username == "analyst"
+    published = [e for e in entries if (e.changes or {}).get("status", [None])[-1] == "published"]
+    assert len(published) == 1 and published[0].actor is None
+    assert published[0].additional_data["system"] == "celery:scoring.compute_and_publish"
