@@ -34,6 +34,13 @@ CSV_HEADER = [
     "changes",
 ]
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# The action column: codes, the same in every language.
+ACTIONS = {
+    LogEntry.Action.CREATE: "create",
+    LogEntry.Action.UPDATE: "update",
+    LogEntry.Action.DELETE: "delete",
+    LogEntry.Action.ACCESS: "access",
+}
 
 
 def _cell(value: Any) -> Any:
@@ -59,7 +66,7 @@ def csv_rows(entries: QuerySet[LogEntry]) -> Iterator[list[Any]]:
                 f"{entry.content_type.app_label}.{entry.content_type.model}",
                 entry.object_pk,
                 entry.object_repr,
-                LogEntry.Action.choices[entry.action][1] if entry.action is not None else "",
+                ACTIONS.get(entry.action, ""),
                 json.dumps(changes, ensure_ascii=False, sort_keys=True),
             )
         ]

@@ -17,7 +17,22 @@ TRACKED: dict[str, tuple[list[str], list[str]]] = {
     "surveys.Choice": ([], []),
     "surveys.Indicator": ([], []),
     "surveys.Round": ([], ["units"]),
-    "feedback.Petition": ([], []),
+    # A citizen's contact details and own words stay out of the trail (personal data is
+    # kept in one place, under the petition's own retention); the handling is tracked.
+    "feedback.Petition": (
+        [
+            "contact_name",
+            "contact_email",
+            "contact_phone",
+            "description",
+            "address",
+            "lat",
+            "long",
+            "client_id",
+            "request_digest",
+        ],
+        [],
+    ),
     "scoring.Run": (["heartbeat_at", "progress", "queued_at", "settings_used", "versions"], []),
     "auth.User": (["password", "last_login"], ["groups", "user_permissions"]),
     "auth.Group": ([], ["permissions"]),

@@ -1,6 +1,7 @@
 """Audit trail (audit/, django-auditlog): who changed what, when, before and after; seen by
 superusers only in the admin, filterable, exported as CSV."""
 
+# ruff: noqa: F811  (the worker fixtures are imported from tests.test_scoring_worker)
 from __future__ import annotations
 
 import csv
@@ -194,7 +195,7 @@ def test_a_publication_by_the_worker_task_is_recorded_as_the_system(sipas: Any) 
 def test_a_publication_by_a_real_worker_is_recorded_as_its_task(
     start_worker: Any,
     responses: None,
-    staff_client: Client,  # noqa: F811 (fixtures)
+    staff_client: Client,
 ) -> None:
     """A recompute asked through the API by a user, computed and published by a Celery
     worker process: the run's creation is the user's, its publication the task's."""
@@ -209,3 +210,28 @@ def test_a_publication_by_a_real_worker_is_recorded_as_its_task(
     published = [e for e in entries if (e.changes or {}).get("status", [None])[-1] == "published"]
     assert len(published) == 1 and published[0].actor is None
     assert published[0].additional_data["system"] == "celery:scoring.compute_and_publish"
+
+
+def test_a_petition_is_tracked_without_its_citizens_contact_details() -> None:
+    from feedback.models import Petition
+    from tests.petition_support import make_category, make_unit, submit
+
+    make_unit()
+    make_category()
+    petition = submit(
+        "road",
+        "T01",
+        contact_name="Nguyễn Văn An",
+        contact_phone="0912345678",
+        contact_email="an@example.org",
+        contact_consent=True,
+    )
+    petition.status = "assigned"
+    petition.reply = "Đã chuyển xử lý."
+    petition.save()
+    entries = entries_of(Petition, petition.pk)
+    assert [e.action for e in entries] == [LogEntry.Action.CREATE, LogEntry.Action.UPDATE]
+    assert entries[1].changes["status"][1] == "assigned"
+    stored = json.dumps([e.changes for e in entries], ensure_ascii=False)
+    for secret in ("Nguyễn Văn An", "0912345678", "an@example.org", "Đèn đường hỏng"):
+        assert secret not in stored
