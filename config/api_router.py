@@ -4,6 +4,7 @@ from django.urls import path
 
 import config.converters  # noqa: F401 (registers <code:...>: a code or a 404)
 from feedback.api import paper as paper_views
+from feedback.api import review as review_views
 from feedback.api import views as feedback_views
 from results.api.urls import urlpatterns as results_urlpatterns
 from scoring.api import views as scoring_views
@@ -33,6 +34,11 @@ urlpatterns = [
         name="version-xlsform",
     ),
     path("responses/", feedback_views.ResponseCreateView.as_view(), name="responses"),
+    path(
+        "responses/<str:receipt>/review/",
+        review_views.ResponseReviewView.as_view(),
+        name="response-review",
+    ),
     path("paper-imports/", paper_views.PaperImportCreateView.as_view(), name="paper-imports"),
     path(
         "paper-imports/<int:pk>/",

@@ -9,7 +9,7 @@ from functools import cache
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
@@ -25,6 +25,7 @@ from config.links import public_base_url
 from feedback import (
     admin_paper,  # noqa: F401  (registers the paper-import admin)
     admin_petitions,  # noqa: F401  (registers the petition admin)
+    review,
 )
 from feedback.invitations import MAX_INVITATIONS, generate_invitations, invitations_csv
 from feedback.models import (
@@ -99,10 +100,38 @@ class AttachmentInline(admin.TabularInline):
         return False
 
 
+class ReviewForm(forms.Form):
+    """The review decision of the admin action (checked again by ``feedback.review``)."""
+
+    state = forms.ChoiceField(label=_("review state"), choices=Response.ReviewState.choices)
+    reason = forms.ChoiceField(
+        label=_("reason for exclusion"),
+        choices=[("", "---------"), *Response.ReviewReason.choices],
+        required=False,
+    )
+    note = forms.CharField(
+        label=_("review note"),
+        required=False,
+        max_length=review.NOTE_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not self.errors:
+            try:
+                review.checked_review(**data)
+            except ValidationError as error:
+                for field, messages in error.message_dict.items():
+                    self.add_error(field, messages)
+        return data
+
+
 @admin.register(Response)
 class ResponseAdmin(admin.ModelAdmin):
-    list_display = ["receipt", "round", "unit", "channel", "submitted_at"]
-    list_filter = ["round", "channel", "unit"]
+    list_display = ["receipt", "round", "unit", "channel", "submitted_at", "review_state"]
+    list_filter = ["round", "channel", "review_state", "review_reason", "unit"]
+    actions = ["review_responses"]
     list_select_related = ["round", "unit"]
     search_fields = ["receipt"]
     date_hierarchy = "submitted_at"
@@ -122,6 +151,11 @@ class ResponseAdmin(admin.ModelAdmin):
         "invitation",
         "import_batch",
         "submitted_by",
+        "review_state",
+        "review_reason",
+        "review_note",
+        "reviewed_by",
+        "reviewed_at",
     ]
     readonly_fields = fields
     inlines = [AnswerInline, AttachmentInline]
@@ -153,6 +187,42 @@ class ResponseAdmin(admin.ModelAdmin):
         response["X-Content-Type-Options"] = "nosniff"
         response["Cache-Control"] = "private, no-store"
         return response
+
+    def has_review_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(review.REVIEW_PERMISSION)
+
+    @admin.action(permissions=["review"], description=_("Review: exclude or accept"))
+    def review_responses(
+        self, request: HttpRequest, queryset: QuerySet[Response]
+    ) -> HttpResponse | None:
+        """Exclude the selected responses from the indices (with a reason) or accept them
+        again, after a form asking for the decision; nothing is deleted."""
+        form = ReviewForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            decision = review.checked_review(**form.cleaned_data)
+            changed = review.review_responses(
+                queryset.values_list("pk", flat=True), decision, user=request.user
+            )
+            self.message_user(
+                request,
+                _("%(changed)d of %(selected)d responses changed to “%(state)s”.")
+                % {
+                    "changed": changed,
+                    "selected": queryset.count(),
+                    "state": Response.ReviewState(decision.state).label,
+                },
+                messages.SUCCESS,
+            )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "form": form,
+            "title": _("Review responses"),
+            "responses": list(queryset.select_related("unit")),
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/feedback/response/review.html", context)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

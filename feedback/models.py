@@ -87,6 +87,16 @@ class Response(models.Model):
         PAPER = "paper", _("paper form")
         ODK = "odk", _("ODK (OpenRosa)")
 
+    class ReviewState(models.TextChoices):
+        ACCEPTED = "accepted", _("accepted")
+        EXCLUDED = "excluded", _("excluded from the indices")
+
+    class ReviewReason(models.TextChoices):
+        DUPLICATE = "duplicate", _("duplicate household")
+        FRAUD = "fraud", _("fraud")
+        TEST = "test", _("test response")
+        OTHER = "other", _("other")
+
     receipt = models.CharField(
         _("receipt code"), max_length=16, unique=True, default=new_receipt_code, editable=False
     )
@@ -159,6 +169,39 @@ class Response(models.Model):
         ),
     )
 
+    # Review (feedback.review): an excluded response stays stored and exported, but no
+    # scoring run counts it. Bulk loads that name their columns leave the defaults.
+    review_state = models.CharField(
+        _("review state"),
+        max_length=10,
+        choices=ReviewState.choices,
+        default=ReviewState.ACCEPTED,
+        db_default=ReviewState.ACCEPTED,
+        editable=False,
+    )
+    review_reason = models.CharField(
+        _("reason for exclusion"),
+        max_length=16,
+        choices=ReviewReason.choices,
+        blank=True,
+        default="",
+        db_default="",
+        editable=False,
+    )
+    review_note = models.CharField(
+        _("review note"), max_length=500, blank=True, default="", db_default="", editable=False
+    )
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        verbose_name=_("reviewed by"),
+    )
+    reviewed_at = models.DateTimeField(_("reviewed"), null=True, blank=True, editable=False)
+
     class Meta:
         ordering = ["-submitted_at", "-id"]
         verbose_name = _("response")
@@ -167,10 +210,23 @@ class Response(models.Model):
             ("submit_on_behalf", _("Can submit responses on behalf of citizens (not throttled)")),
             ("import_paper_forms", _("Can import paper questionnaires")),
             ("manage_invitations", _("Can generate and download invitations")),
+            ("review_response", _("Can exclude responses from the indices and accept them")),
         ]
-        indexes = [models.Index(fields=["round", "unit"], name="response_round_unit")]
+        indexes = [
+            models.Index(fields=["round", "unit"], name="response_round_unit"),
+            # Few rows: what scoring leaves out of a round (scoring.sql).
+            models.Index(
+                fields=["round", "id"],
+                condition=Q(review_state="excluded"),
+                name="response_excluded",
+            ),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(weight__gt=0), name="response_weight_positive"),
+            models.CheckConstraint(
+                condition=Q(review_state="accepted") | ~Q(review_reason=""),
+                name="response_excluded_has_reason",
+            ),
             models.UniqueConstraint(
                 fields=["round", "paper_key"],
                 condition=~Q(paper_key=""),

@@ -454,6 +454,15 @@ TRIGGERS = tuple(
 )
 
 
+def recreate_triggers_on_sqlite(apps: Any, schema_editor: Any) -> None:
+    """A migration step: SQLite rebuilds ``feedback_response`` to add a column with a
+    constraint and loses the records' triggers on the way; they are created again
+    (PostgreSQL alters the table in place and keeps them)."""
+    if schema_editor.connection.vendor == "sqlite":
+        drop_triggers(schema_editor.connection)
+        create_triggers(schema_editor.connection)
+
+
 def drop_triggers(connection_: Any) -> None:
     """Remove the triggers (and, on PostgreSQL, their functions): the migration's reverse,
     before the records' table goes, so that no trigger is left writing to it."""

@@ -91,7 +91,17 @@ HIDDEN_WHEN_SUPPRESSED = (
     "change_p",
 )
 EXPORTED_SCOPES = (Score.Scope.NATIONAL, Score.Scope.NATIONAL_MEAN, Score.Scope.UNIT)
-RESPONSE_HEADER = ["id", "round", "unit", "submitted_at", "channel", "weight", "stratum", "psu"]
+RESPONSE_HEADER = [
+    "id",
+    "round",
+    "unit",
+    "submitted_at",
+    "channel",
+    "weight",
+    "stratum",
+    "psu",
+    "review_state",  # accepted, or excluded from the indices (feedback.review)
+]
 CODEBOOK_HEADER = [
     "question",
     "section",
@@ -176,7 +186,16 @@ def response_rows(survey_round: Round) -> Iterator[list[Any]]:
     responses = (
         Response.objects.filter(round=survey_round)
         .order_by("pk")
-        .values_list("pk", "unit__code", "submitted_at", "channel", "weight", "stratum", "psu")
+        .values_list(
+            "pk",
+            "unit__code",
+            "submitted_at",
+            "channel",
+            "weight",
+            "stratum",
+            "psu",
+            "review_state",
+        )
         .iterator(chunk_size=CHUNK_SIZE)
     )
     answers = (
@@ -188,7 +207,7 @@ def response_rows(survey_round: Round) -> Iterator[list[Any]]:
         .iterator(chunk_size=CHUNK_SIZE * 40)
     )
     pending = next(answers, None)
-    for pk, unit, submitted_at, channel, weight, stratum, psu in responses:
+    for pk, unit, submitted_at, channel, weight, stratum, psu, review_state in responses:
         cells: list[Any] = [None] * len(columns)
         while pending is not None and pending[0] <= pk:
             if pending[0] == pk:
@@ -196,7 +215,10 @@ def response_rows(survey_round: Round) -> Iterator[list[Any]]:
                 cells[column] = cell(pending[2])
             pending = next(answers, None)
         submitted = timezone.localtime(submitted_at)
-        yield [pk, survey_round.code, unit, submitted, channel, weight, stratum, psu, *cells]
+        yield [
+            *(pk, survey_round.code, unit, submitted, channel, weight, stratum, psu, review_state),
+            *cells,
+        ]
 
 
 # --- Raw responses as CSV, built by PostgreSQL ------------------------------------------------
@@ -282,6 +304,7 @@ def response_copy_sql(survey_round: Round, time_zone: str) -> tuple[str, list[st
         _WEIGHT_SQL,
         _sql_text("r.stratum"),
         _sql_text("r.psu"),
+        "r.review_state",
         *(_sql_cell({types[pk] for pk in ids}, ids) for ids in ids_by_column),
     ]
     units = Response._meta.get_field("unit").related_model._meta.db_table

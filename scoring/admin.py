@@ -57,6 +57,7 @@ class RunAdmin(admin.ModelAdmin):
         "finished_at",
         "published_at",
         "response_count",
+        "excluded_responses",
         "answer_count",
         "versions",
         "settings_used",
@@ -132,6 +133,19 @@ class RunAdmin(admin.ModelAdmin):
                     "deff_warning": admin_raking.short_number(report["deff_warning"]),
                 }
         return super().change_view(request, object_id, form_url, context)
+
+    @admin.display(description=_("responses excluded by review"))
+    def excluded_responses(self, run: Run) -> str:
+        """How many responses the review excluded from this run, per unit."""
+        excluded = run.settings_used.get("excluded") or {}
+        units = excluded.get("units") or {}
+        if not units:
+            return "0"
+        return format_html(
+            "{} ({})",
+            excluded.get("responses", 0),
+            ", ".join(f"{code}: {n}" for code, n in sorted(units.items())),
+        )
 
     @admin.display(description=_("scores"))
     def scores_link(self, run: Run) -> str:

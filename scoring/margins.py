@@ -14,12 +14,14 @@ import csv
 import io
 import math
 from collections import defaultdict
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from audit.services import record_change
 from scoring.models import PopulationMargin
 from scoring.raking import DIMENSIONS, SEPARATOR
 from surveys.models import Choice, Round, Unit
@@ -186,6 +188,25 @@ def replace_margins(*, round_code: str, data: bytes | str) -> int:
         )
     margins = read_margins(survey_round=survey_round, data=data)
     with transaction.atomic():
-        PopulationMargin.objects.filter(round=survey_round).delete()
+        old = PopulationMargin.objects.filter(round=survey_round)
+        before = margins_text(old.order_by("unit__code", "dimension", "category"))
+        old.delete()
         PopulationMargin.objects.bulk_create(margins, batch_size=2000)
+        after = margins_text(
+            PopulationMargin.objects.filter(round=survey_round).order_by(
+                "unit__code", "dimension", "category"
+            )
+        )
+        if before != after:  # the audit trail: the round's margins before and after
+            record_change(survey_round, {"population margins": [before, after]})
     return len(margins)
+
+
+def margins_text(margins: Any) -> str:
+    """Margins as the lines of their CSV file (unit,dimension,category,population)."""
+    return "\n".join(
+        f"{unit},{dimension},{category},{population:g}"
+        for unit, dimension, category, population in margins.values_list(
+            "unit__code", "dimension", "category", "population"
+        )
+    )

@@ -60,6 +60,7 @@ from django.utils.translation import gettext as _
 
 from feedback.models import Answer, Response
 from scoring.models import PopulationMargin, RakingFactor, ResponseWeight
+from scoring.sql import counted_response
 from surveys.models import Question, Unit
 
 ROLES = ("sex", "age", "area")
@@ -97,7 +98,8 @@ def raking_questions(*, version_id: int, roles: Sequence[str] = ROLES) -> dict[s
 def _demographics(
     *, round_id: int, version_id: int, question_ids: Mapping[str, int]
 ) -> tuple[str, list[Any]]:
-    """One row per response of the round: id, unit_id, weight, c_sex, c_age, c_area.
+    """One row per counted response of the round (``scoring.sql.counted_response``): id,
+    unit_id, weight, c_sex, c_age, c_area.
 
     A role in ``question_ids`` reads as its answer's choice code (NULL when not answered or
     blank), any other role as ``''``. The answers of the roles' questions are read in one
@@ -120,7 +122,7 @@ def _demographics(
     sql = (
         f"SELECT r.id AS id, r.unit_id AS unit_id, r.weight AS weight, {codes} "
         f"FROM {Response._meta.db_table} r {answers}"
-        f"WHERE r.round_id = %s AND r.version_id = %s "
+        f"WHERE r.round_id = %s AND r.version_id = %s AND {counted_response()} "
         f"GROUP BY r.id, r.unit_id, r.weight"
     )
     ids = [question_ids[role] for role in roles]

@@ -56,7 +56,7 @@ from feedback.design import stratum_populations, with_design
 from feedback.models import Answer, Response
 from scoring import engine, intervals, raking
 from scoring.models import PopulationMargin
-from scoring.sql import SatisfiedRule
+from scoring.sql import SatisfiedRule, counted_response
 from surveys.models import Indicator, Round
 
 BITS_PER_WORD = 63  # answer bits per integer mask (a signed 64-bit integer in both databases)
@@ -253,7 +253,9 @@ def _read_sample(
 ) -> tuple[_Sample, dict[int, list[int]], dict[int, float], int]:
     """The sample as arrays; the collapsed strata with ≥ 2 PSUs (stratum → its PSUs), their
     finite population corrections 1 − f_h; the number of single-PSU strata left over."""
-    responses = Response.objects.filter(round_id=round_id, version_id=version_id)
+    responses = Response.objects.filter(round_id=round_id, version_id=version_id).exclude(
+        review_state=Response.ReviewState.EXCLUDED
+    )
     rows = list(
         with_design(responses)
         .order_by("unit_id", "id")
@@ -394,7 +396,7 @@ def _read_answers(
         f"FROM {Answer._meta.db_table} a "
         f"JOIN {Response._meta.db_table} r ON r.id = a.response_id "
         f"AND a.round_id = r.round_id "  # the round's partition only (PostgreSQL)
-        f"WHERE r.round_id = %s AND r.version_id = %s "
+        f"WHERE r.round_id = %s AND r.version_id = %s AND {counted_response()} "
         f"AND a.question_id IN ({', '.join(['%s'] * len(questions))}) "
         f"GROUP BY a.response_id"
     )

@@ -36,6 +36,7 @@ from django.utils.translation import gettext as _
 
 from config.queueing import BrokerUnavailable, enqueue
 from feedback.models import Response
+from feedback.review import excluded_per_unit
 from scoring import raking, replicates, suppression
 from scoring.models import PopulationMargin, Run, Score
 from scoring.multiple_testing import benjamini_hochberg
@@ -510,7 +511,10 @@ def agency_scores(
     from scoring import engine
 
     agencies = dict(
-        Agency.objects.filter(responses__round_id=run.round_id)
+        Agency.objects.filter(
+            responses__round_id=run.round_id,
+            responses__review_state=Response.ReviewState.ACCEPTED,
+        )
         .distinct()
         .values_list("id", "unit_id")
     )
@@ -718,7 +722,13 @@ def compute_run(*, run_id: int, progress: Callable[[str], None] | None = None) -
         scores += agency_scores(
             run, min_n=settings.MIN_PUBLISH_N, say=say, weights_run_id=weights_run_id
         )
-        response_count = Response.objects.filter(round_id=run.round_id).count()
+        # Responses excluded by review count nowhere; the run reports them per unit.
+        excluded = excluded_per_unit(round_id=run.round_id)
+        response_count = (
+            Response.objects.filter(round_id=run.round_id)
+            .exclude(review_state=Response.ReviewState.EXCLUDED)
+            .count()
+        )
         items = set(
             Indicator.objects.filter(
                 version=version, aggregation=Indicator.Aggregation.SHARE
@@ -739,6 +749,7 @@ def compute_run(*, run_id: int, progress: Callable[[str], None] | None = None) -
                 settings_used={
                     **run.settings_used,
                     **({} if raking_report is None else {"raking": raking_report}),
+                    "excluded": {"responses": sum(excluded.values()), "units": excluded},
                 },
             )
         say(f"{run.round.code}: {len(scores)} values computed")

@@ -43,6 +43,26 @@ DESIGN_COLUMNS = (
 )
 
 
+# Review (feedback.review): an excluded response stays stored but no run counts it, exactly
+# as if it were deleted. Every read of a round's responses, from the response table or from
+# the compact records, keeps only the counted ones through these two conditions (the
+# excluded responses are few: an anti-join on the partial index ``response_excluded``).
+EXCLUDED = Response.ReviewState.EXCLUDED.value
+
+
+def counted_response(alias: str = "r") -> str:
+    """SQL true for a counted response, ``alias`` being the response table."""
+    return f"{alias}.review_state <> '{EXCLUDED}'"
+
+
+def counted_record(alias: str = "r") -> str:
+    """SQL true for a counted response, ``alias`` being the compact records."""
+    return (
+        f"NOT EXISTS (SELECT 1 FROM {Response._meta.db_table} e WHERE e.id = {alias}.response_id "
+        f"AND e.round_id = {alias}.round_id AND e.review_state = '{EXCLUDED}')"
+    )
+
+
 # Sum of squares over PSUs from a (…, psu) group: a given PSU's squared total, or the
 # per-response sum of squares of the responses without PSU (each its own PSU).
 def _psu_squares(total: str, per_response: str) -> str:
@@ -107,7 +127,7 @@ def _scored_answers(
             f"FROM {Answer._meta.db_table} a "
             f"JOIN {ResponseRecord._meta.db_table} r ON r.response_id = a.response_id "
             f"AND a.round_id = r.round_id AND r.stale {weights}"
-            f"WHERE r.round_id = %s AND r.version_id = %s "
+            f"WHERE r.round_id = %s AND r.version_id = %s AND {counted_record()} "
             f"AND a.question_id IN ({_placeholders(len(question_ids))})"
         )
         return sql, params
@@ -117,7 +137,7 @@ def _scored_answers(
         f"FROM {Answer._meta.db_table} a "
         f"JOIN {Response._meta.db_table} r ON r.id = a.response_id "
         f"AND a.round_id = r.round_id {weights}"
-        f"WHERE r.round_id = %s AND r.version_id = %s "
+        f"WHERE r.round_id = %s AND r.version_id = %s AND {counted_response()} "
         f"AND a.question_id IN ({_placeholders(len(question_ids))})"
     )
     return sql, params
@@ -165,7 +185,7 @@ def _respondents(
         f"SELECT r.response_id AS response_id, {scope_sql} AS scope, {weight} AS w, "
         f"r.stratum AS stratum, r.unit_id AS unit_id, r.psu AS psu, {stored} "
         f"FROM {ResponseRecord._meta.db_table} r {weights}"
-        f"WHERE r.round_id = %s AND r.version_id = %s AND NOT r.stale"
+        f"WHERE r.round_id = %s AND r.version_id = %s AND NOT r.stale AND {counted_record()}"
     )
     scored, params = _scored_answers(
         scope_sql=scope_sql,
@@ -306,7 +326,8 @@ def design_counts(
     unit_map: Mapping[int, int] | None,
     source: str = "answers",
 ) -> tuple[list[tuple[int, str, int, int, int]], list[tuple[str, int, int, int]]]:
-    """The design as counts, from all responses of the round and version (answered or not).
+    """The design as counts, from all counted responses of the round and version (answered
+    or not; excluded by review: not counted).
 
     Two lists: (scope, st, su, responses, PSUs) per scope and stratum, the PSUs of the
     stratum holding responses of the scope; and (st, su, PSUs, home unit) per stratum, its
@@ -315,6 +336,7 @@ def design_counts(
     triggers), ANSWERS the response table.
     """
     table = ResponseRecord._meta.db_table if source == RECORDS else Response._meta.db_table
+    counted = counted_record() if source == RECORDS else counted_response()
     su = "CASE WHEN r.stratum = '' THEN r.unit_id ELSE 0 END"
     # Responses grouped by (scope, stratum, PSU) with hashing (no COUNT(DISTINCT), which
     # sorts every response), then PSUs counted per scope and stratum, and per stratum. A
@@ -322,7 +344,7 @@ def design_counts(
     grouped = (
         f"SELECT {_scope_sql(unit_level, unit_map)} AS scope, r.stratum AS st, {su} AS su, "
         f"r.psu AS psu, COUNT(*) AS n, MIN(r.unit_id) AS home FROM {table} r "
-        f"WHERE r.round_id = %s AND r.version_id = %s GROUP BY 1, 2, 3, 4"
+        f"WHERE r.round_id = %s AND r.version_id = %s AND {counted} GROUP BY 1, 2, 3, 4"
     )
     psus = "SUM(CASE WHEN psu = '' THEN n ELSE 1 END)"
     per_scope = f"SELECT scope, st, su, SUM(n), {psus} FROM ({grouped}) g GROUP BY scope, st, su"

@@ -153,7 +153,7 @@ class TestResponseExports:
         response = staff_client.get("/api/v1/rounds/demo/responses.csv")
         assert response.status_code == 200 and response.streaming
         header, *rows = csv_rows(response)
-        assert header[:8] == [
+        assert header[:9] == [
             "id",
             "round",
             "unit",
@@ -162,16 +162,18 @@ class TestResponseExports:
             "weight",
             "stratum",
             "psu",
+            "review_state",
         ]
         codes = list(
             Question.objects.filter(version=answered[0].version).values_list("code", flat=True)
         )
-        assert header[8:] == codes
+        assert header[9:] == codes
         assert [int(r[0]) for r in rows] == sorted(r.pk for r in answered)
         column = {name: i for i, name in enumerate(header)}
         for row, stored in zip(rows, sorted(answered, key=lambda r: r.pk), strict=True):
             assert row[column["round"]] == "demo" and row[column["unit"]] == stored.unit.code
             assert row[column["channel"]] == "api" and float(row[column["weight"]]) == 1.0
+            assert row[column["review_state"]] == "accepted"
             assert row[column["submitted_at"]].startswith(str(stored.submitted_at.year))
             answers = {a.question.code: a.value for a in stored.answers.select_related("question")}
             assert row[column["S01"]] == str(answers["S01"])

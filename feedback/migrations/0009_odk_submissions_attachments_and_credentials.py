@@ -5,6 +5,8 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
+from feedback.records import recreate_triggers_on_sqlite
+
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -13,6 +15,9 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        # SQLite rebuilds feedback_response (a foreign key is added): its triggers again,
+        # last, both ways.
+        migrations.RunPython(migrations.RunPython.noop, recreate_triggers_on_sqlite),
         migrations.AddField(
             model_name="response",
             name="submitted_by",
@@ -126,4 +131,5 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
+        migrations.RunPython(recreate_triggers_on_sqlite, migrations.RunPython.noop),
     ]

@@ -15,7 +15,15 @@ class RunSerializer(serializers.Serializer):
     started_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
     published_at = serializers.DateTimeField(allow_null=True)
-    responses = serializers.IntegerField(help_text=_("Responses the run computed from."))
+    responses = serializers.IntegerField(
+        help_text=_("Responses the run computed from (excluded by review: not counted).")
+    )
+    excluded = serializers.DictField(
+        help_text=_(
+            "Responses excluded by review and left out of the run: `responses` in all, "
+            "`units` unit code → count."
+        )
+    )
     answers = serializers.IntegerField(help_text=_("Answers the run computed from."))
     versions = serializers.ListField(child=serializers.DictField())
     settings = serializers.DictField(help_text=_("Settings used, e.g. MIN_PUBLISH_N."))

@@ -42,6 +42,7 @@ def run_document(run: Run, *, show_error: bool) -> dict[str, Any]:
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
         "published_at": run.published_at.isoformat() if run.published_at else None,
         "responses": run.response_count,
+        "excluded": run.settings_used.get("excluded") or {"responses": 0, "units": {}},
         "answers": run.answer_count,
         "versions": run.versions,
         "settings": run.settings_used,
