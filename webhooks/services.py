@@ -2,7 +2,7 @@
 schedule, the sweep that hands due deliveries to workers, and disabling a failing subscription.
 
 The life of a delivery: written ``pending`` with its event, in the transaction of what the event
-tells (``record_event``); queued to a worker when that commits. A worker claims it
+tells (``record_events``); queued to a worker when that commits. A worker claims it
 (``attempt_delivery``: a lease in the database), logs the attempt, POSTs the signed payload
 and records the outcome: ``delivered`` on a 2xx, else the next attempt after the next delay of
 ``WEBHOOK_RETRY_SCHEDULE``, and ``failed`` when none is left. Whatever is pending and due but
@@ -29,6 +29,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from kombu.exceptions import OperationalError as BrokerError
 from standardwebhooks import Webhook
 
 from webhooks import targets
@@ -163,7 +164,7 @@ def send_test_event(subscription: Subscription) -> Delivery:
 # --- Queueing -----------------------------------------------------------------------------
 
 
-def _enqueue(delivery_id: int, *, countdown: float = 0) -> bool:
+def _enqueue(delivery_id: int) -> bool:
     """Hand one delivery to the broker; False (logged) when the broker does not take it, in
     which case the sweep queues it later."""
     from webhooks.tasks import deliver
@@ -171,13 +172,15 @@ def _enqueue(delivery_id: int, *, countdown: float = 0) -> bool:
     try:
         deliver.apply_async(
             args=[delivery_id],
-            countdown=countdown or None,
             ignore_result=True,
             retry=True,
             retry_policy=settings.CELERY_PUBLISH_RETRY_POLICY,
         )
-    except Exception:  # the broker is down: the delivery stays pending in the database
+    except BrokerError:  # the delivery stays pending in the database
         logger.warning("webhook delivery %s not queued (broker unavailable)", delivery_id)
+        return False
+    except Exception:  # run in-process (no broker) and failed: it stays pending too
+        logger.exception("webhook delivery %s failed in-process", delivery_id)
         return False
     return True
 
@@ -188,17 +191,30 @@ def queue_deliveries(ids: Iterable[int]) -> None:
         _enqueue(delivery_id)
 
 
-def schedule_next(delivery_id: int, delay: float) -> None:
-    """Queue the next attempt in ``delay`` seconds, when the broker can hold it that long;
-    a longer wait, or no broker (tasks in-process), is left to the sweep."""
+def schedule_next(delivery_id: int, delay: float, *, queue: str | None = None) -> None:
+    """From a worker: queue the next attempt in ``delay`` seconds on ``queue`` (the one the
+    failed attempt came from), when the broker can hold it that long (a longer wait is left
+    to the sweep). Sent to the broker even where tasks run in-process elsewhere."""
     from config.celery import app
 
-    if app.conf.task_always_eager or delay > settings.CELERY_VISIBILITY_TIMEOUT / 2:
+    if delay > settings.CELERY_VISIBILITY_TIMEOUT / 2:
         return
-    if _enqueue(delivery_id, countdown=delay):
-        Delivery.objects.filter(pk=delivery_id).update(
-            queued_at=timezone.now() + dt.timedelta(seconds=delay)
+    try:
+        app.send_task(
+            "webhooks.deliver",
+            args=[delivery_id],
+            countdown=delay,
+            ignore_result=True,
+            retry=True,
+            retry_policy=settings.CELERY_PUBLISH_RETRY_POLICY,
+            **({"queue": queue} if queue else {}),
         )
+    except Exception:
+        logger.warning("webhook delivery %s: next attempt left to the sweep", delivery_id)
+        return
+    Delivery.objects.filter(pk=delivery_id).update(
+        queued_at=timezone.now() + dt.timedelta(seconds=delay)
+    )
 
 
 def queue_due_deliveries(*, now: dt.datetime | None = None, limit: int = 1000) -> list[int]:
