@@ -8,6 +8,7 @@ runs them in a real Celery worker.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from typing import Any
@@ -426,3 +427,33 @@ def test_the_admin_shows_the_secret_once_and_sends_a_test_event(
     )
     assert refused.status_code == 200 and Subscription.objects.count() == 1
     assert "include_answers" in json.dumps(list(refused.context["adminform"].form.errors))
+
+
+def test_a_delivery_the_broker_refused_stays_pending_and_the_sweep_sends_it(
+    django_user_model: Any, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
+) -> None:
+    from kombu.exceptions import OperationalError
+
+    from webhooks import tasks
+
+    make_unit()
+    make_category("road")
+
+    def broker_down(*args: Any, **kwargs: Any) -> None:
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    with receiver() as hook:
+        owner = staff(django_user_model, "a")
+        sub = Subscription.objects.create(owner=owner, url=hook.url, events=["petition.created"])
+        with monkeypatch.context() as patched:
+            patched.setattr(tasks.deliver, "apply_async", broker_down)
+            with django_capture_on_commit_callbacks(execute=True):
+                petition = submit("road", "T01")  # stored all the same
+        delivery = Delivery.objects.get()
+        assert (delivery.status, delivery.attempts, hook.requests) == ("pending", 0, [])
+        services._BROKER_DOWN_UNTIL[0] = 0.0  # the broker is back
+        later = delivery.queued_at + dt.timedelta(seconds=61)
+        assert services.queue_due_deliveries(now=later) == [delivery.pk]
+        [payload] = hook.verified(sub.secret)
+    assert payload["data"]["tracking_code"] == petition.tracking_code
+    assert Delivery.objects.get().status == "delivered"

@@ -164,11 +164,20 @@ def send_test_event(subscription: Subscription) -> Delivery:
 # --- Queueing -----------------------------------------------------------------------------
 
 
+# After the broker refused a message, this process does not try again before this time
+# (monotonic): a citizen's request is not held by a broker that is down, and what is not
+# queued stays pending in the database for the sweep.
+_BROKER_DOWN_UNTIL = [0.0]
+BROKER_BACKOFF_SECONDS = 5.0
+
+
 def _enqueue(delivery_id: int) -> bool:
     """Hand one delivery to the broker; False (logged) when the broker does not take it, in
     which case the sweep queues it later."""
     from webhooks.tasks import deliver
 
+    if time.monotonic() < _BROKER_DOWN_UNTIL[0]:
+        return False
     try:
         deliver.apply_async(
             args=[delivery_id],
@@ -178,6 +187,7 @@ def _enqueue(delivery_id: int) -> bool:
         )
     except BrokerError:  # the delivery stays pending in the database
         logger.warning("webhook delivery %s not queued (broker unavailable)", delivery_id)
+        _BROKER_DOWN_UNTIL[0] = time.monotonic() + BROKER_BACKOFF_SECONDS
         return False
     except Exception:  # run in-process (no broker) and failed: it stays pending too
         logger.exception("webhook delivery %s failed in-process", delivery_id)
@@ -186,9 +196,11 @@ def _enqueue(delivery_id: int) -> bool:
 
 
 def queue_deliveries(ids: Iterable[int]) -> None:
-    """Queue deliveries due now (after the commit that wrote them)."""
+    """Queue deliveries due now (after the commit that wrote them); at the first the broker
+    refuses, the others are left to the sweep too."""
     for delivery_id in ids:
-        _enqueue(delivery_id)
+        if not _enqueue(delivery_id):
+            break
 
 
 def schedule_next(delivery_id: int, delay: float, *, queue: str | None = None) -> None:
