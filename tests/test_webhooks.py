@@ -457,3 +457,20 @@ def test_a_delivery_the_broker_refused_stays_pending_and_the_sweep_sends_it(
         [payload] = hook.verified(sub.secret)
     assert payload["data"]["tracking_code"] == petition.tracking_code
     assert Delivery.objects.get().status == "delivered"
+
+
+def test_old_events_are_deleted_once_no_delivery_is_pending(django_user_model: Any) -> None:
+    owner = staff(django_user_model, "a")
+    sub = Subscription.objects.create(owner=owner, url="http://127.0.0.1:9/", events=["x"])
+    old, pending, recent = (
+        Event.objects.create(type="response.created", data={}, answers={"S01": 4}) for _ in range(3)
+    )
+    Event.objects.filter(pk__in=[old.pk, pending.pk]).update(
+        created_at=old.created_at - dt.timedelta(days=31)
+    )
+    Delivery.objects.create(event=old, subscription=sub, status="delivered")
+    Delivery.objects.create(event=pending, subscription=sub, status="pending")
+    Delivery.objects.create(event=recent, subscription=sub, status="failed")
+    assert services.purge_old_events() == 1
+    assert set(Event.objects.values_list("pk", flat=True)) == {pending.pk, recent.pk}
+    assert Delivery.objects.count() == 2

@@ -264,6 +264,19 @@ def deliver_due_now(*, now: dt.datetime | None = None) -> int:
     return len(ids)
 
 
+def purge_old_events(*, now: dt.datetime | None = None) -> int:
+    """Delete the events older than ``WEBHOOK_KEEP_DAYS`` with no pending delivery, with
+    their deliveries and log (daily, by beat): the answers an event carries are not kept
+    longer than needed. The number of events deleted."""
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(days=settings.WEBHOOK_KEEP_DAYS)
+    old = Event.objects.filter(created_at__lt=cutoff).exclude(
+        deliveries__status=Delivery.Status.PENDING
+    )
+    _count, by_model = old.delete()
+    return by_model.get(Event._meta.label, 0)
+
+
 # --- One attempt --------------------------------------------------------------------------
 
 

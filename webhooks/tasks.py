@@ -23,3 +23,11 @@ def queue_due_deliveries() -> list[int]:
     from webhooks import services
 
     return services.queue_due_deliveries()
+
+
+@shared_task(name="webhooks.purge_old_events", acks_late=True, ignore_result=True)
+def purge_old_events() -> int:
+    """Daily (beat): delete old events whose deliveries are all finished."""
+    from webhooks import services
+
+    return services.purge_old_events()

@@ -444,6 +444,13 @@ WEBHOOK_REQUEUE_SECONDS: float = float(env_or("WEBHOOK_REQUEUE_SECONDS", "60"))
 WEBHOOK_SUBSCRIPTIONS_RECHECK_SECONDS: float = float(
     env_or("WEBHOOK_SUBSCRIPTIONS_RECHECK_SECONDS", "5")
 )
+# Events (with the answers they carry) and their delivery log are deleted after this many
+# days, once no delivery of theirs is pending.
+WEBHOOK_KEEP_DAYS: int = env_int("WEBHOOK_KEEP_DAYS", 30)
+CELERY_BEAT_SCHEDULE["webhooks-purge-old-events"] = {
+    "task": "webhooks.purge_old_events",
+    "schedule": crontab(hour=3, minute=30),
+}
 CELERY_BEAT_SCHEDULE["webhooks-queue-due-deliveries"] = {
     "task": "webhooks.queue_due_deliveries",
     "schedule": 60.0,
