@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAdminUser, IsAuthenticated
@@ -18,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.schema import error_responses
 from webhooks import services, targets
 from webhooks.models import Delivery, DeliveryAttempt, EventType, Subscription
 
@@ -115,13 +116,18 @@ class StaffOnly:
     permission_classes = [IsAuthenticated, IsAdminUser]
 
 
+@extend_schema_view(
+    get=extend_schema(
+        responses={200: SubscriptionSerializer(many=True), **error_responses(401, 403)}
+    )
+)
 class SubscriptionListView(StaffOnly, generics.ListCreateAPIView):
     serializer_class = SubscriptionSerializer
 
     def get_queryset(self) -> QuerySet[Subscription]:
         return subscriptions_of(self.request.user)
 
-    @extend_schema(responses={201: CreatedSubscriptionSerializer})
+    @extend_schema(responses={201: CreatedSubscriptionSerializer, **error_responses(400, 401, 403)})
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -131,6 +137,16 @@ class SubscriptionListView(StaffOnly, generics.ListCreateAPIView):
         )
 
 
+@extend_schema_view(
+    get=extend_schema(responses={200: SubscriptionSerializer, **error_responses(401, 403, 404)}),
+    put=extend_schema(
+        responses={200: SubscriptionSerializer, **error_responses(400, 401, 403, 404)}
+    ),
+    patch=extend_schema(
+        responses={200: SubscriptionSerializer, **error_responses(400, 401, 403, 404)}
+    ),
+    delete=extend_schema(responses={204: None, **error_responses(401, 403, 404)}),
+)
 class SubscriptionDetailView(StaffOnly, generics.RetrieveUpdateDestroyAPIView):
     serializer_class = SubscriptionSerializer
 
@@ -145,7 +161,9 @@ class SubscriptionDetailView(StaffOnly, generics.RetrieveUpdateDestroyAPIView):
 
 
 class SubscriptionTestView(StaffOnly, APIView):
-    @extend_schema(request=None, responses={202: DeliverySerializer})
+    @extend_schema(
+        request=None, responses={202: DeliverySerializer, **error_responses(401, 403, 404)}
+    )
     def post(self, request: Request, pk: int) -> Response:
         subscription = get_object_or_404(subscriptions_of(request.user), pk=pk)
         delivery = services.send_test_event(subscription)
@@ -153,6 +171,11 @@ class SubscriptionTestView(StaffOnly, APIView):
         return Response(DeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
 
 
+@extend_schema_view(
+    get=extend_schema(
+        responses={200: DeliverySerializer(many=True), **error_responses(401, 403, 404)}
+    )
+)
 class DeliveryListView(StaffOnly, generics.ListAPIView):
     serializer_class = DeliverySerializer
 
