@@ -20,6 +20,7 @@ from django.db import transaction
 from django.test import Client
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from feedback.models import Response
 from feedback.petitions import services as petitions
 from feedback.services import submit_response
 from scoring.models import Run
@@ -474,3 +475,32 @@ def test_old_events_are_deleted_once_no_delivery_is_pending(django_user_model: A
     assert services.purge_old_events() == 1
     assert set(Event.objects.values_list("pk", flat=True)) == {pending.pk, recent.pk}
     assert Delivery.objects.count() == 2
+
+
+def test_paper_forms_imported_send_one_event_each(
+    sipas: Any, django_user_model: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.test_paper_import import csv_bytes, row
+
+    clerk = staff(django_user_model, "clerk", view_responses=True)
+    clerk.user_permissions.add(Permission.objects.get(codename="import_paper_forms"))
+    with receiver() as hook:
+        secret = subscribe(
+            signed_in(clerk), hook.url, ["response.created"], include_answers=True
+        ).json()["secret"]
+        content = csv_bytes([row("F-1"), row("F-2", S01="2"), row("F-3")])
+        with django_capture_on_commit_callbacks(execute=True):
+            upload = signed_in(clerk).post(
+                "/api/v1/paper-imports/",
+                {"round": "demo", "file": SimpleUploadedFile("forms.csv", content)},
+            )
+        assert upload.status_code == 201, upload.content
+        payloads = hook.verified(secret)
+    assert [p["data"]["channel"] for p in payloads] == ["paper"] * 3
+    assert sorted(p["data"]["answers"]["S01"] for p in payloads) == [2, 4, 4]
+    receipts = {p["data"]["receipt"] for p in payloads}
+    assert receipts == set(
+        Response.objects.filter(channel="paper").values_list("receipt", flat=True)
+    )
