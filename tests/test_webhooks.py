@@ -195,7 +195,7 @@ def test_a_private_target_is_refused_at_delivery_too(
         assert hook.requests == []
     attempt = DeliveryAttempt.objects.get()
     assert attempt.status_code is None and not attempt.succeeded
-    assert "127.0.0.1" in attempt.error and "private" in attempt.error
+    assert "127.0.0.1" in attempt.error and "loopback" in attempt.error
 
 
 # --- Events --------------------------------------------------------------------------------
