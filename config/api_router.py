@@ -80,3 +80,21 @@ urlpatterns += [
         name="petition-rating",
     ),
 ]
+
+# Webhook subscriptions (webhooks.api).
+from webhooks import api as webhook_views  # noqa: E402
+
+urlpatterns += [
+    path("webhooks/", webhook_views.SubscriptionListView.as_view(), name="webhooks"),
+    path("webhooks/<int:pk>/", webhook_views.SubscriptionDetailView.as_view(), name="webhook"),
+    path(
+        "webhooks/<int:pk>/test/",
+        webhook_views.SubscriptionTestView.as_view(),
+        name="webhook-test",
+    ),
+    path(
+        "webhooks/<int:pk>/deliveries/",
+        webhook_views.DeliveryListView.as_view(),
+        name="webhook-deliveries",
+    ),
+]

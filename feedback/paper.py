@@ -69,7 +69,7 @@ from openpyxl.utils import get_column_letter
 
 from config.input_guard import UNSTORABLE
 from config.queueing import BrokerUnavailable, enqueue
-from feedback import records
+from feedback import records, signals
 from feedback.errors import AnswersInvalid, ClientIdConflict
 from feedback.models import (
     DESIGN_CODE_MAX_LENGTH,
@@ -1052,6 +1052,9 @@ def store_forms(context: RowContext, forms: list[NewForm]) -> list[int]:
             for answer, _columns in form.row.cleaned
         )
     records.refresh(ids)  # the compact scoring records, in the same transaction
+    signals.responses_created.send(
+        sender=Response, response_ids=ids, round_id=paper_import.round_id
+    )
     return ids
 
 

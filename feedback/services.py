@@ -30,7 +30,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from config.input_guard import text_problem
-from feedback import records
+from feedback import records, signals
 from feedback.errors import AnswersInvalid, ClientIdConflict, RoundClosed
 from feedback.models import DESIGN_CODE_MAX_LENGTH, Answer, Invitation, Response
 from feedback.selectors import Target, find_target, target_unchanged
@@ -189,7 +189,11 @@ def _submit_as_last_read(
         submitted_by_id=account_id,
     )
     try:
-        with transaction.atomic() if connection.in_atomic_block else nullcontext():
+        with (
+            transaction.atomic()
+            if connection.in_atomic_block or signals.responses_watched()
+            else nullcontext()
+        ):
             stored = store_response(response, cleaned.values(), unless_changed=target)
     except IntegrityError:
         return None  # the key was used (or a receipt collided): the full path answers
@@ -369,7 +373,10 @@ def submit_response(
     # trips. In a caller's transaction, a savepoint keeps a repeated key's IntegrityError
     # from aborting it.
     needs_block = (
-        bool(invitation_token) or connection.in_atomic_block or not stores_in_one_message()
+        bool(invitation_token)
+        or connection.in_atomic_block
+        or not stores_in_one_message()
+        or signals.responses_watched()  # receivers write in the response's transaction
     )
     try:
         with transaction.atomic() if needs_block else nullcontext():
@@ -498,6 +505,9 @@ def store_response(
     ``pre_save``/``post_save`` signal is sent (none is connected to ``Response``).
     Elsewhere: ``save()``, one multi-row INSERT and the UPDATE.
 
+    Once stored, ``signals.responses_created`` is sent (its receivers write in the same
+    transaction; callers open one while ``signals.responses_watched()``).
+
     ``unless_changed`` (PostgreSQL, one message): the round and unit as read before, which
     the INSERT checks in the same statement (``selectors.target_unchanged``); if they
     changed, nothing is stored and the result is False.
@@ -514,6 +524,7 @@ def store_response(
         )
         with connection.cursor() as cursor:
             cursor.execute(record, [*record_params, response.pk, response.round_id])
+        _announce(response)
         return True
     if unless_changed is None:
         insert_response, params = response_insert(response)
@@ -548,7 +559,15 @@ def store_response(
             cursor.execute(record, [*record_params, response.receipt, response.round_id])
     response._state.adding = False
     response._state.db = connection.alias
+    _announce(response)
     return True
+
+
+def _announce(response: Response) -> None:
+    """Send ``responses_created`` for a response just stored (in its transaction)."""
+    signals.responses_created.send(
+        sender=Response, response_ids=[response.pk], round_id=response.round_id
+    )
 
 
 def insert_answers(response_id: int, round_id: int, answers: Iterable[CleanAnswer]) -> None:

@@ -37,7 +37,7 @@ from django.utils.translation import gettext as _
 from config.queueing import BrokerUnavailable, enqueue
 from feedback.models import Response
 from feedback.review import excluded_per_unit
-from scoring import raking, replicates, suppression
+from scoring import raking, replicates, signals, suppression
 from scoring.models import PopulationMargin, Run, Score
 from scoring.multiple_testing import benjamini_hochberg
 from scoring.ranking import competition_ranks, edge_size, rank_intervals, rank_seed
@@ -262,6 +262,7 @@ def publish_run(*, run_id: int) -> Run:
         )
         run.status, run.published_at = Run.Status.PUBLISHED, timezone.now()
         run.save(update_fields=["status", "published_at"])
+        signals.run_published.send(sender=Run, run=run)
     return run
 
 

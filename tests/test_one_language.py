@@ -43,6 +43,7 @@ from scoring.models import PopulationMargin, RakingFactor, Run
 from scoring.services import recompute_round
 from surveys.loaders import ensure_demo_agencies
 from surveys.models import Agency, Round, Unit
+from webhooks.models import Delivery, DeliveryAttempt, Event, Subscription
 
 pytestmark = pytest.mark.django_db
 
@@ -149,6 +150,12 @@ def one_of_each(sipas: Any, settings: Any) -> None:
     RakingFactor.objects.create(
         run=run, unit=unit, area="do_thi", responses=2, design_weight=2.0, factor=1.0
     )
+    subscription = Subscription.objects.create(
+        owner=user, url="http://93.184.215.14/hook", events=["run.published"]
+    )
+    event = Event.objects.create(type="run.published", data={"run": run.pk})
+    delivery = Delivery.objects.create(event=event, subscription=subscription, attempts=1)
+    DeliveryAttempt.objects.create(delivery=delivery, number=1, status_code=500)
     assert Run.objects.exists()
 
 

@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "results",
     "auditlog",
     "audit",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -417,6 +418,54 @@ CELERY_BEAT_SCHEDULE["requeue-stalled-paper-imports"] = {
     "schedule": 60.0,
 }
 CELERY_TIMEZONE = TIME_ZONE
+
+
+# Webhooks (docs/webhooks.md).
+# Seconds to wait before each retry of a failed delivery; one attempt, then one per delay:
+# about a day in all by default, the waits growing about fivefold up to 8 hours.
+def env_delays(name: str, default: list[float]) -> list[float]:
+    """Comma-separated seconds, each >= 0; ``default`` when unset or empty."""
+    value = env_or(name, "")
+    if not value:
+        return default
+    try:
+        delays = [float(part) for part in value.split(",")]
+    except ValueError:
+        delays = [-1.0]
+    if not all(0 <= delay < 7 * 86400 for delay in delays):  # also refuses NaN
+        raise ImproperlyConfigured(
+            f"{name} must be seconds separated by commas (e.g. 5,30,120), not {value!r}."
+        )
+    return delays
+
+
+WEBHOOK_RETRY_SCHEDULE: list[float] = env_delays(
+    "WEBHOOK_RETRY_SCHEDULE", [5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800, 28800]
+)
+# Seconds to connect to a receiver, and again for it to answer.
+WEBHOOK_TIMEOUT_SECONDS: float = float(env_or("WEBHOOK_TIMEOUT_SECONDS", "10"))
+# A subscription whose last this many events all failed every attempt is disabled (0: never).
+WEBHOOK_DISABLE_AFTER_FAILURES: int = env_int("WEBHOOK_DISABLE_AFTER_FAILURES", 5)
+# Allow receivers on private, loopback, link-local and reserved addresses (tests, internal
+# deployments). Off: such targets are refused when saved and before each attempt.
+WEBHOOK_ALLOW_PRIVATE_TARGETS: bool = env_flag("WEBHOOK_ALLOW_PRIVATE_TARGETS", False)
+# A due delivery no worker has taken this many seconds after it was queued is queued again.
+WEBHOOK_REQUEUE_SECONDS: float = float(env_or("WEBHOOK_REQUEUE_SECONDS", "60"))
+# How long a process trusts what it read of the subscriptions (which events are wanted).
+WEBHOOK_SUBSCRIPTIONS_RECHECK_SECONDS: float = float(
+    env_or("WEBHOOK_SUBSCRIPTIONS_RECHECK_SECONDS", "5")
+)
+# Events (with the answers they carry) and their delivery log are deleted after this many
+# days, once no delivery of theirs is pending.
+WEBHOOK_KEEP_DAYS: int = env_int("WEBHOOK_KEEP_DAYS", 30)
+CELERY_BEAT_SCHEDULE["webhooks-purge-old-events"] = {
+    "task": "webhooks.purge_old_events",
+    "schedule": crontab(hour=3, minute=30),
+}
+CELERY_BEAT_SCHEDULE["webhooks-queue-due-deliveries"] = {
+    "task": "webhooks.queue_due_deliveries",
+    "schedule": 60.0,
+}
 
 # Results API.
 # Read API of published results (results.api): schema, filtering and throttle tiers. Anonymous

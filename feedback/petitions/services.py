@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 
 from config.input_guard import text_problem
 from config.links import public_base_url
+from feedback import signals
 from feedback.errors import ClientIdConflict
 from feedback.models import (
     CLOSED_STATUSES,
@@ -195,6 +196,7 @@ def submit_petition(
             PetitionEvent.objects.create(
                 petition=petition, status=Status.RECEIVED, agency=petition.agency, at=now
             )
+            signals.petition_created.send(sender=Petition, petition=petition)
             if petition.contact_email and petition.contact_consent:
                 transaction.on_commit(lambda: _confirm_filing(petition, link_base), robust=True)
     except IntegrityError:
@@ -339,6 +341,9 @@ def change_petition_status(
             agency=petition.agency,
             note=note.strip(),
             at=now,
+        )
+        signals.petition_status_changed.send(
+            sender=Petition, petition=petition, previous_status=previous, at=now
         )
         if status in CLOSED_STATUSES and petition.contact_email and petition.contact_consent:
             transaction.on_commit(lambda: _tell_citizen(petition, link_base), robust=True)
