@@ -120,6 +120,7 @@ def count_request(key: str, ttl: int, amount: int = 1) -> int:
     return _count_in(store, key, ttl, amount)
 
 
+@functools.lru_cache(maxsize=64)
 def parse_rate(rate: str) -> tuple[int, int]:
     """``"30/hour"`` → (30, 3600); the period is s, m, h or d (or a word starting so)."""
     number, period = rate.split("/")

@@ -22,6 +22,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.handlers.wsgi import get_bytes_from_wsgi
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, QueryDict
 from django.utils import translation
 from django.utils.cache import get_conditional_response, patch_vary_headers
@@ -99,24 +100,48 @@ def store_document(key: str, content: bytes) -> None:
 
 def canonical_query(request: Request | HttpRequest) -> str:
     """The query string with its parameters sorted, so that equal queries share one key."""
-    return "&".join(sorted(request.META.get("QUERY_STRING", "").split("&")))
+    return _sorted_query(request.META.get("QUERY_STRING", ""))
+
+
+@functools.lru_cache(maxsize=1024)
+def _sorted_query(raw: str) -> str:
+    return "&".join(sorted(raw.split("&")))
+
+
+@functools.lru_cache(maxsize=1024)
+def query_params(raw: bytes, encoding: str) -> QueryDict:
+    """The parsed query string (immutable, so one parse serves every request that sends it):
+    a cached document's request is answered without parsing its query again."""
+    return QueryDict(raw, encoding=encoding)
+
+
+def request_params(request: HttpRequest) -> QueryDict:
+    """``request.GET``, parsed once per distinct query string in this process."""
+    if "GET" in request.__dict__ or not hasattr(request, "environ"):  # parsed, or not WSGI
+        return request.GET
+    raw = get_bytes_from_wsgi(request.environ, "QUERY_STRING", "")
+    return query_params(raw, request.encoding or settings.DEFAULT_CHARSET)
 
 
 def document_key(
     request: Request | HttpRequest, name: str, publications: Sequence[Publication]
 ) -> str:
     """A digest of everything a result document depends on."""
-    runs = ",".join(f"{p.run_id}@{p.published_at.timestamp()}" for p in publications) or "none"
-    parts = (
-        DOCUMENT_SHAPE,
+    return _digest(
         name,
-        runs,
+        tuple(publications),
         request.scheme or "",
         request.get_host(),
         request.path,
         canonical_query(request),
         translation.get_language() or "",
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _digest(name: str, publications: tuple[Publication, ...], *request_parts: str) -> str:
+    runs = ",".join(f"{p.run_id}@{p.published_at.timestamp()}" for p in publications) or "none"
+    parts = (DOCUMENT_SHAPE, name, runs, *request_parts)
     return hashlib.blake2b("\n".join(parts).encode(), digest_size=16).hexdigest()
 
 
@@ -225,7 +250,7 @@ class PublishedDocumentView(ConditionalMixin, APIView):
 
     def cached(self, request: HttpRequest, **kwargs: Any) -> HttpResponseBase | None:
         """The 304 or the cached document, or None when it must be built."""
-        publications = self.publications(request.GET, **kwargs)
+        publications = self.publications(request_params(request), **kwargs)
         request._results_publications = publications  # type: ignore[attr-defined]
         if publications is None:
             return None
