@@ -74,6 +74,7 @@ def field_labels() -> dict[str, str]:
         "weight": _("Weight"),
         "stratum": _("Stratum"),
         "psu": _("Primary sampling unit (PSU)"),
+        "review_state": _("Review state"),
     }
 
 
@@ -204,7 +205,15 @@ def raw_response_rows(survey_round: Round, limit: int) -> Iterator[tuple[list[An
         Response.objects.filter(round=survey_round, pk__lte=limit)
         .order_by("pk")
         .values_list(
-            "pk", "unit__code", "submitted_at", "channel", "weight", "stratum", "psu", "version_id"
+            "pk",
+            "unit__code",
+            "submitted_at",
+            "channel",
+            "weight",
+            "stratum",
+            "psu",
+            "review_state",
+            "version_id",
         )
         .iterator(chunk_size=exports.CHUNK_SIZE)
     )
@@ -253,7 +262,7 @@ def _byte_lengths(survey_round: Round, items: list[Item], alias: str) -> dict[st
         size, answer_text = "octet_length({})", "a.value #>> '{}'"
     else:
         size, answer_text = "length(CAST({} AS BLOB))", "json_extract(a.value, '$')"
-    fields = ("r.channel", "r.stratum", "r.psu", "u.code")
+    fields = ("r.channel", "r.stratum", "r.psu", "r.review_state", "u.code")
     responses = Response._meta.db_table
     units = Response._meta.get_field("unit").related_model._meta.db_table
     text_items = {i.code: i for i in items if i.type in Question.TEXT_TYPES}
@@ -271,7 +280,7 @@ def _byte_lengths(survey_round: Round, items: list[Item], alias: str) -> dict[st
             [survey_round.pk],
         )
         for name, value in zip(
-            ("channel", "stratum", "psu", "unit"), cursor.fetchone(), strict=True
+            ("channel", "stratum", "psu", "review_state", "unit"), cursor.fetchone(), strict=True
         ):
             lengths[name] = value or 1
         if text_ids:
@@ -369,6 +378,12 @@ def response_table(survey_round: Round, lang: str, limit: int, count: int, alias
             variable_name("stratum", taken), "text", labels["stratum"], width=lengths["stratum"]
         ),
         Variable(variable_name("psu", taken), "text", labels["psu"], width=lengths["psu"]),
+        Variable(
+            variable_name("review_state", taken),
+            "text",
+            labels["review_state"],
+            width=lengths["review_state"],
+        ),
     ]
     plan: list[tuple[Item, str, int]] = []  # item, what the variable holds, choice number
     for item in items:
@@ -425,9 +440,9 @@ def response_table(survey_round: Round, lang: str, limit: int, count: int, alias
         code = survey_round.code
         empty: dict[int, Condition] = {}
         for fields, cells in raw_response_rows(survey_round, limit):
-            pk, unit, submitted, channel, weight, stratum, psu, version = fields
+            pk, unit, submitted, channel, weight, stratum, psu, review_state, version = fields
             local = timezone.localtime(submitted).replace(tzinfo=None)
-            row: list[Any] = [pk, code, unit, local, channel, weight, stratum, psu]
+            row: list[Any] = [pk, code, unit, local, channel, weight, stratum, psu, review_state]
             version_conditions = conditions.get(version, empty)
             for item, holds, n in plan:
                 value = cells[item.index]
@@ -645,6 +660,7 @@ def write_response_parquet(survey_round: Round, lang: str, limit: int, path: Pat
         ("weight", pa.float64()),
         ("stratum", pa.string()),
         ("psu", pa.string()),
+        ("review_state", pa.string()),
     ]
     fields = [_field(name, kind, {"label": labels[name]}) for name, kind in fixed]
     for item in items:
@@ -681,14 +697,13 @@ def write_response_parquet(survey_round: Round, lang: str, limit: int, path: Pat
     with pq.ParquetWriter(path, schema, compression="zstd") as writer:
         columns: list[list[Any]] = [[] for _ in fields]
         for record, cells in raw_response_rows(survey_round, limit):
-            pk, unit, submitted, channel, weight, stratum, psu, _version = record
+            pk, unit, submitted, channel, weight, stratum, psu, review_state, _version = record
             local = timezone.localtime(submitted)
-            for n, v in enumerate(
-                (pk, survey_round.code, unit, local, channel, weight, stratum, psu)
-            ):
+            fixed_values = (pk, survey_round.code, unit, local, channel, weight, stratum, psu)
+            for n, v in enumerate((*fixed_values, review_state)):
                 columns[n].append(v)
             for item in items:
-                columns[8 + item.index].append(value(item, cells[item.index]))
+                columns[len(fixed) + item.index].append(value(item, cells[item.index]))
             if len(columns[0]) >= PARQUET_ROWS:
                 writer.write_batch(pa.record_batch(columns, schema=schema))
                 columns = [[] for _ in fields]
