@@ -122,6 +122,9 @@ class StaffOnly:
     )
 )
 class SubscriptionListView(StaffOnly, generics.ListCreateAPIView):
+    """Webhook subscriptions: a staff member's own (a superuser's: all). Creating one answers
+    its signing secret, shown this once."""
+
     serializer_class = SubscriptionSerializer
 
     def get_queryset(self) -> QuerySet[Subscription]:
@@ -148,6 +151,8 @@ class SubscriptionListView(StaffOnly, generics.ListCreateAPIView):
     delete=extend_schema(responses={204: None, **error_responses(401, 403, 404)}),
 )
 class SubscriptionDetailView(StaffOnly, generics.RetrieveUpdateDestroyAPIView):
+    """One webhook subscription: read, change (URL, events, answers, active) or delete."""
+
     serializer_class = SubscriptionSerializer
 
     def get_queryset(self) -> QuerySet[Subscription]:
@@ -161,6 +166,8 @@ class SubscriptionDetailView(StaffOnly, generics.RetrieveUpdateDestroyAPIView):
 
 
 class SubscriptionTestView(StaffOnly, APIView):
+    """Send a signed test event to the subscription's URL now (recorded in its deliveries)."""
+
     @extend_schema(
         request=None, responses={202: DeliverySerializer, **error_responses(401, 403, 404)}
     )
@@ -177,6 +184,8 @@ class SubscriptionTestView(StaffOnly, APIView):
     )
 )
 class DeliveryListView(StaffOnly, generics.ListAPIView):
+    """The subscription's deliveries, newest first, each with its attempts (status, time)."""
+
     serializer_class = DeliverySerializer
 
     def get_queryset(self) -> QuerySet[Delivery]:
