@@ -24,8 +24,12 @@ run: install  ## Migrate, load reference and demo data, then serve on $(HOST):$(
 	@$(MANAGE) run_info --host "$(HOST)" --port "$(PORT)"
 	@bash bin/serve "$(HOST)" "$(PORT)"
 
+# Two test processes (pytest-xdist), each file kept whole on one of them; TEST_WORKERS=0 runs
+# the suite in one process. Each process has its own test database and Redis database.
+TEST_WORKERS ?= 2
+
 test: install  ## The whole test suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set).
-	$(UV) run --frozen pytest
+	$(UV) run --frozen pytest -n $(TEST_WORKERS) --dist loadfile --durations=30
 
 lint:
 	$(UV) run --frozen ruff check .

@@ -6,6 +6,7 @@ without persistence on a port of its range and kills only that one.
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
@@ -18,8 +19,11 @@ from tests.conftest import require
 
 
 def free_port(ports: range) -> int:
-    """The first port of ``ports`` nothing listens on."""
-    for port in ports:
+    """The first port of ``ports`` nothing listens on. Test processes running side by side
+    (pytest-xdist) start at different places in the range, so two never race for one port."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    start = (int(worker[2:] or 0) * len(ports) // 2) % len(ports)
+    for port in [*ports[start:], *ports[:start]]:
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
