@@ -34,6 +34,10 @@ TRACKED: dict[str, tuple[list[str], list[str]]] = {
         [],
     ),
     "scoring.Run": (["heartbeat_at", "progress", "queued_at", "settings_used", "versions"], []),
+    # Action plans: every task change, note and staff assignment (issue 17).
+    "plans.Task": ([], []),
+    "plans.TaskNote": ([], []),
+    "plans.PlanStaff": ([], []),
     "auth.User": (["password", "last_login"], ["groups", "user_permissions"]),
     "auth.Group": ([], ["permissions"]),
 }

@@ -34,6 +34,7 @@ urlpatterns = [
     path("api/redoc/redoc.standalone.js", api_docs.redoc_bundle, name="redoc-bundle"),
     path("api/auth/", include("rest_framework.urls", namespace="rest_framework")),
     path("results/", include("results.dashboard.urls")),
+    path("plans/", include("plans.urls")),
     path("open311/v2/", include("feedback.open311.urls")),
     path("openrosa/", include("feedback.openrosa.urls")),
     path("", include("surveys.urls")),

@@ -156,6 +156,15 @@ def one_of_each(sipas: Any, settings: Any) -> None:
     event = Event.objects.create(type="run.published", data={"run": run.pk})
     delivery = Delivery.objects.create(event=event, subscription=subscription, attempts=1)
     DeliveryAttempt.objects.create(delivery=delivery, number=1, status_code=500)
+    # issue 17: action plans
+    from plans.models import PlanStaff, Task, TaskNote
+
+    PlanStaff.objects.create(user=user, unit=unit, agency=agency)
+    task = Task.objects.create(
+        round=survey_round, unit=unit, agency=agency, indicator_code="S07", title="Rút ngắn",
+        target_kind="above_national", working_days=10, deadline=date(2026, 9, 30), owner=user,
+    )  # fmt: skip
+    TaskNote.objects.create(task=task, author=user, text="Đã họp", status_to="in_progress")
     assert Run.objects.exists()
 
 

@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "feedback",
     "scoring",
     "results",
+    "plans",
     "auditlog",
     "audit",
     "webhooks",
@@ -342,6 +343,20 @@ _remind_hour, _remind_minute = (int(part) for part in PETITION_REMIND_AT.split("
 CELERY_BEAT_SCHEDULE["remind-petitions-near-deadline"] = {
     "task": "feedback.remind_petitions_near_deadline",
     "schedule": crontab(hour=_remind_hour, minute=_remind_minute, day_of_week="mon-sat"),
+}
+
+# Action plans (docs/action-plans.md).
+# Owners (or the agency's staff) are e-mailed once when a task is due within this many
+# working days, and once when it is overdue.
+PLANS_REMIND_WORKING_DAYS: int = env_int("PLANS_REMIND_WORKING_DAYS", 3)
+# Daily time of the task reminders (TIME_ZONE), "HH:MM".
+PLANS_REMIND_AT: str = env_or("PLANS_REMIND_AT", "07:45")
+# Largest evidence file attached to a progress note.
+PLANS_EVIDENCE_MAX_BYTES: int = env_int("PLANS_EVIDENCE_MAX_BYTES", 10 * 1024 * 1024)
+_plans_hour, _plans_minute = (int(part) for part in PLANS_REMIND_AT.split(":"))
+CELERY_BEAT_SCHEDULE["remind-plan-tasks"] = {
+    "task": "plans.remind_tasks",
+    "schedule": crontab(hour=_plans_hour, minute=_plans_minute, day_of_week="mon-sat"),
 }
 
 # Scoring.
