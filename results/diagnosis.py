@@ -31,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Q
 
 from feedback.models import Answer, Response
@@ -357,6 +358,19 @@ def previous_round(run: Run, unit: Unit) -> dict[str, Any] | None:
         "name": {"vi": before.round.name_vi, "en": before.round.name_en},
         "units": compared,
     }
+
+
+CACHE_KEY = "diagnosis:v1:{run}:{unit}"
+
+
+def cached_diagnosis(run: Run, unit: Unit) -> dict[str, Any]:
+    """``diagnosis`` through the cache, under the run's and the unit's ids: a published run
+    never changes and a new one has a new id, so nothing stale is served."""
+    return cache.get_or_set(
+        CACHE_KEY.format(run=run.pk, unit=unit.pk),
+        lambda: diagnosis(run, unit),
+        timeout=settings.RESULTS_CACHE_SECONDS,
+    )
 
 
 def diagnosis(run: Run, unit: Unit) -> dict[str, Any]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from django.conf import settings
 
 from tests.test_diagnosis import rounds  # noqa: F401 (a fixture)
 
@@ -34,6 +37,9 @@ def test_the_diagnosis_page_draws_its_charts_with_text_alternatives(browser, liv
         assert act_first.startswith("Ưu tiên cải thiện") and "S01" in act_first
         assert page.locator("table.items tbody tr").count() == 33
         assert page.locator("table.indicators tbody tr").count() >= 45
+        shots = Path(settings.BASE_DIR) / "var" / "screenshots"
+        shots.mkdir(parents=True, exist_ok=True)
+        matrix.screenshot(path=str(shots / "diagnosis-matrix-vi.png"))
         pdf = page.locator("#diagnosis-pdf")
         assert pdf.get_attribute("href").endswith("/diagnosis.pdf?lang=vi")
     finally:

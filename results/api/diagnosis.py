@@ -9,6 +9,7 @@ shape and formulas are in docs/diagnosis.md.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,9 +28,9 @@ from config.schema import error_responses
 from results import diagnosis as diagnoses
 from results import publications as current
 from results.api.caching import (
+    DOCUMENT_SHAPE,
     PublishedDocumentView,
     cached_document,
-    document_key,
     not_modified,
     set_validators,
     store_document,
@@ -201,6 +202,13 @@ ROUND_PATH_PARAMETER = OpenApiParameter(
 )
 
 
+def pdf_key(publication: Publication, round_code: str, unit_code: str, lang: str) -> str:
+    """What the PDF depends on: the published run, the round, the unit and the language."""
+    parts = (DOCUMENT_SHAPE, "DiagnosisPdf", str(publication.run_id),
+             str(publication.published_at.timestamp()), round_code, unit_code, lang)  # fmt: skip
+    return hashlib.blake2b("\n".join(parts).encode(), digest_size=16).hexdigest()
+
+
 def published_unit(round_code: str, unit_code: str) -> tuple[Any, Any]:
     """The round's published run and the unit it covers, or 404."""
     run = diagnoses.published_run(round_code)
@@ -226,7 +234,7 @@ class DiagnosisView(PublishedDocumentView, APIView):
         if not publications:
             raise Http404
         run, unit = published_unit(kwargs["code"], kwargs["unit"])
-        return DiagnosisSerializer(diagnoses.diagnosis(run, unit)).data
+        return DiagnosisSerializer(diagnoses.cached_diagnosis(run, unit)).data
 
     @extend_schema(
         summary=_("Diagnosis of a unit in a round"),
@@ -278,7 +286,9 @@ class DiagnosisPdfView(APIView):
             raise Http404(_("This round has no published results."))
         run, found = published_unit(code, unit)
         headers = HttpResponse()
-        key = document_key(request, f"DiagnosisPdf.{lang}", [publication])
+        # Keyed on the language alone, not the query string: other parameters would each
+        # make a new PDF to render.
+        key = pdf_key(publication, code, found.code, lang)
         set_validators(headers, f'"{key}"', publication.published_at)
         if answer := not_modified(request, headers):
             return answer

@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy
 from results import diagnosis as diagnoses
 from results.dashboard import charts
 from results.dashboard.figures import Figure, _domain, _tick_text, number, value_text
-from results.dashboard.queries import Value, cached
+from results.dashboard.queries import Value
 from results.pdf import render_pdf
 from scoring.models import Run
 from surveys.models import Indicator, Unit
@@ -26,11 +26,6 @@ QUADRANT_NAMES = {
     diagnoses.LOW_PRIORITY: gettext_lazy("Lower priority"),
     diagnoses.POSSIBLE_OVERKILL: gettext_lazy("Possibly over-served"),
 }
-
-
-def document(run: Run, unit: Unit) -> dict[str, Any]:
-    """The diagnosis document, cached under the run's and the unit's ids."""
-    return cached(f"diagnosis:{run.pk}:{unit.pk}", lambda: diagnoses.diagnosis(run, unit))
 
 
 def _language() -> str:
@@ -91,7 +86,7 @@ def _depths(indicators: list[dict[str, Any]]) -> dict[str, int]:
 
 def context(run: Run, unit: Unit) -> dict[str, Any]:
     """Everything the page and the report show, in the active language."""
-    doc = document(run, unit)
+    doc = diagnoses.cached_diagnosis(run, unit)
     depths = _depths(doc["indicators"])
     rows = [_row(r, depths[r["code"]]) for r in doc["indicators"]]
     by_code = {r["code"]: r for r in rows}
