@@ -3,7 +3,7 @@
 from django.urls import URLPattern, path
 
 import config.converters  # noqa: F401 (registers <code:...>)
-from results.api import exports, views
+from results.api import diagnosis, exports, views
 
 urlpatterns: list[URLPattern] = [
     path("units/", views.UnitListView.as_view(), name="units"),
@@ -12,6 +12,16 @@ urlpatterns: list[URLPattern] = [
     path("scores/", views.ScoreListView.as_view(), name="scores"),
     path("rankings/", views.RankingView.as_view(), name="rankings"),
     path("runs/", views.RunListView.as_view(), name="runs"),
+    path(
+        "rounds/<code:code>/units/<code:unit>/diagnosis/",
+        diagnosis.DiagnosisView.as_view(),
+        name="unit-diagnosis",
+    ),
+    path(
+        "rounds/<code:code>/units/<code:unit>/diagnosis.pdf",
+        diagnosis.DiagnosisPdfView.as_view(),
+        name="unit-diagnosis-pdf",
+    ),
     path("rounds/<code:code>/scores.csv", exports.ScoreCsvView.as_view(), name="scores-csv"),
     path("rounds/<code:code>/scores.xlsx", exports.ScoreXlsxView.as_view(), name="scores-xlsx"),
     path(

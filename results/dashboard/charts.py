@@ -201,3 +201,123 @@ def _row(bar: Bar, top: float, domain: tuple[float, float]) -> str:
         f'text-anchor="end"{style}>{escape(bar.value_text)}</text></g>'
     )
     return "".join(parts)
+
+
+# --- The priority matrix (issue 17): items placed by satisfaction and importance ------------
+
+MATRIX_WIDTH = 380
+MATRIX_HEIGHT = 300
+MATRIX_LEFT, MATRIX_RIGHT = 40.0, 370.0
+MATRIX_TOP, MATRIX_BOTTOM = 14.0, 262.0
+POINT_COLOUR = "#1f4e9c"  # 8.2:1 against white
+QUADRANT_FILL = "#f3e6e5"  # the quadrant to act on first, lightly shaded
+
+
+@dataclass(frozen=True)
+class Point:
+    """One item of the matrix: its label (the code), satisfaction (x) and importance (y)."""
+
+    label: str
+    x: float
+    y: float
+
+
+def _place(value: float, domain: tuple[float, float], start: float, end: float) -> float:
+    low, high = domain
+    share = (min(max(value, low), high) - low) / (high - low) if high > low else 0.5
+    return start + share * (end - start)
+
+
+def importance_domain(values: Sequence[float]) -> tuple[float, float]:
+    """A range of whole tenths holding every importance (correlations), at least 0.2 wide."""
+    if not values:
+        return 0.0, 1.0
+    low = math.floor(min(values) * 10) / 10
+    high = math.ceil(max(values) * 10) / 10
+    if high - low < 0.2:
+        high = low + 0.2
+    return max(-1.0, low), min(1.0, high)
+
+
+def matrix_chart(
+    points: Sequence[Point],
+    *,
+    x_domain: tuple[float, float],
+    y_domain: tuple[float, float],
+    x_cut: float,
+    y_cut: float,
+    labelled_by: str,
+    described_by: str = "",
+    x_title: str = "",
+    y_title: str = "",
+    quadrant_titles: tuple[str, str, str, str] = ("", "", "", ""),
+) -> SafeString:
+    """A scatter of items, split in four by dashed lines at the cuts (the medians).
+
+    ``quadrant_titles``: top left (important, less satisfied: act first), top right, bottom
+    left, bottom right. Each point is a dot with its label beside it.
+    """
+
+    def px(x: float) -> float:
+        return _place(x, x_domain, MATRIX_LEFT, MATRIX_RIGHT)
+
+    def py(y: float) -> float:
+        return _place(y, y_domain, MATRIX_BOTTOM, MATRIX_TOP)
+
+    described = f' aria-describedby="{escape(described_by)}"' if described_by else ""
+    cx, cy = px(x_cut), py(y_cut)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart matrix" role="img" '
+        f'viewBox="0 0 {MATRIX_WIDTH} {MATRIX_HEIGHT}" width="{MATRIX_WIDTH}" '
+        f'height="{MATRIX_HEIGHT}" preserveAspectRatio="xMinYMin meet" '
+        f'aria-labelledby="{escape(labelled_by)}"{described} '
+        f'font-family="system-ui, sans-serif" font-size="11" fill="{TEXT_COLOUR}">',
+        f'<rect class="act-first" x="{_number(MATRIX_LEFT)}" y="{_number(MATRIX_TOP)}" '
+        f'width="{_number(cx - MATRIX_LEFT)}" height="{_number(cy - MATRIX_TOP)}" '
+        f'fill="{QUADRANT_FILL}"/>',
+        f'<rect x="{_number(MATRIX_LEFT)}" y="{_number(MATRIX_TOP)}" '
+        f'width="{_number(MATRIX_RIGHT - MATRIX_LEFT)}" '
+        f'height="{_number(MATRIX_BOTTOM - MATRIX_TOP)}" fill="none" stroke="{GRID_COLOUR}"/>',
+        f'<line class="cut" x1="{_number(cx)}" y1="{_number(MATRIX_TOP)}" x2="{_number(cx)}" '
+        f'y2="{_number(MATRIX_BOTTOM)}" stroke="{REFERENCE_COLOUR}" stroke-dasharray="5 3"/>',
+        f'<line class="cut" x1="{_number(MATRIX_LEFT)}" y1="{_number(cy)}" '
+        f'x2="{_number(MATRIX_RIGHT)}" y2="{_number(cy)}" stroke="{REFERENCE_COLOUR}" '
+        f'stroke-dasharray="5 3"/>',
+    ]
+    corners = (
+        (MATRIX_LEFT + 4, MATRIX_TOP + 12, "start"),
+        (MATRIX_RIGHT - 4, MATRIX_TOP + 12, "end"),
+        (MATRIX_LEFT + 4, MATRIX_BOTTOM - 5, "start"),
+        (MATRIX_RIGHT - 4, MATRIX_BOTTOM - 5, "end"),
+    )
+    for (x, y, anchor), title in zip(corners, quadrant_titles, strict=True):
+        parts.append(
+            f'<text class="quadrant" x="{_number(x)}" y="{_number(y)}" text-anchor="{anchor}" '
+            f'font-style="italic">{escape(title)}</text>'
+        )
+    for x in (x_domain[0], x_domain[1]):
+        parts.append(
+            f'<text class="tick" x="{_number(px(x))}" y="{_number(MATRIX_BOTTOM + 13)}" '
+            f'text-anchor="middle">{_number(x)}</text>'
+        )
+    for y in (y_domain[0], y_domain[1]):
+        parts.append(
+            f'<text class="tick" x="{_number(MATRIX_LEFT - 4)}" y="{_number(py(y) + 4)}" '
+            f'text-anchor="end">{y:.1f}</text>'
+        )
+    parts.append(
+        f'<text class="axis-title" x="{_number((MATRIX_LEFT + MATRIX_RIGHT) / 2)}" '
+        f'y="{MATRIX_HEIGHT - 8}" text-anchor="middle">{escape(x_title)}</text>'
+        f'<text class="axis-title" transform="rotate(-90)" '
+        f'x="{_number(-(MATRIX_TOP + MATRIX_BOTTOM) / 2)}" y="12" '
+        f'text-anchor="middle">{escape(y_title)}</text>'
+    )
+    for point in points:
+        x, y = px(point.x), py(point.y)
+        parts.append(
+            f'<g class="point"><circle cx="{_number(x)}" cy="{_number(y)}" r="3.5" '
+            f'fill="{POINT_COLOUR}"/><text x="{_number(x + 5)}" y="{_number(y - 4)}">'
+            f"{escape(point.label)}</text></g>"
+        )
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # every interpolated text above is escaped

@@ -10,4 +10,9 @@ urlpatterns: list[URLPattern] = [
     path("units/<str:unit_code>/", views.unit_latest, name="unit-latest"),
     path("<str:round_code>/", views.round_ranking, name="round"),
     path("<str:round_code>/units/<str:unit_code>/", views.unit_results, name="unit"),
+    path(
+        "<str:round_code>/units/<str:unit_code>/diagnosis/",
+        views.unit_diagnosis,
+        name="diagnosis",
+    ),
 ]

@@ -7,7 +7,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
-from results.dashboard import figures, queries
+from results import diagnosis as diagnoses
+from results.dashboard import diagnosis, figures, queries
 
 
 def not_found(request: HttpRequest, message: str) -> HttpResponse:
@@ -131,3 +132,21 @@ def unit_latest(request: HttpRequest, unit_code: str) -> HttpResponse:
             request, _("No published results cover the unit “%(code)s”.") % {"code": unit_code}
         )
     return redirect("dashboard:unit", round_code=run.round.code, unit_code=unit_code)
+
+
+def unit_diagnosis(request: HttpRequest, round_code: str, unit_code: str) -> HttpResponse:
+    """The diagnosis of a unit in a round with published results (404 before publication)."""
+    survey_round, run = queries.round_and_published_run(round_code)
+    if survey_round is None:
+        return not_found(request, _("There is no survey round “%(code)s”.") % {"code": round_code})
+    if run is None:
+        return render(request, "results/unpublished.html", {"round": survey_round}, status=404)
+    unit = diagnoses.unit_in_round(run, unit_code)
+    if unit is None:
+        return not_found(
+            request,
+            _("The round “%(round)s” did not cover the unit “%(code)s”.")
+            % {"round": round_code, "code": unit_code},
+        )
+    context = diagnosis.context(run, unit) | {"round": survey_round, "run": run}
+    return render(request, "results/diagnosis.html", context)

@@ -1,0 +1,306 @@
+"""The diagnosis of a unit in a published round: JSON (``diagnosis/``) and PDF (``diagnosis.pdf``).
+
+Both are functions of the round's published run, cached and validated like every result
+document (``results.api.caching``): a new publication changes the ETag and the cache key.
+A round without published results, an unknown round or unit, and a unit the round did not
+cover are 404, as on the dashboard. The document comes from ``results.diagnosis``; its
+shape and formulas are in docs/diagnosis.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+from django.http import Http404, HttpResponse, QueryDict
+from django.http.response import HttpResponseBase
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from config.schema import error_responses
+from results import diagnosis as diagnoses
+from results import publications as current
+from results.api.caching import (
+    DOCUMENT_SHAPE,
+    PublishedDocumentView,
+    cached_document,
+    not_modified,
+    set_validators,
+    store_document,
+)
+from results.api.exports import export_language
+from results.api.serializers import (
+    TextsSerializer,
+    change_field,
+    change_p_field,
+    change_significant_field,
+    deff_field,
+    n_eff_field,
+    rank_high_field,
+    rank_low_field,
+)
+from results.api.throttling import ResultsReadThrottle
+from results.selectors import Publication
+
+
+def _float(help_text: str) -> serializers.FloatField:
+    return serializers.FloatField(allow_null=True, help_text=help_text)
+
+
+class DiagnosisValueSerializer(serializers.Serializer):
+    value = _float(_("Published value, 0–100; null when suppressed or without answers."))
+    se = _float(_("Design-based standard error; null when suppressed."))
+    ci_low = _float(_("Low end of the 95% interval."))
+    ci_high = _float(_("High end of the 95% interval."))
+    n = serializers.IntegerField(help_text=_("Respondents."))
+    deff = deff_field()
+    n_eff = n_eff_field()
+    rank = serializers.IntegerField(allow_null=True, help_text=_("Rank among the units."))
+    rank_of = serializers.IntegerField(allow_null=True, help_text=_("Units ranked."))
+    rank_low = rank_low_field()
+    rank_high = rank_high_field()
+    change = change_field()
+    change_p = change_p_field()
+    change_significant = change_significant_field()
+    suppressed = serializers.BooleanField(help_text=_("Withheld: too few respondents."))
+    children_suppressed = serializers.BooleanField(help_text=_("Published over a withheld child."))
+
+
+class DifferenceSerializer(serializers.Serializer):
+    difference = _float(_("Unit value minus national value, in points."))
+    se = _float(
+        _(
+            "Standard error of the difference: √(SE_unit²·(1 − 2·share) + SE_national²), "
+            "the unit being part of the nation."
+        )
+    )
+    low = _float(_("Low end of the 95% interval of the difference."))
+    high = _float(_("High end of the 95% interval of the difference."))
+    p = _float(_("Two-sided p-value of the difference (normal test)."))
+
+
+class DiagnosisIndicatorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = TextsSerializer()
+    kind = serializers.CharField(help_text=_("index, field, element or item."))
+    parent = serializers.CharField(allow_null=True)
+    root = serializers.CharField(help_text=_("The index this indicator belongs to."))
+    unit = DiagnosisValueSerializer(allow_null=True)
+    national = DiagnosisValueSerializer(allow_null=True)
+    difference = DifferenceSerializer()
+    significant = serializers.BooleanField(
+        allow_null=True,
+        help_text=_(
+            "Whether the difference from the nation is significant after Benjamini–Hochberg "
+            "at 5% over the unit's indicators; null when not tested."
+        ),
+    )
+    direction = serializers.ChoiceField(
+        choices=["above", "below"], allow_null=True, help_text=_("Side of a significant gap.")
+    )
+
+
+class PriorityItemSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = TextsSerializer()
+    parent = serializers.CharField(allow_null=True)
+    satisfaction = _float(_("The unit's value on the item."))
+    national = _float(_("The national value on the item."))
+    importance = _float(
+        _(
+            "Key-driver importance: weighted Pearson correlation, across the unit's "
+            "respondents, of the item with their satisfaction on the other items."
+        )
+    )
+    respondents = serializers.IntegerField(help_text=_("Respondents the importance rests on."))
+    quadrant = serializers.ChoiceField(choices=list(diagnoses.QUADRANTS), allow_null=True)
+
+
+class PrioritySerializer(serializers.Serializer):
+    satisfaction_cut = _float(_("Median satisfaction of the items placed."))
+    importance_cut = _float(_("Median importance of the items placed."))
+    items = PriorityItemSerializer(many=True)
+
+
+class RegionUnitSerializer(DiagnosisValueSerializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    this = serializers.BooleanField(help_text=_("The unit diagnosed."))
+
+
+class RegionSerializer(serializers.Serializer):
+    name = serializers.CharField(allow_blank=True)
+    indicator = serializers.CharField(allow_null=True)
+    units = RegionUnitSerializer(many=True)
+
+
+class PlaceSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+
+
+class PreviousSerializer(serializers.Serializer):
+    round = serializers.CharField()
+    name = TextsSerializer()
+    units = PlaceSerializer(many=True, help_text=_("Units of the previous round compared."))
+
+
+class DiagnosisRoundSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = TextsSerializer()
+
+
+class DiagnosisUnitSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    region = serializers.CharField(allow_blank=True)
+
+
+class DiagnosisRunSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    published_at = serializers.DateTimeField()
+    responses = serializers.IntegerField()
+    national_value = serializers.CharField()
+    min_n = serializers.IntegerField(help_text=_("Respondents below which a value is withheld."))
+
+
+class DiagnosisSerializer(serializers.Serializer):
+    round = DiagnosisRoundSerializer()
+    unit = DiagnosisUnitSerializer()
+    run = DiagnosisRunSerializer()
+    main_indicator = serializers.CharField(allow_null=True)
+    headline = DiagnosisIndicatorSerializer(allow_null=True)
+    previous = PreviousSerializer(allow_null=True)
+    indicators = DiagnosisIndicatorSerializer(many=True)
+    strengths = serializers.ListField(
+        child=serializers.CharField(),
+        help_text=_("Indicators significantly above the nation, largest gap first."),
+    )
+    weaknesses = serializers.ListField(
+        child=serializers.CharField(),
+        help_text=_("Indicators significantly below the nation, largest gap first."),
+    )
+    expectations = serializers.ListField(
+        child=serializers.CharField(), help_text=_("The citizens' expectation items.")
+    )
+    priority = PrioritySerializer()
+    region = RegionSerializer()
+
+
+UNIT_PARAMETER = OpenApiParameter(
+    "unit", str, OpenApiParameter.PATH, description=_("Unit code, e.g. 19.")
+)
+ROUND_PATH_PARAMETER = OpenApiParameter(
+    "code", str, OpenApiParameter.PATH, description=_("Round code, e.g. sipas-2022.")
+)
+
+
+def pdf_key(publication: Publication, round_code: str, unit_code: str, lang: str) -> str:
+    """What the PDF depends on: the published run, the round, the unit and the language."""
+    parts = (DOCUMENT_SHAPE, "DiagnosisPdf", str(publication.run_id),
+             str(publication.published_at.timestamp()), round_code, unit_code, lang)  # fmt: skip
+    return hashlib.blake2b("\n".join(parts).encode(), digest_size=16).hexdigest()
+
+
+def published_unit(round_code: str, unit_code: str) -> tuple[Any, Any]:
+    """The round's published run and the unit it covers, or 404."""
+    run = diagnoses.published_run(round_code)
+    if run is None:
+        raise Http404(_("This round has no published results."))
+    unit = diagnoses.unit_in_round(run, unit_code)
+    if unit is None:
+        raise Http404(_("The round did not cover this unit."))
+    return run, unit
+
+
+class DiagnosisView(PublishedDocumentView, APIView):
+    """The diagnosis of a unit in a round with published results."""
+
+    permission_classes = [AllowAny]
+    throttle_classes = [ResultsReadThrottle]
+
+    def publications(self, params: QueryDict, **kwargs: Any) -> Sequence[Publication] | None:
+        found = current.publication(round_code=kwargs["code"])
+        return [found] if found else None
+
+    def document(self, request: Request, publications: Sequence[Publication], **kwargs: Any) -> Any:
+        if not publications:
+            raise Http404
+        run, unit = published_unit(kwargs["code"], kwargs["unit"])
+        return DiagnosisSerializer(diagnoses.cached_diagnosis(run, unit)).data
+
+    @extend_schema(
+        summary=_("Diagnosis of a unit in a round"),
+        description=_(
+            "Every indicator of the unit against the national value, with the difference, "
+            "its 95% interval and significance; rank and rank interval; change since the "
+            "previous round; strengths and weaknesses; the priority matrix of the items "
+            "(satisfaction against key-driver importance); the other units of its region. "
+            "Aggregates only. Method: docs/diagnosis.md."
+        ),
+        parameters=[ROUND_PATH_PARAMETER, UNIT_PARAMETER],
+        responses={200: DiagnosisSerializer, **error_responses(404, 429)},
+    )
+    def get(self, request: Request, **kwargs: Any) -> Any:
+        return super().get(request, **kwargs)
+
+
+class DiagnosisPdfView(APIView):
+    """The diagnosis as a printable PDF report, in Vietnamese or English (``?lang=``)."""
+
+    permission_classes = [AllowAny]
+    throttle_classes = [ResultsReadThrottle]
+
+    @extend_schema(
+        summary=_("Diagnosis of a unit in a round as a PDF report"),
+        parameters=[
+            ROUND_PATH_PARAMETER,
+            UNIT_PARAMETER,
+            OpenApiParameter(
+                "lang",
+                str,
+                enum=["vi", "en"],
+                description=_("Language of the report (default: the request's)."),
+            ),
+        ],
+        responses={
+            (200, "application/pdf"): OpenApiResponse(
+                OpenApiTypes.BINARY, description=_("The PDF report.")
+            ),
+            **error_responses(400, 404, 429),
+        },
+    )
+    def get(self, request: Request, code: str, unit: str) -> HttpResponseBase:
+        from results.dashboard.diagnosis import diagnosis_pdf
+
+        lang = export_language(request)
+        publication = current.publication(round_code=code)
+        if publication is None:
+            raise Http404(_("This round has no published results."))
+        run, found = published_unit(code, unit)
+        headers = HttpResponse()
+        # Keyed on the language alone, not the query string: other parameters would each
+        # make a new PDF to render.
+        key = pdf_key(publication, code, found.code, lang)
+        set_validators(headers, f'"{key}"', publication.published_at)
+        if answer := not_modified(request, headers):
+            return answer
+        content = cached_document(key)
+        if content is None:
+            with translation.override(lang):
+                content = diagnosis_pdf(run, found)
+            store_document(key, content)
+        response = HttpResponse(content, content_type="application/pdf")
+        response.headers["Content-Disposition"] = (
+            f'inline; filename="{code}-{found.code}-diagnosis-{lang}.pdf"'
+        )
+        for header in ("ETag", "Last-Modified", "Cache-Control"):
+            response.headers[header] = headers.headers[header]
+        return response
