@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
 
 from results import diagnosis as diagnoses
@@ -148,5 +149,20 @@ def unit_diagnosis(request: HttpRequest, round_code: str, unit_code: str) -> Htt
             _("The round “%(round)s” did not cover the unit “%(code)s”.")
             % {"round": round_code, "code": unit_code},
         )
-    context = diagnosis.context(run, unit) | {"round": survey_round, "run": run}
+    context = diagnosis.context(run, unit) | {
+        "round": survey_round,
+        "run": run,
+        "task_url": _task_url(request),
+    }
     return render(request, "results/diagnosis.html", context)
+
+
+def _task_url(request: HttpRequest) -> str | None:
+    """Where staff plan an action for a weakness (the action plans' task form, by URL name:
+    results imports nothing from the apps downstream of it); None for the public."""
+    if not (request.user.is_authenticated and request.user.is_staff):
+        return None
+    try:
+        return reverse("plans:task-new")
+    except NoReverseMatch:
+        return None
