@@ -120,6 +120,14 @@ def scope_of(user: Any) -> Scope:
     return scope
 
 
+def national_users(prefix: str = "") -> Q:
+    """A filter of user rows (``prefix`` leads to the user, e.g. ``"owner__"``) keeping
+    national staff: superusers, and users with no province and not in the group."""
+    return Q(**{f"{prefix}is_superuser": True}) | (
+        Q(**{f"{prefix}province_staff__isnull": True}) & ~Q(**{f"{prefix}groups__name": GROUP})
+    )
+
+
 def province_of(user: Any) -> Unit | None:
     """The province a province staff member works for; None for national staff."""
     unit_id = scope_of(user).unit_id

@@ -230,7 +230,9 @@ def test_scores_of_a_local_round_only_for_its_province_and_national_staff(
 def test_list_filters_name_no_other_province(world: SimpleNamespace) -> None:
     for admin_list in ("feedback_response", "feedback_invitation", "scoring_run"):
         html = login(world.staff_a).get(reverse(f"admin:{admin_list}_changelist")).content
-        assert b"loc-b" not in html and b"PB" not in html, admin_list
+        # Round codes and unit names (not "PB": a random receipt may hold those letters).
+        assert b"loc-b" not in html and "Tỉnh B".encode() not in html, admin_list
+        assert b"loc-a" in html
 
 
 @pytest.mark.parametrize("role", ["plain", None])
@@ -639,3 +641,38 @@ def test_copy_form_answers_bad_input_with_a_named_4xx(
         if answer_.status_code == 200:  # the form again, the field's error beside it
             assert field in answer_.context["form"].errors
         transaction.set_rollback(True)
+
+
+def test_webhook_events_skip_subscriptions_of_province_staff(world: SimpleNamespace) -> None:
+    from webhooks.models import Subscription
+    from webhooks.services import _subscribers
+
+    mine = Subscription.objects.create(
+        owner=world.staff_a, url="https://example.org/a", events=["run.published"]
+    )
+    national = Subscription.objects.create(
+        owner=world.national, url="https://example.org/n", events=["run.published"]
+    )
+    orphan = Subscription.objects.create(
+        owner=world.orphan, url="https://example.org/o", events=["run.published"]
+    )
+    root = Subscription.objects.create(
+        owner=world.superuser, url="https://example.org/r", events=["run.published"]
+    )
+    found = set(_subscribers("run.published"))
+    assert national in found and root in found
+    assert mine not in found and orphan not in found
+
+
+def test_province_staff_add_questionnaires_of_their_own(world: SimpleNamespace) -> None:
+    client = login(world.staff_a)
+    data = {"code": "moi-a", "title_vi": "Phiếu mới", "owner_unit": world.b.pk}
+    assert client.post(reverse("admin:surveys_questionnaire_add"), data).status_code == 302
+    assert Questionnaire.objects.get(code="moi-a").owner_unit == world.a
+    # A version under another province's questionnaire: refused as an unknown choice.
+    forged = {"questionnaire": world.version_b.questionnaire_id, "number": 7, "label": ""}
+    for prefix in ("sections", "policy_groups"):
+        forged.update({f"{prefix}-TOTAL_FORMS": 0, f"{prefix}-INITIAL_FORMS": 0})
+    page = client.post(reverse("admin:surveys_questionnaireversion_add"), forged)
+    assert "questionnaire" in page.context["adminform"].form.errors
+    assert not QuestionnaireVersion.objects.filter(number=7).exists()

@@ -105,8 +105,10 @@ def _subscribers(event_type: str) -> list[Subscription]:
     round, so province staff (``surveys.scoping``) receive none."""
     return [
         subscription
-        for subscription in Subscription.objects.filter(is_active=True).select_related("owner")
-        if event_type in (subscription.events or []) and scoping.is_national(subscription.owner)
+        for subscription in Subscription.objects.filter(
+            scoping.national_users("owner__"), is_active=True
+        ).select_related("owner")
+        if event_type in (subscription.events or [])
     ]
 
 
