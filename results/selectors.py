@@ -331,8 +331,11 @@ def runs() -> QuerySet[Run]:
 
 
 def with_published_run(rounds: QuerySet[Round]) -> QuerySet[Round]:
-    """Rounds annotated with their published run (``published_run_id``, ``published_run_at``)."""
-    published = Run.objects.filter(round=OuterRef("pk"), status=Run.Status.PUBLISHED)
+    """Rounds annotated with their published run (``published_run_id``, ``published_run_at``);
+    a local round's results are not public: none."""
+    published = Run.objects.filter(
+        round=OuterRef("pk"), status=Run.Status.PUBLISHED, round__owner_unit__isnull=True
+    )
     return rounds.annotate(
         published_run_id=Subquery(published.values("pk")[:1]),
         published_run_at=Subquery(published.values("published_at")[:1]),
@@ -340,13 +343,20 @@ def with_published_run(rounds: QuerySet[Round]) -> QuerySet[Round]:
 
 
 def rounds(*, state: str) -> QuerySet[Round]:
-    """Rounds open now (``open``), with published results (``published``) or all (``all``)."""
-    chosen = (
-        open_rounds()
-        if state == "open"
-        else Round.objects.select_related("version__questionnaire").order_by("-opens_at", "code")
-    )
-    chosen = with_published_run(chosen.filter(owner_unit__isnull=True))
+    """Rounds open now (``open``), with published results (``published``) or all (``all``).
+
+    Open rounds include a province's local rounds (its citizens answer them, through apps
+    too); the other states are about results, and list national rounds only.
+    """
+    if state == "open":
+        chosen = open_rounds()
+    else:
+        chosen = (
+            Round.objects.filter(owner_unit__isnull=True)
+            .select_related("version__questionnaire")
+            .order_by("-opens_at", "code")
+        )
+    chosen = with_published_run(chosen)
     if state == "published":
         chosen = chosen.filter(published_run_id__isnull=False)
     return chosen.prefetch_related("units")

@@ -572,6 +572,15 @@ def test_local_rounds_never_reach_the_public_results(world: SimpleNamespace) -> 
     public = Client()
     assert public.get(reverse("v1:scores"), {"round": "loc-a"}).status_code == 400
     assert public.get(reverse("v1:rankings"), {"round": "loc-a", "indicator": "SAT"}).status_code
+    listed = public.get(reverse("v1:rounds"), {"state": "published"}).json()["results"]
+    assert {r["code"] for r in listed} == {"nat"}
+    every = public.get(reverse("v1:rounds"), {"state": "all"}).json()["results"]
+    assert {r["code"] for r in every} == {"nat"}
+    # Open local rounds are listed for answering, without any run of theirs.
+    open_ = {r["code"]: r for r in public.get(reverse("v1:rounds")).json()["results"]}
+    assert {"nat", "loc-a", "loc-b"} <= set(open_)
+    assert open_["nat"]["published_run"] is not None
+    assert open_["loc-a"]["published_run"] is None
     runs = public.get(reverse("v1:runs")).json()["results"]
     assert {run["round"] for run in runs} == {"nat"}
     units = public.get(reverse("v1:units"), {"round": "loc-a"}).json()["results"]
