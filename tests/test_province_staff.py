@@ -453,6 +453,8 @@ def test_raw_responses_export_by_role(
         if status == 200:
             content = b"".join(answer_.streaming_content)
             assert content.count(b"\n") == 1 + Response.objects.filter(round__code=code).count()
+        codebook = client.get(reverse("v1:codebook-csv", args=[code]))
+        assert codebook.status_code == (200 if status == 200 or code == "nat" else 404)
 
 
 @pytest.mark.parametrize(

@@ -165,7 +165,11 @@ class CodebookExportView(ExportView):
     permission_classes = [AllowAny]
 
     def get(self, request: Request, code: str) -> HttpResponseBase:
-        survey_round = round_or_404(code)
+        # A local round's codebook goes with its raw responses: to the staff who export them.
+        if selectors.round_by_code(code) is None and request.user.has_perm(VIEW_RESPONSES):
+            survey_round = staff_round_or_404(request, code)
+        else:
+            survey_round = round_or_404(code)
         return csv_response(exports.codebook_rows(survey_round), f"{code}-codebook.csv")
 
 
