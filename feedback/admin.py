@@ -36,6 +36,8 @@ from feedback.models import (
     Response,
     ResponseAttachment,
 )
+from surveys import scoping
+from surveys.admin import ProvinceScopedMixin, ScopedRelatedFilter
 from surveys.models import Agency, Round, Unit
 
 MANAGE_INVITATIONS = "feedback.manage_invitations"
@@ -128,9 +130,16 @@ class ReviewForm(forms.Form):
 
 
 @admin.register(Response)
-class ResponseAdmin(admin.ModelAdmin):
+class ResponseAdmin(ProvinceScopedMixin, admin.ModelAdmin):
+    owner_path = "round__owner_unit"  # province staff: the raw responses of their own rounds
     list_display = ["receipt", "round", "unit", "channel", "submitted_at", "review_state"]
-    list_filter = ["round", "channel", "review_state", "review_reason", "unit"]
+    list_filter = [
+        ("round", ScopedRelatedFilter),
+        "channel",
+        "review_state",
+        "review_reason",
+        ("unit", ScopedRelatedFilter),
+    ]
     actions = ["review_responses"]
     list_select_related = ["round", "unit"]
     search_fields = ["receipt"]
@@ -178,7 +187,9 @@ class ResponseAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         attachment = ResponseAttachment.objects.filter(
-            pk=attachment_id, response_id=object_id if str(object_id).isdigit() else None
+            pk=attachment_id,
+            response_id=object_id if str(object_id).isdigit() else None,
+            response__in=self.get_queryset(request),
         ).first()
         if attachment is None:
             raise Http404
@@ -298,11 +309,20 @@ class UsedFilter(admin.SimpleListFilter):
 
 
 class GenerateInvitationsForm(forms.Form):
+    """Round, unit and agency offered (and accepted) within the user's scope."""
+
     round = forms.ModelChoiceField(Round.objects.all(), label=_("survey round"))
     unit = forms.ModelChoiceField(Unit.objects.all(), label=_("unit"))
     agency = forms.ModelChoiceField(
         Agency.objects.select_related("unit"), label=_("agency"), required=False
     )
+
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["round"].queryset = scoping.rounds_for(user)
+        self.fields["unit"].queryset = scoping.units_for(user)
+        self.fields["agency"].queryset = scoping.agencies_for(user)
+
     count = forms.IntegerField(
         label=_("number of invitations"), min_value=1, max_value=MAX_INVITATIONS
     )
@@ -360,7 +380,8 @@ def csv_download(
 
 
 @admin.register(Invitation)
-class InvitationAdmin(admin.ModelAdmin):
+class InvitationAdmin(ProvinceScopedMixin, admin.ModelAdmin):
+    owner_path = "round__owner_unit"
     list_display = [
         "token",
         "round",
@@ -372,7 +393,12 @@ class InvitationAdmin(admin.ModelAdmin):
         "created_at",
         "used_at",
     ]
-    list_filter = ["round", "unit", "batch", UsedFilter]
+    list_filter = [
+        ("round", ScopedRelatedFilter),
+        ("unit", ScopedRelatedFilter),
+        "batch",
+        UsedFilter,
+    ]
     list_select_related = ["round", "unit", "agency__unit"]
     search_fields = ["token", "batch", "psu"]
     readonly_fields = [
@@ -428,7 +454,9 @@ class InvitationAdmin(admin.ModelAdmin):
         """Generate invitations and answer with their CSV; bad input shows form errors."""
         if not self.has_manage_invitations_permission(request):
             raise PermissionDenied
-        form = GenerateInvitationsForm(request.POST if request.method == "POST" else None)
+        form = GenerateInvitationsForm(
+            request.POST if request.method == "POST" else None, user=request.user
+        )
         if form.is_valid():
             data = form.cleaned_data
             try:

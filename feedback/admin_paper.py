@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from config.queueing import BrokerUnavailable
 from feedback import paper
 from feedback.models import PaperImport
+from surveys.admin import ProvinceScopedMixin, ScopedRelatedFilter
 
 PERMISSION = "feedback.import_paper_forms"
 # The change page lists this many report rows at most; the API returns them all.
@@ -52,7 +53,8 @@ class PaperImportUploadForm(forms.ModelForm):
 
 
 @admin.register(PaperImport)
-class PaperImportAdmin(admin.ModelAdmin):
+class PaperImportAdmin(ProvinceScopedMixin, admin.ModelAdmin):
+    owner_path = "round__owner_unit"  # the round field offers the user's rounds only
     list_display = [
         "file_name",
         "round",
@@ -65,7 +67,7 @@ class PaperImportAdmin(admin.ModelAdmin):
         "late_entry",
         "created_at",
     ]
-    list_filter = ["status", "round"]
+    list_filter = ["status", ("round", ScopedRelatedFilter)]
     list_select_related = ["round", "uploaded_by"]
     date_hierarchy = "created_at"
     form = PaperImportUploadForm

@@ -87,6 +87,7 @@ from feedback.validation import (
     is_shown,
     question_name,
 )
+from surveys import scoping
 from surveys.models import Question, Round
 
 logger = logging.getLogger(__name__)
@@ -286,8 +287,11 @@ def header_columns(cells: list[Any], questions: dict[str, Question]) -> list[str
     return columns
 
 
-def _round(round_code: str) -> Round:
-    survey_round = Round.objects.filter(code=round_code).first()
+def _round(round_code: str, user: AbstractBaseUser | None = None) -> Round:
+    """The round, or ``ValidationError`` naming ``round``; a round outside the user's scope
+    (another province's local round, for province staff) is as unknown as a missing one."""
+    rounds = Round.objects.all() if user is None else scoping.rounds_for(user)
+    survey_round = rounds.filter(code=round_code).first()
     if survey_round is None:
         raise ValidationError(
             {"round": [_("There is no survey round %(code)s.") % {"code": round_code}]}
@@ -299,7 +303,7 @@ def check_paper_file(
     *, round_code: str, file_name: str, content: bytes, user: AbstractBaseUser | None
 ) -> int:
     """The number of data rows of a valid file, or ``ValidationError`` naming the problem."""
-    survey_round = _round(round_code)
+    survey_round = _round(round_code, user)
     check_round_accepts_forms(survey_round, user)
     return _count_rows(survey_round, file_name, content)
 
@@ -1062,7 +1066,7 @@ def create_paper_import(
     *, round_code: str, file_name: str, content: bytes, uploaded_by: AbstractBaseUser | None
 ) -> PaperImport:
     """Check a file of paper forms and store it as a pending import of ``uploaded_by``."""
-    survey_round = _round(round_code)
+    survey_round = _round(round_code, uploaded_by)
     late_entry = check_round_accepts_forms(survey_round, uploaded_by)
     total = _count_rows(survey_round, file_name, content)
     return PaperImport.objects.create(

@@ -23,6 +23,7 @@ from config.abuse import HONEYPOT_FIELD
 from config.input_guard import checks_own_input, form_problems
 from feedback import steps
 from feedback.validation import clean_answers
+from surveys import scoping
 from surveys.models import Question, QuestionnaireVersion, Section
 from surveys.selectors import version_sections
 
@@ -84,9 +85,8 @@ def _finish(
 @require_http_methods(["GET", "POST"])
 def version_preview(request: HttpRequest, version_id: int) -> HttpResponse:
     """One section of the version as citizens see it; ``?section=<code>`` opens that section."""
-    version = get_object_or_404(
-        QuestionnaireVersion.objects.select_related("questionnaire"), pk=version_id
-    )
+    # Province staff preview their province's versions and the national ones only.
+    version = get_object_or_404(scoping.versions_for(request.user, shared=True), pk=version_id)
     if not any(request.user.has_perm(p) for p in PREVIEW_PERMISSIONS):
         raise PermissionDenied
     key = _state_key(version)

@@ -139,7 +139,7 @@ def publications() -> list[Publication]:
 # --- Telling every process ---------------------------------------------------------------------
 
 RUN_FIELDS = {"status", "published_at", "round", "round_id"}
-ROUND_FIELDS = {"code", "version", "version_id"}
+ROUND_FIELDS = {"code", "version", "version_id", "owner_unit", "owner_unit_id"}
 
 
 def publication_changed(using: str = DATABASE) -> None:

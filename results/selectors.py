@@ -1,7 +1,10 @@
 """Reads of published results: published runs, their scores, rankings, trends, the frame.
 
 Only published runs are public: every score read here goes through a run whose status is
-``published``, so a reader sees one run's values or the next one's, never a mix.
+``published``, so a reader sees one run's values or the next one's, never a mix. Only
+national rounds are public: a province's local round (``Round.owner_unit``, issue 17) is
+left out of every read here (publications, rankings, trends, run lists), its results are
+seen by its province's staff and national staff in the admin.
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ class Publication:
 PUBLICATION_SQL = """
     SELECT run.id, run.round_id, round.version_id, run.published_at
     FROM scoring_run run JOIN surveys_round round ON round.id = run.round_id
-    WHERE run.status = %s {where}
+    WHERE run.status = %s AND round.owner_unit_id IS NULL {where}
     ORDER BY run.published_at, run.id
 """
 
@@ -201,6 +204,7 @@ def unit_trend(*, unit_id: int, indicator_code: str) -> list[dict[str, Any]]:
         with_children_suppressed(
             Score.objects.filter(
                 run__status=Run.Status.PUBLISHED,
+                run__round__owner_unit__isnull=True,
                 scope=Score.Scope.UNIT,
                 unit_id=unit_id,
                 indicator__code=indicator_code,
@@ -253,7 +257,12 @@ def unit_lineage(*, unit_id: int) -> dict[str, list[dict[str, Any]]]:
 
 
 def round_by_code(code: str) -> Round | None:
-    return Round.objects.select_related("version__questionnaire").filter(code=code).first()
+    """A national round (local rounds are not public results), or None."""
+    return (
+        Round.objects.select_related("version__questionnaire")
+        .filter(code=code, owner_unit__isnull=True)
+        .first()
+    )
 
 
 def _value_key(value: Any) -> str:
@@ -314,12 +323,19 @@ def indicator_tree(*, version_id: int) -> list[dict[str, Any]]:
 
 def runs() -> QuerySet[Run]:
     """Scoring runs of every round, newest first, with their round."""
-    return Run.objects.select_related("round").order_by("-started_at", "-id")
+    return (
+        Run.objects.filter(round__owner_unit__isnull=True)
+        .select_related("round")
+        .order_by("-started_at", "-id")
+    )
 
 
 def with_published_run(rounds: QuerySet[Round]) -> QuerySet[Round]:
-    """Rounds annotated with their published run (``published_run_id``, ``published_run_at``)."""
-    published = Run.objects.filter(round=OuterRef("pk"), status=Run.Status.PUBLISHED)
+    """Rounds annotated with their published run (``published_run_id``, ``published_run_at``);
+    a local round's results are not public: none."""
+    published = Run.objects.filter(
+        round=OuterRef("pk"), status=Run.Status.PUBLISHED, round__owner_unit__isnull=True
+    )
     return rounds.annotate(
         published_run_id=Subquery(published.values("pk")[:1]),
         published_run_at=Subquery(published.values("published_at")[:1]),
@@ -327,12 +343,19 @@ def with_published_run(rounds: QuerySet[Round]) -> QuerySet[Round]:
 
 
 def rounds(*, state: str) -> QuerySet[Round]:
-    """Rounds open now (``open``), with published results (``published``) or all (``all``)."""
-    chosen = (
-        open_rounds()
-        if state == "open"
-        else Round.objects.select_related("version__questionnaire").order_by("-opens_at", "code")
-    )
+    """Rounds open now (``open``), with published results (``published``) or all (``all``).
+
+    Open rounds include a province's local rounds (its citizens answer them, through apps
+    too); the other states are about results, and list national rounds only.
+    """
+    if state == "open":
+        chosen = open_rounds()
+    else:
+        chosen = (
+            Round.objects.filter(owner_unit__isnull=True)
+            .select_related("version__questionnaire")
+            .order_by("-opens_at", "code")
+        )
     chosen = with_published_run(chosen)
     if state == "published":
         chosen = chosen.filter(published_run_id__isnull=False)

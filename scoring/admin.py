@@ -25,7 +25,12 @@ from config.queueing import BrokerUnavailable
 from scoring import admin_raking  # also registers the margins' and factors' admins
 from scoring.admin_rounds import START_RUNS, start_recompute
 from scoring.models import Run, Score
+from surveys import scoping
+from surveys.admin import ProvinceScopedMixin, ScopedRelatedFilter
 from surveys.models import Round
+
+# Form choices and list filters on runs reach a province's own rounds only.
+scoping.OWNER_PATHS[Run] = "round__owner_unit"
 
 
 class RecomputeForm(forms.Form):
@@ -33,9 +38,14 @@ class RecomputeForm(forms.Form):
         Round.objects.order_by("-opens_at", "code"), label=_("survey round"), to_field_name="code"
     )
 
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["round"].queryset = scoping.rounds_for(user).order_by("-opens_at", "code")
+
 
 @admin.register(Run)
-class RunAdmin(admin.ModelAdmin):
+class RunAdmin(ProvinceScopedMixin, admin.ModelAdmin):
+    owner_path = "round__owner_unit"
     list_display = [
         "id",
         "round",
@@ -47,7 +57,7 @@ class RunAdmin(admin.ModelAdmin):
         "answer_count",
     ]
     list_display_links = ["id", "round"]
-    list_filter = ["status", "round"]
+    list_filter = ["status", ("round", ScopedRelatedFilter)]
     list_select_related = ["round"]
     date_hierarchy = "started_at"
     fields = [
@@ -169,7 +179,7 @@ class RunAdmin(admin.ModelAdmin):
         """A form to recompute one round; an unknown round is a form error."""
         if not self.has_recompute_permission(request):
             raise PermissionDenied
-        form = RecomputeForm(request.POST if request.method == "POST" else None)
+        form = RecomputeForm(request.POST if request.method == "POST" else None, user=request.user)
         if form.is_valid():
             try:
                 self.start_recompute(request, form.cleaned_data["round"].code)
@@ -195,7 +205,8 @@ class RunAdmin(admin.ModelAdmin):
 
 
 @admin.register(Score)
-class ScoreAdmin(admin.ModelAdmin):
+class ScoreAdmin(ProvinceScopedMixin, admin.ModelAdmin):
+    owner_path = "run__round__owner_unit"  # a local round's values: its province and national
     list_display = [
         "indicator",
         "scope",
@@ -212,7 +223,12 @@ class ScoreAdmin(admin.ModelAdmin):
         "change",
         "run",
     ]
-    list_filter = ["scope", "suppressed", "run", "indicator"]
+    list_filter = [
+        "scope",
+        "suppressed",
+        ("run", ScopedRelatedFilter),
+        ("indicator", ScopedRelatedFilter),
+    ]
     list_select_related = ["indicator", "unit", "agency", "run__round"]
     search_fields = ["indicator__code", "unit__code", "agency__code"]
     show_full_result_count = False  # a run has thousands of scores; skip the second count

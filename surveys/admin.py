@@ -27,12 +27,13 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
-from surveys import services
+from surveys import scoping, services
 from surveys.models import (
     Agency,
     Choice,
     Indicator,
     PolicyGroup,
+    ProvinceStaff,
     Question,
     Questionnaire,
     QuestionnaireVersion,
@@ -41,6 +42,7 @@ from surveys.models import (
     StratumPopulation,
     Unit,
     UnitLineage,
+    local_round_units_message,
 )
 from surveys.validation import (
     PlannedQuestion,
@@ -52,6 +54,76 @@ from surveys.xlsform import MAX_FILE_BYTES as XLSFORM_MAX_FILE_BYTES
 from surveys.xlsform import XlsformRefused, import_xlsform
 
 logger = logging.getLogger(__name__)
+
+# --- Scoping ----------------------------------------------------------------------------------
+
+
+class ProvinceScopedMixin:
+    """Rows, and the choices of every foreign key and many-to-many field, limited to the
+    user's scope (``surveys.scoping``): province staff see and pick only their province's.
+
+    ``owner_path`` leads from the model to its owner unit. Choices are narrowed after the
+    field is built, so a forged id in a POST fails the field's own check ("Select a valid
+    choice") like any unknown id. Downstream apps use this mixin for their admins too.
+    """
+
+    owner_path = ""
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        queryset = super().get_queryset(request)  # type: ignore[misc]
+        if not self.owner_path:
+            return queryset
+        return scoping.limit(queryset, request.user, self.owner_path)
+
+    def scoped_choices(self, db_field: Any, queryset: QuerySet, request: HttpRequest) -> QuerySet:
+        return scoping.limit_choices(queryset, request.user)
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
+        if field is not None and hasattr(field, "queryset"):
+            field.queryset = self.scoped_choices(db_field, field.queryset, request)
+        return field
+
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)  # type: ignore[misc]
+        if field is not None and hasattr(field, "queryset"):
+            field.queryset = self.scoped_choices(db_field, field.queryset, request)
+        return field
+
+
+class ScopedRelatedFilter(admin.RelatedFieldListFilter):
+    """A list filter on a related model offering only what the user's scope reaches (the
+    stock filter lists every row of the related model, other provinces' included)."""
+
+    def field_choices(self, field: Any, request: HttpRequest, model_admin: Any) -> Any:
+        ordering = self.field_admin_ordering(field, request, model_admin) or [
+            *field.related_model._meta.ordering
+        ]
+        related = scoping.limit_choices(field.related_model._default_manager.all(), request.user)
+        if ordering:
+            related = related.order_by(*ordering)
+        return [(obj.pk, str(obj)) for obj in related]
+
+
+class OwnerProvinceFormMixin:
+    """Province staff's new questionnaires and rounds belong to their province, whatever is
+    posted: the owner is set on the instance before the form is validated."""
+
+    owner_unit_id: int | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[misc]
+        if self.owner_unit_id is not None:
+            self.instance.owner_unit_id = self.owner_unit_id  # type: ignore[attr-defined]
+
+
+def owner_form(form: type, user: Any) -> type:
+    """``form`` with the owner of what it saves fixed to the province staff's province."""
+    unit_id = scoping.scope_of(user).unit_id
+    if scoping.is_national(user):
+        return form
+    return type(form.__name__, (OwnerProvinceFormMixin, form), {"owner_unit_id": unit_id or 0})
+
 
 # --- Survey frame -------------------------------------------------------------------------
 
@@ -72,7 +144,8 @@ class AgencyInline(admin.TabularInline):
 
 
 @admin.register(Unit)
-class UnitAdmin(admin.ModelAdmin):
+class UnitAdmin(ProvinceScopedMixin, admin.ModelAdmin):
+    owner_path = "pk"
     list_display = ["code", "name", "kind", "region", "valid_from", "valid_to"]
     list_filter = ["kind", "region", ("valid_to", admin.EmptyFieldListFilter)]
     search_fields = ["code", "name"]
@@ -80,7 +153,8 @@ class UnitAdmin(admin.ModelAdmin):
 
 
 @admin.register(Agency)
-class AgencyAdmin(admin.ModelAdmin):
+class AgencyAdmin(ProvinceScopedMixin, admin.ModelAdmin):
+    owner_path = "unit"
     list_display = ["code", "name_vi", "unit", "kind"]
     list_filter = ["kind"]
     list_select_related = ["unit"]
@@ -88,18 +162,91 @@ class AgencyAdmin(admin.ModelAdmin):
     autocomplete_fields = ["unit"]
 
 
-class StratumPopulationInline(admin.TabularInline):
+@admin.register(ProvinceStaff)
+class ProvinceStaffAdmin(admin.ModelAdmin):
+    """Who works for which province; saving one also gives the account the group
+    "Province staff" and admin access (``scoping.appoint``). National staff only."""
+
+    list_display = ["user", "unit"]
+    list_select_related = ["user", "unit"]
+    search_fields = ["user__username", "unit__code", "unit__name"]
+    autocomplete_fields = ["unit"]
+    raw_id_fields = ["user"]
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return scoping.is_national(request.user) and super().has_module_permission(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return scoping.is_national(request.user) and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return scoping.is_national(request.user) and super().has_add_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return scoping.is_national(request.user) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return scoping.is_national(request.user) and super().has_delete_permission(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: ProvinceStaff, form: Any, change: bool) -> None:
+        saved = scoping.appoint(user=obj.user, unit=obj.unit)
+        obj.pk = saved.pk
+
+
+class StratumPopulationInline(ProvinceScopedMixin, admin.TabularInline):
     model = StratumPopulation
     fields = ["stratum", "unit", "population"]
     autocomplete_fields = ["unit"]
     extra = 0
 
 
+class RoundForm(forms.ModelForm):
+    """A local round covers its owner province only (checked again by the model and by
+    ``scoping.guard_round_units`` whatever writes the units)."""
+
+    class Meta:
+        model = Round
+        fields = [  # the admin passes the fields it shows; this is the default
+            "code",
+            "name_vi",
+            "name_en",
+            "period_start",
+            "period_end",
+            "opens_at",
+            "closes_at",
+            "version",
+            "units",
+            "owner_unit",
+            "allow_open_link",
+            "variance_method",
+            "national_value",
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        owner = data.get("owner_unit", self.instance.owner_unit)
+        units = data.get("units")
+        if owner is not None and units is not None and any(u.pk != owner.pk for u in units):
+            self.add_error("units", local_round_units_message())
+        return data
+
+
 @admin.register(Round)
-class RoundAdmin(admin.ModelAdmin):
+class RoundAdmin(ProvinceScopedMixin, admin.ModelAdmin):
+    form = RoundForm
+    owner_path = "owner_unit"
     inlines = [StratumPopulationInline]
-    list_display = ["code", "name_vi", "version", "opens_at", "closes_at", "unit_count"]
-    list_select_related = ["version__questionnaire"]
+    list_display = [
+        "code",
+        "name_vi",
+        "version",
+        "opens_at",
+        "closes_at",
+        "unit_count",
+        "owner_unit",
+    ]
+    list_filter = [("owner_unit", admin.EmptyFieldListFilter)]
+    list_select_related = ["version__questionnaire", "owner_unit"]
     search_fields = ["code", "name_vi", "name_en"]
     filter_horizontal = ["units"]
     date_hierarchy = "opens_at"
@@ -107,6 +254,26 @@ class RoundAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Round]:
         return super().get_queryset(request).annotate(unit_count=Count("units"))
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        readonly = list(super().get_readonly_fields(request, obj))
+        if not scoping.is_national(request.user) or obj is not None:
+            readonly.append("owner_unit")  # a round does not change hands
+        return readonly
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):
+        return owner_form(super().get_form(request, obj, change, **kwargs), request.user)
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        initial = super().get_changeform_initial_data(request)
+        if (unit_id := scoping.scope_of(request.user).unit_id) is not None:
+            initial.setdefault("units", [unit_id])
+        return initial
+
+    def scoped_choices(self, db_field: Any, queryset: QuerySet, request: HttpRequest) -> QuerySet:
+        if db_field.name == "version":  # the province's own versions, or national ones
+            return scoping.limit(queryset, request.user, "questionnaire__owner_unit", shared=True)
+        return super().scoped_choices(db_field, queryset, request)
 
     @admin.display(description=_("units"), ordering="unit_count")
     def unit_count(self, obj: Round) -> int:
@@ -321,7 +488,7 @@ class SectionInline(DragHandleMedia, FrozenInlineMixin, admin.TabularInline):
         return format_html('<a href="{}">{}</a>', url, label)
 
 
-class PolicyGroupInline(FrozenInlineMixin, admin.TabularInline):
+class PolicyGroupInline(ProvinceScopedMixin, FrozenInlineMixin, admin.TabularInline):
     model = PolicyGroup
     extra = 0
     fields = ["position", "code", "name_vi", "name_en"]
@@ -329,9 +496,74 @@ class PolicyGroupInline(FrozenInlineMixin, admin.TabularInline):
 
 
 @admin.register(Questionnaire)
-class QuestionnaireAdmin(admin.ModelAdmin):
-    list_display = ["code", "title_vi", "title_en", "version_count"]
+class QuestionnaireAdmin(ProvinceScopedMixin, admin.ModelAdmin):
+    owner_path = "owner_unit"
+    list_display = ["code", "title_vi", "title_en", "version_count", "owner_unit"]
+    list_select_related = ["owner_unit"]
     search_fields = ["code", "title_vi", "title_en"]
+    change_list_template = "admin/surveys/questionnaire/change_list.html"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        readonly = list(super().get_readonly_fields(request, obj))
+        if not scoping.is_national(request.user) or obj is not None:
+            readonly.append("owner_unit")
+        return readonly
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):
+        return owner_form(super().get_form(request, obj, change, **kwargs), request.user)
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path(
+                "copy/",
+                self.admin_site.admin_view(self.copy_view),
+                name="surveys_questionnaire_copy",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        extra_context = {**(extra_context or {}), "may_copy": self._may_copy(request)}
+        return super().changelist_view(request, extra_context)
+
+    def _may_copy(self, request: HttpRequest) -> bool:
+        return self.has_add_permission(request) and request.user.has_perm(
+            "surveys.add_questionnaireversion"
+        )
+
+    def copy_view(self, request: HttpRequest) -> HttpResponse:
+        """A new questionnaire, owned by the province of province staff, whose first draft
+        copies a published version (SIPAS by default)."""
+        if not self._may_copy(request):
+            raise PermissionDenied
+        form = CopyQuestionnaireForm(
+            request.POST if request.method == "POST" else None, user=request.user
+        )
+        if form.is_valid():
+            data = form.cleaned_data
+            owner = data.get("owner_unit")
+            if not scoping.is_national(request.user):
+                owner = scoping.province_of(request.user)
+            draft = services.copy_questionnaire(
+                version_id=data["source"].pk,
+                code=data["code"],
+                title_vi=data["title_vi"],
+                title_en=data["title_en"],
+                owner_unit_id=owner.pk if owner is not None else None,
+            )
+            self.message_user(
+                request, _("New draft %(draft)s created.") % {"draft": draft}, messages.SUCCESS
+            )
+            return HttpResponseRedirect(
+                reverse("admin:surveys_questionnaireversion_change", args=[draft.pk])
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "form": form,
+            "title": _("New questionnaire from a copy"),
+        }
+        return TemplateResponse(request, "admin/surveys/questionnaire/copy.html", context)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Questionnaire]:
         return super().get_queryset(request).annotate(version_count=Count("versions"))
@@ -342,9 +574,10 @@ class QuestionnaireAdmin(admin.ModelAdmin):
 
 
 @admin.register(QuestionnaireVersion)
-class QuestionnaireVersionAdmin(SavesOrExplainsMixin, admin.ModelAdmin):
+class QuestionnaireVersionAdmin(ProvinceScopedMixin, SavesOrExplainsMixin, admin.ModelAdmin):
+    owner_path = "questionnaire__owner_unit"
     list_display = ["__str__", "questionnaire", "number", "status", "published_at", "preview_link"]
-    list_filter = ["status", "questionnaire"]
+    list_filter = ["status", ("questionnaire", ScopedRelatedFilter)]
     list_select_related = ["questionnaire"]
     readonly_fields = ["status", "based_on", "created_at", "published_at", "retired_at"]
     fields = [
@@ -410,8 +643,11 @@ class QuestionnaireVersionAdmin(SavesOrExplainsMixin, admin.ModelAdmin):
         return super().changelist_view(request, extra_context)
 
     def _may_import(self, request: HttpRequest) -> bool:
-        return self.has_add_permission(request) and request.user.has_perm(
-            "surveys.add_questionnaire"
+        # An XLSForm makes a national questionnaire: national staff only.
+        return (
+            scoping.is_national(request.user)
+            and self.has_add_permission(request)
+            and request.user.has_perm("surveys.add_questionnaire")
         )
 
     @admin.display(description=_("preview"))
@@ -423,7 +659,7 @@ class QuestionnaireVersionAdmin(SavesOrExplainsMixin, admin.ModelAdmin):
     # Views ----------------------------------------------------------------------------
 
     def new_draft_view(self, request: HttpRequest, version_id: int) -> HttpResponse:
-        version = get_object_or_404(QuestionnaireVersion, pk=version_id)
+        version = get_object_or_404(self.get_queryset(request), pk=version_id)
         if not self.has_add_permission(request):
             raise PermissionDenied
         draft = services.start_draft(version_id=version.pk)
@@ -433,7 +669,7 @@ class QuestionnaireVersionAdmin(SavesOrExplainsMixin, admin.ModelAdmin):
         )
 
     def publish_view(self, request: HttpRequest, version_id: int) -> HttpResponse:
-        version = get_object_or_404(QuestionnaireVersion, pk=version_id)
+        version = get_object_or_404(self.get_queryset(request), pk=version_id)
         if not self.has_change_permission(request, version):
             raise PermissionDenied
         self._publish(request, version)
@@ -516,6 +752,47 @@ class QuestionnaireVersionAdmin(SavesOrExplainsMixin, admin.ModelAdmin):
             self.message_user(
                 request, _("New draft %(draft)s created.") % {"draft": draft}, messages.SUCCESS
             )
+
+
+class CopyQuestionnaireForm(forms.Form):
+    """A new questionnaire whose first draft copies a published version."""
+
+    source = forms.ModelChoiceField(
+        QuestionnaireVersion.objects.none(),
+        label=_("copy of"),
+        help_text=_("A published version: the built-in SIPAS, or one of your own."),
+    )
+    code = forms.CharField(
+        label=_("code"),
+        max_length=Questionnaire._meta.get_field("code").max_length,
+        validators=Questionnaire._meta.get_field("code").validators,
+    )
+    title_vi = forms.CharField(label=_("title (Vietnamese)"), max_length=200)
+    title_en = forms.CharField(label=_("title (English)"), max_length=200, required=False)
+    owner_unit = forms.ModelChoiceField(
+        Unit.objects.all(),
+        label=_("owner province"),
+        required=False,
+        help_text=_("Empty: a national questionnaire."),
+    )
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        published = scoping.versions_for(user, shared=True).filter(
+            status=QuestionnaireVersion.Status.PUBLISHED
+        )
+        self.fields["source"].queryset = published.order_by("questionnaire__code", "-number")
+        sipas = published.filter(questionnaire__code="sipas").first()
+        if sipas is not None:
+            self.fields["source"].initial = sipas.pk
+        if not scoping.is_national(user):
+            del self.fields["owner_unit"]  # province staff: their province
+
+    def clean_code(self) -> str:
+        code = self.cleaned_data["code"]
+        if Questionnaire.objects.filter(code=code).exists():
+            raise ValidationError(_("A questionnaire with this code already exists."))
+        return code
 
 
 class XlsformUploadForm(forms.Form):
@@ -621,15 +898,19 @@ class QuestionRowInline(DragHandleMedia, FrozenInlineMixin, admin.TabularInline)
 
 
 @admin.register(Section)
-class SectionAdmin(SavesOrExplainsMixin, FrozenUnlessDraftMixin, admin.ModelAdmin):
+class SectionAdmin(
+    ProvinceScopedMixin, SavesOrExplainsMixin, FrozenUnlessDraftMixin, admin.ModelAdmin
+):
     """One section of a version and its questions; reached from the version's page."""
 
     list_display = ["code", "title_vi", "version", "position"]
-    list_filter = ["version__questionnaire", "version__status"]
+    list_filter = [("version__questionnaire", ScopedRelatedFilter), "version__status"]
     list_select_related = ["version__questionnaire"]
     search_fields = ["code", "title_vi", "title_en"]
     inlines = [QuestionRowInline]
     change_form_template = "admin/surveys/section/change_form.html"
+
+    owner_path = "version__questionnaire__owner_unit"
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return False  # not listed on the index: sections are opened from their version
@@ -762,12 +1043,20 @@ class QuestionForm(OrderCheckedQuestionForm):
 
 
 @admin.register(Question)
-class QuestionAdmin(SavesOrExplainsMixin, FrozenUnlessDraftMixin, admin.ModelAdmin):
+class QuestionAdmin(
+    ProvinceScopedMixin, SavesOrExplainsMixin, FrozenUnlessDraftMixin, admin.ModelAdmin
+):
     """One question with its display condition, scoring and choices (added here too)."""
 
+    owner_path = "version__questionnaire__owner_unit"
     form = QuestionForm
     list_display = ["code", "version", "section", "type", "required", "indicator"]
-    list_filter = ["type", "required", "excluded_from_indices", "version__questionnaire"]
+    list_filter = [
+        "type",
+        "required",
+        "excluded_from_indices",
+        ("version__questionnaire", ScopedRelatedFilter),
+    ]
     list_select_related = ["version__questionnaire", "section", "indicator"]
     search_fields = ["code", "label_vi", "label_en"]
     readonly_fields = ["version"]
@@ -888,9 +1177,10 @@ class QuestionAdmin(SavesOrExplainsMixin, FrozenUnlessDraftMixin, admin.ModelAdm
 
 
 @admin.register(Indicator)
-class IndicatorAdmin(FrozenUnlessDraftMixin, admin.ModelAdmin):
+class IndicatorAdmin(ProvinceScopedMixin, FrozenUnlessDraftMixin, admin.ModelAdmin):
+    owner_path = "version__questionnaire__owner_unit"
     list_display = ["code", "name_vi", "kind", "aggregation", "parent", "version"]
-    list_filter = ["kind", "aggregation", "version__questionnaire"]
+    list_filter = ["kind", "aggregation", ("version__questionnaire", ScopedRelatedFilter)]
     list_select_related = ["parent", "version__questionnaire"]
     search_fields = ["code", "name_vi", "name_en"]
 

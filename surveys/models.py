@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
@@ -169,6 +170,15 @@ class Questionnaire(models.Model):
     title_en = models.CharField(_("title (English)"), max_length=200, blank=True)
     description_vi = models.TextField(_("description (Vietnamese)"), blank=True)
     description_en = models.TextField(_("description (English)"), blank=True)
+    owner_unit = models.ForeignKey(
+        Unit,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="own_questionnaires",
+        verbose_name=_("owner province"),
+        help_text=_("Empty: a national questionnaire. Set: the province's own questionnaire."),
+    )
 
     class Meta:
         ordering = ["code"]
@@ -665,6 +675,18 @@ class Round(models.Model):
         limit_choices_to={"status": QuestionnaireVersion.Status.PUBLISHED},
     )
     units = models.ManyToManyField(Unit, related_name="rounds", verbose_name=_("units covered"))
+    owner_unit = models.ForeignKey(
+        Unit,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="local_rounds",
+        verbose_name=_("owner province"),
+        help_text=_(
+            "Empty: a national round. Set: a local round of this province, covering only it; "
+            "its results are never published nationally nor ranked."
+        ),
+    )
     allow_open_link = models.BooleanField(
         _("open link allowed"),
         default=True,
@@ -729,12 +751,58 @@ class Round(models.Model):
             errors.setdefault("version", []).append(
                 _("A round must use a published questionnaire version.")
             )
+        if self.version_id is not None:
+            owner = self.version.questionnaire.owner_unit_id
+            if owner is not None and owner != self.owner_unit_id:
+                errors.setdefault("version", []).append(
+                    _("This questionnaire belongs to another province.")
+                )
+        if self.pk is not None and self.owner_unit_id is not None:
+            others = self.units.exclude(pk=self.owner_unit_id)
+            if others.exists():
+                errors.setdefault("units", []).append(local_round_units_message())
         if errors:
             raise ValidationError(errors)
 
     def is_open(self, at: Any = None) -> bool:
         at = at or timezone.now()
         return self.opens_at <= at < self.closes_at
+
+    @property
+    def is_local(self) -> bool:
+        """A province's own round: never published nationally nor ranked."""
+        return self.owner_unit_id is not None
+
+
+def local_round_units_message() -> str:
+    return str(_("A local round covers only its owner province."))
+
+
+class ProvinceStaff(models.Model):
+    """A staff account working for one province: it runs that province's own surveys.
+
+    Its questionnaires, local rounds, invitations, paper imports, raw responses and
+    recomputes are limited to the province (``surveys.scoping``); the model permissions
+    come from the group "Province staff". A user belongs to one province at most.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="province_staff",
+        verbose_name=_("user"),
+    )
+    unit = models.ForeignKey(
+        Unit, on_delete=models.PROTECT, related_name="province_staff", verbose_name=_("province")
+    )
+
+    class Meta:
+        ordering = ["unit__code", "user_id"]
+        verbose_name = _("province staff member")
+        verbose_name_plural = _("province staff")
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.unit.code}"
 
 
 class StratumPopulation(models.Model):

@@ -17,6 +17,7 @@ from surveys.models import (
     PolicyGroup,
     PublishedVersionImmutable,
     Question,
+    Questionnaire,
     QuestionnaireVersion,
     Section,
 )
@@ -125,90 +126,124 @@ def start_draft(*, version_id: int, label: str = "") -> QuestionnaireVersion:
             label=label or source.label,
             based_on=source,
         )
-
-        groups = {
-            g.pk: PolicyGroup.objects.create(
-                version=draft,
-                code=g.code,
-                position=g.position,
-                name_vi=g.name_vi,
-                name_en=g.name_en,
-            )
-            for g in source.policy_groups.all()
-        }
-
-        indicators: dict[int, Indicator] = {}
-        parents: dict[int, int | None] = {}
-        for ind in source.indicators.order_by("id"):
-            parents[ind.pk] = ind.parent_id
-            indicators[ind.pk] = Indicator(
-                version=draft,
-                code=ind.code,
-                kind=ind.kind,
-                position=ind.position,
-                name_vi=ind.name_vi,
-                name_en=ind.name_en,
-                aggregation=ind.aggregation,
-                weight=ind.weight,
-                policy_group=groups.get(ind.policy_group_id),
-            )
-        Indicator.objects.bulk_create(indicators.values())
-        for old_pk, parent_pk in parents.items():
-            if parent_pk is not None:
-                indicators[old_pk].parent = indicators[parent_pk]
-        Indicator.objects.bulk_update(
-            [i for old, i in indicators.items() if parents[old] is not None], ["parent"]
-        )
-
-        sections = {
-            s.pk: Section.objects.create(
-                version=draft,
-                code=s.code,
-                position=s.position,
-                title_vi=s.title_vi,
-                title_en=s.title_en,
-                intro_vi=s.intro_vi,
-                intro_en=s.intro_en,
-            )
-            for s in source.sections.all()
-        }
-
-        copied: dict[int, Question] = {}
-        conditions: dict[int, int] = {}
-        for q in source.questions.prefetch_related("choices").order_by("id"):
-            copy = Question.objects.create(
-                section=sections[q.section_id],
-                code=q.code,
-                position=q.position,
-                type=q.type,
-                required=q.required,
-                label_vi=q.label_vi,
-                label_en=q.label_en,
-                help_vi=q.help_vi,
-                help_en=q.help_en,
-                min_value=q.min_value,
-                max_value=q.max_value,
-                max_length=q.max_length,
-                show_if_values=q.show_if_values,
-                indicator=indicators.get(q.indicator_id),
-                satisfied_values=q.satisfied_values,
-                excluded_from_indices=q.excluded_from_indices,
-                personal_data=q.personal_data,
-            )
-            copied[q.pk] = copy
-            if q.show_if_question_id is not None:
-                conditions[q.pk] = q.show_if_question_id
-            Choice.objects.bulk_create(
-                Choice(
-                    question=copy,
-                    code=c.code,
-                    position=c.position,
-                    label_vi=c.label_vi,
-                    label_en=c.label_en,
-                )
-                for c in q.choices.all()
-            )
-        for old_pk, condition_pk in conditions.items():
-            copied[old_pk].show_if_question = copied[condition_pk]
-        Question.objects.bulk_update([copied[pk] for pk in conditions], ["show_if_question"])
+        _copy_content(source, draft)
     return draft
+
+
+def copy_questionnaire(
+    *,
+    version_id: int,
+    code: str,
+    title_vi: str,
+    title_en: str = "",
+    owner_unit_id: int | None = None,
+) -> QuestionnaireVersion:
+    """A new questionnaire (a province's own when ``owner_unit_id`` is set) whose version 1
+    is a draft copy of the version given (e.g. the built-in SIPAS), codes unchanged."""
+    with transaction.atomic():
+        source = QuestionnaireVersion.objects.select_related("questionnaire").get(pk=version_id)
+        questionnaire = Questionnaire(
+            code=code,
+            title_vi=title_vi,
+            title_en=title_en,
+            description_vi=source.questionnaire.description_vi,
+            description_en=source.questionnaire.description_en,
+            owner_unit_id=owner_unit_id,
+        )
+        questionnaire.full_clean()
+        questionnaire.save()
+        draft = QuestionnaireVersion.objects.create(
+            questionnaire=questionnaire, number=1, label=source.label, based_on=source
+        )
+        _copy_content(source, draft)
+    return draft
+
+
+def _copy_content(source: QuestionnaireVersion, draft: QuestionnaireVersion) -> None:
+    """Copy the sections, questions, choices, policy groups and indicators of ``source``
+    into ``draft``, re-pointing parents, display conditions and indicator tags."""
+    groups = {
+        g.pk: PolicyGroup.objects.create(
+            version=draft,
+            code=g.code,
+            position=g.position,
+            name_vi=g.name_vi,
+            name_en=g.name_en,
+        )
+        for g in source.policy_groups.all()
+    }
+
+    indicators: dict[int, Indicator] = {}
+    parents: dict[int, int | None] = {}
+    for ind in source.indicators.order_by("id"):
+        parents[ind.pk] = ind.parent_id
+        indicators[ind.pk] = Indicator(
+            version=draft,
+            code=ind.code,
+            kind=ind.kind,
+            position=ind.position,
+            name_vi=ind.name_vi,
+            name_en=ind.name_en,
+            aggregation=ind.aggregation,
+            weight=ind.weight,
+            policy_group=groups.get(ind.policy_group_id),
+        )
+    Indicator.objects.bulk_create(indicators.values())
+    for old_pk, parent_pk in parents.items():
+        if parent_pk is not None:
+            indicators[old_pk].parent = indicators[parent_pk]
+    Indicator.objects.bulk_update(
+        [i for old, i in indicators.items() if parents[old] is not None], ["parent"]
+    )
+
+    sections = {
+        s.pk: Section.objects.create(
+            version=draft,
+            code=s.code,
+            position=s.position,
+            title_vi=s.title_vi,
+            title_en=s.title_en,
+            intro_vi=s.intro_vi,
+            intro_en=s.intro_en,
+        )
+        for s in source.sections.all()
+    }
+
+    copied: dict[int, Question] = {}
+    conditions: dict[int, int] = {}
+    for q in source.questions.prefetch_related("choices").order_by("id"):
+        copy = Question.objects.create(
+            section=sections[q.section_id],
+            code=q.code,
+            position=q.position,
+            type=q.type,
+            required=q.required,
+            label_vi=q.label_vi,
+            label_en=q.label_en,
+            help_vi=q.help_vi,
+            help_en=q.help_en,
+            min_value=q.min_value,
+            max_value=q.max_value,
+            max_length=q.max_length,
+            show_if_values=q.show_if_values,
+            indicator=indicators.get(q.indicator_id),
+            satisfied_values=q.satisfied_values,
+            excluded_from_indices=q.excluded_from_indices,
+            personal_data=q.personal_data,
+        )
+        copied[q.pk] = copy
+        if q.show_if_question_id is not None:
+            conditions[q.pk] = q.show_if_question_id
+        Choice.objects.bulk_create(
+            Choice(
+                question=copy,
+                code=c.code,
+                position=c.position,
+                label_vi=c.label_vi,
+                label_en=c.label_en,
+            )
+            for c in q.choices.all()
+        )
+    for old_pk, condition_pk in conditions.items():
+        copied[old_pk].show_if_question = copied[condition_pk]
+    Question.objects.bulk_update([copied[pk] for pk in conditions], ["show_if_question"])

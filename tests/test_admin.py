@@ -67,7 +67,18 @@ PAGES: dict[str, Callable[[QuestionnaireVersion, QuestionnaireVersion], Any]] = 
     "section": lambda sipas, draft: sipas.sections.get(code="A"),
     "question": lambda sipas, draft: sipas.questions.get(code="S01"),
     "indicator": lambda sipas, draft: sipas.indicators.get(code="S01"),
+    "provincestaff": lambda sipas, draft: province_staff_member(),
 }
+
+
+def province_staff_member() -> Any:
+    """A staff account of Hà Nội (issue 17: province staff)."""
+    from django.contrib.auth import get_user_model
+
+    from surveys import scoping
+
+    user, _created = get_user_model().objects.get_or_create(username="hanoi-staff")
+    return scoping.appoint(user=user, unit=Unit.objects.get(code="01"))
 
 
 class TestPagesRender:

@@ -42,7 +42,7 @@ from feedback.petitions import services as petition_services
 from scoring.models import PopulationMargin, RakingFactor, Run
 from scoring.services import recompute_round
 from surveys.loaders import ensure_demo_agencies
-from surveys.models import Agency, Round, Unit
+from surveys.models import Agency, ProvinceStaff, Round, Unit
 from webhooks.models import Delivery, DeliveryAttempt, Event, Subscription
 
 pytestmark = pytest.mark.django_db
@@ -131,6 +131,8 @@ def one_of_each(sipas: Any, settings: Any) -> None:
     Group.objects.create(name="Petition handlers")
     Token.objects.create(user=user)
     PetitionStaff.objects.create(user=user, unit=unit, agency=agency)
+    province_user = get_user_model().objects.create_user("province", password="a-long-pw-1")
+    ProvinceStaff.objects.create(user=province_user, unit=unit)  # issue 17
     category = PetitionCategory.objects.create(
         code="road", name_vi="Đường sá", name_en="Roads", deadline_days=10
     )

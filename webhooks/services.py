@@ -32,6 +32,7 @@ from django.utils.translation import gettext as _
 from kombu.exceptions import OperationalError as BrokerError
 from standardwebhooks import Webhook
 
+from surveys import scoping
 from webhooks import targets
 from webhooks.models import TEST_EVENT, Delivery, DeliveryAttempt, Event, EventType, Subscription
 
@@ -100,9 +101,13 @@ def may_receive_answers(subscription: Subscription) -> bool:
 
 
 def _subscribers(event_type: str) -> list[Subscription]:
+    """Active subscriptions wanting the event, of national staff only: events tell of every
+    round, so province staff (``surveys.scoping``) receive none."""
     return [
         subscription
-        for subscription in Subscription.objects.filter(is_active=True).select_related("owner")
+        for subscription in Subscription.objects.filter(
+            scoping.national_users("owner__"), is_active=True
+        ).select_related("owner")
         if event_type in (subscription.events or [])
     ]
 
@@ -497,6 +502,10 @@ def subscription_problems(
                 _("Unknown event %(event)s; choose among: %(known)s.")
                 % {"event": json.dumps(unknown[0]), "known": ", ".join(EventType.values)}
             ]
+    if events is not None and not scoping.is_national(owner):
+        errors["events"] = [
+            _("Events tell of every province's rounds: province staff cannot subscribe.")
+        ]
     if include_answers and not owner.has_perm(VIEW_RESPONSES):
         errors["include_answers"] = [
             _("You may not view responses, so their answers cannot be sent to you.")

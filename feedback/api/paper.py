@@ -22,6 +22,7 @@ from config.queueing import unavailable_response
 from config.schema import error_responses
 from feedback import paper
 from feedback.models import PaperImport
+from surveys import scoping
 
 # Room for the multipart envelope and the round field around a file of the largest size.
 MAX_BODY_BYTES = paper.MAX_FILE_BYTES + 64 * 1024
@@ -131,7 +132,6 @@ class PaperImportDetailView(APIView):
         responses={200: PaperImportSchema, **error_responses(401, 403, 404)},
     )
     def get(self, request: Request, pk: int) -> Response:
-        paper_import = get_object_or_404(
-            PaperImport.objects.select_related("round", "uploaded_by"), pk=pk
-        )
+        imports = scoping.limit(PaperImport.objects.all(), request.user, "round__owner_unit")
+        paper_import = get_object_or_404(imports.select_related("round", "uploaded_by"), pk=pk)
         return Response(paper_import_document(request, paper_import))

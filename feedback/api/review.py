@@ -23,6 +23,7 @@ from rest_framework.views import APIView
 from config.schema import error_responses
 from feedback import review
 from feedback.models import Response as ResponseModel
+from surveys import scoping
 
 
 class CanReviewResponses(BasePermission):
@@ -96,7 +97,8 @@ class ResponseReviewView(APIView):
         ],
     )
     def post(self, request: Request, receipt: str) -> Response:
-        response = get_object_or_404(ResponseModel, receipt=receipt)
+        responses = scoping.limit(ResponseModel.objects.all(), request.user, "round__owner_unit")
+        response = get_object_or_404(responses, receipt=receipt)
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
         decision = review.checked_review(**data.validated_data)

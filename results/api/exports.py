@@ -35,6 +35,7 @@ from config.schema import error_responses
 from results import export_files, exports, selectors, stat_exports
 from results.api.caching import document_key, not_modified, set_validators
 from results.api.throttling import ResultsReadThrottle
+from surveys import scoping
 from surveys.models import Round
 
 CSV = "text/csv; charset=utf-8"
@@ -78,6 +79,20 @@ def csv_bytes_response(content: Iterator[bytes], file_name: str) -> StreamingHtt
 
 def round_or_404(code: str) -> Round:
     survey_round = selectors.round_by_code(code)
+    if survey_round is None:
+        raise Http404
+    return survey_round
+
+
+def staff_round_or_404(request: Request, code: str) -> Round:
+    """A round whose raw responses the user may export: any for national staff, their own
+    local rounds for province staff (another province's round is a 404, as unknown)."""
+    survey_round = (
+        scoping.rounds_for(request.user)
+        .select_related("version__questionnaire")
+        .filter(code=code)
+        .first()
+    )
     if survey_round is None:
         raise Http404
     return survey_round
@@ -129,7 +144,7 @@ class ResponseExportView(ExportView):
 
     def get(self, request: Request, code: str) -> HttpResponseBase:
         lang = export_language(request) if self.file_format in STAT_CONTENT_TYPES else ""
-        survey_round = round_or_404(code)
+        survey_round = staff_round_or_404(request, code)
         file_name = f"{code}-responses.{self.file_format}"
         if self.file_format == "csv":
             return csv_bytes_response(exports.response_csv(survey_round), file_name)
@@ -150,7 +165,11 @@ class CodebookExportView(ExportView):
     permission_classes = [AllowAny]
 
     def get(self, request: Request, code: str) -> HttpResponseBase:
-        survey_round = round_or_404(code)
+        # A local round's codebook goes with its raw responses: to the staff who export them.
+        if selectors.round_by_code(code) is None and request.user.has_perm(VIEW_RESPONSES):
+            survey_round = staff_round_or_404(request, code)
+        else:
+            survey_round = round_or_404(code)
         return csv_response(exports.codebook_rows(survey_round), f"{code}-codebook.csv")
 
 

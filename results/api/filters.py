@@ -124,7 +124,7 @@ class UnitFilter(StrictFilterSet):
         method="filter_valid_on", label=_("Units existing on this day (YYYY-MM-DD).")
     )
     round = django_filters.CharFilter(
-        field_name="rounds__code", label=_("Units covered by this round (its code).")
+        method="filter_round", label=_("Units covered by this round (its code).")
     )
     ordering = django_filters.OrderingFilter(fields=(("code", "code"), ("name", "name")))
 
@@ -134,6 +134,10 @@ class UnitFilter(StrictFilterSet):
 
     def filter_valid_on(self, queryset: QuerySet, name: str, value: datetime.date) -> QuerySet:
         return queryset.exclude(valid_from__gt=value).exclude(valid_to__lt=value)
+
+    def filter_round(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        # National rounds only: a province's local round is not part of the public results.
+        return queryset.filter(rounds__code=value, rounds__owner_unit__isnull=True)
 
 
 class RunFilter(StrictFilterSet):

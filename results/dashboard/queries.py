@@ -157,7 +157,7 @@ class Lineage:
 def published_runs() -> list[Run]:
     """Published runs with their rounds, latest round first (one query)."""
     return list(
-        Run.objects.filter(status=Run.Status.PUBLISHED)
+        Run.objects.filter(status=Run.Status.PUBLISHED, round__owner_unit__isnull=True)
         .select_related("round")
         .order_by("-round__opens_at", "round__code")
     )
@@ -166,13 +166,15 @@ def published_runs() -> list[Run]:
 def round_and_published_run(code: str) -> tuple[Round | None, Run | None]:
     """The round and its published run; one query when it has one, two otherwise."""
     run = (
-        Run.objects.filter(round__code=code, status=Run.Status.PUBLISHED)
+        Run.objects.filter(
+            round__code=code, round__owner_unit__isnull=True, status=Run.Status.PUBLISHED
+        )
         .select_related("round")
         .first()
     )
     if run is not None:
         return run.round, run
-    return Round.objects.filter(code=code).first(), None
+    return Round.objects.filter(code=code, owner_unit__isnull=True).first(), None
 
 
 def indicator_choices(version_id: int) -> list[Choice]:
@@ -307,6 +309,7 @@ def unit_trend(unit: Unit, indicator_code: str) -> list[TrendPoint]:
             Score.objects.filter(
                 Q(scope=Score.Scope.UNIT, unit=unit) | Q(scope=Score.Scope.NATIONAL),
                 run__status=Run.Status.PUBLISHED,
+                run__round__owner_unit__isnull=True,
                 indicator__code=indicator_code,
                 run__round__units=unit,
             )
@@ -343,7 +346,9 @@ def unit_lineage(unit: Unit) -> Lineage:
 def latest_run_covering(code: str) -> Run | None:
     """The published run of the latest round whose units include the unit ``code``."""
     return (
-        Run.objects.filter(status=Run.Status.PUBLISHED, round__units__code=code)
+        Run.objects.filter(
+            status=Run.Status.PUBLISHED, round__units__code=code, round__owner_unit__isnull=True
+        )
         .select_related("round")
         .order_by("-round__opens_at", "round__code")
         .first()

@@ -19,7 +19,7 @@ from config.schema import error_responses
 from scoring import services
 from scoring.api.serializers import RunSerializer
 from scoring.models import Run
-from surveys.models import Round
+from surveys import scoping
 
 
 class CanStartRuns(BasePermission):
@@ -67,7 +67,8 @@ class RecomputeView(APIView):
         },
     )
     def post(self, request: Request, code: str) -> Response:
-        if not Round.objects.filter(code=code).exists():
+        # Province staff recompute their own local rounds only; others' are unknown to them.
+        if not scoping.rounds_for(request.user).filter(code=code).exists():
             raise NotFound({"round": [_("There is no survey round %(code)s.") % {"code": code}]})
         run, _created = services.start_and_queue_run(round_code=code)
         return Response(run_document(run, show_error=True), status=status.HTTP_202_ACCEPTED)
@@ -83,4 +84,10 @@ class RunDetailView(APIView):
     )
     def get(self, request: Request, pk: int) -> Response:
         run = get_object_or_404(Run.objects.select_related("round"), pk=pk)
-        return Response(run_document(run, show_error=request.user.has_perm("scoring.view_run")))
+        staff = request.user.has_perm("scoring.view_run")
+        # A local round's runs are its province's and national staff's business only.
+        if run.round.is_local and not (
+            staff and scoping.rounds_for(request.user).filter(pk=run.round_id).exists()
+        ):
+            raise NotFound
+        return Response(run_document(run, show_error=staff))

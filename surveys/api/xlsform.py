@@ -29,7 +29,9 @@ from rest_framework.views import APIView
 from config.abuse import body_within_limit
 from config.parsers import MultiPartParser
 from config.schema import error_responses
+from surveys import scoping
 from surveys.models import QuestionnaireVersion
+from surveys.scoping import is_national
 from surveys.xlsform import (
     MAX_FILE_BYTES,
     XLSX_CONTENT_TYPE,
@@ -75,9 +77,14 @@ class VersionXlsformView(APIView):
         )
         if version is None:
             raise Http404
-        if version.status == QuestionnaireVersion.Status.DRAFT and not may_view_drafts(
-            request.user
+        is_draft = version.status == QuestionnaireVersion.Status.DRAFT
+        if (
+            is_draft
+            and may_view_drafts(request.user)
+            and not scoping.versions_for(request.user, shared=True).filter(pk=version.pk).exists()
         ):
+            raise Http404  # another province's draft
+        if is_draft and not may_view_drafts(request.user):
             if not request.user.is_authenticated:
                 raise NotAuthenticated(_("A draft version is shown only to staff."))
             raise PermissionDenied(_("A draft version is shown only to staff."))
@@ -96,7 +103,8 @@ class CanImportXlsforms(BasePermission):
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         user = request.user
-        return bool(user.is_staff) and user.has_perms(IMPORT_PERMISSIONS)
+        # An XLSForm makes a national questionnaire: province staff copy one in the admin.
+        return bool(user.is_staff) and user.has_perms(IMPORT_PERMISSIONS) and is_national(user)
 
 
 def refused_response(problems: list[Problem]) -> Response:

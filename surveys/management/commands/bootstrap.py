@@ -1,7 +1,8 @@
 """``manage.py bootstrap``: everything `make run` needs beyond migrations (idempotent).
 
-Loads units, the SIPAS questionnaire and rounds, demo agencies, and creates the admin
-account named by ``DJANGO_SUPERUSER_USERNAME``/``DJANGO_SUPERUSER_PASSWORD`` if set.
+Loads units, the SIPAS questionnaire and rounds, demo agencies, the group "Province staff"
+with its permissions (``surveys.scoping``), and creates the admin account named by
+``DJANGO_SUPERUSER_USERNAME``/``DJANGO_SUPERUSER_PASSWORD`` if set.
 """
 
 import os
@@ -10,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from surveys import scoping
 from surveys.loaders import ensure_demo_agencies
 
 
@@ -22,6 +24,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"demo agencies: {agencies.created} created, {agencies.unchanged} already there"
         )
+        scoping.ensure_group()
+        self.stdout.write(f"group {scoping.GROUP!r}: ready")
         self.ensure_superuser()
 
     def ensure_superuser(self) -> None:
