@@ -57,10 +57,10 @@ def counted_response(alias: str = "r") -> str:
 
 def counted_record(alias: str = "r") -> str:
     """SQL true for a counted response, ``alias`` being the compact records."""
-    # NOT IN an uncorrelated list, not NOT EXISTS: PostgreSQL hashes the few excluded ids once
-    # (a hashed SubPlan, every round's: still few), whatever its statistics say. A correlated anti-join planned on
-    # tables not yet analysed (a round loaded a moment ago) could scan the response table
-    # once per record.
+    # NOT IN an uncorrelated list, not NOT EXISTS: PostgreSQL hashes the excluded ids once (a
+    # hashed SubPlan; every round's, still few), whatever its statistics say. A correlated
+    # anti-join planned on tables not yet analysed (a round loaded a moment ago) could scan
+    # the response table once per record.
     return (
         f"{alias}.response_id NOT IN (SELECT e.id FROM {Response._meta.db_table} e "
         f"WHERE e.review_state = '{EXCLUDED}')"
