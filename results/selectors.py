@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,8 +30,8 @@ from django.db.models import (
 from django.utils import timezone
 
 from scoring.models import Run, Score
-from surveys.mapping import Links, series_links
-from surveys.models import Indicator, Question, Round, UnitLineage
+from surveys.mapping import COMPARABLE, Links, cached_links, neighbours, series_links
+from surveys.models import Indicator, Question, Round, UnitLineage, VersionMappingRow
 from surveys.selectors import open_rounds
 
 PUBLIC_SCOPES = (Score.Scope.UNIT, Score.Scope.NATIONAL)
@@ -213,6 +213,39 @@ def series_codes(indicator_code: str, links: Links) -> set[str]:
         codes |= more
 
 
+def series_scores(
+    scores: QuerySet[Score], indicator_code: str, version_of: Callable[[Any], int]
+) -> tuple[list[Any], Links]:
+    """The rows of ``scores`` on the series of ``indicator_code``, and the links that decide
+    it; ``version_of`` gives a row's questionnaire version.
+
+    One query in the common case: with the links cached, on every code they link to it;
+    otherwise on the code and the codes one mapping row links to it (a subquery), and the
+    links are read (and cached) only if the rows span several versions. Should they link
+    more codes than that (renamed twice), the scores are read again on all of them.
+    """
+    links = cached_links()
+    if links is not None:
+        return list(scores.filter(indicator__code__in=series_codes(indicator_code, links))), links
+    linked = VersionMappingRow.objects.filter(
+        kind=VersionMappingRow.Kind.INDICATOR, relation__in=COMPARABLE
+    )
+    rows = list(
+        scores.filter(
+            Q(indicator__code=indicator_code)
+            | Q(indicator__code__in=linked.filter(to_code=indicator_code).values("from_code"))
+            | Q(indicator__code__in=linked.filter(from_code=indicator_code).values("to_code"))
+        )
+    )
+    if len({version_of(row) for row in rows}) <= 1:
+        return rows, Links({}, "")  # one version: every code is itself
+    links = series_links()
+    codes = series_codes(indicator_code, links)
+    if codes != neighbours(indicator_code, links):
+        rows = list(scores.filter(indicator__code__in=codes))
+    return rows, links
+
+
 def follow_series[T](
     rounds: list[tuple[int, dict[str, T]]], *, indicator_code: str, links: Links
 ) -> list[tuple[T, bool]]:
@@ -250,14 +283,10 @@ def unit_trend(*, unit_id: int, indicator_code: str) -> list[dict[str, Any]]:
     (``follow_series``): each point carries the code it has in its round (``indicator__code``)
     and ``series_break``, true when it cannot be compared with the point before.
     """
-    links = series_links()
-    rows = (
+    rows, links = series_scores(
         with_children_suppressed(
             Score.objects.filter(
-                run__status=Run.Status.PUBLISHED,
-                scope=Score.Scope.UNIT,
-                unit_id=unit_id,
-                indicator__code__in=series_codes(indicator_code, links),
+                run__status=Run.Status.PUBLISHED, scope=Score.Scope.UNIT, unit_id=unit_id
             )
         )
         .order_by("run__round__period_start", "run__round__code")
@@ -268,7 +297,9 @@ def unit_trend(*, unit_id: int, indicator_code: str) -> list[dict[str, Any]]:
             "run__round__period_end",
             "run__round__version_id",
             "run__published_at",
-        )
+        ),
+        indicator_code,
+        lambda row: row["run__round__version_id"],
     )
     rounds: dict[int, tuple[int, dict[str, dict[str, Any]]]] = {}
     for row in rows:

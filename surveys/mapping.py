@@ -436,6 +436,23 @@ def series_links(kind: str = Kind.INDICATOR) -> Links:
     )
 
 
+def cached_links(kind: str = Kind.INDICATOR) -> Links | None:
+    """``series_links`` if the cache has them, else None (no query)."""
+    return cache.get(LINKS_KEY.format(kind=kind))
+
+
+def neighbours(code: str, links: Links) -> set[str]:
+    """The code and the codes one mapping row links to it, either way."""
+    found = {code}
+    for pairs in links.pairs.values():
+        for later, earlier in pairs.items():
+            if later == code:
+                found.add(earlier)
+            if earlier == code:
+                found.add(later)
+    return found
+
+
 def read_links(kind: str) -> Links:
     pairs: dict[tuple[int, int], dict[str, str]] = defaultdict(dict)
     rows = (

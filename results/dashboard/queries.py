@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 from django.core.cache import cache
 from django.db.models import Q
 
-from results.selectors import follow_series, series_codes, with_children_suppressed
+from results.selectors import follow_series, series_scores, with_children_suppressed
 from scoring.models import Run, Score
 from surveys.collation import sorted_by_name, vietnamese_key
-from surveys.mapping import series_links
 from surveys.models import Indicator, Round, Unit, UnitLineage, localized
 
 CACHE_SECONDS = 24 * 3600
@@ -301,25 +300,25 @@ def unit_in_round(run: Run, unit: Unit) -> bool:
 
 def unit_trend(unit: Unit, indicator_code: str) -> list[TrendPoint]:
     """The unit's published values on an indicator code across rounds, oldest first (one
-    query, and the version mappings from the cache).
+    query while the rounds share a version or the version mappings are cached).
 
     Rounds of other questionnaire versions count through the version mappings (the codes
     they link, ``results.selectors.follow_series``); a point the mapping does not link to
     the one before is a series break. Only rounds in which the unit itself has a value
     appear.
     """
-    links = series_links()
-    scores = (
+    scores, links = series_scores(
         with_children_suppressed(
             Score.objects.filter(
                 Q(scope=Score.Scope.UNIT, unit=unit) | Q(scope=Score.Scope.NATIONAL),
                 run__status=Run.Status.PUBLISHED,
-                indicator__code__in=series_codes(indicator_code, links),
                 run__round__units=unit,
             )
         )
         .select_related("run__round", "indicator")
-        .order_by("run__round__opens_at", "run__round__code")
+        .order_by("run__round__opens_at", "run__round__code"),
+        indicator_code,
+        lambda score: score.run.round.version_id,
     )
     by_round: dict[int, tuple[int, dict[str, dict[str, object]]]] = {}
     for score in scores:
