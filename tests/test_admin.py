@@ -22,6 +22,7 @@ from surveys.models import (
     QuestionnaireVersion,
     Round,
     Unit,
+    VersionMapping,
 )
 from tests.admin_support import FormInputs, admin_url, form_data
 from tests.factories import QuestionFactory
@@ -67,6 +68,9 @@ PAGES: dict[str, Callable[[QuestionnaireVersion, QuestionnaireVersion], Any]] = 
     "section": lambda sipas, draft: sipas.sections.get(code="A"),
     "question": lambda sipas, draft: sipas.questions.get(code="S01"),
     "indicator": lambda sipas, draft: sipas.indicators.get(code="S01"),
+    "versionmapping": lambda sipas, draft: VersionMapping.objects.get_or_create(
+        from_version=sipas, to_version=draft
+    )[0],
 }
 
 

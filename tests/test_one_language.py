@@ -42,7 +42,7 @@ from feedback.petitions import services as petition_services
 from scoring.models import PopulationMargin, RakingFactor, Run
 from scoring.services import recompute_round
 from surveys.loaders import ensure_demo_agencies
-from surveys.models import Agency, Round, Unit
+from surveys.models import Agency, QuestionnaireVersion, Round, Unit, VersionMapping
 from webhooks.models import Delivery, DeliveryAttempt, Event, Subscription
 
 pytestmark = pytest.mark.django_db
@@ -156,6 +156,9 @@ def one_of_each(sipas: Any, settings: Any) -> None:
     event = Event.objects.create(type="run.published", data={"run": run.pk})
     delivery = Delivery.objects.create(event=event, subscription=subscription, attempts=1)
     DeliveryAttempt.objects.create(delivery=delivery, number=1, status_code=500)
+    later = QuestionnaireVersion.objects.create(questionnaire=sipas.questionnaire, number=99)
+    mapping = VersionMapping.objects.create(from_version=sipas, to_version=later)
+    mapping.rows.create(kind="question", from_code="E08", relation="none")
     assert Run.objects.exists()
 
 
