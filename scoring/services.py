@@ -478,6 +478,8 @@ def compare_with_previous(
         later_version_id=run.round.version_id,
         kind=VersionMappingRow.Kind.INDICATOR,
     )
+    if linked is not None:
+        say(f"{run.round.code}: {len(linked)} indicators linked to the previous version")
     # A change over a value withheld in the previous run would give it back (previous =
     # value − change): such values get no change, nor do merged units with a withheld
     # predecessor.
