@@ -18,6 +18,8 @@ TRACKED: dict[str, tuple[list[str], list[str]]] = {
     "surveys.Indicator": ([], []),
     "surveys.Round": ([], ["units"]),
     "surveys.ProvinceStaff": ([], []),
+    "surveys.VersionMapping": ([], []),
+    "surveys.VersionMappingRow": ([], []),
     # A citizen's contact details and own words stay out of the trail (personal data is
     # kept in one place, under the petition's own retention); the handling is tracked.
     "feedback.Petition": (

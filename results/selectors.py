@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +33,8 @@ from django.db.models import (
 from django.utils import timezone
 
 from scoring.models import Run, Score
-from surveys.models import Indicator, Question, Round, UnitLineage
+from surveys.mapping import COMPARABLE, Links, cached_links, neighbours, series_links
+from surveys.models import Indicator, Question, Round, UnitLineage, VersionMappingRow
 from surveys.selectors import open_rounds
 
 PUBLIC_SCOPES = (Score.Scope.UNIT, Score.Scope.NATIONAL)
@@ -198,16 +199,100 @@ def national_values(*, run_id: int, indicator_code: str) -> dict[str, dict[str, 
     return found
 
 
+def series_codes(indicator_code: str, links: Links) -> set[str]:
+    """The code and every code a version mapping links to it, directly or through others:
+    the codes whose scores may belong to its series."""
+    codes = {indicator_code}
+    while True:
+        more = {
+            other
+            for pairs in links.pairs.values()
+            for later, earlier in pairs.items()
+            for code, other in ((later, earlier), (earlier, later))
+            if code in codes and other not in codes
+        }
+        if not more:
+            return codes
+        codes |= more
+
+
+def series_scores(
+    scores: QuerySet[Score], indicator_code: str, version_of: Callable[[Any], int]
+) -> tuple[list[Any], Links]:
+    """The rows of ``scores`` on the series of ``indicator_code``, and the links that decide
+    it; ``version_of`` gives a row's questionnaire version.
+
+    One query in the common case: with the links cached, on every code they link to it;
+    otherwise on the code and the codes one mapping row links to it (a subquery), and the
+    links are read (and cached) only if the rows span several versions. Should they link
+    more codes than that (renamed twice), the scores are read again on all of them.
+    """
+    links = cached_links()
+    if links is not None:
+        return list(scores.filter(indicator__code__in=series_codes(indicator_code, links))), links
+    linked = VersionMappingRow.objects.filter(
+        kind=VersionMappingRow.Kind.INDICATOR, relation__in=COMPARABLE
+    )
+    rows = list(
+        scores.filter(
+            Q(indicator__code=indicator_code)
+            | Q(indicator__code__in=linked.filter(to_code=indicator_code).values("from_code"))
+            | Q(indicator__code__in=linked.filter(from_code=indicator_code).values("to_code"))
+        )
+    )
+    if len({version_of(row) for row in rows}) <= 1:
+        return rows, Links({}, "")  # one version: every code is itself
+    links = series_links()
+    codes = series_codes(indicator_code, links)
+    if codes != neighbours(indicator_code, links):
+        rows = list(scores.filter(indicator__code__in=codes))
+    return rows, links
+
+
+def follow_series[T](
+    rounds: list[tuple[int, dict[str, T]]], *, indicator_code: str, links: Links
+) -> list[tuple[T, bool]]:
+    """The points of a series and whether each is a break: ``rounds`` oldest first, each
+    its version and its entries by indicator code.
+
+    From the newest round back, each round's code is the one the version mapping links to
+    the code of the point after it (the same code within one version); a round where none
+    is linked takes the same code if it has it, and the later point is then a series break
+    (``True``): it cannot be compared with the one before. Oldest first.
+    """
+    chosen: list[list[Any]] = []
+    last: tuple[int, str] | None = None  # version and code of the point after
+    for version, by_code in reversed(rounds):
+        earlier: str | None = None
+        if last is None:
+            code = indicator_code
+        else:
+            earlier = links.earlier_code(earlier=version, later=last[0], code=last[1])
+            code = earlier if earlier is not None else last[1]
+        entry = by_code.get(code)
+        if entry is None:
+            continue
+        if chosen:
+            chosen[-1][1] = earlier is None
+        chosen.append([entry, False])
+        last = (version, code)
+    return [(entry, broken) for entry, broken in reversed(chosen)]
+
+
 def unit_trend(*, unit_id: int, indicator_code: str) -> list[dict[str, Any]]:
-    """The unit's score of one indicator in every round with a published run, oldest first."""
-    return list(
+    """The unit's score of one indicator in every round with a published run, oldest first.
+
+    Rounds of other questionnaire versions count through the version mappings
+    (``follow_series``): each point carries the code it has in its round (``indicator__code``)
+    and ``series_break``, true when it cannot be compared with the point before.
+    """
+    rows, links = series_scores(
         with_children_suppressed(
             Score.objects.filter(
                 run__status=Run.Status.PUBLISHED,
                 run__round__owner_unit__isnull=True,
                 scope=Score.Scope.UNIT,
                 unit_id=unit_id,
-                indicator__code=indicator_code,
             )
         )
         .order_by("run__round__period_start", "run__round__code")
@@ -216,9 +301,18 @@ def unit_trend(*, unit_id: int, indicator_code: str) -> list[dict[str, Any]]:
             "run__round__code",
             "run__round__period_start",
             "run__round__period_end",
+            "run__round__version_id",
             "run__published_at",
-        )
+        ),
+        indicator_code,
+        lambda row: row["run__round__version_id"],
     )
+    rounds: dict[int, tuple[int, dict[str, dict[str, Any]]]] = {}
+    for row in rows:
+        _version, by_code = rounds.setdefault(row["run_id"], (row["run__round__version_id"], {}))
+        by_code[row["indicator__code"]] = row
+    points = follow_series(list(rounds.values()), indicator_code=indicator_code, links=links)
+    return [{**row, "series_break": broken} for row, broken in points]
 
 
 def indicator_code_exists(code: str, *, version_id: int | None = None) -> bool:

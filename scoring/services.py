@@ -41,7 +41,8 @@ from scoring import raking, replicates, signals, suppression
 from scoring.models import PopulationMargin, Run, Score
 from scoring.multiple_testing import benjamini_hochberg
 from scoring.ranking import competition_ranks, edge_size, rank_intervals, rank_seed
-from surveys.models import Agency, Indicator, Round, Unit, UnitLineage
+from surveys.mapping import correspondence
+from surveys.models import Agency, Indicator, Round, Unit, UnitLineage, VersionMappingRow
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -441,7 +442,9 @@ def compare_with_previous(
 
     The previous round is recomputed with merged units' predecessors pooled under the
     successor (2025 lineage), so a merged province compares with its own territory. Nodes
-    are matched by indicator code, so a new questionnaire version still compares. The
+    are matched by indicator code when both rounds use one questionnaire version; across
+    versions only through the mapping between them (``surveys.mapping``): a node the mapping
+    does not link (``none``, absent, or no mapping at all) gets no change. The
     p-value of a change d is two-sided normal on d/√(SE² + SE_previous²) (independent
     samples; at 0 or 100 the SE of ``change_se``); a change is significant when
     Benjamini–Hochberg at a false discovery rate of 5% calls it so within its family (the
@@ -469,6 +472,14 @@ def compare_with_previous(
     codes = dict(
         Indicator.objects.filter(version_id=run.round.version_id).values_list("id", "code")
     )
+    # Later code → earlier code across versions; None: one version, every code is itself.
+    linked = correspondence(
+        earlier_version_id=previous.round.version_id,
+        later_version_id=run.round.version_id,
+        kind=VersionMappingRow.Kind.INDICATOR,
+    )
+    if linked is not None:
+        say(f"{run.round.code}: {len(linked)} indicators linked to the previous version")
     # A change over a value withheld in the previous run would give it back (previous =
     # value − change): such values get no change, nor do merged units with a withheld
     # predecessor.
@@ -483,7 +494,11 @@ def compare_with_previous(
     for score in scores:
         if score.scope not in (Score.Scope.UNIT, Score.Scope.NATIONAL) or score.value is None:
             continue
-        code = codes[score.indicator_id]
+        code = (
+            codes[score.indicator_id] if linked is None else linked.get(codes[score.indicator_id])
+        )
+        if code is None:
+            continue  # no equivalent in the previous round's version: a series break
         old = before.get((code, score.unit_id))
         if old is None or old.value is None:
             continue

@@ -1200,3 +1200,6 @@ class IndicatorAdmin(ProvinceScopedMixin, FrozenUnlessDraftMixin, admin.ModelAdm
 
     def response_post_save_change(self, request: HttpRequest, obj: Indicator) -> HttpResponse:
         return HttpResponseRedirect(version_url(obj.version_id))
+
+
+from surveys import admin_mapping  # noqa: E402, F401 (registers the version mappings' admin)

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.apps import AppConfig
 from django.db import DEFAULT_DB_ALIAS
-from django.db.models.signals import m2m_changed, post_migrate
+from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
 from django.utils.translation import gettext_lazy as _
 
 
@@ -27,7 +27,8 @@ class SurveysConfig(AppConfig):
 
     def ready(self) -> None:
         from surveys import scoping
-        from surveys.models import Round
+        from surveys.mapping import forget_links
+        from surveys.models import Round, VersionMapping, VersionMappingRow
 
         m2m_changed.connect(
             scoping.guard_round_units,
@@ -37,3 +38,7 @@ class SurveysConfig(AppConfig):
         post_migrate.connect(
             ensure_province_staff_group, dispatch_uid="surveys-province-staff-group"
         )
+        # The links between versions are cached for the trends: forgotten at any change.
+        for model in (VersionMapping, VersionMappingRow):
+            post_save.connect(forget_links, sender=model, dispatch_uid=f"forget-links-{model}")
+            post_delete.connect(forget_links, sender=model, dispatch_uid=f"forget-del-{model}")

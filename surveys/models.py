@@ -869,3 +869,107 @@ class StratumPopulation(models.Model):
             raise ValidationError(
                 {"stratum": [_("Give either a stratum code or a unit, not both or neither.")]}
             )
+
+
+# --- Series across questionnaire versions -------------------------------------------------
+
+
+class VersionMapping(models.Model):
+    """Which codes of one questionnaire version correspond to which codes of another.
+
+    Values are compared across rounds of two versions only through such a mapping: the
+    change against the previous round, the trend of a unit and the cross-round export
+    (docs/series.md). Rounds of one version compare code by code, with no mapping. A
+    mapping is edited freely (it is not content of either version); its rows are checked
+    against both versions by ``surveys.mapping``.
+    """
+
+    from_version = models.ForeignKey(
+        QuestionnaireVersion,
+        on_delete=models.CASCADE,
+        related_name="mappings_from",
+        verbose_name=_("from version"),
+        help_text=_("The earlier version."),
+    )
+    to_version = models.ForeignKey(
+        QuestionnaireVersion,
+        on_delete=models.CASCADE,
+        related_name="mappings_to",
+        verbose_name=_("to version"),
+        help_text=_("The later version."),
+    )
+    note = models.TextField(_("note"), blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["from_version__questionnaire__code", "from_version__number", "to_version"]
+        verbose_name = _("version mapping")
+        verbose_name_plural = _("version mappings")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["from_version", "to_version"], name="version_mapping_once"
+            ),
+            models.CheckConstraint(
+                condition=~Q(from_version=models.F("to_version")),
+                name="version_mapping_two_versions",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        code = self.from_version.questionnaire.code
+        return f"{code} v{self.from_version.number} → v{self.to_version.number}"
+
+    def clean(self) -> None:
+        from surveys.mapping import mapping_errors
+
+        if errors := mapping_errors(self):
+            raise ValidationError(errors)
+
+
+class VersionMappingRow(models.Model):
+    """One code of the earlier version and its equivalent in the later one (or none)."""
+
+    class Kind(models.TextChoices):
+        QUESTION = "question", _("question")
+        INDICATOR = "indicator", _("indicator")
+
+    class Relation(models.TextChoices):
+        SAME = "same", _("same")
+        REWORDED = "reworded", _("reworded")
+        NONE = "none", _("no equivalent")
+
+    mapping = models.ForeignKey(
+        VersionMapping, on_delete=models.CASCADE, related_name="rows", verbose_name=_("mapping")
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    from_code = models.CharField(_("code in the earlier version"), max_length=32)
+    to_code = models.CharField(
+        _("code in the later version"),
+        max_length=32,
+        blank=True,
+        help_text=_("Empty when the relation is 'no equivalent'."),
+    )
+    relation = models.CharField(_("relation"), max_length=16, choices=Relation.choices)
+
+    class Meta:
+        ordering = ["mapping", "kind", "from_code"]
+        verbose_name = _("mapping row")
+        verbose_name_plural = _("mapping rows")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["mapping", "kind", "from_code"], name="mapping_row_from_once"
+            ),
+            models.UniqueConstraint(
+                fields=["mapping", "kind", "to_code"],
+                condition=~Q(to_code=""),
+                name="mapping_row_to_once",
+            ),
+            models.CheckConstraint(
+                condition=(Q(relation="none") & Q(to_code=""))
+                | (~Q(relation="none") & ~Q(to_code="")),
+                name="mapping_row_to_code_unless_none",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.from_code} → {self.to_code or '∅'} ({self.relation})"

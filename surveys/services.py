@@ -110,7 +110,8 @@ def retire_version(*, version_id: int) -> QuestionnaireVersion:
 def start_draft(*, version_id: int, label: str = "") -> QuestionnaireVersion:
     """Copy a version (sections, questions, choices, indicators) into a new draft.
 
-    Codes stay the same, so answers and scores stay comparable across versions; links
+    Codes stay the same (results of two versions are compared through a version mapping,
+    ``surveys.mapping``, which can be filled in from the shared codes); links
     (parents, display conditions, indicator tags) are re-pointed to the copies.
     """
     with transaction.atomic():

@@ -22,6 +22,7 @@ from surveys.models import (
     QuestionnaireVersion,
     Round,
     Unit,
+    VersionMapping,
 )
 from tests.admin_support import FormInputs, admin_url, form_data
 from tests.factories import QuestionFactory
@@ -68,6 +69,9 @@ PAGES: dict[str, Callable[[QuestionnaireVersion, QuestionnaireVersion], Any]] = 
     "question": lambda sipas, draft: sipas.questions.get(code="S01"),
     "indicator": lambda sipas, draft: sipas.indicators.get(code="S01"),
     "provincestaff": lambda sipas, draft: province_staff_member(),
+    "versionmapping": lambda sipas, draft: VersionMapping.objects.get_or_create(
+        from_version=sipas, to_version=draft
+    )[0],
 }
 
 

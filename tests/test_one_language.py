@@ -42,7 +42,7 @@ from feedback.petitions import services as petition_services
 from scoring.models import PopulationMargin, RakingFactor, Run
 from scoring.services import recompute_round
 from surveys.loaders import ensure_demo_agencies
-from surveys.models import Agency, ProvinceStaff, Round, Unit
+from surveys.models import Agency, ProvinceStaff, QuestionnaireVersion, Round, Unit, VersionMapping
 from webhooks.models import Delivery, DeliveryAttempt, Event, Subscription
 
 pytestmark = pytest.mark.django_db
@@ -167,6 +167,10 @@ def one_of_each(sipas: Any, settings: Any) -> None:
         target_kind="above_national", working_days=10, deadline=date(2026, 9, 30), owner=user,
     )  # fmt: skip
     TaskNote.objects.create(task=task, author=user, text="Đã họp", status_to="in_progress")
+
+    later = QuestionnaireVersion.objects.create(questionnaire=sipas.questionnaire, number=99)
+    mapping = VersionMapping.objects.create(from_version=sipas, to_version=later)
+    mapping.rows.create(kind="question", from_code="E08", relation="none")
     assert Run.objects.exists()
 
 

@@ -240,6 +240,10 @@ class PublishedDocumentView(ConditionalMixin, APIView):
     def document(self, request: Request, publications: Sequence[Publication], **kwargs: Any) -> Any:
         raise NotImplementedError
 
+    def document_name(self) -> str:
+        """What names the document besides the publications and the request."""
+        return type(self).__name__
+
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if is_anonymous_read(request) and ResultsReadThrottle().allow_anonymous(request):
             request._results_throttled = True  # type: ignore[attr-defined]
@@ -254,7 +258,7 @@ class PublishedDocumentView(ConditionalMixin, APIView):
         request._results_publications = publications  # type: ignore[attr-defined]
         if publications is None:
             return None
-        key = document_key(request, type(self).__name__, publications)
+        key = document_key(request, self.document_name(), publications)
         answer = self.validated(request, key, publications)
         if answer.status_code == 304:
             return answer
@@ -283,7 +287,7 @@ class PublishedDocumentView(ConditionalMixin, APIView):
             publications = self.publications(request.query_params, **kwargs)
         if publications is None:
             return Response(self.document(request, [], **kwargs))
-        key = document_key(request, type(self).__name__, publications)
+        key = document_key(request, self.document_name(), publications)
         answer = self.validated(request, key, publications)
         if answer.status_code == 304:
             return answer

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.http import Http404, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.utils import translation
@@ -26,17 +27,18 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from rest_framework import serializers
+from rest_framework.exceptions import ValidationError as BadRequest
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from config.params import QueryChoiceField
 from config.schema import error_responses
-from results import export_files, exports, selectors, stat_exports
+from results import export_files, exports, selectors, series_exports, stat_exports
 from results.api.caching import document_key, not_modified, set_validators
 from results.api.throttling import ResultsReadThrottle
 from surveys import scoping
-from surveys.models import Round
+from surveys.models import Questionnaire, Round
 
 CSV = "text/csv; charset=utf-8"
 XLSX = export_files.XLSX_CONTENT_TYPE
@@ -265,3 +267,60 @@ class ResponseDtaView(ResponseExportView):
 )
 class ResponseParquetView(ResponseExportView):
     file_format = "parquet"
+
+
+# --- The cross-round export (docs/series.md) --------------------------------------------------
+
+
+class SeriesParams(serializers.Serializer):
+    rounds = serializers.CharField(
+        max_length=2000,
+        help_text=_("Round codes of the questionnaire, separated by commas: rounds=a,b."),
+    )
+
+
+@extend_schema_view(
+    get=extend_schema(
+        summary=_("Raw responses of several rounds in one CSV with harmonized columns (staff)"),
+        description=_(
+            "One row per response of each named round, oldest round first. The question "
+            "columns are the codes of the latest questionnaire version among the rounds; "
+            "answers given on another version are placed through the version mapping (same "
+            "or reworded) and a question without equivalent stays empty for that round. The "
+            "round and version columns say where each row comes from. Needs the permission "
+            "to view responses, as the export of one round."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "rounds",
+                str,
+                required=True,
+                description=_("Round codes of the questionnaire, separated by commas: rounds=a,b."),
+            )
+        ],
+        responses={
+            (200, "text/csv"): OpenApiResponse(
+                OpenApiTypes.BINARY, description=_("The harmonized CSV.")
+            ),
+            **error_responses(*STAFF_CODES),
+        },
+    )
+)
+class SeriesResponseCsvView(ExportView):
+    """Raw responses of several rounds of a questionnaire in one CSV (staff only)."""
+
+    permission_classes = [IsAuthenticated, CanExportResponses]
+
+    def get(self, request: Request, code: str) -> HttpResponseBase:
+        questionnaire = Questionnaire.objects.filter(code=code).first()
+        if questionnaire is None:
+            raise Http404
+        params = SeriesParams(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        try:
+            rounds = series_exports.rounds_of(questionnaire, params.validated_data["rounds"])
+        except ValidationError as error:
+            raise BadRequest(error.message_dict) from None
+        return csv_response(
+            series_exports.series_response_rows(rounds), f"{code}-responses-series.csv"
+        )

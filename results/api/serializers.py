@@ -277,6 +277,20 @@ class RankingSerializer(serializers.Serializer):
 
 class TrendPointSerializer(SuppressingSerializer):
     round = serializers.CharField(source="run__round__code")
+    indicator = serializers.CharField(
+        source="indicator__code",
+        help_text=_(
+            "The indicator's code in this round's questionnaire version (another code when a "
+            "version mapping links a reworded indicator)."
+        ),
+    )
+    series_break = serializers.BooleanField(
+        help_text=_(
+            "True when this point cannot be compared with the one before: the two rounds use "
+            "questionnaire versions that no mapping links for this indicator. Its change is "
+            "then empty."
+        )
+    )
     period_start = serializers.DateField(source="run__round__period_start")
     period_end = serializers.DateField(source="run__round__period_end")
     run = serializers.IntegerField(source="run_id")

@@ -51,6 +51,11 @@ urlpatterns: list[URLPattern] = [
         )
     ),
     path(
+        "questionnaires/<code:code>/responses.csv",
+        exports.SeriesResponseCsvView.as_view(),
+        name="series-responses-csv",
+    ),
+    path(
         "rounds/<code:code>/codebook.csv",
         exports.CodebookCsvView.as_view(),
         name="codebook-csv",

@@ -39,6 +39,7 @@ from results.selectors import Publication
 from scoring.api.serializers import RunSerializer
 from scoring.api.views import run_document
 from scoring.models import Run, Score
+from surveys.mapping import series_links
 from surveys.models import Unit, code_validator
 
 CODE_PATTERN = code_validator.regex.pattern
@@ -193,6 +194,10 @@ class UnitTrendView(PublishedDocumentView, ReadView):
 
     def publications(self, params: QueryDict, **kwargs: Any) -> Sequence[Publication] | None:
         return current.publications() if code_in(params, "indicator") else None
+
+    def document_name(self) -> str:
+        # The series follows the version mappings, which change without a publication.
+        return f"{type(self).__name__}:{series_links().stamp}"
 
     def document(self, request: Request, publications: Sequence[Publication], **kwargs: Any) -> Any:
         indicator = parse(IndicatorParams, request)["indicator"]

@@ -148,7 +148,7 @@ def trend_figure(
     """One bar per round, oldest first, the national value of that round marked."""
     bars = [
         _bar(
-            localized(p.round, "name"),
+            localized(p.round, "name") + (f" {_('(series break)')}" if p.series_break else ""),
             p.unit,
             p.national.value if p.national is not None and p.national.shown else None,
         )

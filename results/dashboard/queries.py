@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from django.core.cache import cache
 from django.db.models import Q
 
-from results.selectors import with_children_suppressed
+from results.selectors import follow_series, series_scores, with_children_suppressed
 from scoring.models import Run, Score
 from surveys.collation import sorted_by_name, vietnamese_key
 from surveys.models import Indicator, Round, Unit, UnitLineage, localized
@@ -143,6 +143,8 @@ class TrendPoint:
     round: Round
     unit: Value
     national: Value | None
+    series_break: bool = False  # not comparable with the point before (docs/series.md)
+    indicator_code: str = ""  # the indicator's code in this round's questionnaire version
 
 
 @dataclass(frozen=True)
@@ -299,32 +301,51 @@ def unit_in_round(run: Run, unit: Unit) -> bool:
 
 
 def unit_trend(unit: Unit, indicator_code: str) -> list[TrendPoint]:
-    """The unit's published values on an indicator code across rounds, oldest first (one query).
+    """The unit's published values on an indicator code across rounds, oldest first (one
+    query while the rounds share a version or the version mappings are cached).
 
-    Rounds are matched by the indicator's code, so rounds of other questionnaire versions
-    count too; only rounds in which the unit itself has a value appear.
+    Rounds of other questionnaire versions count through the version mappings (the codes
+    they link, ``results.selectors.follow_series``); a point the mapping does not link to
+    the one before is a series break. Only rounds in which the unit itself has a value
+    appear.
     """
-    scores = (
+    scores, links = series_scores(
         with_children_suppressed(
             Score.objects.filter(
                 Q(scope=Score.Scope.UNIT, unit=unit) | Q(scope=Score.Scope.NATIONAL),
                 run__status=Run.Status.PUBLISHED,
                 run__round__owner_unit__isnull=True,
-                indicator__code=indicator_code,
                 run__round__units=unit,
             )
         )
-        .select_related("run__round")
-        .order_by("run__round__opens_at", "run__round__code")
+        .select_related("run__round", "indicator")
+        .order_by("run__round__opens_at", "run__round__code"),
+        indicator_code,
+        lambda score: score.run.round.version_id,
     )
-    by_round: dict[int, dict[str, object]] = {}
+    by_round: dict[int, tuple[int, dict[str, dict[str, object]]]] = {}
     for score in scores:
-        entry = by_round.setdefault(score.run.round_id, {"round": score.run.round})
+        survey_round = score.run.round
+        _version, by_code = by_round.setdefault(survey_round.pk, (survey_round.version_id, {}))
+        entry = by_code.setdefault(score.indicator.code, {"round": survey_round})
         entry[score.scope] = Value.of(score)
+    rounds = [
+        (version, {code: e for code, e in by_code.items() if Score.Scope.UNIT in e})
+        for version, by_code in by_round.values()
+    ]
     return [
-        TrendPoint(e["round"], e[Score.Scope.UNIT], e.get(Score.Scope.NATIONAL))  # type: ignore[arg-type]
-        for e in by_round.values()
-        if Score.Scope.UNIT in e
+        TrendPoint(
+            e["round"],  # type: ignore[arg-type]
+            e[Score.Scope.UNIT],  # type: ignore[arg-type]
+            e.get(Score.Scope.NATIONAL),  # type: ignore[arg-type]
+            series_break=broken,
+            indicator_code=code,
+        )
+        for (code, e), broken in follow_series(
+            [(version, {c: (c, e) for c, e in by_code.items()}) for version, by_code in rounds],
+            indicator_code=indicator_code,
+            links=links,
+        )
     ]
 
 

@@ -110,6 +110,7 @@ def unit_results(request: HttpRequest, round_code: str, unit_code: str) -> HttpR
         "selected": trend_choice.key,
         "trend_choice": trend_choice,
         "trend": trend,
+        "trend_has_break": any(p.series_break for p in trend),
         "trend_figure": figures.trend_figure(
             trend,
             figure_id="trend",

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("surveys", "0006_sample_design_choices"),
+        ("surveys", "0007_version_mapping"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
