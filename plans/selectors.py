@@ -17,7 +17,7 @@ from plans.models import PlanStaff, Task, TaskNote
 from scoring.models import Run, Score
 from scoring.ranking import edge_size
 from scoring.services import change_p_value, change_se
-from surveys.models import Agency, Indicator, Round, Unit, UnitLineage
+from surveys.models import Agency, Indicator, ProvinceStaff, Round, Unit, UnitLineage
 
 VIEW_ALL = "plans.view_all_tasks"
 ADD = "plans.add_task"
@@ -35,6 +35,15 @@ def _active(user: User) -> bool:
 
 def _desks(user: User) -> QuerySet[PlanStaff]:
     return PlanStaff.objects.filter(user_id=user.pk)
+
+
+def _coordinated_unit_ids(user: User) -> set[int]:
+    """Units whose whole plan ``user`` coordinates: a ``PlanStaff`` row without agency, or
+    the province the account is staff of (``surveys.ProvinceStaff``: a province's staff
+    coordinate its plans)."""
+    units = set(_desks(user).filter(agency__isnull=True).values_list("unit", flat=True))
+    units.update(ProvinceStaff.objects.filter(user_id=user.pk).values_list("unit", flat=True))
+    return units
 
 
 def sees_every_plan(user: User) -> bool:
@@ -55,7 +64,7 @@ def tasks_visible_to(user: User) -> QuerySet[Task]:
     desks = _desks(user)
     return Task.objects.filter(
         Q(agency__in=desks.filter(agency__isnull=False).values("agency"))
-        | Q(unit__in=desks.filter(agency__isnull=True).values("unit"))
+        | Q(unit__in=_coordinated_unit_ids(user))
         | Q(owner_id=user.pk)
     )
 
@@ -67,7 +76,7 @@ def coordinated_units(user: User) -> QuerySet[Unit]:
         return Unit.objects.none()
     if sees_every_plan(user):
         return Unit.objects.all()
-    return Unit.objects.filter(pk__in=_desks(user).filter(agency__isnull=True).values("unit"))
+    return Unit.objects.filter(pk__in=_coordinated_unit_ids(user))
 
 
 def can_plan_for(user: User, unit: Unit) -> bool:
@@ -83,11 +92,9 @@ def can_update(user: User, task: Task) -> bool:
         return True
     if task.owner_id == user.pk:
         return True
-    return (
-        _desks(user)
-        .filter(Q(agency_id=task.agency_id) | Q(agency__isnull=True, unit_id=task.unit_id))
-        .exists()
-    )
+    return _desks(user).filter(
+        agency_id=task.agency_id
+    ).exists() or task.unit_id in _coordinated_unit_ids(user)
 
 
 def possible_owners(*, agency: Agency) -> QuerySet[Any]:
@@ -95,9 +102,12 @@ def possible_owners(*, agency: Agency) -> QuerySet[Any]:
     desks = PlanStaff.objects.filter(
         Q(agency=agency) | Q(agency__isnull=True, unit_id=agency.unit_id)
     )
+    province = ProvinceStaff.objects.filter(unit_id=agency.unit_id)
     return (
         get_user_model()
-        .objects.filter(is_active=True, pk__in=desks.values("user"))
+        .objects.filter(
+            Q(pk__in=desks.values("user")) | Q(pk__in=province.values("user")), is_active=True
+        )
         .order_by("username")
     )
 
@@ -161,10 +171,12 @@ class Reading:
 
 
 def later_rounds(survey_round: Round) -> list[Round]:
-    """The round and the later rounds of the same questionnaire, oldest first."""
+    """The round and the later rounds of the same questionnaire, oldest first; national
+    rounds follow a national round, a province's local rounds its local round."""
     return list(
         Round.objects.filter(
             version__questionnaire_id=survey_round.version.questionnaire_id,
+            owner_unit_id=survey_round.owner_unit_id,
             period_start__gte=survey_round.period_start,
         )
         .filter(Q(pk=survey_round.pk) | Q(period_start__gt=survey_round.period_start))

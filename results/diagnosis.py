@@ -174,7 +174,8 @@ def priority_matrix(points: Sequence[dict[str, Any]]) -> dict[str, Any]:
         p for p in points if p.get("satisfaction") is not None and p.get("importance") is not None
     ]
     if not placed:
-        return {"satisfaction_cut": None, "importance_cut": None, "items": list(points)}
+        items = [{**p, "quadrant": None} for p in points]
+        return {"satisfaction_cut": None, "importance_cut": None, "items": items}
     satisfaction_cut = statistics.median(p["satisfaction"] for p in placed)
     importance_cut = statistics.median(p["importance"] for p in placed)
     items = []

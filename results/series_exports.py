@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -46,9 +47,12 @@ HEADER = [
 ]
 
 
-def rounds_of(questionnaire: Questionnaire, text: str) -> list[Round]:
+def rounds_of(
+    questionnaire: Questionnaire, text: str, *, among: QuerySet[Round] | None = None
+) -> list[Round]:
     """The rounds ``a,b,…`` of the questionnaire, oldest first; ValidationError naming
-    ``rounds`` for an empty list, an unknown code or a round of another questionnaire."""
+    ``rounds`` for an empty list, an unknown code or a round of another questionnaire.
+    ``among`` limits the rounds that exist (a province's staff: their own rounds)."""
     codes = list(dict.fromkeys(code.strip() for code in text.split(",") if code.strip()))
     if not codes:
         raise ValidationError({"rounds": [_("Name at least one round: rounds=a,b.")]})
@@ -64,7 +68,8 @@ def rounds_of(questionnaire: Questionnaire, text: str) -> list[Round]:
             continue
         if len(code) <= Round._meta.get_field("code").max_length:
             valid.append(code)
-    found = {r.code: r for r in Round.objects.filter(code__in=valid).select_related("version")}
+    rounds = Round.objects.all() if among is None else among
+    found = {r.code: r for r in rounds.filter(code__in=valid).select_related("version")}
     unknown = [code for code in codes if code not in found]
     if unknown:
         raise ValidationError(

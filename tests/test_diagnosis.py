@@ -86,6 +86,23 @@ def test_key_driver_importance_correlates_each_item_with_the_rest() -> None:
     assert d.key_driver_importance(respondents, ["a"], min_n=5)["a"]["importance"] is None
 
 
+def test_no_item_placed_when_no_importance_can_be_computed() -> None:
+    # A unit whose respondents all answered alike: no correlation, so no importance.
+    points = [{"code": "S01", "satisfaction": 0.0, "importance": None}]
+    matrix = d.priority_matrix(points)
+    assert matrix["satisfaction_cut"] is None and matrix["importance_cut"] is None
+    assert matrix["items"] == [{"code": "S01", "satisfaction": 0.0, "importance": None,
+                                "quadrant": None}]  # fmt: skip
+
+
+def test_the_page_of_a_unit_without_variation_is_served(rounds: dict[str, Any]) -> None:
+    # Lạng Sơn satisfied no service criterion: nothing to correlate, no quadrant.
+    client = Client()
+    assert client.get(PAGE.format(round="demo", unit="20")).status_code == 200
+    doc = client.get(API.format(round="demo", unit="20")).json()
+    assert all(item["quadrant"] is None for item in doc["priority"]["items"])
+
+
 def test_quadrants_split_at_the_medians() -> None:
     points = [
         {"code": "S01", "satisfaction": 60.0, "importance": 0.5},  # important, low: act first

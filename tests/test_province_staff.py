@@ -687,3 +687,40 @@ def test_province_staff_add_questionnaires_of_their_own(world: SimpleNamespace) 
     page = client.post(reverse("admin:surveys_questionnaireversion_add"), forged)
     assert "questionnaire" in page.context["adminform"].form.errors
     assert not QuestionnaireVersion.objects.filter(number=7).exists()
+
+
+@pytest.mark.parametrize(
+    ("role", "expected"),
+    [
+        ("staff_a", {"loc-a": 200, "nat": 400, "loc-a,nat": 400}),
+        ("staff_b", {"loc-a": 400, "nat": 400}),
+        ("national", {"loc-a": 200, "nat": 200, "loc-a,nat": 200}),
+        ("plain", {"loc-a": 403, "nat": 403}),
+        (None, {"loc-a": 401, "nat": 401}),
+    ],
+)
+def test_cross_round_export_by_role(
+    world: SimpleNamespace, role: str | None, expected: dict[str, int]
+) -> None:
+    client = login(getattr(world, role) if role else None)
+    for rounds, status in expected.items():
+        answer_ = client.get(reverse("v1:series-responses-csv", args=["sipas"]), {"rounds": rounds})
+        assert answer_.status_code == status, (role, rounds)
+        if status == 400:
+            assert "rounds" in answer_.json()["fields"]
+        if status == 200:
+            lines = b"".join(answer_.streaming_content).decode().splitlines()
+            codes = set(rounds.split(","))
+            assert len(lines) == 1 + Response.objects.filter(round__code__in=codes).count()
+
+
+@pytest.mark.parametrize("role", ["staff_a", "staff_b", "national", None])
+def test_no_diagnosis_of_a_local_round_is_served(world: SimpleNamespace, role: str | None) -> None:
+    client = login(getattr(world, role) if role else None)
+    for url in (
+        "/api/v1/rounds/loc-a/units/PA/diagnosis/",
+        "/api/v1/rounds/loc-a/units/PA/diagnosis.pdf",
+        "/results/loc-a/units/PA/diagnosis/",
+    ):
+        assert client.get(url).status_code == 404, (role, url)
+    assert client.get("/api/v1/rounds/nat/units/PA/diagnosis/").status_code == 200

@@ -318,7 +318,12 @@ class SeriesResponseCsvView(ExportView):
         params = SeriesParams(data=request.query_params)
         params.is_valid(raise_exception=True)
         try:
-            rounds = series_exports.rounds_of(questionnaire, params.validated_data["rounds"])
+            # A province's staff export their own rounds only: the others are unknown.
+            rounds = series_exports.rounds_of(
+                questionnaire,
+                params.validated_data["rounds"],
+                among=scoping.rounds_for(request.user),
+            )
         except ValidationError as error:
             raise BadRequest(error.message_dict) from None
         return csv_response(

@@ -1,0 +1,125 @@
+"""From ranking to improvement in a real browser (issue 17's acceptance): a province's
+coordinator opens the diagnosis of the province, plans an action for a weakness, the
+agency's staff updates the task, and after the next round's run the plan page shows how the
+indicator moved.
+
+The data are ``tests/test_diagnosis.py``'s: the round ``demo`` over Thái Nguyên (19), Lạng
+Sơn (20) and Quảng Ninh (22), where Lạng Sơn satisfied no service criterion. The next round
+(``demo-next``, same questionnaire, a later period) has Lạng Sơn's respondents satisfied with
+everything, and is computed by the real engine before the plan page is read again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from feedback.models import Response
+from feedback.services import submit_response
+from plans.models import PlanStaff, Task, TaskNote
+from scoring.models import Score
+from scoring.services import recompute_round
+from surveys import scoping
+from surveys.models import Agency, Round, Unit
+from tests.test_diagnosis import UNITS, rounds  # noqa: F401 (a fixture)
+from tests.test_plans_browser import log_in
+from tests.test_response_api import valid_answers
+
+pytestmark = [pytest.mark.browser, pytest.mark.postgres]
+PASSWORD = "a-long-password-for-tests"
+
+
+def next_round(demo: Round) -> Round:
+    """A later round of the same questionnaire, open now, over the same units."""
+    now = timezone.now()
+    later = Round.objects.create(
+        code="demo-next",
+        name_vi="Vòng sau",
+        period_start=demo.period_end + dt.timedelta(days=1),
+        period_end=demo.period_end + dt.timedelta(days=365),
+        opens_at=now - dt.timedelta(hours=1),
+        closes_at=now + dt.timedelta(days=30),
+        version=demo.version,
+    )
+    later.units.set(Unit.objects.filter(code__in=UNITS))
+    return later
+
+
+def test_a_weakness_becomes_a_task_that_is_followed_up_in_the_next_round(
+    rounds: dict[str, Any],  # noqa: F811 (the fixture imported above)
+    browser: Any,
+    live_server: Any,
+) -> None:
+    lang_son = Unit.objects.get(code="20")
+    agency = Agency.objects.create(unit=lang_son, code="20-SNV", name_vi="Sở Nội vụ Lạng Sơn")
+    users = get_user_model().objects
+    coordinator = users.create_user("coordinator", password=PASSWORD)
+    scoping.appoint(user=coordinator, unit=lang_son)  # province staff coordinate its plans
+    agency_staff = users.create_user("sngv-staff", password=PASSWORD, is_staff=True)
+    PlanStaff.objects.create(user=agency_staff, unit=lang_son, agency=agency)
+
+    page = log_in(browser, live_server, "coordinator")
+    page.goto(f"{live_server.url}/results/demo/units/20/diagnosis/")
+    weakness = page.locator("ol.weaknesses li").first
+    link = weakness.locator("a.plan-task")
+    query = parse_qs(urlsplit(link.get_attribute("href")).query)
+    indicator = query["indicator"][0]
+    assert (query["round"], query["unit"]) == (["demo"], ["20"])
+    assert weakness.inner_text().startswith(indicator)
+    link.click()
+    page.wait_for_url("**/plans/tasks/new/**")
+    assert page.get_by_label("Indicator").input_value() == indicator
+    page.get_by_label("Agency").select_option("20-SNV")
+    page.get_by_label("What is to be done").fill("Niêm yết công khai thủ tục tại bộ phận một cửa")
+    page.get_by_label("Target", exact=True).select_option("above_national")
+    page.get_by_label("Deadline in working days").fill("30")
+    page.get_by_label("Owner").select_option(str(agency_staff.pk))
+    page.get_by_role("button", name="Create the task").click()
+    page.wait_for_url("**/plans/tasks/*/")
+    task = Task.objects.get()
+    assert (task.round.code, task.unit, task.agency, task.indicator_code) == (
+        "demo",
+        lang_son,
+        agency,
+        indicator,
+    )
+
+    staff = log_in(browser, live_server, "sngv-staff")
+    staff.goto(f"{live_server.url}/plans/tasks/{task.pk}/")
+    staff.get_by_label("New status").select_option("in_progress")
+    staff.get_by_label("Progress note").fill("Đã niêm yết tại 11 xã")
+    staff.get_by_role("button", name="Save").click()
+    staff.wait_for_load_state()
+    assert staff.locator("#task-status").inner_text() == "in progress"
+    assert TaskNote.objects.get().author == agency_staff
+
+    # The next round: Lạng Sơn's respondents now satisfied with everything; the real run.
+    later = next_round(rounds["demo"])
+    for code in UNITS:
+        for _ in range(4):
+            submit_response(
+                round_code=later.code,
+                unit_code=code,
+                answers=valid_answers(),
+                channel=Response.Channel.API,
+                client_id=uuid.uuid4(),
+            )
+    run = recompute_round(round_code=later.code)
+    before = Score.objects.get(run=rounds["run"], unit=lang_son, indicator__code=indicator)
+    after = Score.objects.get(run=run, unit=lang_son, indicator__code=indicator)
+    assert after.value > before.value
+
+    page.goto(f"{live_server.url}/plans/demo/20/")
+    row = page.locator(f"#task-{task.pk} tr[data-round=demo-next]").inner_text()
+    change = after.value - before.value
+    assert re.search(rf"\+{change:.1f}\b", row), row
+    assert "in progress" in page.locator(f"#task-{task.pk} .status").inner_text()
+    staff.context.close()
+    page.context.close()
