@@ -98,7 +98,8 @@ def _new_form_context(request: HttpRequest, values: dict[str, str]) -> dict[str,
     units = selectors.coordinated_units(request.user).order_by("code")
     survey_round = Round.objects.filter(code=values.get("round", "")).first()
     unit = units.filter(code=values.get("unit", "")).first()
-    rounds = Round.objects.order_by("-period_start", "code")
+    # Only rounds covering a unit the account plans for (never another province's round).
+    rounds = Round.objects.filter(units__in=units).distinct().order_by("-period_start", "code")
     if unit is not None:
         rounds = rounds.filter(units=unit)
     chosen_units = units.filter(pk=unit.pk) if unit else units

@@ -724,3 +724,34 @@ def test_no_diagnosis_of_a_local_round_is_served(world: SimpleNamespace, role: s
     ):
         assert client.get(url).status_code == 404, (role, url)
     assert client.get("/api/v1/rounds/nat/units/PA/diagnosis/").status_code == 200
+
+
+def test_province_staff_plan_for_their_province_only(world: SimpleNamespace) -> None:
+    from plans.models import Task
+
+    def task_of(agency: Agency) -> Task:
+        return Task.objects.create(
+            round=world.nat, unit=agency.unit, agency=agency, indicator_code="SAT",
+            title="Rút ngắn thời gian", target_kind="above_national", working_days=10,
+            deadline=dt.date(2027, 1, 29), created_by=world.superuser,
+        )  # fmt: skip
+
+    task_a, task_b = task_of(world.agency_a), task_of(world.agency_b)
+    a, b = login(world.staff_a), login(world.staff_b)
+    listing = a.get("/plans/").content.decode()
+    assert "/plans/nat/PA/" in listing and "/plans/nat/PB/" not in listing
+    assert a.get(f"/plans/tasks/{task_a.pk}/").status_code == 200
+    assert a.get(f"/plans/tasks/{task_b.pk}/").status_code == 404
+    assert b.get(f"/plans/tasks/{task_a.pk}/").status_code == 404
+    assert a.get("/plans/nat/PB/").status_code == 404
+    assert a.get("/plans/nat/PB/plan.xlsx").status_code == 404
+    # The form offers A's rounds only; a forged unit of B is refused, A's own is stored.
+    form = a.get("/plans/tasks/new/").content.decode()
+    assert 'value="loc-a"' in form and 'value="loc-b"' not in form
+    post = {"round": "nat", "unit": "PB", "agency": "PB-SXD", "indicator": "SAT",
+            "title": "x", "target_kind": "above_national", "working_days": "5"}  # fmt: skip
+    assert a.post("/plans/tasks/new/", post).status_code == 403
+    mine = {**post, "unit": "PA", "agency": "PA-SXD"}
+    assert a.post("/plans/tasks/new/", mine).status_code == 302
+    assert Task.objects.filter(unit=world.a, created_by=world.staff_a).count() == 1
+    assert login(world.plain).get("/plans/tasks/new/").status_code == 403
