@@ -272,6 +272,9 @@ def test_the_page_shows_the_values_and_withholds_the_suppressed(world: SimpleNam
     shop_row = html.split('data-agency="PA-TTHC"')[1].split("</tr>")[0]
     assert "suppressed" in shop_row and "100" not in shop_row  # its 100% not shown
     assert "Not public" in html
+    page = login(world.staff_a).get(page_url("nat", "PA"), headers={"Accept-Language": "vi"})
+    html = page.content.decode()
+    assert "Kết quả theo cơ quan" in html and "toàn đơn vị" in html
     assert "no-store" in page["Cache-Control"] and "private" in page["Cache-Control"]
 
 
@@ -343,6 +346,15 @@ def test_the_public_sees_the_link_when_the_setting_is_on(world: SimpleNamespace)
     publish_agencies(world.nat, True)
     html = Client().get(reverse("dashboard:unit", args=["nat", "PA"])).content.decode()
     assert 'id="agencies-link"' in html
+
+
+def test_the_round_admin_page_links_each_unit_to_its_agency_results(
+    world: SimpleNamespace,
+) -> None:
+    """The way to a local round's agency page (it has no public page to link from)."""
+    change = reverse("admin:surveys_round_change", args=[world.loc_a.pk])
+    html = login(world.staff_a).get(change).content.decode()
+    assert f'href="{page_url("loc-a", "PA")}"' in html
 
 
 def test_the_setting_is_in_the_round_form(world: SimpleNamespace) -> None:
