@@ -218,6 +218,7 @@ class RoundForm(forms.ModelForm):
             "units",
             "owner_unit",
             "allow_open_link",
+            "publish_agency_results",
             "variance_method",
             "national_value",
         ]

@@ -692,6 +692,15 @@ class Round(models.Model):
         default=True,
         help_text=_("If off, citizens need a single-use invitation to answer."),
     )
+    publish_agency_results = models.BooleanField(
+        _("agency results public"),
+        default=False,
+        help_text=_(
+            "If on, the values per agency of a national round's published results are public; "
+            "if off, only national staff and the province's staff see them. A local round's "
+            "results are never public."
+        ),
+    )
 
     class Variance(models.TextChoices):
         TAYLOR = "taylor", _("Taylor linearization")

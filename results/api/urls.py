@@ -3,7 +3,7 @@
 from django.urls import URLPattern, path
 
 import config.converters  # noqa: F401 (registers <code:...>)
-from results.api import diagnosis, exports, views
+from results.api import agencies, diagnosis, exports, views
 
 urlpatterns: list[URLPattern] = [
     path("units/", views.UnitListView.as_view(), name="units"),
@@ -21,6 +21,11 @@ urlpatterns: list[URLPattern] = [
         "rounds/<code:code>/units/<code:unit>/diagnosis.pdf",
         diagnosis.DiagnosisPdfView.as_view(),
         name="unit-diagnosis-pdf",
+    ),
+    path(
+        "rounds/<code:code>/units/<code:unit>/agencies/",
+        agencies.AgencyResultsView.as_view(),
+        name="unit-agencies",
     ),
     path("rounds/<code:code>/scores.csv", exports.ScoreCsvView.as_view(), name="scores-csv"),
     path("rounds/<code:code>/scores.xlsx", exports.ScoreXlsxView.as_view(), name="scores-xlsx"),

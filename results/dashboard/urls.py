@@ -15,4 +15,9 @@ urlpatterns: list[URLPattern] = [
         views.unit_diagnosis,
         name="diagnosis",
     ),
+    path(
+        "<str:round_code>/units/<str:unit_code>/agencies/",
+        views.unit_agencies,
+        name="agencies",
+    ),
 ]

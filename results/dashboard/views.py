@@ -6,10 +6,15 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
+from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.translation import gettext as _
 
+from results import agencies
 from results import diagnosis as diagnoses
+from results.dashboard import agencies as agency_pages
 from results.dashboard import diagnosis, figures, queries
+from scoring.models import Run
+from surveys.models import Round, Unit
 
 
 def not_found(request: HttpRequest, message: str) -> HttpResponse:
@@ -122,6 +127,7 @@ def unit_results(request: HttpRequest, round_code: str, unit_code: str) -> HttpR
         else None,
         "lineage": lineage,
         "min_n": settings.MIN_PUBLISH_N,
+        "agencies_url": _agencies_url(request, survey_round, run, unit),
     }
     return render(request, "results/unit.html", context)
 
@@ -154,6 +160,7 @@ def unit_diagnosis(request: HttpRequest, round_code: str, unit_code: str) -> Htt
         "round": survey_round,
         "run": run,
         "task_url": _task_url(request),
+        "agencies_url": _agencies_url(request, survey_round, run, unit),
     }
     return render(request, "results/diagnosis.html", context)
 
@@ -167,3 +174,26 @@ def _task_url(request: HttpRequest) -> str | None:
         return reverse("plans:task-new")
     except NoReverseMatch:
         return None
+
+
+def _agencies_url(request: HttpRequest, survey_round: Round, run: Run, unit: Unit) -> str | None:
+    """The unit's agency results page, when the viewer may see it and it has values."""
+    if not agencies.may_see(request.user, survey_round, unit):
+        return None
+    if not agencies.has_agency_results(run, unit):
+        return None
+    return reverse("dashboard:agencies", args=[survey_round.code, unit.code])
+
+
+def unit_agencies(request: HttpRequest, round_code: str, unit_code: str) -> HttpResponse:
+    """The values per agency of a unit in a round's published run, national or local, for
+    those ``results.agencies.may_see`` lets in; 404 for everyone else, as an unknown page."""
+    found = agencies.viewable(request.user, round_code, unit_code)
+    if found is None:
+        return not_found(request, _("There are no agency results to show here."))
+    run, unit = found
+    response = render(request, "results/agencies.html", agency_pages.context(run, unit))
+    if request.user.is_authenticated or not agencies.is_public(run.round):
+        patch_cache_control(response, private=True, no_store=True)
+    patch_vary_headers(response, ("Cookie",))
+    return response

@@ -1,0 +1,126 @@
+"""Agency results of a unit in a round: ``GET /api/v1/rounds/<code>/units/<unit>/agencies/``.
+
+Who may read them is ``results.agencies.may_see`` (national staff, the unit's province
+staff, the public only for a national round whose ``publish_agency_results`` is on); every
+other request, like an unknown round or unit, is 404. The answer is not kept in the results
+cache (``results.api.caching``), so a staff-only document can never be served to anyone
+else; a staff-only answer is ``Cache-Control: private, no-store``.
+"""
+
+from __future__ import annotations
+
+from django.http import Http404
+from django.utils.cache import patch_cache_control, patch_vary_headers
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.schema import error_responses
+from results import agencies
+from results.api.diagnosis import ROUND_PATH_PARAMETER, UNIT_PARAMETER
+from results.api.serializers import TextsSerializer
+from results.api.throttling import ResultsReadThrottle
+
+
+def _float(help_text: str) -> serializers.FloatField:
+    return serializers.FloatField(allow_null=True, help_text=help_text)
+
+
+class AgencyValueSerializer(serializers.Serializer):
+    value = _float(_("Published value, 0–100; null when suppressed or without answers."))
+    se = _float(_("Design-based standard error; null when suppressed."))
+    ci_low = _float(_("Low end of the 95% interval."))
+    ci_high = _float(_("High end of the 95% interval."))
+    n = serializers.IntegerField(help_text=_("Respondents."))
+    suppressed = serializers.BooleanField(help_text=_("Withheld: too few respondents."))
+    children_suppressed = serializers.BooleanField(help_text=_("Published over a withheld child."))
+
+
+class AgencyOnIndicatorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = TextsSerializer()
+    value = AgencyValueSerializer(
+        allow_null=True, help_text=_("The agency's value; null when it has no score.")
+    )
+
+
+class AgencyIndicatorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = TextsSerializer()
+    kind = serializers.CharField(help_text=_("index, field, element or item."))
+    parent = serializers.CharField(allow_null=True)
+    unit = AgencyValueSerializer(allow_null=True, help_text=_("The unit's own value."))
+    agencies = AgencyOnIndicatorSerializer(many=True)
+
+
+class AgencySerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = TextsSerializer()
+    kind = serializers.CharField()
+
+
+class AgencyRoundSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = TextsSerializer()
+    local = serializers.BooleanField(help_text=_("A province's local round (never public)."))
+    public = serializers.BooleanField(help_text=_("Whether these agency results are public."))
+
+
+class AgencyUnitSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+
+
+class AgencyRunSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    published_at = serializers.DateTimeField()
+    min_n = serializers.IntegerField(help_text=_("Respondents below which a value is withheld."))
+
+
+class AgencyResultsSerializer(serializers.Serializer):
+    round = AgencyRoundSerializer()
+    unit = AgencyUnitSerializer()
+    run = AgencyRunSerializer()
+    headline = serializers.CharField(allow_null=True, help_text=_("The main index's code."))
+    agencies = AgencySerializer(many=True)
+    indicators = AgencyIndicatorSerializer(many=True)
+
+
+class AgencyResultsView(APIView):
+    """The values per agency of a unit in a round's published run."""
+
+    permission_classes = [AllowAny]  # results.agencies.may_see decides, as 404
+    throttle_classes = [ResultsReadThrottle]
+
+    @extend_schema(
+        summary=_("Results per agency of a unit in a round"),
+        # xgettext:no-python-format
+        description=_(
+            "Every indicator of the round's published run for each agency of the unit named "
+            "by the responses, with its 95% interval and respondents, and the unit's own "
+            "value beside; a suppressed value is withheld (null value and interval). Seen by "
+            "national staff and the staff of the unit's province (local rounds included); by "
+            "the public only for a national round whose setting “agency results public” is "
+            "on. Anyone else gets 404, as for an unknown round. Staff-only answers are sent "
+            "with Cache-Control: private, no-store."
+        ),
+        parameters=[ROUND_PATH_PARAMETER, UNIT_PARAMETER],
+        responses={200: AgencyResultsSerializer, **error_responses(404, 429)},
+    )
+    def get(self, request: Request, code: str, unit: str) -> Response:
+        found = agencies.viewable(request.user, code, unit)
+        if found is None:
+            raise Http404(_("There are no agency results to show here."))
+        run, found_unit = found
+        doc = agencies.agency_results(run, found_unit)
+        response = Response(AgencyResultsSerializer(doc).data)
+        if request.user.is_authenticated or not doc["round"]["public"]:
+            patch_cache_control(response, private=True, no_store=True)
+        else:
+            patch_cache_control(response, public=True, no_cache=True)
+        patch_vary_headers(response, ("Cookie", "Authorization"))
+        return response

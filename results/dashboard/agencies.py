@@ -1,0 +1,64 @@
+"""The agency results shown: ``results.agencies``'s document turned into page tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+from results import agencies
+from results.dashboard.queries import Value
+from scoring.models import Run
+from surveys.models import Unit
+
+
+def _language() -> str:
+    from django.utils import translation
+
+    return (translation.get_language() or "vi")[:2]
+
+
+def _name(texts: dict[str, str]) -> str:
+    return texts.get(_language()) or texts.get("vi", "")
+
+
+def as_value(found: dict[str, Any] | None) -> Value | None:
+    """A document's value as the dashboard's ``Value`` (what the templates show)."""
+    if found is None:
+        return None
+    return Value(
+        value=found["value"],
+        ci_low=found["ci_low"],
+        ci_high=found["ci_high"],
+        n=found["n"],
+        suppressed=found["suppressed"],
+        children_suppressed=found["children_suppressed"],
+    )
+
+
+def context(run: Run, unit: Unit) -> dict[str, Any]:
+    """The page's tables, in the active language: one per shown indicator, the unit's
+    value first, then each agency's."""
+    doc = agencies.agency_results(run, unit)
+    tables = [
+        {
+            "code": row["code"],
+            "name": _name(row["name"]),
+            "headline": row["code"] == doc["headline"],
+            "unit": as_value(row["unit"]),
+            "agencies": [
+                {"code": a["code"], "name": _name(a["name"]), "value": as_value(a["value"])}
+                for a in row["agencies"]
+            ],
+        }
+        for row in agencies.shown_indicators(doc)
+    ]
+    return {
+        "doc": doc,
+        "unit": unit,
+        "round": run.round,
+        "run": run,
+        "tables": tables,
+        "agency_count": len(doc["agencies"]),
+        "min_n": doc["run"]["min_n"] or settings.MIN_PUBLISH_N,
+    }
