@@ -600,3 +600,33 @@ class TestCache:
         assert page.row("Thái Nguyên")[2] == two(after.value, "en")
         html, _ = get(client, "/results/demo/units/19/", "en")
         assert f'<dd class="big">{two(after.value, "en")}</dd>' in html
+
+
+def test_the_unit_page_of_a_questionnaire_without_an_index_is_served(db, settings) -> None:
+    """Items only, no index above them: the page shows the values and no trend (was a 500)."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from surveys.services import publish_version
+    from tests.factories import small_draft
+
+    settings.MIN_PUBLISH_N = 1
+    version = publish_version(version_id=small_draft().pk)
+    unit = Unit.objects.create(code="U1", name="Tỉnh Một", kind=Unit.Kind.PROVINCE)
+    now = timezone.now()
+    items_only = Round.objects.create(
+        code="items-only", name_vi="Chỉ có mục", version=version,
+        period_start=dt.date(2026, 1, 1), period_end=dt.date(2026, 6, 30),
+        opens_at=now - dt.timedelta(days=1), closes_at=now + dt.timedelta(days=9),
+    )  # fmt: skip
+    items_only.units.set([unit])
+    for sat in (5, 2):
+        submit_response(
+            round_code="items-only", unit_code="U1", answers={"USED": True, "SAT": sat},
+            channel=Response.Channel.API, client_id=uuid.uuid4(),
+        )  # fmt: skip
+    recompute_round(round_code="items-only")
+    client = Client()
+    assert client.get("/results/items-only/units/U1/").status_code == 200
+    assert client.get("/results/items-only/units/U1/?indicator=NOPE").status_code == 404

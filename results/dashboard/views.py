@@ -79,12 +79,12 @@ def unit_results(request: HttpRequest, round_code: str, unit_code: str) -> HttpR
             _("%(unit)s was not covered by the round “%(round)s”.")
             % {"unit": unit.name, "round": round_code},
         )
-    trend_choice = _pick(choices, request.GET.get("indicator"))
-    if trend_choice is None:
-        return not_found(
-            request, _("There is no indicator “%(code)s”.") % {"code": request.GET["indicator"]}
-        )
-    trend = queries.unit_trend(unit, trend_choice.indicator_code)
+    asked = request.GET.get("indicator")
+    trend_choice = _pick(choices, asked)
+    if trend_choice is None and asked:
+        return not_found(request, _("There is no indicator “%(code)s”.") % {"code": asked})
+    # A questionnaire with items only (no index above them) has nothing to follow over rounds.
+    trend = queries.unit_trend(unit, trend_choice.indicator_code) if trend_choice else []
     lineage = queries.unit_lineage(unit)
     overall = breakdown[0] if breakdown else None
     elements = [row for row in breakdown if row.choice.kind != "policy_group"]
@@ -112,7 +112,7 @@ def unit_results(request: HttpRequest, round_code: str, unit_code: str) -> HttpR
         if groups
         else None,
         "choice_groups": figures.choice_groups(choices),
-        "selected": trend_choice.key,
+        "selected": trend_choice.key if trend_choice else "",
         "trend_choice": trend_choice,
         "trend": trend,
         "trend_has_break": any(p.series_break for p in trend),
@@ -123,7 +123,7 @@ def unit_results(request: HttpRequest, round_code: str, unit_code: str) -> HttpR
             % {"unit": unit.name, "indicator": trend_choice.name},
             unit_name=unit.name,
         )
-        if trend
+        if trend and trend_choice
         else None,
         "lineage": lineage,
         "min_n": settings.MIN_PUBLISH_N,
