@@ -7,19 +7,10 @@ from typing import Any
 from django.conf import settings
 
 from results import agencies
+from results.dashboard.diagnosis import localized
 from results.dashboard.queries import Value
 from scoring.models import Run
 from surveys.models import Unit
-
-
-def _language() -> str:
-    from django.utils import translation
-
-    return (translation.get_language() or "vi")[:2]
-
-
-def _name(texts: dict[str, str]) -> str:
-    return texts.get(_language()) or texts.get("vi", "")
 
 
 def as_value(found: dict[str, Any] | None) -> Value | None:
@@ -43,11 +34,11 @@ def context(run: Run, unit: Unit) -> dict[str, Any]:
     tables = [
         {
             "code": row["code"],
-            "name": _name(row["name"]),
+            "name": localized(row["name"]),
             "headline": row["code"] == doc["headline"],
             "unit": as_value(row["unit"]),
             "agencies": [
-                {"code": a["code"], "name": _name(a["name"]), "value": as_value(a["value"])}
+                {"code": a["code"], "name": localized(a["name"]), "value": as_value(a["value"])}
                 for a in row["agencies"]
             ],
         }

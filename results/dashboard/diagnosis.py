@@ -34,7 +34,8 @@ def _language() -> str:
     return (translation.get_language() or "vi")[:2]
 
 
-def _name(texts: dict[str, str]) -> str:
+def localized(texts: dict[str, str]) -> str:
+    """The text of a document's ``{"vi": …, "en": …}`` in the active language (else vi)."""
     return texts.get(_language()) or texts.get("vi", "")
 
 
@@ -62,7 +63,7 @@ def _row(indicator: dict[str, Any], depth: int) -> dict[str, Any]:
     difference = indicator["difference"]
     return {
         "code": indicator["code"],
-        "name": _name(indicator["name"]),
+        "name": localized(indicator["name"]),
         "kind": indicator["kind"],
         "depth": depth,
         "unit": as_value(indicator["unit"]),
@@ -101,7 +102,7 @@ def context(run: Run, unit: Unit) -> dict[str, Any]:
     items = [
         {
             **item,
-            "name": _name(item["name"]),
+            "name": localized(item["name"]),
             "quadrant_name": QUADRANT_NAMES[item["quadrant"]] if item["quadrant"] else "",
         }
         for item in priority["items"]
@@ -113,7 +114,7 @@ def context(run: Run, unit: Unit) -> dict[str, Any]:
     return {
         "doc": doc,
         "unit": unit,
-        "round_name": _name(doc["round"]["name"]),
+        "round_name": localized(doc["round"]["name"]),
         "headline": headline,
         "rows": rows,
         "main_rows": main_rows,
@@ -133,7 +134,7 @@ def context(run: Run, unit: Unit) -> dict[str, Any]:
         "priority": priority,
         "region_rows": region_rows,
         "previous": doc["previous"],
-        "previous_name": _name(doc["previous"]["name"]) if doc["previous"] else "",
+        "previous_name": localized(doc["previous"]["name"]) if doc["previous"] else "",
         "summary_figure": summary_figure(summary_rows, unit_name),
         "matrix_figure": matrix_figure(priority, unit_name),
         "region_figure": region_figure(region_rows, headline, unit),
