@@ -214,8 +214,12 @@ def main() -> None:
 
     print(
         f"N={args.responses:,} responses, {answers:,} answers ({answers / args.responses:.1f} "
-        f"each), {villages:,} villages (PSUs), database {db_size}; loaded in {load_seconds:.1f} s "
-        f"({args.responses / load_seconds:,.0f} responses/s)"
+        f"each), {villages:,} villages (PSUs), database {db_size}; "
+        + (
+            f"loaded in {load_seconds:.1f} s ({args.responses / load_seconds:,.0f} responses/s)"
+            if load_seconds == load_seconds  # not NaN: loaded in this run, not --reuse
+            else "reused (--reuse)"
+        )
     )
     print(f"compact records: {record_size[0]} ({record_size[1]} stale)")
     print(f"floor (1 query, {floor_rows} unit × item rows): {floor_before:.2f} s before, "
