@@ -188,7 +188,9 @@ class ResponseAdmin(ProvinceScopedMixin, admin.ModelAdmin):
             raise PermissionDenied
         attachment = ResponseAttachment.objects.filter(
             pk=attachment_id,
-            response_id=object_id if str(object_id).isdigit() else None,
+            response_id=object_id
+            if str(object_id).isascii() and str(object_id).isdigit()
+            else None,
             response__in=self.get_queryset(request),
         ).first()
         if attachment is None:

@@ -143,7 +143,8 @@ def create_task(*, user: AbstractBaseUser, data: TaskInput, today: date | None =
             if target_value is not None and not low <= target_value <= 100:
                 errors["target_value"].append(_("A value on the 0–100 scale."))
     days = data.working_days.strip()
-    working_days = int(days) if days.isdigit() and len(days) < 6 else None
+    # isdigit() is true of "²": only ASCII digits are a number here.
+    working_days = int(days) if days.isascii() and days.isdigit() and len(days) < 6 else None
     if working_days is None or not 1 <= working_days <= MAX_WORKING_DAYS:
         errors["working_days"].append(
             _("A whole number of working days from 1 to %(max)d.") % {"max": MAX_WORKING_DAYS}
@@ -151,7 +152,7 @@ def create_task(*, user: AbstractBaseUser, data: TaskInput, today: date | None =
     owner = None
     if data.owner.strip():
         owner_id = data.owner.strip()
-        if agency is not None and owner_id.isdigit() and len(owner_id) < 19:
+        if agency is not None and owner_id.isascii() and owner_id.isdigit() and len(owner_id) < 19:
             owner = selectors.possible_owners(agency=agency).filter(pk=int(owner_id)).first()
         if owner is None and agency is not None:
             errors["owner"].append(_("Choose a member of the agency's staff, or nobody."))

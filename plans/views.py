@@ -96,12 +96,12 @@ def _new_form_context(request: HttpRequest, values: dict[str, str]) -> dict[str,
     """Choices of the task form: the rounds, units the account plans for, the unit's
     agencies and their staff, and the round's indicators."""
     units = selectors.coordinated_units(request.user).order_by("code")
-    survey_round = Round.objects.filter(code=values.get("round", "")).first()
     unit = units.filter(code=values.get("unit", "")).first()
     # Only rounds covering a unit the account plans for (never another province's round).
     rounds = Round.objects.filter(units__in=units).distinct().order_by("-period_start", "code")
     if unit is not None:
         rounds = rounds.filter(units=unit)
+    survey_round = rounds.filter(code=values.get("round", "")).first()
     chosen_units = units.filter(pk=unit.pk) if unit else units
     agencies = Agency.objects.filter(unit__in=chosen_units).select_related("unit")
     desks = PlanStaff.objects.filter(unit__in=chosen_units, user__is_active=True)

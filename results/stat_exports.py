@@ -167,7 +167,7 @@ def export_items(survey_round: Round) -> tuple[list[Item], dict[int, dict[int, C
             item.choices.append((choice.code, choice.label_vi, choice.label_en))
     for item in items:
         codes = [code for code, _vi, _en in item.choices]
-        whole = all(code.lstrip("-").isdigit() for code in codes)
+        whole = all(code.isascii() and code.lstrip("-").isdigit() for code in codes)
         item.numbers = {c: float(c) if whole else float(n) for n, c in enumerate(codes, 1)}
     return items, conditions
 

@@ -363,11 +363,14 @@ def build_scores(run: Run, values: list[Any], *, min_n: int) -> list[Score]:
 
 
 def previous_run(survey_round: Round) -> Run | None:
-    """The published run of the latest earlier round of the same questionnaire."""
+    """The published run of the latest earlier round of the same questionnaire and kind: a
+    national round follows national rounds, a province's local round its own local rounds
+    (a local round's values never reach a national change, nor another province's)."""
     return (
         Run.objects.filter(
             status=Run.Status.PUBLISHED,
             round__version__questionnaire_id=survey_round.version.questionnaire_id,
+            round__owner_unit_id=survey_round.owner_unit_id,
             round__closes_at__lte=survey_round.opens_at,
         )
         .exclude(round=survey_round)

@@ -1086,7 +1086,7 @@ class QuestionAdmin(
         if obj is not None:
             return obj.version_id
         section_id = request.POST.get("section") or request.GET.get("section")
-        if section_id and str(section_id).isdigit():
+        if section_id and str(section_id).isascii() and str(section_id).isdigit():
             return (
                 Section.objects.filter(pk=section_id).values_list("version_id", flat=True).first()
             )
@@ -1124,7 +1124,7 @@ class QuestionAdmin(
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
         initial = super().get_changeform_initial_data(request)
         section_id = initial.get("section")
-        if section_id and str(section_id).isdigit():
+        if section_id and str(section_id).isascii() and str(section_id).isdigit():
             last = Question.objects.filter(section_id=section_id).aggregate(n=Max("position"))
             initial["position"] = (last["n"] or 0) + 1
         return initial
@@ -1167,7 +1167,7 @@ class QuestionAdmin(
         question = kwargs.get("obj")
         section_id = question.section_id if question is not None else request.GET.get("section")
         section = None
-        if section_id and str(section_id).isdigit():
+        if section_id and str(section_id).isascii() and str(section_id).isdigit():
             section = (
                 Section.objects.select_related("version__questionnaire")
                 .filter(pk=section_id)

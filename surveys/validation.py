@@ -299,7 +299,7 @@ def version_errors(version: QuestionnaireVersion) -> Errors:
         if question.type in (Q.Type.SINGLE, Q.Type.MULTIPLE) and len(codes) < 2:
             _add(errors, field, _("A choice question needs at least two choices."))
         if question.type == Q.Type.SCALE:
-            bad = sorted(c for c in codes if not c.lstrip("-").isdigit())
+            bad = sorted(c for c in codes if not (c.isascii() and c.lstrip("-").isdigit()))
             if bad:
                 _add(errors, field, _("Scale choices are labelled by their point, e.g. '1'."))
             elif question.min_value is not None and question.max_value is not None:

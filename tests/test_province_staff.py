@@ -697,7 +697,7 @@ def test_province_staff_add_questionnaires_of_their_own(world: SimpleNamespace) 
     ("role", "expected"),
     [
         ("staff_a", {"loc-a": 200, "nat": 400, "loc-a,nat": 400}),
-        ("staff_b", {"loc-a": 400, "nat": 400}),
+        ("staff_b", {"loc-a": 404, "nat": 404}),  # no round of this questionnaire: unknown
         ("national", {"loc-a": 200, "nat": 200, "loc-a,nat": 200}),
         ("plain", {"loc-a": 403, "nat": 403}),
         (None, {"loc-a": 401, "nat": 401}),
@@ -712,6 +712,11 @@ def test_cross_round_export_by_role(
         assert answer_.status_code == status, (role, rounds)
         if status == 400:
             assert "rounds" in answer_.json()["fields"]
+        if role == "staff_a":  # B's own questionnaire is unknown to A, as a code that is not
+            other = client.get(
+                reverse("v1:series-responses-csv", args=["rieng-b"]), {"rounds": "loc-b"}
+            )
+            assert other.status_code == 404
         if status == 200:
             lines = b"".join(answer_.streaming_content).decode().splitlines()
             codes = set(rounds.split(","))
@@ -759,3 +764,39 @@ def test_province_staff_plan_for_their_province_only(world: SimpleNamespace) -> 
     assert a.post("/plans/tasks/new/", mine).status_code == 302
     assert Task.objects.filter(unit=world.a, created_by=world.staff_a).count() == 1
     assert login(world.plain).get("/plans/tasks/new/").status_code == 403
+
+
+def test_a_change_compares_national_with_national_and_local_with_its_own(
+    world: SimpleNamespace,
+) -> None:
+    from scoring.services import previous_run
+
+    later = world.loc_a.closes_at + dt.timedelta(days=1)
+
+    def next_round(code: str, units: list[Unit], owner: Unit | None) -> Round:
+        survey_round = make_round(code, world.national_version, units, owner=owner)
+        survey_round.opens_at, survey_round.closes_at = later, later + dt.timedelta(days=30)
+        survey_round.save(update_fields=["opens_at", "closes_at"])
+        return survey_round
+
+    # loc-a (A's local round of the national questionnaire) closed as late as nat: before,
+    # the next national round's change was taken against it, telling A's local values.
+    assert previous_run(next_round("nat-2", [world.a, world.b], None)).round == world.nat
+    assert previous_run(next_round("loc-a2", [world.a], world.a)).round == world.loc_a
+    assert previous_run(next_round("loc-b2", [world.b], world.b)) is None  # loc-b: other form
+
+
+def test_the_task_form_shows_nothing_of_another_province_round(world: SimpleNamespace) -> None:
+    a = login(world.staff_a)
+    assert 'value="SAT"' in a.get("/plans/tasks/new/", {"round": "loc-a"}).content.decode()
+    assert 'value="SAT"' not in a.get("/plans/tasks/new/", {"round": "loc-b"}).content.decode()
+
+
+@pytest.mark.parametrize(("field", "value"), [("working_days", "²"), ("owner", "¹")])
+def test_non_ascii_digits_are_a_400_naming_the_field(
+    world: SimpleNamespace, field: str, value: str
+) -> None:
+    post = {"round": "nat", "unit": "PA", "agency": "PA-SXD", "indicator": "SAT", "title": "x",
+            "target_kind": "above_national", "working_days": "5", field: value}  # fmt: skip
+    answer_ = login(world.staff_a).post("/plans/tasks/new/", post)
+    assert answer_.status_code == 400 and field in answer_.context["errors"]

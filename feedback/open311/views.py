@@ -196,7 +196,7 @@ def _filtered(request: HttpRequest, unit: Unit | None) -> QuerySet[Petition]:
     if unit is not None:
         petitions = petitions.filter(unit=unit)
     if ids := _listed(query.get("service_request_id", "")):
-        if not all(i.isdigit() and len(i) < 19 for i in ids):
+        if not all(i.isascii() and i.isdigit() and len(i) < 19 for i in ids):
             raise ValueError("service_request_id must be numbers separated by commas")
         return petitions.filter(pk__in=[int(i) for i in ids])  # overrides the other filters
     if codes := _listed(query.get("service_code", "")):

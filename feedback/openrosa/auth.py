@@ -91,7 +91,11 @@ def new_nonce(now: float | None = None) -> str:
 def nonce_state(nonce: str, now: float | None = None) -> str:
     """``"fresh"``, ``"stale"`` (ours but too old) or ``"bad"``."""
     stamp, _sep, mac = nonce.partition(".")
-    if not stamp.isdigit() or len(stamp) > 12 or not constant_time_compare(mac, _nonce_mac(stamp)):
+    if (
+        not (stamp.isascii() and stamp.isdigit())
+        or len(stamp) > 12
+        or not constant_time_compare(mac, _nonce_mac(stamp))
+    ):
         return "bad"
     age = (now if now is not None else time.time()) - int(stamp)
     return "fresh" if -60 <= age <= settings.OPENROSA_NONCE_SECONDS else "stale"

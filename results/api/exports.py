@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.http import Http404, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.utils import translation
@@ -312,7 +313,17 @@ class SeriesResponseCsvView(ExportView):
     permission_classes = [IsAuthenticated, CanExportResponses]
 
     def get(self, request: Request, code: str) -> HttpResponseBase:
-        questionnaire = Questionnaire.objects.filter(code=code).first()
+        # A questionnaire the user has no round of (another province's) is unknown, like a
+        # code that does not exist: its existence is not told.
+        questionnaire = (
+            Questionnaire.objects.filter(code=code)
+            .filter(
+                Q(pk__in=scoping.questionnaires_for(request.user).values("pk"))
+                | Q(versions__rounds__in=scoping.rounds_for(request.user))
+            )
+            .distinct()
+            .first()
+        )
         if questionnaire is None:
             raise Http404
         params = SeriesParams(data=request.query_params)
