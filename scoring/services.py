@@ -319,6 +319,52 @@ def withhold_complementary(run: Run, scores: list[Score]) -> None:
         by_key[key].suppressed = True
 
 
+def withhold_complementary_agencies(
+    run: Run, unit_scores: list[Score], scores: list[Score]
+) -> None:
+    """Complementary suppression among a unit's agencies: within a unit the agencies play
+    the units' part and the unit's own published values the nation's (a unit's value pools
+    its agencies'; taking the relation as exact is conservative when some responses name no
+    agency). The unit's values were decided by the unit pass and stay as they are: should
+    the rule want one withheld, every agency value of that indicator in the unit is withheld
+    instead, which leaves none to be worked back from it."""
+    nodes = [
+        suppression.Node(pk, code, parent_id, aggregation, weight)
+        for pk, code, parent_id, aggregation, weight in Indicator.objects.filter(
+            version_id=run.round.version_id
+        )
+        .order_by("position", "code")
+        .values_list("id", "code", "parent_id", "aggregation", "weight")
+    ]
+    own = {(s.unit_id, s.indicator_id): s for s in unit_scores if s.scope == Score.Scope.UNIT}
+    by_unit: dict[int, dict[tuple[int | None, int], Score]] = defaultdict(dict)
+    for score in scores:
+        by_unit[score.unit_id][(score.agency_id, score.indicator_id)] = score
+    for unit_id, agencies in by_unit.items():
+        cells = {
+            key: suppression.Cell(n=s.n, weight_sum=s.weight_sum, primary=s.suppressed)
+            for key, s in agencies.items()
+        }
+        for (unit, indicator), score in own.items():
+            if unit == unit_id:
+                cells[None, indicator] = suppression.Cell(
+                    n=score.n, weight_sum=score.weight_sum, primary=score.suppressed
+                )
+        if not any(c.primary for k, c in cells.items() if k[0] is not None):
+            continue
+        codes = dict(
+            Agency.objects.filter(pk__in=[a for a, _i in agencies]).values_list("id", "code")
+        )
+        withheld = suppression.complementary_suppression(nodes, cells, unit_codes=codes)
+        for agency, indicator in withheld:
+            if agency is not None:
+                agencies[agency, indicator].suppressed = True
+            elif not own[unit_id, indicator].suppressed:
+                for (_agency, node), score in agencies.items():
+                    if node == indicator:
+                        score.suppressed = True
+
+
 def build_scores(run: Run, values: list[Any], *, min_n: int) -> list[Score]:
     """Score rows of a run from the engine's node values: suppression (primary, then
     complementary), ranks, national mean.
@@ -738,9 +784,11 @@ def compute_run(*, run_id: int, progress: Callable[[str], None] | None = None) -
         values = national_value(run, values, say=say)
         scores = build_scores(run, values, min_n=settings.MIN_PUBLISH_N)
         compare_with_previous(run, scores, say=say)
-        scores += agency_scores(
+        by_agency = agency_scores(
             run, min_n=settings.MIN_PUBLISH_N, say=say, weights_run_id=weights_run_id
         )
+        withhold_complementary_agencies(run, scores, by_agency)
+        scores += by_agency
         # Responses excluded by review count nowhere; the run reports them per unit.
         excluded = excluded_per_unit(round_id=run.round_id)
         response_count = (

@@ -76,6 +76,7 @@ def build_world() -> SimpleNamespace:
     w.b = Unit.objects.create(code="PB", name="Tỉnh B", kind=Unit.Kind.PROVINCE, region="Nam")
     w.a_build = Agency.objects.create(unit=w.a, code="PA-SXD", name_vi="Sở Xây dựng A")
     w.a_shop = Agency.objects.create(unit=w.a, code="PA-TTHC", name_vi="Trung tâm hành chính A")
+    w.a_justice = Agency.objects.create(unit=w.a, code="PA-STP", name_vi="Sở Tư pháp A")
     w.b_build = Agency.objects.create(unit=w.b, code="PB-SXD", name_vi="Sở Xây dựng B")
     version = published_version()
     w.nat = make_round("nat", version, [w.a, w.b])
@@ -85,6 +86,8 @@ def build_world() -> SimpleNamespace:
         answer("nat", "PA", "PA-SXD", sat)
         answer("nat", "PB", "PB-SXD", sat)
     answer("nat", "PA", "PA-TTHC", 5)  # one respondent: withheld
+    for sat in (5, 5, 1):  # withheld too, or the unit's value would give PA-TTHC's back
+        answer("nat", "PA", "PA-STP", sat)
     for sat in (5, 1):
         answer("loc-a", "PA", "PA-SXD", sat)
         answer("loc-b", "PB", "PB-SXD", sat)
@@ -231,7 +234,8 @@ def test_values_are_the_stored_scores_and_a_suppressed_agency_is_withheld(
         "local": False,
         "public": False,
     }
-    assert [a["code"] for a in doc["agencies"]] == ["PA-SXD", "PA-TTHC"]  # by Vietnamese name
+    # by Vietnamese name
+    assert [a["code"] for a in doc["agencies"]] == ["PA-STP", "PA-SXD", "PA-TTHC"]
     run = world.runs["nat"]
     sat = next(i for i in doc["indicators"] if i["code"] == "SAT")
     assert doc["headline"] == "IDX"
@@ -239,7 +243,7 @@ def test_values_are_the_stored_scores_and_a_suppressed_agency_is_withheld(
         run=run, scope=Score.Scope.UNIT, unit=world.a, indicator__code="SAT"
     )
     assert sat["unit"]["value"] == pytest.approx(stored_unit.value)
-    assert sat["unit"]["n"] == stored_unit.n == 4
+    assert sat["unit"]["n"] == stored_unit.n == 7
     by_code = {a["code"]: a["value"] for a in sat["agencies"]}
     build = Score.objects.get(
         run=run, scope=Score.Scope.AGENCY, agency=world.a_build, indicator__code="SAT"
@@ -262,6 +266,15 @@ def test_values_are_the_stored_scores_and_a_suppressed_agency_is_withheld(
         "suppressed": True,
         "children_suppressed": False,
     }
+    # Complementary: the unit's value pools its agencies', so with PA-TTHC alone withheld,
+    # 7·unit − 3·SXD − 3·STP would give it back. The smaller code of the two n = 3 goes.
+    justice = Score.objects.get(
+        run=run, scope=Score.Scope.AGENCY, agency=world.a_justice, indicator__code="SAT"
+    )
+    assert justice.suppressed and justice.n == 3 and justice.value == pytest.approx(200 / 3)
+    assert by_code["PA-STP"]["value"] is None and by_code["PA-STP"]["suppressed"] is True
+    shown = [a for a in doc["agencies"] if by_code[a["code"]]["value"] is not None]
+    assert [a["code"] for a in shown] == ["PA-SXD"]
 
 
 def test_the_page_shows_the_values_and_withholds_the_suppressed(world: SimpleNamespace) -> None:
