@@ -17,6 +17,7 @@ from plans.models import PlanStaff, Task, TaskNote
 from scoring.models import Run, Score
 from scoring.ranking import edge_size
 from scoring.services import change_p_value, change_se
+from surveys.mapping import Links, series_links
 from surveys.models import Agency, Indicator, ProvinceStaff, Round, Unit, UnitLineage
 
 VIEW_ALL = "plans.view_all_tasks"
@@ -168,6 +169,9 @@ class Reading:
     change_significant: bool | None = None
     target_met: bool | None = None
     motivating: bool = False
+    # The round's questionnaire version has no equivalent of the task's indicator (the
+    # version mapping says none, or there is no mapping): nothing is compared.
+    series_break: bool = False
 
 
 def later_rounds(survey_round: Round) -> list[Round]:
@@ -222,7 +226,20 @@ def progress(tasks: list[Task]) -> dict[int, list[Reading]]:
     )
     successors = _successors({task.unit_id for task in tasks})
     unit_ids = {task.unit_id for task in tasks} | {u for c in successors.values() for u in c}
-    codes = {task.indicator_code for task in tasks}
+    # The task's indicator as coded in each round (another questionnaire version: through the
+    # version mapping, as changes and trends are; None: no equivalent, a series break).
+    spans_versions = any(
+        r.version_id != task.round.version_id for task in tasks for r in rounds_after[task.round_id]
+    )
+    links = series_links() if spans_versions else None
+    code_of = {
+        (task.pk, r.pk): code_in_version(
+            links, base=task.round.version_id, version=r.version_id, code=task.indicator_code
+        )
+        for task in tasks
+        for r in rounds_after[task.round_id]
+    }
+    codes = {code for code in code_of.values() if code is not None}
     scores = Score.objects.filter(
         Q(scope=Score.Scope.UNIT, unit_id__in=unit_ids) | Q(scope=Score.Scope.NATIONAL),
         run_id__in=published.values(),
@@ -241,10 +258,11 @@ def progress(tasks: list[Task]) -> dict[int, list[Reading]]:
         for survey_round in rounds_after[task.round_id]:
             motivating = survey_round.pk == task.round_id
             run_id = published.get(survey_round.pk)
+            code = code_of[task.pk, survey_round.pk]
             unit_id, through = task.unit_id, False
-            if run_id is not None and (run_id, task.indicator_code, unit_id) not in by_key:
+            if run_id is not None and code and (run_id, code, unit_id) not in by_key:
                 for successor in successors[task.unit_id]:
-                    if (run_id, task.indicator_code, successor) in by_key:
+                    if (run_id, code, successor) in by_key:
                         unit_id, through = successor, True
                         break
             reading = Reading(
@@ -254,9 +272,10 @@ def progress(tasks: list[Task]) -> dict[int, list[Reading]]:
                 through_lineage=through,
                 published=run_id is not None,
                 motivating=motivating,
+                series_break=code is None,
             )
-            row = by_key.get((run_id, task.indicator_code, unit_id)) if run_id else None
-            national = by_key.get((run_id, task.indicator_code, None)) if run_id else None
+            row = by_key.get((run_id, code, unit_id)) if run_id and code else None
+            national = by_key.get((run_id, code, None)) if run_id and code else None
             if national and not national["suppressed"]:
                 reading.national = national["value"]
             if row is not None:
@@ -285,6 +304,20 @@ def progress(tasks: list[Task]) -> dict[int, list[Reading]]:
             chain.append(reading)
         readings[task.pk] = chain
     return readings
+
+
+def code_in_version(links: Links | None, *, base: int, version: int, code: str) -> str | None:
+    """The code in ``version`` of indicator ``code`` of version ``base``: the same within one
+    version, else the one the version mapping links to it (``same`` or ``reworded``), else
+    None (``none``, or no mapping: not comparable)."""
+    if version == base:
+        return code
+    if links is None:
+        return None
+    forward = links.pairs.get((base, version))
+    if forward is not None:  # pairs[(from, to)][to_code] = from_code
+        return next((later for later, earlier in forward.items() if earlier == code), None)
+    return links.pairs.get((version, base), {}).get(code)
 
 
 def target_met(task: Task, reading: Reading) -> bool | None:

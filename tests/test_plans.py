@@ -222,6 +222,44 @@ def test_readings_match_hand_computed_changes(
     assert [r.target_met for r in raise_by] == [None, True, True, None]
 
 
+def test_a_round_on_another_version_is_read_through_the_version_mapping(
+    frame: dict[str, Any], tasks: dict[str, Task]
+) -> None:
+    from scoring.models import Score
+    from surveys.models import Indicator, Round, VersionMapping
+    from surveys.services import publish_version, start_draft
+
+    # r2025 is answered on version 2 of the questionnaire (its scores on v2's SAT).
+    first = frame["version"]
+    second = publish_version(version_id=start_draft(version_id=first.pk).pk)
+    r2025 = frame["rounds"]["r2025"]
+    Round.objects.filter(pk=r2025.pk).update(version=second)
+    Score.objects.filter(run__round=r2025).update(
+        indicator=Indicator.objects.get(version=second, code="SAT")
+    )
+    task = tasks["x"]
+
+    def reading_2025() -> Any:
+        task.refresh_from_db()
+        return next(r for r in selectors.progress([task])[task.pk] if r.round_code == "r2025")
+
+    # No mapping between the versions: not comparable, whatever the codes.
+    unlinked = reading_2025()
+    assert unlinked.series_break and unlinked.value is None and unlinked.change is None
+    # Reworded, linked by the mapping: compared, as the published change is.
+    mapping = VersionMapping.objects.create(from_version=first, to_version=second)
+    row = mapping.rows.create(kind="indicator", from_code="SAT", to_code="SAT", relation="reworded")
+    linked = reading_2025()
+    assert not linked.series_break and (linked.value, linked.change) == (72, 12)
+    assert linked.change_p == pytest.approx(0.016395, abs=1e-6)
+    # Mapped to no equivalent: a series break again.
+    row.relation, row.to_code = "none", ""
+    row.save()
+    assert reading_2025().series_break
+    page = client_of(frame["coordinator"]).get("/plans/r2022/19/", HTTP_ACCEPT_LANGUAGE="en")
+    assert "no version mapping links this indicator" in page.content.decode()
+
+
 def test_the_plan_page_shows_each_task_beside_its_readings(
     frame: dict[str, Any], tasks: dict[str, Task]
 ) -> None:
