@@ -695,6 +695,7 @@ class Round(models.Model):
     publish_agency_results = models.BooleanField(
         _("agency results public"),
         default=False,
+        db_default=False,  # rows written by older code (a rolling upgrade, a migration) too
         help_text=_(
             "If on, the values per agency of a national round's published results are public; "
             "if off, only national staff and the province's staff see them. A local round's "

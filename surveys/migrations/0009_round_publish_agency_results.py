@@ -14,6 +14,7 @@ class Migration(migrations.Migration):
             name="publish_agency_results",
             field=models.BooleanField(
                 default=False,
+                db_default=False,
                 help_text="If on, the values per agency of a national round's published results are public; if off, only national staff and the province's staff see them. A local round's results are never public.",
                 verbose_name="agency results public",
             ),
