@@ -61,7 +61,8 @@ def main_index(*, version_id: int) -> Indicator | None:
 
 @dataclass(frozen=True)
 class UnitPublication:
-    """One unit of a round: responses stored now, and its main index in the published run."""
+    """One unit of a round: responses counted now (not excluded by review), and its main
+    index in the published run."""
 
     code: str
     name: str
@@ -93,10 +94,12 @@ def latest_runs(*, round_id: int) -> tuple[Run | None, Run | None]:
 
 
 def round_publication(*, survey_round: Round, run: Run | None) -> list[UnitPublication]:
-    """Every unit of the round in code order: its responses against ``MIN_PUBLISH_N``, and
-    the main index's value in ``run`` (the published run). One query."""
+    """Every unit of the round in code order: its responses against ``MIN_PUBLISH_N`` (those
+    the next run counts: excluded by review left out), and the main index's value in ``run``
+    (the published run). One query."""
     responses = (
         Response.objects.filter(round_id=survey_round.pk, unit_id=OuterRef("pk"))
+        .exclude(review_state=Response.ReviewState.EXCLUDED)
         .order_by()
         .values("unit_id")
         .annotate(n=Count("pk"))

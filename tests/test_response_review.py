@@ -332,3 +332,26 @@ def test_any_review_body_is_stored_or_refused_with_a_400(
     else:
         assert stored.review_state == state
         assert (stored.review_state == "excluded") == bool(stored.review_reason)
+
+
+def test_the_round_admin_counts_only_the_responses_a_run_counts(sipas: Any) -> None:
+    from django.contrib.auth import get_user_model
+
+    post_responses(Client(), 3)
+    survey_round = Round.objects.get(code="demo")
+    response = Response.objects.filter(round=survey_round).first()
+    unit = response.unit.code
+    stored = Response.objects.filter(round=survey_round, unit=response.unit).count()
+    admin = Client()
+    admin.force_login(get_user_model().objects.create_superuser("root", password="x-long-pw-1"))
+
+    def shown() -> int:
+        page = admin.get(f"/admin/surveys/round/{survey_round.pk}/change/").content.decode()
+        row = re.search(rf'<tr data-unit="{unit}">.*?</tr>', page, re.S)
+        assert row, page[:2000]
+        return int(re.search(r'<td class="responses">(\d+)</td>', row.group(0)).group(1))
+
+    assert shown() == stored
+    answer = review(reviewer_client(), response.receipt, state="excluded", reason="test")
+    assert answer.status_code == 200
+    assert shown() == stored - 1
