@@ -6,6 +6,7 @@ import config.converters  # noqa: F401 (registers <code:...>: a code or a 404)
 from feedback.api import paper as paper_views
 from feedback.api import review as review_views
 from feedback.api import views as feedback_views
+from results.api import rounds as rounds_views
 from results.api.urls import urlpatterns as results_urlpatterns
 from scoring.api import views as scoring_views
 from surveys.api import views as survey_views
@@ -17,7 +18,7 @@ urlpatterns = [
     *results_urlpatterns,
     path("", survey_views.ApiRootView.as_view(), name="root"),
     path("me/", survey_views.MeView.as_view(), name="me"),
-    path("rounds/", survey_views.RoundListView.as_view(), name="rounds"),
+    path("rounds/", rounds_views.RoundListView.as_view(), name="rounds"),
     path(
         "rounds/<code:code>/questionnaire/",
         survey_views.RoundQuestionnaireView.as_view(),

@@ -24,6 +24,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from config.conditional import not_modified, set_validators
 from config.schema import error_responses
 from results import diagnosis as diagnoses
 from results import publications as current
@@ -31,8 +32,6 @@ from results.api.caching import (
     DOCUMENT_SHAPE,
     PublishedDocumentView,
     cached_document,
-    not_modified,
-    set_validators,
     store_document,
 )
 from results.api.exports import export_language

@@ -33,10 +33,11 @@ from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from config.conditional import not_modified, set_validators
 from config.params import QueryChoiceField
 from config.schema import error_responses
 from results import export_files, exports, selectors, series_exports, stat_exports
-from results.api.caching import document_key, not_modified, set_validators
+from results.api.caching import document_key
 from results.api.throttling import ResultsReadThrottle
 from surveys import scoping
 from surveys.models import Questionnaire, Round

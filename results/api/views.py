@@ -22,11 +22,12 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from config.conditional import ConditionalMixin
 from config.schema import error_responses
 from results import publications as current
 from results import selectors
 from results.api import filters
-from results.api.caching import ConditionalMixin, PublishedDocumentView
+from results.api.caching import PublishedDocumentView
 from results.api.serializers import (
     IndicatorTreeSerializer,
     RankingSerializer,

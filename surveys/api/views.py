@@ -3,24 +3,18 @@
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.params import QueryChoiceField
 from config.schema import error_responses
-from results import selectors as results_selectors
-from results.api.caching import ConditionalMixin
 from surveys import selectors
 from surveys.api.serializers import (
     QuestionnaireSchema,
-    RoundListSchema,
     questionnaire_document,
-    round_document,
 )
 from surveys.models import Round
 
@@ -92,39 +86,6 @@ class MeView(APIView):
     def get(self, request: Request) -> Response:
         user = request.user
         return Response({"username": user.get_username(), "is_staff": user.is_staff})
-
-
-class RoundListView(ConditionalMixin, APIView):
-    """Survey rounds, each with the units it covers and its published scoring run.
-
-    ``state``: ``open`` (default: rounds accepting responses now), ``published`` (rounds
-    with published results) or ``all``.
-    """
-
-    permission_classes = [AllowAny]
-
-    class Params(serializers.Serializer):
-        state = QueryChoiceField(choices=["open", "published", "all"], default="open")
-
-    @extend_schema(
-        summary=_("Survey rounds"),
-        parameters=[
-            OpenApiParameter(
-                "state",
-                OpenApiTypes.STR,
-                enum=["open", "published", "all"],
-                description=_(
-                    "open (default): accepting responses now; published: with results; all."
-                ),
-            )
-        ],
-        responses={200: RoundListSchema, **error_responses(400)},
-    )
-    def get(self, request: Request) -> Response:
-        params = self.Params(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        rounds = results_selectors.rounds(state=params.validated_data["state"])
-        return Response({"results": [round_document(r) for r in rounds]})
 
 
 class RoundQuestionnaireView(APIView):
