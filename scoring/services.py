@@ -287,18 +287,23 @@ def score_of(run: Run, v: Any, *, min_n: int, scope: str, **place: int | None) -
     )
 
 
-def withhold_complementary(run: Run, scores: list[Score]) -> None:
-    """Mark suppressed, besides the values with too few respondents, the values that would
-    give one of them back through the tree's relations or the national value
-    (``scoring.suppression``). Unit and national scores of one run; three small queries."""
-    nodes = [
+def suppression_nodes(*, version_id: int) -> list[suppression.Node]:
+    """The version's indicator tree as ``scoring.suppression`` reads it (tree order)."""
+    return [
         suppression.Node(pk, code, parent_id, aggregation, weight)
         for pk, code, parent_id, aggregation, weight in Indicator.objects.filter(
-            version_id=run.round.version_id
+            version_id=version_id
         )
         .order_by("position", "code")
         .values_list("id", "code", "parent_id", "aggregation", "weight")
     ]
+
+
+def withhold_complementary(run: Run, scores: list[Score]) -> None:
+    """Mark suppressed, besides the values with too few respondents, the values that would
+    give one of them back through the tree's relations or the national value
+    (``scoring.suppression``). Unit and national scores of one run; three small queries."""
+    nodes = suppression_nodes(version_id=run.round.version_id)
     by_key = {(s.unit_id, s.indicator_id): s for s in scores}
     cells = {
         key: suppression.Cell(n=s.n, weight_sum=s.weight_sum, primary=s.suppressed)
@@ -328,14 +333,7 @@ def withhold_complementary_agencies(
     agency). The unit's values were decided by the unit pass and stay as they are: should
     the rule want one withheld, every agency value of that indicator in the unit is withheld
     instead, which leaves none to be worked back from it."""
-    nodes = [
-        suppression.Node(pk, code, parent_id, aggregation, weight)
-        for pk, code, parent_id, aggregation, weight in Indicator.objects.filter(
-            version_id=run.round.version_id
-        )
-        .order_by("position", "code")
-        .values_list("id", "code", "parent_id", "aggregation", "weight")
-    ]
+    nodes = suppression_nodes(version_id=run.round.version_id)
     own = {(s.unit_id, s.indicator_id): s for s in unit_scores if s.scope == Score.Scope.UNIT}
     by_unit: dict[int, dict[tuple[int | None, int], Score]] = defaultdict(dict)
     for score in scores:
