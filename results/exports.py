@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -179,23 +179,16 @@ def cell(value: Any) -> Any:
     return value
 
 
-def response_rows(survey_round: Round) -> Iterator[list[Any]]:
-    """The header, then one row per response: its fields, then one cell per question."""
-    columns, by_id = response_columns(survey_round)
-    yield [*RESPONSE_HEADER, *(c.code for c in columns)]
+def responses_with_cells(
+    survey_round: Round, fields: Sequence[str], by_id: dict[int, int], width: int
+) -> Iterator[tuple[tuple[Any, ...], list[Any]]]:
+    """Each response of the round (``fields`` of it, the first being ``pk``), oldest first,
+    with its answers placed in ``width`` cells (``by_id``: question id → cell): two streamed
+    queries merged on the response id, never a query per response."""
     responses = (
         Response.objects.filter(round=survey_round)
         .order_by("pk")
-        .values_list(
-            "pk",
-            "unit__code",
-            "submitted_at",
-            "channel",
-            "weight",
-            "stratum",
-            "psu",
-            "review_state",
-        )
+        .values_list(*fields)
         .iterator(chunk_size=CHUNK_SIZE)
     )
     answers = (
@@ -207,13 +200,27 @@ def response_rows(survey_round: Round) -> Iterator[list[Any]]:
         .iterator(chunk_size=CHUNK_SIZE * 40)
     )
     pending = next(answers, None)
-    for pk, unit, submitted_at, channel, weight, stratum, psu, review_state in responses:
-        cells: list[Any] = [None] * len(columns)
-        while pending is not None and pending[0] <= pk:
-            if pending[0] == pk:
-                column = by_id[pending[1]]
-                cells[column] = cell(pending[2])
+    for row in responses:
+        cells: list[Any] = [None] * width
+        while pending is not None and pending[0] <= row[0]:
+            if pending[0] == row[0]:
+                cells[by_id[pending[1]]] = cell(pending[2])
             pending = next(answers, None)
+        yield row, cells
+
+
+def response_rows(survey_round: Round) -> Iterator[list[Any]]:
+    """The header, then one row per response: its fields, then one cell per question."""
+    columns, by_id = response_columns(survey_round)
+    yield [*RESPONSE_HEADER, *(c.code for c in columns)]
+    rows = responses_with_cells(
+        survey_round,
+        ("pk", "unit__code", "submitted_at", "channel", "weight", "stratum", "psu",
+         "review_state"),
+        by_id,
+        len(columns),
+    )  # fmt: skip
+    for (pk, unit, submitted_at, channel, weight, stratum, psu, review_state), cells in rows:
         submitted = timezone.localtime(submitted_at)
         yield [
             *(pk, survey_round.code, unit, submitted, channel, weight, stratum, psu, review_state),

@@ -20,8 +20,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from feedback.models import Answer, Response
-from results.exports import CHUNK_SIZE, cell
+from feedback.models import Response
+from results.exports import responses_with_cells
 from surveys.mapping import correspondence
 from surveys.models import (
     Question,
@@ -137,38 +137,11 @@ def series_response_rows(rounds: Sequence[Round]) -> Iterator[list[Any]]:
     the latest version's columns."""
     _latest, columns, by_id, numbers = harmonized_columns(rounds)
     yield [*HEADER, *columns]
+    fields = ("pk", "version_id", "unit__code", "submitted_at", "channel", "weight", "stratum",
+              "psu", "review_state")  # fmt: skip
     for survey_round in rounds:
-        responses = (
-            Response.objects.filter(round=survey_round)
-            .order_by("pk")
-            .values_list(
-                "pk",
-                "version_id",
-                "unit__code",
-                "submitted_at",
-                "channel",
-                "weight",
-                "stratum",
-                "psu",
-                "review_state",
-            )
-            .iterator(chunk_size=CHUNK_SIZE)
-        )
-        answers = (
-            Answer.objects.filter(
-                round=survey_round, response__round=survey_round, question_id__in=list(by_id)
-            )
-            .order_by("response_id")
-            .values_list("response_id", "question_id", "value")
-            .iterator(chunk_size=CHUNK_SIZE * 40)
-        )
-        pending = next(answers, None)
-        for pk, version_id, unit, submitted_at, *rest in responses:
-            cells: list[Any] = [None] * len(columns)
-            while pending is not None and pending[0] <= pk:
-                if pending[0] == pk:
-                    cells[by_id[pending[1]]] = cell(pending[2])
-                pending = next(answers, None)
+        rows = responses_with_cells(survey_round, fields, by_id, len(columns))
+        for (pk, version_id, unit, submitted_at, *rest), cells in rows:
             yield [
                 pk,
                 survey_round.code,
