@@ -690,7 +690,9 @@ def test_province_staff_add_questionnaires_of_their_own(world: SimpleNamespace) 
         forged.update({f"{prefix}-TOTAL_FORMS": 0, f"{prefix}-INITIAL_FORMS": 0})
     page = client.post(reverse("admin:surveys_questionnaireversion_add"), forged)
     assert "questionnaire" in page.context["adminform"].form.errors
-    assert not QuestionnaireVersion.objects.filter(number=7).exists()
+    assert not QuestionnaireVersion.objects.filter(
+        questionnaire_id=world.version_b.questionnaire_id, number=7
+    ).exists()
 
 
 @pytest.mark.parametrize(
