@@ -180,8 +180,8 @@ def main() -> None:
     django.setup()
     from django.utils import timezone
 
-    from feedback import paper
     from feedback.models import Answer, Response
+    from feedback.paper import services as paper
     from surveys.models import Round
 
     rng = random.Random(11)

@@ -25,9 +25,8 @@ from config.links import public_base_url
 from feedback import (
     admin_paper,  # noqa: F401  (registers the paper-import admin)
     admin_petitions,  # noqa: F401  (registers the petition admin)
-    review,
 )
-from feedback.invitations import MAX_INVITATIONS, generate_invitations, invitations_csv
+from feedback.invitations.services import MAX_INVITATIONS, generate_invitations, invitations_csv
 from feedback.models import (
     DESIGN_CODE_MAX_LENGTH,
     Answer,
@@ -36,6 +35,7 @@ from feedback.models import (
     Response,
     ResponseAttachment,
 )
+from feedback.review import services as review
 from surveys import scoping
 from surveys.admin import ProvinceScopedMixin, ScopedRelatedFilter
 from surveys.models import Agency, Round, Unit
@@ -103,7 +103,7 @@ class AttachmentInline(admin.TabularInline):
 
 
 class ReviewForm(forms.Form):
-    """The review decision of the admin action (checked again by ``feedback.review``)."""
+    """The review decision of the admin action (checked again by ``feedback.review.services``)."""
 
     state = forms.ChoiceField(label=_("review state"), choices=Response.ReviewState.choices)
     reason = forms.ChoiceField(

@@ -13,8 +13,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from config.queueing import BrokerUnavailable
-from feedback import paper
 from feedback.models import PaperImport
+from feedback.paper import services as paper
 from surveys.admin import ProvinceScopedMixin, ScopedRelatedFilter
 
 PERMISSION = "feedback.import_paper_forms"

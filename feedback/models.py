@@ -169,7 +169,7 @@ class Response(models.Model):
         ),
     )
 
-    # Review (feedback.review): an excluded response stays stored and exported, but no
+    # Review (feedback.review.services): an excluded response stays stored and exported, but no
     # scoring run counts it. Bulk loads that name their columns leave the defaults.
     review_state = models.CharField(
         _("review state"),

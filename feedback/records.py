@@ -19,7 +19,7 @@ answers calls it in the same transaction:
   instead completes the record the triggers inserted with ``record_update``: the masks
   computed from the answers it has just stored (``masks``, the same rule), in the same
   message, reading no answer back;
-- ``feedback.paper.store_forms`` (paper forms stored with COPY);
+- ``feedback.paper.services.store_forms`` (paper forms stored with COPY);
 - ``feedback.demo`` (generated demo responses, per chunk; their deletion);
 - the migration that created the table, and ``manage.py rebuild_response_records``.
 

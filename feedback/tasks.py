@@ -11,7 +11,7 @@ from django.db import OperationalError
 class PaperImportTask(Task):
     def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         # Retries are exhausted (or the error was not transient): say so on the import.
-        from feedback import paper
+        from feedback.paper import services as paper
 
         import_id = kwargs.get("import_id", args[0] if args else None)
         if import_id is not None:
@@ -30,7 +30,7 @@ class PaperImportTask(Task):
 )
 def import_paper_forms(import_id: int) -> dict[str, Any]:
     """Import the rows of a paper-form file; a retry resumes after the last committed row."""
-    from feedback import paper
+    from feedback.paper import services as paper
 
     done = paper.run_paper_import(import_id=import_id)
     return {"status": done.status, "accepted": done.accepted_rows, "rejected": done.rejected_rows}
@@ -39,7 +39,7 @@ def import_paper_forms(import_id: int) -> dict[str, Any]:
 @shared_task(name="feedback.requeue_stalled_paper_imports", ignore_result=True)
 def requeue_stalled_paper_imports() -> list[int]:
     """Every minute: queue again the paper imports no worker runs (see the service)."""
-    from feedback import paper
+    from feedback.paper import services as paper
 
     return paper.requeue_stalled_paper_imports()
 
@@ -47,7 +47,7 @@ def requeue_stalled_paper_imports() -> list[int]:
 @shared_task(name="feedback.purge_expired_drafts", acks_late=True)
 def purge_expired_drafts() -> int:
     """Delete web drafts whose resume link has expired (scheduled hourly by beat)."""
-    from feedback import drafts
+    from feedback.drafts import services as drafts
 
     return drafts.purge_expired()
 

@@ -1,5 +1,6 @@
 """Public web form: choose a unit or follow an invitation, answer section by section,
-save and resume, submit, and get a receipt. Views parse, call ``feedback.drafts`` and render.
+save and resume, submit, and get a receipt. Views parse, call ``feedback.drafts.services``
+and render.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 from config.abuse import HONEYPOT_FIELD, allow_submission, honeypot_filled
 from config.input_guard import checks_own_input, form_problems
 from config.links import absolute_url
-from feedback import drafts, steps
+from feedback import steps
 from feedback.agency_choice import agency_choice, needs_agency_step
+from feedback.drafts import services as drafts
 from feedback.errors import AnswersInvalid, ClientIdConflict, RoundClosed
 from feedback.models import Invitation, Response, ResponseDraft
 from surveys.collation import in_vietnamese_order

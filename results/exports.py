@@ -100,7 +100,7 @@ RESPONSE_HEADER = [
     "weight",
     "stratum",
     "psu",
-    "review_state",  # accepted, or excluded from the indices (feedback.review)
+    "review_state",  # accepted, or excluded from the indices (feedback.review.services)
 ]
 CODEBOOK_HEADER = [
     "question",

@@ -36,7 +36,7 @@ from django.utils.translation import gettext as _
 
 from config.queueing import BrokerUnavailable, enqueue
 from feedback.models import Response
-from feedback.review import excluded_per_unit
+from feedback.review.selectors import excluded_per_unit
 from scoring import raking, replicates, signals, suppression
 from scoring.models import PopulationMargin, Run, Score
 from scoring.multiple_testing import benjamini_hochberg

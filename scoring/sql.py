@@ -43,7 +43,7 @@ DESIGN_COLUMNS = (
 )
 
 
-# Review (feedback.review): an excluded response stays stored but no run counts it, exactly
+# Review (feedback.review.services): an excluded response stays stored but no run counts it, exactly
 # as if it were deleted. Every read of a round's responses, from the response table or from
 # the compact records, keeps only the counted ones through these two conditions (the
 # excluded responses are few: an anti-join on the partial index ``response_excluded``).

@@ -19,7 +19,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 
-from feedback.invitations import generate_invitations
+from feedback.invitations.services import generate_invitations
 from feedback.models import PaperImport, Petition, Response, ResponseDraft
 from surveys.loaders import ensure_demo_agencies
 from surveys.models import Agency

@@ -26,8 +26,8 @@ from django.utils import translation
 
 from config.celery import app
 from config.queueing import BrokerUnavailable
-from feedback import paper
 from feedback.models import PaperImport, Response
+from feedback.paper import services as paper
 from scoring.models import Run
 from surveys.models import Round
 from tests.conftest import forget_routes, start_celery_worker, stop_celery_worker

@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from feedback import drafts
+from feedback.drafts import services as drafts
 from feedback.models import Petition, PetitionCategory, Response, ResponseDraft
 from tests.petition_support import api_token, make_category, make_unit
 

@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
 
-from feedback.invitations import generate_invitations, invitations_csv
+from feedback.invitations.services import generate_invitations, invitations_csv
 from feedback.models import Invitation, Response
 from surveys.models import Agency, Round, Unit
 from tests.test_response_api import valid_answers

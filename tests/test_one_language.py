@@ -421,7 +421,7 @@ def test_every_api_error_in_vietnamese_has_no_catalogue_miss_and_no_english_deta
 def test_the_saved_draft_page_gives_its_expiry_as_a_natural_local_date_time(
     sipas: Any, settings: Any, language: str, expected: str
 ) -> None:
-    from feedback import drafts
+    from feedback.drafts import services as drafts
     from feedback.models import ResponseDraft
 
     settings.TIME_ZONE = "Asia/Ho_Chi_Minh"

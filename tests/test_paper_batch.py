@@ -19,8 +19,8 @@ from django.utils import translation
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from feedback import paper
 from feedback.models import Answer, PaperImport, Response
+from feedback.paper import services as paper
 from feedback.services import round_questions
 from surveys.models import Agency, Round, Unit
 from tests.test_paper_import import CODES, csv_bytes, imported, paper_cell, row

@@ -17,8 +17,8 @@ from django.utils import translation
 from openpyxl import Workbook
 from openpyxl.utils import get_column_letter
 
-from feedback import paper
 from feedback.models import Answer, PaperImport, Response
+from feedback.paper import services as paper
 from feedback.services import submit_response
 from surveys.models import Question, Round
 from tests.test_response_api import valid_answers

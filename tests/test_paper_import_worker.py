@@ -15,7 +15,7 @@ from django.test import Client
 
 from config.celery import app
 from feedback.models import Response
-from feedback.paper import batch_rows
+from feedback.paper.services import batch_rows
 from tests.conftest import forget_routes, start_celery_worker, stop_celery_worker
 from tests.test_paper_import import csv_bytes, row
 
@@ -88,7 +88,7 @@ def test_a_file_over_the_sync_limit_is_imported_by_a_worker_with_visible_progres
     clerk.user_permissions.add(Permission.objects.get(codename="import_paper_forms"))
     client.force_login(clerk)
     # 150 forms, every 10th with an answer out of range: progress is saved after 100 rows
-    # (feedback.paper.BATCH_ROWS) and at the end.
+    # (feedback.paper.services.BATCH_ROWS) and at the end.
     assert batch_rows(150) < 150  # the file is committed in more than one batch
     lines = [row(f"F-{n}", S01="9" if n % 10 == 0 else "4") for n in range(150)]
 

@@ -14,7 +14,7 @@ from django.core.cache import cache
 from django.db import connections
 from django.test import Client
 
-from feedback.invitations import generate_invitations
+from feedback.invitations.services import generate_invitations
 from feedback.models import Invitation, Response
 from surveys.models import Round
 from tests.test_response_api import payload

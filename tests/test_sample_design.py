@@ -13,8 +13,9 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.test import Client
 
-from feedback import design, drafts
-from feedback.invitations import generate_invitations, invitations_csv
+from feedback import design
+from feedback.drafts import services as drafts
+from feedback.invitations.services import generate_invitations, invitations_csv
 from feedback.models import DESIGN_CODE_MAX_LENGTH, Invitation, Response
 from feedback.services import submit_response
 from surveys.models import Round, StratumPopulation, Unit

@@ -12,7 +12,7 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
-from feedback.drafts import start_draft as start_citizen_draft
+from feedback.drafts.services import start_draft as start_citizen_draft
 from feedback.models import Response
 from surveys.models import Choice, Question, QuestionnaireVersion
 from surveys.services import start_draft

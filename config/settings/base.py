@@ -211,7 +211,7 @@ CELERY_PUBLISH_RETRY_POLICY = {
 # A task taken by a worker that died unacknowledged (acks late) is delivered again after this
 # many seconds (Redis transport; its default is an hour). Tasks that may run longer are
 # guarded against a second copy running at once (scoring.services.claim_run,
-# feedback.paper.claim_import).
+# feedback.paper.services.claim_import).
 CELERY_VISIBILITY_TIMEOUT: int = env_int("CELERY_VISIBILITY_TIMEOUT", 600)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 CELERY_BEAT_SCHEDULE: dict = {

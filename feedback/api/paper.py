@@ -20,8 +20,8 @@ from config.abuse import body_within_limit
 from config.parsers import MultiPartParser
 from config.queueing import unavailable_response
 from config.schema import error_responses
-from feedback import paper
 from feedback.models import PaperImport
+from feedback.paper import services as paper
 from surveys import scoping
 
 # Room for the multipart envelope and the round field around a file of the largest size.

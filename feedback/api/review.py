@@ -1,6 +1,6 @@
 """``POST /api/v1/responses/<receipt>/review/``: staff allowed to review (``feedback.
 review_response``) exclude a response from the indices, with a reason, or accept it again
-(``feedback.review``). The response and its answers are never deleted."""
+(``feedback.review.services``). The response and its answers are never deleted."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.schema import error_responses
-from feedback import review
 from feedback.models import Response as ResponseModel
+from feedback.review import services as review
 from surveys import scoping
 
 

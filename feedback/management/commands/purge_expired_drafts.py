@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from feedback.drafts import purge_expired
+from feedback.drafts.services import purge_expired
 
 
 class Command(BaseCommand):

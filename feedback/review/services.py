@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -118,16 +117,3 @@ def review_responses(
             )
             changed += 1
     return changed
-
-
-def excluded_per_unit(*, round_id: int) -> dict[str, int]:
-    """Unit code → responses of the round excluded by review (units with none left out);
-    one query on the partial index ``response_excluded``."""
-    rows = (
-        Response.objects.filter(round_id=round_id, review_state=Response.ReviewState.EXCLUDED)
-        .order_by()
-        .values("unit__code")
-        .annotate(n=Count("pk"))
-        .values_list("unit__code", "n")
-    )
-    return dict(sorted(rows))

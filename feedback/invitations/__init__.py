@@ -1,0 +1,1 @@
+"""Single-use invitations to answer a round (writes in ``services``)."""

@@ -1,0 +1,1 @@
+"""Paper questionnaires keyed in from CSV or XLSX files (writes in ``services``)."""

@@ -1,0 +1,1 @@
+"""Review of responses: set aside or taken back (writes in ``services``, reads in ``selectors``)."""
