@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 UV := $(shell if uv --version >/dev/null 2>&1; then echo uv; else echo "python3 -m uv"; fi)
 MANAGE := $(UV) run --frozen python manage.py
 
-.PHONY: install run serve test lint check clean
+.PHONY: install run serve test lint docs check clean
 
 install:  ## Install locked dependencies into .venv (installs uv first when absent).
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv \
@@ -31,13 +31,17 @@ TEST_WORKERS ?= 2
 test: install  ## The whole test suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set).
 	$(UV) run --frozen pytest -n $(TEST_WORKERS) --dist loadfile --durations=30
 
-lint:
+lint:  ## ruff (lint and format) and the import rules (pyproject.toml, [tool.importlinter]).
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen lint-imports --no-cache --no-logo
+
+docs:  ## Build the documentation site (mkdocs.yml) into var/site; a broken link fails.
+	$(UV) run --frozen mkdocs build --strict
 
 check:
 	$(MANAGE) check
 	$(MANAGE) makemigrations --check --dry-run
 
 clean:
-	rm -rf .venv var/static .pytest_cache
+	rm -rf .venv var/static var/site .pytest_cache .import_linter_cache

@@ -52,7 +52,7 @@ def merged_unit_code(kept_code: str) -> str:
     """Code of a unit created by the 2025 merger: ``<code of the namesake>-2025``.
 
     The merger table gives no codes for new provinces, so ours are derived from the
-    pre-merger province whose name the new one carries (documented in README).
+    pre-merger province whose name the new one carries (documented in docs/questionnaires.md).
     """
     return f"{kept_code}-2025"
 

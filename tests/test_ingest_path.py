@@ -7,7 +7,7 @@ and its compact scoring record completed from the answers as validated, run by P
 as one transaction. Anything unusual goes the full path, whose answers stay the same.
 
 ``bench/ingest.py`` measures the speed; these tests hold the shape that gives it (see
-README, *Benchmarks*) and check that storing a response and its answers in one statement
+docs/benchmarks.md) and check that storing a response and its answers in one statement
 keeps every value exactly as validation cleaned it.
 """
 

@@ -1,8 +1,8 @@
 """Settings shared by every environment, read from environment variables.
 
-Every variable is listed in README.md ("Configuration"). With no ``DATABASE_URL`` the
-service uses a SQLite file under ``var/``; with no ``REDIS_URL`` Celery runs tasks
-in-process and the cache is local memory (the embedded default).
+Every variable is listed in docs/settings.md (tests/test_settings_doc.py checks it). With no
+``DATABASE_URL`` the service uses a SQLite file under ``var/``; with no ``REDIS_URL`` Celery
+runs tasks in-process and the cache is local memory (the embedded default).
 """
 
 from pathlib import Path
