@@ -144,7 +144,7 @@ def encoded_form_problems(raw: bytes, form: Any) -> dict[str, Any]:
 
 
 def checks_own_input[View: Callable[..., Any]](view: View) -> View:
-    """Mark a view that checks its query string and form itself and reports problems in its
-    own format (Open311); ``UnstorableInputMiddleware`` then checks only its path."""
+    """Mark a view that checks its query string itself and reports problems in its own
+    format (Open311); ``UnstorableInputMiddleware`` then checks only its path."""
     view.checks_own_input = True  # type: ignore[attr-defined]
     return view
