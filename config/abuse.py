@@ -178,14 +178,11 @@ class SubmissionThrottle(ClientRateThrottle):
         return super().scope_for(request, view)
 
 
-def allow_submission(request: HttpRequest, scope: str, *, user: Any = None) -> bool:
+def allow_submission(request: HttpRequest, scope: str) -> bool:
     """Count a plain view's submission against the limit of ``scope``; False once over it.
 
-    Web forms and the API share a scope's budget. ``user`` stands for the request's account
-    when the view authenticates the client itself (an API key in the body).
+    Web forms and the API share a scope's budget.
     """
-    if user is not None:
-        request = SimpleNamespace(META=request.META, user=user)  # type: ignore[assignment]
     return SubmissionThrottle().allow_request(request, SimpleNamespace(throttle_scope=scope))
 
 

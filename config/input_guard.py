@@ -7,9 +7,10 @@ would store something the client did not send. JSON can also carry a number too 
 a float (``1e400`` parses as infinity), which ``jsonb`` refuses too.
 
 Every channel refuses such input with a 4xx naming the field, through the functions here:
-the API's parsers (``config.parsers``), ``UnstorableInputMiddleware`` (URL paths, query
-strings and form fields of the other views), Open311's parsing and the answer validation
-shared by every channel (``feedback.validation``).
+the API's parsers (``config.parsers``, Open311's forms among them),
+``UnstorableInputMiddleware`` (URL paths, query strings and form fields of the other views),
+Open311's query strings and the answer validation shared by every channel
+(``feedback.validation``).
 """
 
 from __future__ import annotations
@@ -132,14 +133,18 @@ def query_problems(request: HttpRequest) -> dict[str, Any]:
 
 def form_problems(request: HttpRequest) -> dict[str, Any]:
     """Errors of a posted form's fields (a multipart form's bytes are decoded by Django)."""
-    errors = unstorable_fields(request.POST)
     if request.content_type == FORM_TYPES[0]:
-        errors = undecodable_fields(request.body) | errors
-    return errors
+        return encoded_form_problems(request.body, request.POST)
+    return unstorable_fields(request.POST)
+
+
+def encoded_form_problems(raw: bytes, form: Any) -> dict[str, Any]:
+    """Errors of a URL-encoded form's fields: ``raw``, its body, and ``form``, as parsed."""
+    return undecodable_fields(raw) | unstorable_fields(form)
 
 
 def checks_own_input[View: Callable[..., Any]](view: View) -> View:
-    """Mark a view that checks its query string and form itself and reports problems in its
-    own format (Open311); ``UnstorableInputMiddleware`` then checks only its path."""
+    """Mark a view that checks its query string itself and reports problems in its own
+    format (Open311); ``UnstorableInputMiddleware`` then checks only its path."""
     view.checks_own_input = True  # type: ignore[attr-defined]
     return view

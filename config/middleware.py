@@ -8,8 +8,8 @@
 * 400 naming the field for such a posted form field (plain Django views: the web form,
   petitions, the admin; a multipart form's text is decoded by Django, so only NUL is
   looked for there). API views check their bodies in their parsers (``config.parsers``);
-  a view marked ``checks_own_input`` (Open311) checks its query string and form itself,
-  with the same functions, and answers in its own format;
+  a view marked ``checks_own_input`` (Open311) checks its query string itself, with the
+  same function, and answers in its own format;
 * 400 naming the header for a header holding NUL (``Authorization: Token a\\x00b``); a
   cookie holding one (a session key) is dropped, as an unknown session key would be.
 

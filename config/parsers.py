@@ -1,11 +1,13 @@
 """The API's parsers: DRF's, refusing input the database cannot store (``config.input_guard``).
 
-A body holding a NUL character, a lone surrogate (anywhere: a value, a key, a nested answer)
-or a number too large for a float is a 400 naming the field, before any view sees it.
+A body holding a NUL character, a lone surrogate (anywhere: a value, a key, a nested answer),
+a number too large for a float or (in a URL-encoded form) bytes that are not UTF-8 is a 400
+naming the field, before any view sees it.
 """
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
@@ -13,7 +15,7 @@ from django.utils.translation import gettext as _
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError, ValidationError
 
-from config.input_guard import unstorable_fields
+from config.input_guard import encoded_form_problems, unstorable_fields
 
 
 def refuse_unstorable(data: Any) -> Any:
@@ -39,8 +41,15 @@ class JSONParser(parsers.JSONParser):
 
 
 class FormParser(parsers.FormParser):
+    """A URL-encoded form; bytes that are not UTF-8 are refused too, as Django would read
+    them as U+FFFD."""
+
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
-        return refuse_unstorable(super().parse(stream, media_type, parser_context))
+        raw = stream.read()
+        form = super().parse(io.BytesIO(raw), media_type, parser_context)
+        if errors := encoded_form_problems(raw, form):
+            raise ValidationError(errors)
+        return form
 
 
 class MultiPartParser(parsers.MultiPartParser):

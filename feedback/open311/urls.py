@@ -1,14 +1,18 @@
 """GeoReport v2 routes, mounted at ``/open311/v2/``; ``.json`` or ``.xml`` on each."""
 
 from django.urls import re_path
+from rest_framework.urlpatterns import format_suffix_patterns
 
 from feedback.open311 import views
 
-FMT = r"\.(?P<fmt>json|xml)$"
 app_name = "open311"
-urlpatterns = [
-    re_path(rf"^services{FMT}", views.service_list, name="services"),
-    re_path(rf"^services/(?P<code>[^/]+?){FMT}", views.service_definition, name="service"),
-    re_path(rf"^requests{FMT}", views.request_list, name="requests"),
-    re_path(rf"^requests/(?P<pk>[0-9]+){FMT}", views.request_detail, name="request"),
-]
+urlpatterns = format_suffix_patterns(
+    [
+        re_path(r"^services$", views.ServiceList.as_view(), name="services"),
+        re_path(r"^services/(?P<code>[^/]+?)$", views.ServiceDefinition.as_view(), name="service"),
+        re_path(r"^requests$", views.RequestList.as_view(), name="requests"),
+        re_path(r"^requests/(?P<pk>[0-9]+)$", views.RequestDetail.as_view(), name="request"),
+    ],
+    suffix_required=True,
+    allowed=["json", "xml"],
+)

@@ -1,9 +1,11 @@
 """GeoReport v2 endpoints: services (categories), service definitions, requests (petitions).
 
-Plain Django views, outside the REST API's OpenAPI schema: they follow the GeoReport v2
-specification instead. ``jurisdiction_id`` is the code of a province or city; a request is
-created with a form-encoded POST whose ``api_key`` is a REST API token of an account with
-the permission ``feedback.submit_petitions``. Contact details are never returned.
+DRF views outside the REST API's OpenAPI schema: they follow the GeoReport v2 specification
+instead. The URL's suffix picks JSON or XML (``renderers``), every error is in the
+specification's format (``exceptions``). ``jurisdiction_id`` is the code of a province or
+city; a request is created with a form-encoded POST whose ``api_key`` is a REST API token of
+an account with the permission ``feedback.submit_petitions`` (``authentication``). Contact
+details are never returned.
 """
 
 from __future__ import annotations
@@ -11,71 +13,77 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
-from functools import wraps
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponseBase
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_http_methods
-from rest_framework.authtoken.models import Token
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
+from rest_framework.views import APIView
 
-from config.abuse import allow_submission, body_within_limit
-from config.errors import DomainError
-from config.input_guard import checks_own_input, form_problems, query_problems
+from config.abuse import SubmissionThrottle, check_body_size
+from config.input_guard import checks_own_input, query_problems
 from config.links import public_base_url
+from config.parsers import FormParser, MultiPartParser
 from feedback.models import CLOSED_STATUSES, OPEN_STATUSES, Petition, PetitionCategory
-from feedback.open311.render import errors, render
+from feedback.open311.authentication import ApiKeyAuthentication, CanSubmitPetitions
+from feedback.open311.exceptions import exception_handler
+from feedback.open311.renderers import (
+    GeoReportJSONRenderer,
+    GeoReportXMLRenderer,
+    SuffixNegotiation,
+)
 from feedback.petitions import services
 from surveys.models import Agency, Unit, localized
 
-SUBMIT = "feedback.submit_petitions"
 DEFAULT_DAYS = 90
-# Our field names → the GeoReport v2 parameter a client sent.
-PARAMETERS = {
-    "category": "service_code",
-    "unit": "jurisdiction_id",
-    "agency": "attribute[agency]",
-    "address": "address_string",
-    "contact_name": "first_name",
-    "contact_email": "email",
-    "contact_phone": "phone",
-}
 
 
-def _clean_text(value: str) -> str:
-    return value.strip()
+class GeoReportView(APIView):
+    """What every endpoint shares: JSON or XML by the URL's suffix, the specification's
+    errors, no schema, and a query string the database cannot store refused (400)."""
 
+    renderer_classes = [GeoReportJSONRenderer, GeoReportXMLRenderer]
+    content_negotiation_class = SuffixNegotiation
+    parser_classes = [FormParser, MultiPartParser]
+    authentication_classes: list[type[Any]] = []
+    permission_classes = [AllowAny]
+    schema = None
+    xml_root = ""  # the document's element in XML
 
-def _messages(problems: dict[str, list[str]]) -> list[str]:
-    """GeoReport error messages naming each parameter holding text that cannot be stored."""
-    return [f"{name}: {message}" for name, messages in problems.items() for message in messages]
+    @classmethod
+    def as_view(cls, **initkwargs: Any) -> Callable[..., HttpResponseBase]:
+        # UnstorableInputMiddleware leaves the query string to the view: its 400 is Open311's.
+        return checks_own_input(super().as_view(**initkwargs))
 
+    def get_exception_handler(self) -> Callable[..., Response | None]:
+        return exception_handler
 
-def _checked(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Refuse a query string the database cannot store (400, GeoReport's format); such a
-    form is refused by ``_create``, after the size of its body is checked."""
-
-    @wraps(view)
-    def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        # The suffix gives the format of an error raised here, before DRF's initial() runs.
+        self.format_kwarg = self.get_format_suffix(**kwargs)
         if problems := query_problems(request):
-            return errors(_messages(problems), fmt=kwargs.get("fmt", "json"), status=400)
-        return view(request, *args, **kwargs)
+            raise ValidationError(problems)
+        if request.method == "POST" and hasattr(self, "post"):  # elsewhere a 405
+            check_body_size(request)  # before the form is parsed for its api_key
+        super().initial(request, *args, **kwargs)
 
-    return checks_own_input(checked)
 
-
-def _jurisdiction(request: HttpRequest) -> tuple[Unit | None, str]:
-    code = _clean_text(
-        request.GET.get("jurisdiction_id", "") or request.POST.get("jurisdiction_id", "")
-    )
+def _jurisdiction(request: Request) -> Unit | None:
+    """The unit of ``jurisdiction_id``, None without one; an unknown code is a 404."""
+    code = request.query_params.get("jurisdiction_id", "").strip()
     if not code:
-        return None, ""
-    return Unit.objects.filter(code=code).first(), code
+        return None
+    unit = Unit.objects.filter(code=code).first()
+    if unit is None:
+        raise NotFound(f"jurisdiction_id {code} not found")
+    return unit
 
 
 def _service(category: PetitionCategory) -> dict[str, Any]:
@@ -90,46 +98,45 @@ def _service(category: PetitionCategory) -> dict[str, Any]:
     }
 
 
-@_checked
-@require_GET
-def service_list(request: HttpRequest, fmt: str) -> HttpResponse:
+class ServiceList(GeoReportView):
     """GET Service List: the petition categories open for new petitions."""
-    unit, code = _jurisdiction(request)
-    if code and unit is None:
-        return errors([f"jurisdiction_id {code} not found"], fmt=fmt, status=404)
-    categories = PetitionCategory.objects.filter(is_active=True)
-    return render([_service(c) for c in categories], fmt=fmt, root="services")
+
+    xml_root = "services"
+
+    def get(self, request: Request, format: str) -> Response:
+        _jurisdiction(request)
+        categories = PetitionCategory.objects.filter(is_active=True)
+        return Response([_service(c) for c in categories])
 
 
-@_checked
-@require_GET
-def service_definition(request: HttpRequest, code: str, fmt: str) -> HttpResponse:
+class ServiceDefinition(GeoReportView):
     """GET Service Definition: the optional ``agency`` attribute, listing the jurisdiction's
     agencies when ``jurisdiction_id`` is given."""
-    category = PetitionCategory.objects.filter(code=_clean_text(code), is_active=True).first()
-    if category is None:
-        return errors([f"service_code {code} not found"], fmt=fmt, status=404)
-    unit, jurisdiction = _jurisdiction(request)
-    if jurisdiction and unit is None:
-        return errors([f"jurisdiction_id {jurisdiction} not found"], fmt=fmt, status=404)
-    attribute: dict[str, Any] = {
-        "variable": True,
-        "code": "agency",
-        "datatype": "string",
-        "required": False,
-        "datatype_description": (
-            "Code of an agency of the jurisdiction (unique in the country, e.g. 01-TTPVHCC), "
-            "if known; an agency of another jurisdiction is refused."
-        ),
-        "order": 1,
-        "description": "Agency that should handle the request (optional).",
-    }
-    if unit is not None:
-        agencies = Agency.objects.filter(unit=unit).order_by("code")
-        attribute["datatype"] = "singlevaluelist"
-        attribute["values"] = [{"key": a.code, "name": localized(a, "name")} for a in agencies]
-    body = {"service_code": category.code, "attributes": [attribute]}
-    return render(body, fmt=fmt, root="service_definition")
+
+    xml_root = "service_definition"
+
+    def get(self, request: Request, code: str, format: str) -> Response:
+        category = PetitionCategory.objects.filter(code=code.strip(), is_active=True).first()
+        if category is None:
+            raise NotFound(f"service_code {code} not found")
+        unit = _jurisdiction(request)
+        attribute: dict[str, Any] = {
+            "variable": True,
+            "code": "agency",
+            "datatype": "string",
+            "required": False,
+            "datatype_description": (
+                "Code of an agency of the jurisdiction (unique in the country, e.g. "
+                "01-TTPVHCC), if known; an agency of another jurisdiction is refused."
+            ),
+            "order": 1,
+            "description": "Agency that should handle the request (optional).",
+        }
+        if unit is not None:
+            agencies = Agency.objects.filter(unit=unit).order_by("code")
+            attribute["datatype"] = "singlevaluelist"
+            attribute["values"] = [{"key": a.code, "name": localized(a, "name")} for a in agencies]
+        return Response({"service_code": category.code, "attributes": [attribute]})
 
 
 def _when(value: datetime | None) -> str | None:
@@ -140,7 +147,7 @@ def _request(petition: Petition) -> dict[str, Any]:
     """One petition in GeoReport v2 fields; never the contact details."""
     zone = timezone.get_current_timezone()
     closed = petition.status in CLOSED_STATUSES
-    body = {
+    return {
         "service_request_id": str(petition.pk),
         "status": "closed" if closed else "open",
         "status_notes": petition.rejection_reason or petition.reply,
@@ -161,7 +168,6 @@ def _request(petition: Petition) -> dict[str, Any]:
         "long": float(petition.long) if petition.long is not None else None,
         "media_url": "",
     }
-    return body
 
 
 def _public() -> QuerySet[Petition]:
@@ -181,29 +187,31 @@ def _moment(raw: str, *, name: str) -> datetime:
             value = timezone.make_aware(value)
         value.astimezone(UTC)  # a moment of year 1 or 9999 may fall outside the calendar in UTC
     except (ValueError, OverflowError):
-        raise ValueError(problem) from None
+        raise ValidationError(problem) from None
     return value
 
 
 def _listed(values: str) -> list[str]:
-    return [v.strip() for v in _clean_text(values).split(",") if v.strip()]
+    return [v.strip() for v in values.strip().split(",") if v.strip()]
 
 
-def _filtered(request: HttpRequest, unit: Unit | None) -> QuerySet[Petition]:
-    """The petitions matching the GET Service Requests filters; ValueError names a bad one."""
-    query = request.GET
+def _filtered(request: Request) -> QuerySet[Petition]:
+    """The petitions matching the GET Service Requests filters; a bad one is a 400."""
+    query = request.query_params
     petitions = _public()
-    if unit is not None:
+    if (unit := _jurisdiction(request)) is not None:
         petitions = petitions.filter(unit=unit)
     if ids := _listed(query.get("service_request_id", "")):
         if not all(i.isascii() and i.isdigit() and len(i) < 19 for i in ids):
-            raise ValueError("service_request_id must be numbers separated by commas")
+            raise ValidationError("service_request_id must be numbers separated by commas")
         return petitions.filter(pk__in=[int(i) for i in ids])  # overrides the other filters
     if codes := _listed(query.get("service_code", "")):
         petitions = petitions.filter(category__code__in=codes)
     if statuses := _listed(query.get("status", "")):
         if unknown := set(statuses) - {"open", "closed"}:
-            raise ValueError(f"status must be open or closed, not {', '.join(sorted(unknown))}")
+            raise ValidationError(
+                f"status must be open or closed, not {', '.join(sorted(unknown))}"
+            )
         wanted = [*OPEN_STATUSES] if "open" in statuses else []
         wanted += [*CLOSED_STATUSES] if "closed" in statuses else []
         petitions = petitions.filter(status__in=wanted)
@@ -219,115 +227,87 @@ def _filtered(request: HttpRequest, unit: Unit | None) -> QuerySet[Petition]:
     return petitions
 
 
-@_checked
-@csrf_exempt
-@require_http_methods(["GET", "POST"])
-def request_list(request: HttpRequest, fmt: str) -> HttpResponse:
-    """GET Service Requests (with the specification's filters) and POST Service Request."""
-    if request.method == "POST":
-        return _create(request, fmt)
-    unit, code = _jurisdiction(request)
-    if code and unit is None:
-        return errors([f"jurisdiction_id {code} not found"], fmt=fmt, status=404)
-    try:
-        petitions = _filtered(request, unit)
-    except ValueError as problem:
-        return errors([str(problem)], fmt=fmt, status=400)
-    petitions = petitions.order_by("-submitted_at", "-pk")[: settings.OPEN311_MAX_REQUESTS]
-    return render([_request(p) for p in petitions], fmt=fmt, root="service_requests")
-
-
-@_checked
-@require_GET
-def request_detail(request: HttpRequest, pk: str, fmt: str) -> HttpResponse:
-    """GET Service Request: one petition, as a list of one (as the specification has it)."""
-    petition = _public().filter(pk=int(pk)).first() if len(pk) < 19 else None
-    if petition is None:
-        return errors([f"service_request_id {pk} not found"], fmt=fmt, status=404)
-    return render([_request(petition)], fmt=fmt, root="service_requests")
-
-
-def _key_holder(request: HttpRequest) -> Any:
-    key = _clean_text(request.POST.get("api_key", ""))
-    token = Token.objects.select_related("user").filter(key=key).first() if key else None
-    if token is None or not token.user.is_active or not token.user.has_perm(SUBMIT):
-        return None
-    return token.user
-
-
 def _decimal(raw: str, name: str) -> Decimal | None:
-    raw = _clean_text(raw)
+    raw = raw.strip()
     if not raw:
         return None
     try:
         value = Decimal(raw)
     except InvalidOperation:
-        raise ValueError(f"{name} must be a number") from None
+        raise ValidationError(f"{name} must be a number") from None
     if not value.is_finite():
-        raise ValueError(f"{name} must be a number")
+        raise ValidationError(f"{name} must be a number")
     try:
         return value.quantize(Decimal("0.000001"))
     except InvalidOperation:  # more digits than a Decimal holds: far out of range anyway
-        raise ValueError(f"{name} is out of range") from None
+        raise ValidationError(f"{name} is out of range") from None
 
 
-def _create(request: HttpRequest, fmt: str) -> HttpResponse:
-    if not body_within_limit(request, settings.FEEDBACK_MAX_BODY_BYTES):
-        return errors(["request body too large"], fmt=fmt, status=413)
-    if problems := form_problems(request):
-        return errors(_messages(problems), fmt=fmt, status=400)
-    user = _key_holder(request)
-    if user is None:
-        return errors(["api_key missing or not valid"], fmt=fmt, status=403)
-    if not allow_submission(request, "open311-submit", user=user):
-        return errors(["too many requests; try again later"], fmt=fmt, status=429)
-    post = request.POST
-    try:
-        lat, long = _decimal(post.get("lat", ""), "lat"), _decimal(post.get("long", ""), "long")
-    except ValueError as problem:
-        return errors([str(problem)], fmt=fmt, status=400)
-    missing = [name for name in ("service_code", "jurisdiction_id") if not post.get(name)]
-    if missing:
-        return errors([f"{name} is required" for name in missing], fmt=fmt, status=400)
-    name = " ".join(_clean_text(post.get(k, "")) for k in ("first_name", "last_name")).strip()
+def _petition_input(form: Any) -> services.PetitionInput:
+    """A POST Service Request's parameters as a petition; a bad or missing one is a 400."""
+
+    def text(name: str) -> str:
+        return form.get(name, "").strip()
+
+    lat, long = _decimal(form.get("lat", ""), "lat"), _decimal(form.get("long", ""), "long")
+    if missing := [name for name in ("service_code", "jurisdiction_id") if not form.get(name)]:
+        raise ValidationError([f"{name} is required" for name in missing])
     contact = {
-        "contact_name": name,
-        "contact_email": _clean_text(post.get("email", "")),
-        "contact_phone": _clean_text(post.get("phone", "")),
+        "contact_name": f"{text('first_name')} {text('last_name')}".strip(),
+        "contact_email": text("email"),
+        "contact_phone": text("phone"),
     }
-    data = services.PetitionInput(
-        category=_clean_text(post.get("service_code", "")),
-        unit=_clean_text(post.get("jurisdiction_id", "")),
-        agency=_clean_text(post.get("attribute[agency]", "")),
-        description=_clean_text(post.get("description", "")),
-        address=_clean_text(post.get("address_string", "")),
+    return services.PetitionInput(
+        category=text("service_code"),
+        unit=text("jurisdiction_id"),
+        agency=text("attribute[agency]"),
+        description=text("description"),
+        address=text("address_string"),
         lat=lat,
         long=long,
         # The client's app collected the contact details to be passed on with the request.
         contact_consent=any(contact.values()),
         **contact,
     )
-    try:
+
+
+class RequestList(GeoReportView):
+    """GET Service Requests (with the specification's filters) and POST Service Request."""
+
+    xml_root = "service_requests"
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [CanSubmitPetitions]
+    throttle_scope = "open311-submit"
+
+    def get_throttles(self) -> list[BaseThrottle]:
+        return [SubmissionThrottle()] if self.request.method == "POST" else []
+
+    def get(self, request: Request, format: str) -> Response:
+        petitions = _filtered(request).order_by("-submitted_at", "-pk")
+        return Response([_request(p) for p in petitions[: settings.OPEN311_MAX_REQUESTS]])
+
+    def post(self, request: Request, format: str) -> Response:
         petition, _created = services.submit_petition(
-            data=data,
+            data=_petition_input(request.data),
             channel=Petition.Channel.OPEN311,
-            submitted_by=user,
+            submitted_by=request.user,
             link_base=public_base_url(request),
         )
-    except ValidationError as problem:
-        messages = [
-            f"{PARAMETERS.get(field, field)}: {message}"
-            for field, field_messages in problem.message_dict.items()
-            for message in field_messages
-        ]
-        return errors(messages, fmt=fmt, status=400)
-    except DomainError as problem:
-        return errors([problem.detail], fmt=fmt, status=problem.status_code)
-    body = [
-        {
+        created = {
             "service_request_id": str(petition.pk),
             "service_notice": f"Tracking code for the citizen: {petition.tracking_code}",
             "account_id": None,
         }
-    ]
-    return render(body, fmt=fmt, root="service_requests")
+        return Response([created])
+
+
+class RequestDetail(GeoReportView):
+    """GET Service Request: one petition, as a list of one (as the specification has it)."""
+
+    xml_root = "service_requests"
+
+    def get(self, request: Request, pk: str, format: str) -> Response:
+        petition = _public().filter(pk=int(pk)).first() if len(pk) < 19 else None
+        if petition is None:
+            raise NotFound(f"service_request_id {pk} not found")
+        return Response([_request(petition)])
