@@ -21,6 +21,7 @@ from django.utils.html import format_html
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
+from config.admin_mixins import SuperuserDeletesMixin, ViewOnlyInline
 from config.links import public_base_url
 from feedback import (
     admin_paper,  # noqa: F401  (registers the paper-import admin)
@@ -45,12 +46,9 @@ MANAGE_INVITATIONS = "feedback.manage_invitations"
 # --- Responses ----------------------------------------------------------------------------
 
 
-class AnswerInline(admin.TabularInline):
+class AnswerInline(ViewOnlyInline):
     model = Answer
     fields = ["question", "value", "number", "code"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Answer]:
         return (
@@ -64,22 +62,13 @@ class AnswerInline(admin.TabularInline):
         # The answers are part of the response: whoever may view it sees them.
         return request.user.has_perm("feedback.view_response")
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class AttachmentInline(admin.TabularInline):
+class AttachmentInline(ViewOnlyInline):
     """Files sent with the response (ODK submissions), each a download link for staff who
     may view responses; the content itself never appears on a page."""
 
     model = ResponseAttachment
     fields = ["download", "content_type", "size", "received_at"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ResponseAttachment]:
         return super().get_queryset(request).defer("content")
@@ -94,12 +83,6 @@ class AttachmentInline(admin.TabularInline):
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.has_perm("feedback.view_response")
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class ReviewForm(forms.Form):
@@ -130,7 +113,7 @@ class ReviewForm(forms.Form):
 
 
 @admin.register(Response)
-class ResponseAdmin(ProvinceScopedMixin, admin.ModelAdmin):
+class ResponseAdmin(ProvinceScopedMixin, SuperuserDeletesMixin, admin.ModelAdmin):
     owner_path = "round__owner_unit"  # province staff: the raw responses of their own rounds
     list_display = ["receipt", "round", "unit", "channel", "submitted_at", "review_state"]
     list_filter = [
@@ -236,15 +219,6 @@ class ResponseAdmin(ProvinceScopedMixin, admin.ModelAdmin):
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(request, "admin/feedback/response/review.html", context)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.is_superuser
 
 
 def _content_disposition(name: str) -> str:

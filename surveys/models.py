@@ -19,6 +19,8 @@ from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
+from config.model_fields import two_languages
+
 code_validator = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
     _("Use letters, digits, '_', '.' or '-', starting with a letter or digit."),
@@ -144,8 +146,7 @@ class Agency(models.Model):
             "(e.g. 01-TTPVHCC)."
         ),
     )
-    name_vi = models.CharField(_("name (Vietnamese)"), max_length=200)
-    name_en = models.CharField(_("name (English)"), max_length=200, blank=True)
+    name_vi, name_en = two_languages("name", 200)
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.OTHER)
 
     class Meta:
@@ -166,10 +167,8 @@ class Questionnaire(models.Model):
     """A family of questionnaire versions (e.g. ``sipas``)."""
 
     code = models.CharField(_("code"), max_length=32, unique=True, validators=[code_validator])
-    title_vi = models.CharField(_("title (Vietnamese)"), max_length=200)
-    title_en = models.CharField(_("title (English)"), max_length=200, blank=True)
-    description_vi = models.TextField(_("description (Vietnamese)"), blank=True)
-    description_en = models.TextField(_("description (English)"), blank=True)
+    title_vi, title_en = two_languages("title", 200)
+    description_vi, description_en = two_languages("description", blank=True)
     owner_unit = models.ForeignKey(
         Unit,
         on_delete=models.PROTECT,
@@ -282,6 +281,32 @@ class QuestionnaireVersion(models.Model):
         return self.status == self.Status.DRAFT
 
 
+def version_key(related_name: str, **kwargs: Any) -> models.ForeignKey:
+    """The version a piece of content belongs to (deleted with it)."""
+    return models.ForeignKey(
+        QuestionnaireVersion,
+        on_delete=models.CASCADE,
+        related_name=related_name,
+        verbose_name=_("version"),
+        **kwargs,
+    )
+
+
+def content_code() -> models.CharField:
+    """The code of a section, question, choice, indicator or policy group."""
+    return models.CharField(_("code"), max_length=32, validators=[code_validator])
+
+
+def content_position() -> models.PositiveIntegerField:
+    """The place of a piece of content among its siblings."""
+    return models.PositiveIntegerField(_("position"), default=0)
+
+
+def code_unique_in(parent: str, model: str) -> models.UniqueConstraint:
+    """A code names one ``model`` row within its ``parent`` (version or question)."""
+    return models.UniqueConstraint(fields=[parent, "code"], name=f"{model}_code_unique_in_{parent}")
+
+
 class VersionContent(models.Model):
     """Base for models that belong to a version: frozen unless the version is a draft."""
 
@@ -325,26 +350,16 @@ class VersionContent(models.Model):
 class PolicyGroup(VersionContent):
     """A policy group the questionnaire asks about (e.g. health care), for breakdowns."""
 
-    version = models.ForeignKey(
-        QuestionnaireVersion,
-        on_delete=models.CASCADE,
-        related_name="policy_groups",
-        verbose_name=_("version"),
-    )
-    code = models.CharField(_("code"), max_length=32, validators=[code_validator])
-    position = models.PositiveIntegerField(_("position"), default=0)
-    name_vi = models.CharField(_("name (Vietnamese)"), max_length=200)
-    name_en = models.CharField(_("name (English)"), max_length=200, blank=True)
+    version = version_key("policy_groups")
+    code = content_code()
+    position = content_position()
+    name_vi, name_en = two_languages("name", 200)
 
     class Meta:
         ordering = ["version", "position", "code"]
         verbose_name = _("policy group")
         verbose_name_plural = _("policy groups")
-        constraints = [
-            models.UniqueConstraint(
-                fields=["version", "code"], name="policy_group_code_unique_in_version"
-            )
-        ]
+        constraints = [code_unique_in("version", "policy_group")]
 
     def __str__(self) -> str:
         return f"{self.code} {localized(self, 'name')}"
@@ -369,13 +384,8 @@ class Indicator(VersionContent):
         POOLED = "pooled", _("pooled over all answers")
         SHARE = "share", _("share of satisfied answers (item)")
 
-    version = models.ForeignKey(
-        QuestionnaireVersion,
-        on_delete=models.CASCADE,
-        related_name="indicators",
-        verbose_name=_("version"),
-    )
-    code = models.CharField(_("code"), max_length=32, validators=[code_validator])
+    version = version_key("indicators")
+    code = content_code()
     parent = models.ForeignKey(
         "self",
         on_delete=models.CASCADE,
@@ -385,9 +395,8 @@ class Indicator(VersionContent):
         verbose_name=_("parent"),
     )
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
-    position = models.PositiveIntegerField(_("position"), default=0)
-    name_vi = models.CharField(_("name (Vietnamese)"), max_length=300)
-    name_en = models.CharField(_("name (English)"), max_length=300, blank=True)
+    position = content_position()
+    name_vi, name_en = two_languages("name", 300)
     aggregation = models.CharField(
         _("aggregation"), max_length=16, choices=Aggregation.choices, default=Aggregation.MEAN
     )
@@ -408,9 +417,7 @@ class Indicator(VersionContent):
         verbose_name = _("indicator")
         verbose_name_plural = _("indicators")
         constraints = [
-            models.UniqueConstraint(
-                fields=["version", "code"], name="indicator_code_unique_in_version"
-            ),
+            code_unique_in("version", "indicator"),
             models.CheckConstraint(
                 condition=Q(weight__gte=0), name="indicator_weight_not_negative"
             ),
@@ -444,28 +451,17 @@ class Indicator(VersionContent):
 class Section(VersionContent):
     """A section of a questionnaire version, shown as one step of the form."""
 
-    version = models.ForeignKey(
-        QuestionnaireVersion,
-        on_delete=models.CASCADE,
-        related_name="sections",
-        verbose_name=_("version"),
-    )
-    code = models.CharField(_("code"), max_length=32, validators=[code_validator])
-    position = models.PositiveIntegerField(_("position"), default=0)
-    title_vi = models.CharField(_("title (Vietnamese)"), max_length=300)
-    title_en = models.CharField(_("title (English)"), max_length=300, blank=True)
-    intro_vi = models.TextField(_("introduction (Vietnamese)"), blank=True)
-    intro_en = models.TextField(_("introduction (English)"), blank=True)
+    version = version_key("sections")
+    code = content_code()
+    position = content_position()
+    title_vi, title_en = two_languages("title", 300)
+    intro_vi, intro_en = two_languages("intro", blank=True)
 
     class Meta:
         ordering = ["version", "position", "id"]
         verbose_name = _("section")
         verbose_name_plural = _("sections")
-        constraints = [
-            models.UniqueConstraint(
-                fields=["version", "code"], name="section_code_unique_in_version"
-            )
-        ]
+        constraints = [code_unique_in("version", "section")]
 
     def __str__(self) -> str:
         return f"{self.code} {localized(self, 'title')}"
@@ -491,24 +487,16 @@ class Question(VersionContent):
     CHOICE_TYPES = frozenset({Type.SCALE, Type.SINGLE, Type.MULTIPLE})
     TEXT_TYPES = frozenset({Type.TEXT, Type.LONGTEXT})
 
-    version = models.ForeignKey(
-        QuestionnaireVersion,
-        on_delete=models.CASCADE,
-        related_name="questions",
-        editable=False,
-        verbose_name=_("version"),
-    )
+    version = version_key("questions", editable=False)
     section = models.ForeignKey(
         Section, on_delete=models.CASCADE, related_name="questions", verbose_name=_("section")
     )
-    code = models.CharField(_("code"), max_length=32, validators=[code_validator])
-    position = models.PositiveIntegerField(_("position"), default=0)
+    code = content_code()
+    position = content_position()
     type = models.CharField(_("type"), max_length=16, choices=Type.choices)
     required = models.BooleanField(_("required"), default=False)
-    label_vi = models.TextField(_("label (Vietnamese)"))
-    label_en = models.TextField(_("label (English)"), blank=True)
-    help_vi = models.TextField(_("help text (Vietnamese)"), blank=True)
-    help_en = models.TextField(_("help text (English)"), blank=True)
+    label_vi, label_en = two_languages("label")
+    help_vi, help_en = two_languages("help", blank=True)
     min_value = models.DecimalField(
         _("minimum"),
         max_digits=14,
@@ -575,9 +563,7 @@ class Question(VersionContent):
         verbose_name = _("question")
         verbose_name_plural = _("questions")
         constraints = [
-            models.UniqueConstraint(
-                fields=["version", "code"], name="question_code_unique_in_version"
-            ),
+            code_unique_in("version", "question"),
             models.CheckConstraint(
                 condition=Q(min_value__isnull=True)
                 | Q(max_value__isnull=True)
@@ -627,20 +613,15 @@ class Choice(VersionContent):
     question = models.ForeignKey(
         Question, on_delete=models.CASCADE, related_name="choices", verbose_name=_("question")
     )
-    code = models.CharField(_("code"), max_length=32, validators=[code_validator])
-    position = models.PositiveIntegerField(_("position"), default=0)
-    label_vi = models.CharField(_("label (Vietnamese)"), max_length=300)
-    label_en = models.CharField(_("label (English)"), max_length=300, blank=True)
+    code = content_code()
+    position = content_position()
+    label_vi, label_en = two_languages("label", 300)
 
     class Meta:
         ordering = ["question", "position", "id"]
         verbose_name = _("choice")
         verbose_name_plural = _("choices")
-        constraints = [
-            models.UniqueConstraint(
-                fields=["question", "code"], name="choice_code_unique_in_question"
-            )
-        ]
+        constraints = [code_unique_in("question", "choice")]
 
     def __str__(self) -> str:
         return f"{self.code} {localized(self, 'label')}"
@@ -661,8 +642,7 @@ class Round(models.Model):
     """A survey round: a period, open and close times, units covered, the version used."""
 
     code = models.CharField(_("code"), max_length=32, unique=True, validators=[code_validator])
-    name_vi = models.CharField(_("name (Vietnamese)"), max_length=200)
-    name_en = models.CharField(_("name (English)"), max_length=200, blank=True)
+    name_vi, name_en = two_languages("name", 200)
     period_start = models.DateField(_("period start"), help_text=_("Services used from…"))
     period_end = models.DateField(_("period end"), help_text=_("…until"))
     opens_at = models.DateTimeField(_("opens"))
@@ -786,6 +766,57 @@ class Round(models.Model):
 
 def local_round_units_message() -> str:
     return str(_("A local round covers only its owner province."))
+
+
+# --- Staff desks: one agency of a unit, or (no agency) the whole unit ---------------------
+
+
+def desk_fields(
+    related_name: str, agency_help: str
+) -> tuple[models.ForeignKey, models.ForeignKey, models.ForeignKey]:
+    """The ``user``, ``unit`` and ``agency`` of a staff desk (petitions, action plans)."""
+    return (
+        models.ForeignKey(
+            settings.AUTH_USER_MODEL,
+            on_delete=models.CASCADE,
+            related_name=related_name,
+            verbose_name=_("user"),
+        ),
+        models.ForeignKey(Unit, on_delete=models.CASCADE, verbose_name=_("unit")),
+        models.ForeignKey(
+            Agency,
+            on_delete=models.CASCADE,
+            null=True,
+            blank=True,
+            verbose_name=_("agency"),
+            help_text=agency_help,
+        ),
+    )
+
+
+def desk_constraints(prefix: str) -> list[models.UniqueConstraint]:
+    """A user has one desk per agency, and one for the whole unit."""
+    # Two partial indexes rather than NULLS NOT DISTINCT, which SQLite lacks.
+    return [
+        models.UniqueConstraint(
+            fields=["user", "unit", "agency"],
+            condition=Q(agency__isnull=False),
+            name=f"{prefix}_unique_agency",
+        ),
+        models.UniqueConstraint(
+            fields=["user", "unit"],
+            condition=Q(agency__isnull=True),
+            name=f"{prefix}_unique_unit",
+        ),
+    ]
+
+
+class DeskChecks:
+    """``clean()`` of a staff desk: its agency belongs to its unit."""
+
+    def clean(self) -> None:
+        if self.agency_id and self.unit_id and self.agency.unit_id != self.unit_id:  # type: ignore[attr-defined]
+            raise ValidationError({"agency": _("Choose an agency of the unit.")})
 
 
 class ProvinceStaff(models.Model):

@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
+from config.admin_mixins import SuperuserDeletesMixin, ViewOnlyInline
 from webhooks import services
 from webhooks.models import Delivery, DeliveryAttempt, EventType, Subscription
 
@@ -154,25 +155,16 @@ class SubscriptionAdmin(StaffAdmin):
             self._send_test(request, subscription)
 
 
-class AttemptInline(admin.TabularInline):
+class AttemptInline(ViewOnlyInline):
     model = DeliveryAttempt
     fields = ["number", "at", "status_code", "duration_ms", "succeeded", "error"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.is_active and request.user.is_staff
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(Delivery)
-class DeliveryAdmin(StaffAdmin):
+class DeliveryAdmin(SuperuserDeletesMixin, StaffAdmin):
     """The delivery log: read only."""
 
     list_display = [
@@ -205,12 +197,3 @@ class DeliveryAdmin(StaffAdmin):
     @admin.display(description=_("event"))
     def event_type(self, obj: Delivery) -> str:
         return obj.event.type
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.is_superuser
