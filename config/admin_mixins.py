@@ -1,11 +1,13 @@
-"""Admin building blocks every app uses: pages of records written elsewhere, shown only."""
+"""Admin building blocks every app uses: records written elsewhere, shown only; tool pages."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib import admin
+from django.forms import Form
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 
 
 class ViewOnlyMixin:
@@ -36,3 +38,17 @@ class ViewOnlyInline(ViewOnlyMixin, admin.TabularInline):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return self.fields
+
+
+class ToolPagesMixin:
+    """Pages of a model admin beyond its list and forms (copy, generate, import, review):
+    a form bound to the POST, and a page on the admin's layout (e.g. ``admin/tool_form.html``)."""
+
+    def posted_form(self, request: HttpRequest, form_class: type[Form], **kwargs: Any) -> Form:
+        """``form_class`` bound to the POST, or unbound on a GET."""
+        return form_class(request.POST if request.method == "POST" else None, **kwargs)
+
+    def tool_page(self, request: HttpRequest, template: str, **context: Any) -> TemplateResponse:
+        """``template`` with the admin site's context, the model's options and ``context``."""
+        site = self.admin_site.each_context(request)  # type: ignore[attr-defined]
+        return TemplateResponse(request, template, {**site, "opts": self.opts, **context})  # type: ignore[attr-defined]

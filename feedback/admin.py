@@ -5,7 +5,6 @@ Invitations are generated in batches ("Add" opens the generation form) and downl
 CSV; both need the permission ``feedback.manage_invitations``.
 """
 
-from functools import cache
 from typing import Any
 
 from django import forms
@@ -13,15 +12,13 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
-from django.template import engines
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
-from config.admin_mixins import SuperuserDeletesMixin, ViewOnlyInline
+from config.admin_mixins import SuperuserDeletesMixin, ToolPagesMixin, ViewOnlyInline
 from config.links import public_base_url
 from feedback import (
     admin_paper,  # noqa: F401  (registers the paper-import admin)
@@ -113,7 +110,7 @@ class ReviewForm(forms.Form):
 
 
 @admin.register(Response)
-class ResponseAdmin(ProvinceScopedMixin, SuperuserDeletesMixin, admin.ModelAdmin):
+class ResponseAdmin(ProvinceScopedMixin, SuperuserDeletesMixin, ToolPagesMixin, admin.ModelAdmin):
     owner_path = "round__owner_unit"  # province staff: the raw responses of their own rounds
     list_display = ["receipt", "round", "unit", "channel", "submitted_at", "review_state"]
     list_filter = [
@@ -210,15 +207,14 @@ class ResponseAdmin(ProvinceScopedMixin, SuperuserDeletesMixin, admin.ModelAdmin
                 messages.SUCCESS,
             )
             return None
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "form": form,
-            "title": _("Review responses"),
-            "responses": list(queryset.select_related("unit")),
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-        }
-        return TemplateResponse(request, "admin/feedback/response/review.html", context)
+        return self.tool_page(
+            request,
+            "admin/feedback/response/review.html",
+            form=form,
+            title=_("Review responses"),
+            responses=list(queryset.select_related("unit")),
+            action_checkbox_name=admin.helpers.ACTION_CHECKBOX_NAME,
+        )
 
 
 def _content_disposition(name: str) -> str:
@@ -325,27 +321,6 @@ class GenerateInvitationsForm(forms.Form):
     )
 
 
-@cache
-def generate_template() -> Any:
-    return engines["django"].from_string(GENERATE_TEMPLATE)
-
-
-GENERATE_TEMPLATE = """{% extends "admin/base_site.html" %}{% load i18n %}
-{% block breadcrumbs %}<div class="breadcrumbs">
-<a href="{% url 'admin:index' %}">{% translate 'Home' %}</a>
-&rsaquo; <a href="{% url 'admin:app_list' app_label=opts.app_label %}">
-{{ opts.app_config.verbose_name }}</a>
-&rsaquo; <a href="{% url 'admin:feedback_invitation_changelist' %}">
-{{ opts.verbose_name_plural|capfirst }}</a>
-&rsaquo; {{ title }}</div>{% endblock %}
-{% block content %}<div id="content-main">
-<p>{{ intro }}</p>
-<form method="post" id="generate-invitations-form">{% csrf_token %}
-{{ form.non_field_errors }}<fieldset class="module aligned">{{ form.as_div }}</fieldset>
-<div class="submit-row"><input type="submit" class="default" value="{{ submit }}"></div>
-</form></div>{% endblock %}"""
-
-
 def csv_download(
     request: HttpRequest, queryset: QuerySet[Invitation], name: str
 ) -> StreamingHttpResponse:
@@ -356,7 +331,7 @@ def csv_download(
 
 
 @admin.register(Invitation)
-class InvitationAdmin(ProvinceScopedMixin, admin.ModelAdmin):
+class InvitationAdmin(ProvinceScopedMixin, ToolPagesMixin, admin.ModelAdmin):
     owner_path = "round__owner_unit"
     list_display = [
         "token",
@@ -430,9 +405,7 @@ class InvitationAdmin(ProvinceScopedMixin, admin.ModelAdmin):
         """Generate invitations and answer with their CSV; bad input shows form errors."""
         if not self.has_manage_invitations_permission(request):
             raise PermissionDenied
-        form = GenerateInvitationsForm(
-            request.POST if request.method == "POST" else None, user=request.user
-        )
+        form = self.posted_form(request, GenerateInvitationsForm, user=request.user)
         if form.is_valid():
             data = form.cleaned_data
             try:
@@ -452,15 +425,15 @@ class InvitationAdmin(ProvinceScopedMixin, admin.ModelAdmin):
                 name = slugify("-".join(["invitations", *filter(None, parts)]))
                 invitations = Invitation.objects.filter(pk__in=[i.pk for i in created])
                 return csv_download(request, invitations, name)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "form": form,
-            "title": _("Generate invitations"),
-            "intro": _(
+        return self.tool_page(
+            request,
+            "admin/tool_form.html",
+            form=form,
+            form_id="generate-invitations-form",
+            title=_("Generate invitations"),
+            intro=_(
                 "Generates single-use invitation links for one round and unit and downloads "
                 "them as a CSV file, to hand out by post or SMS."
             ),
-            "submit": _("Generate and download CSV"),
-        }
-        return TemplateResponse(request, generate_template(), context)
+            submit=_("Generate and download CSV"),
+        )

@@ -19,7 +19,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Max, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.text import capfirst
@@ -27,6 +26,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
+from config.admin_mixins import ToolPagesMixin
 from surveys import scoping, services
 from surveys.models import (
     Agency,
@@ -332,16 +332,10 @@ class SavesOrExplainsMixin:
     why instead of getting a server error.
     """
 
-    def changeform_view(
-        self,
-        request: HttpRequest,
-        object_id: str | None = None,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
+    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
             with transaction.atomic():
-                return super().changeform_view(request, object_id, form_url, extra_context)  # type: ignore[misc]
+                return super().changeform_view(request, *args, **kwargs)  # type: ignore[misc]
         except IntegrityError as exc:
             logger.warning("Admin save refused by the database: %s", exc)
             self.message_user(  # type: ignore[attr-defined]
@@ -497,7 +491,7 @@ class PolicyGroupInline(ProvinceScopedMixin, FrozenInlineMixin, admin.TabularInl
 
 
 @admin.register(Questionnaire)
-class QuestionnaireAdmin(ProvinceScopedMixin, admin.ModelAdmin):
+class QuestionnaireAdmin(ProvinceScopedMixin, ToolPagesMixin, admin.ModelAdmin):
     owner_path = "owner_unit"
     list_display = ["code", "title_vi", "title_en", "version_count", "owner_unit"]
     list_select_related = ["owner_unit"]
@@ -537,9 +531,7 @@ class QuestionnaireAdmin(ProvinceScopedMixin, admin.ModelAdmin):
         copies a published version (SIPAS by default)."""
         if not self._may_copy(request):
             raise PermissionDenied
-        form = CopyQuestionnaireForm(
-            request.POST if request.method == "POST" else None, user=request.user
-        )
+        form = self.posted_form(request, CopyQuestionnaireForm, user=request.user)
         if form.is_valid():
             data = form.cleaned_data
             owner = data.get("owner_unit")
@@ -558,13 +550,12 @@ class QuestionnaireAdmin(ProvinceScopedMixin, admin.ModelAdmin):
             return HttpResponseRedirect(
                 reverse("admin:surveys_questionnaireversion_change", args=[draft.pk])
             )
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "form": form,
-            "title": _("New questionnaire from a copy"),
-        }
-        return TemplateResponse(request, "admin/surveys/questionnaire/copy.html", context)
+        return self.tool_page(
+            request,
+            "admin/surveys/questionnaire/copy.html",
+            form=form,
+            title=_("New questionnaire from a copy"),
+        )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Questionnaire]:
         return super().get_queryset(request).annotate(version_count=Count("versions"))
@@ -575,7 +566,9 @@ class QuestionnaireAdmin(ProvinceScopedMixin, admin.ModelAdmin):
 
 
 @admin.register(QuestionnaireVersion)
-class QuestionnaireVersionAdmin(ProvinceScopedMixin, SavesOrExplainsMixin, admin.ModelAdmin):
+class QuestionnaireVersionAdmin(
+    ProvinceScopedMixin, SavesOrExplainsMixin, ToolPagesMixin, admin.ModelAdmin
+):
     owner_path = "questionnaire__owner_unit"
     list_display = ["__str__", "questionnaire", "number", "status", "published_at", "preview_link"]
     list_filter = ["status", ("questionnaire", ScopedRelatedFilter)]
@@ -699,15 +692,12 @@ class QuestionnaireVersionAdmin(ProvinceScopedMixin, SavesOrExplainsMixin, admin
                 return HttpResponseRedirect(
                     reverse("admin:surveys_questionnaireversion_change", args=[imported.version.pk])
                 )
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": _("Import an XLSForm"),
-            "form": form,
-            "problems": problems,
-        }
-        return TemplateResponse(
-            request, "admin/surveys/questionnaireversion/import_xlsform.html", context
+        return self.tool_page(
+            request,
+            "admin/surveys/questionnaireversion/import_xlsform.html",
+            title=_("Import an XLSForm"),
+            form=form,
+            problems=problems,
         )
 
     # Actions --------------------------------------------------------------------------
