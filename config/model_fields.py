@@ -33,15 +33,20 @@ def two_languages(
     )
 
 
-def account_reference(verbose_name: str, related_name: str | None = "+", **kwargs: object):
+def account_reference(
+    verbose_name: str, related_name: str | None = "+", **kwargs: object
+) -> models.ForeignKey:
     """The account that did something (submitted, reviewed, wrote): kept when the account
     is deleted, as empty."""
-    return models.ForeignKey(
+    return optional_key(
         settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
+        models.SET_NULL,
         related_name=related_name,
         verbose_name=verbose_name,
         **kwargs,
     )
+
+
+def optional_key(to: object, on_delete: object, **kwargs: object) -> models.ForeignKey:
+    """A foreign key that may be empty (``null`` in the database, ``blank`` in forms)."""
+    return models.ForeignKey(to, on_delete=on_delete, null=True, blank=True, **kwargs)

@@ -18,7 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from config.model_fields import account_reference, two_languages
+from config.model_fields import account_reference, optional_key, two_languages
 from surveys.models import (
     Agency,
     DeskChecks,
@@ -52,9 +52,7 @@ class Invitation(models.Model):
 
     round = models.ForeignKey(Round, on_delete=models.PROTECT, related_name="invitations")
     unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="invitations")
-    agency = models.ForeignKey(
-        Agency, on_delete=models.PROTECT, null=True, blank=True, related_name="invitations"
-    )
+    agency = optional_key(Agency, models.PROTECT, related_name="invitations")
     token = models.CharField(_("token"), max_length=64, unique=True, default=new_token)
     batch = models.CharField(_("batch"), max_length=64, blank=True, db_index=True)
     psu = models.CharField(
@@ -114,9 +112,7 @@ class Response(models.Model):
         QuestionnaireVersion, on_delete=models.PROTECT, related_name="responses"
     )
     unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="responses")
-    agency = models.ForeignKey(
-        Agency, on_delete=models.PROTECT, null=True, blank=True, related_name="responses"
-    )
+    agency = optional_key(Agency, models.PROTECT, related_name="responses")
     channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
     client_id = models.UUIDField(
         _("client id"),
@@ -155,9 +151,7 @@ class Response(models.Model):
         db_default="",
         help_text=_("Sampling stratum of the respondent; empty: the response's unit."),
     )
-    import_batch = models.ForeignKey(
-        "PaperImport", on_delete=models.PROTECT, null=True, blank=True, related_name="responses"
-    )
+    import_batch = optional_key("PaperImport", models.PROTECT, related_name="responses")
     submitted_by = account_reference(_("submitted by (API or ODK account)"))
     paper_key = models.CharField(
         _("paper form key"),
@@ -380,12 +374,8 @@ class ResponseDraft(models.Model):
     token = models.CharField(max_length=64, unique=True, default=new_token)
     round = models.ForeignKey(Round, on_delete=models.CASCADE, related_name="drafts")
     unit = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="drafts")
-    agency = models.ForeignKey(
-        Agency, on_delete=models.CASCADE, null=True, blank=True, related_name="drafts"
-    )
-    invitation = models.ForeignKey(
-        Invitation, on_delete=models.CASCADE, null=True, blank=True, related_name="drafts"
-    )
+    agency = optional_key(Agency, models.CASCADE, related_name="drafts")
+    invitation = optional_key(Invitation, models.CASCADE, related_name="drafts")
     client_id = models.UUIDField(default=None, null=True, blank=True)
     answers = models.JSONField(default=dict, blank=True)
     section = models.PositiveIntegerField(default=0)
@@ -548,9 +538,7 @@ class Petition(models.Model):
         PetitionCategory, on_delete=models.PROTECT, related_name="petitions"
     )
     unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="petitions")
-    agency = models.ForeignKey(
-        Agency, on_delete=models.PROTECT, null=True, blank=True, related_name="petitions"
-    )
+    agency = optional_key(Agency, models.PROTECT, related_name="petitions")
     description = models.TextField(_("description"))
     address = models.CharField(_("address or place"), max_length=255, blank=True)
     lat = models.DecimalField(_("latitude"), max_digits=9, decimal_places=6, null=True, blank=True)
@@ -627,9 +615,7 @@ class PetitionEvent(models.Model):
         _("previous status"), max_length=12, choices=Petition.Status.choices, blank=True
     )
     actor = account_reference(_("by"))
-    agency = models.ForeignKey(
-        Agency, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
+    agency = optional_key(Agency, models.SET_NULL, related_name="+")
     note = models.TextField(_("internal note"), blank=True)
     at = models.DateTimeField(_("at"), default=timezone.now)
 

@@ -19,7 +19,7 @@ from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
-from config.model_fields import two_languages
+from config.model_fields import optional_key, two_languages
 
 code_validator = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
@@ -35,6 +35,16 @@ def localized(obj: Any, field: str) -> str:
     """The ``<field>_<language>`` value for the active language, falling back to Vietnamese."""
     language = (translation.get_language() or "vi")[:2]
     return getattr(obj, f"{field}_{language}", "") or getattr(obj, f"{field}_vi", "")
+
+
+class CodeAndText:
+    """Shown as its code and its text named ``SHOWN_TEXT`` (``name``, ``title`` or ``label``)
+    in the active language."""
+
+    SHOWN_TEXT = "name"
+
+    def __str__(self) -> str:
+        return f"{self.code} {localized(self, self.SHOWN_TEXT)}"  # type: ignore[attr-defined]
 
 
 # --- Survey frame -------------------------------------------------------------------------
@@ -169,11 +179,9 @@ class Questionnaire(models.Model):
     code = models.CharField(_("code"), max_length=32, unique=True, validators=[code_validator])
     title_vi, title_en = two_languages("title", 200)
     description_vi, description_en = two_languages("description", blank=True)
-    owner_unit = models.ForeignKey(
+    owner_unit = optional_key(
         Unit,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
+        models.PROTECT,
         related_name="own_questionnaires",
         verbose_name=_("owner province"),
         help_text=_("Empty: a national questionnaire. Set: the province's own questionnaire."),
@@ -209,13 +217,8 @@ class QuestionnaireVersion(models.Model):
     status = models.CharField(
         _("status"), max_length=16, choices=Status.choices, default=Status.DRAFT
     )
-    based_on = models.ForeignKey(
-        "self",
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="drafts",
-        verbose_name=_("based on"),
+    based_on = optional_key(
+        "self", models.SET_NULL, related_name="drafts", verbose_name=_("based on")
     )
     source_digest = models.CharField(
         _("source digest"),
@@ -302,6 +305,11 @@ def content_position() -> models.PositiveIntegerField:
     return models.PositiveIntegerField(_("position"), default=0)
 
 
+def answer_values(verbose_name: str, help_text: str) -> models.JSONField:
+    """A list of answer values (a display condition's, the satisfied ones), empty by default."""
+    return models.JSONField(verbose_name, default=list, blank=True, help_text=help_text)
+
+
 def code_unique_in(parent: str, model: str) -> models.UniqueConstraint:
     """A code names one ``model`` row within its ``parent`` (version or question)."""
     return models.UniqueConstraint(fields=[parent, "code"], name=f"{model}_code_unique_in_{parent}")
@@ -347,7 +355,7 @@ class VersionContent(models.Model):
             )
 
 
-class PolicyGroup(VersionContent):
+class PolicyGroup(CodeAndText, VersionContent):
     """A policy group the questionnaire asks about (e.g. health care), for breakdowns."""
 
     version = version_key("policy_groups")
@@ -361,11 +369,8 @@ class PolicyGroup(VersionContent):
         verbose_name_plural = _("policy groups")
         constraints = [code_unique_in("version", "policy_group")]
 
-    def __str__(self) -> str:
-        return f"{self.code} {localized(self, 'name')}"
 
-
-class Indicator(VersionContent):
+class Indicator(CodeAndText, VersionContent):
     """A node of the version's indicator tree (index, field, element/content, item).
 
     Questions name the item they feed (``Question.indicator``); the aggregation rule of
@@ -386,14 +391,7 @@ class Indicator(VersionContent):
 
     version = version_key("indicators")
     code = content_code()
-    parent = models.ForeignKey(
-        "self",
-        on_delete=models.CASCADE,
-        null=True,
-        blank=True,
-        related_name="children",
-        verbose_name=_("parent"),
-    )
+    parent = optional_key("self", models.CASCADE, related_name="children", verbose_name=_("parent"))
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
     position = content_position()
     name_vi, name_en = two_languages("name", 300)
@@ -403,13 +401,8 @@ class Indicator(VersionContent):
     weight = models.FloatField(
         _("weight"), default=1.0, help_text=_("Used by a parent with a weighted mean.")
     )
-    policy_group = models.ForeignKey(
-        PolicyGroup,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="indicators",
-        verbose_name=_("policy group"),
+    policy_group = optional_key(
+        PolicyGroup, models.SET_NULL, related_name="indicators", verbose_name=_("policy group")
     )
 
     class Meta:
@@ -422,9 +415,6 @@ class Indicator(VersionContent):
                 condition=Q(weight__gte=0), name="indicator_weight_not_negative"
             ),
         ]
-
-    def __str__(self) -> str:
-        return f"{self.code} {localized(self, 'name')}"
 
     def clean(self) -> None:
         errors: dict[str, list[str]] = {}
@@ -448,8 +438,10 @@ class Indicator(VersionContent):
             raise ValidationError(errors)
 
 
-class Section(VersionContent):
+class Section(CodeAndText, VersionContent):
     """A section of a questionnaire version, shown as one step of the form."""
+
+    SHOWN_TEXT = "title"
 
     version = version_key("sections")
     code = content_code()
@@ -462,9 +454,6 @@ class Section(VersionContent):
         verbose_name = _("section")
         verbose_name_plural = _("sections")
         constraints = [code_unique_in("version", "section")]
-
-    def __str__(self) -> str:
-        return f"{self.code} {localized(self, 'title')}"
 
 
 class Question(VersionContent):
@@ -516,33 +505,20 @@ class Question(VersionContent):
     max_length = models.PositiveIntegerField(
         _("maximum length"), null=True, blank=True, help_text=_("For text answers.")
     )
-    show_if_question = models.ForeignKey(
+    show_if_question = optional_key(
         "self",
-        on_delete=models.RESTRICT,
-        null=True,
-        blank=True,
+        models.RESTRICT,
         related_name="dependent_questions",
         verbose_name=_("show only if the answer to"),
     )
-    show_if_values = models.JSONField(
-        _("is one of"),
-        default=list,
-        blank=True,
-        help_text=_('Answer values, e.g. [true] or ["yes", "maybe"] or [4, 5].'),
+    show_if_values = answer_values(
+        _("is one of"), _('Answer values, e.g. [true] or ["yes", "maybe"] or [4, 5].')
     )
-    indicator = models.ForeignKey(
-        Indicator,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="questions",
-        verbose_name=_("feeds indicator"),
+    indicator = optional_key(
+        Indicator, models.SET_NULL, related_name="questions", verbose_name=_("feeds indicator")
     )
-    satisfied_values = models.JSONField(
-        _("satisfied values"),
-        default=list,
-        blank=True,
-        help_text=_("Answer values that count as satisfied, e.g. [4, 5]."),
+    satisfied_values = answer_values(
+        _("satisfied values"), _("Answer values that count as satisfied, e.g. [4, 5].")
     )
     excluded_from_indices = models.BooleanField(
         _("excluded from indices"),
@@ -607,8 +583,10 @@ class Question(VersionContent):
             raise ValidationError(errors)
 
 
-class Choice(VersionContent):
+class Choice(CodeAndText, VersionContent):
     """An answer option of a scale, single- or multiple-choice question."""
+
+    SHOWN_TEXT = "label"
 
     question = models.ForeignKey(
         Question, on_delete=models.CASCADE, related_name="choices", verbose_name=_("question")
@@ -623,9 +601,6 @@ class Choice(VersionContent):
         verbose_name_plural = _("choices")
         constraints = [code_unique_in("question", "choice")]
 
-    def __str__(self) -> str:
-        return f"{self.code} {localized(self, 'label')}"
-
     def owning_version_id(self) -> int | None:
         return (
             Question.objects.filter(pk=self.question_id)
@@ -638,7 +613,7 @@ class Choice(VersionContent):
         return localized(self, "label")
 
 
-class Round(models.Model):
+class Round(CodeAndText, models.Model):
     """A survey round: a period, open and close times, units covered, the version used."""
 
     code = models.CharField(_("code"), max_length=32, unique=True, validators=[code_validator])
@@ -655,11 +630,9 @@ class Round(models.Model):
         limit_choices_to={"status": QuestionnaireVersion.Status.PUBLISHED},
     )
     units = models.ManyToManyField(Unit, related_name="rounds", verbose_name=_("units covered"))
-    owner_unit = models.ForeignKey(
+    owner_unit = optional_key(
         Unit,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
+        models.PROTECT,
         related_name="local_rounds",
         verbose_name=_("owner province"),
         help_text=_(
@@ -726,9 +699,6 @@ class Round(models.Model):
             ),
         ]
 
-    def __str__(self) -> str:
-        return f"{self.code} {localized(self, 'name')}"
-
     def clean(self) -> None:
         errors: dict[str, list[str]] = {}
         if self.opens_at and self.closes_at and self.closes_at <= self.opens_at:
@@ -783,14 +753,7 @@ def desk_fields(
             verbose_name=_("user"),
         ),
         models.ForeignKey(Unit, on_delete=models.CASCADE, verbose_name=_("unit")),
-        models.ForeignKey(
-            Agency,
-            on_delete=models.CASCADE,
-            null=True,
-            blank=True,
-            verbose_name=_("agency"),
-            help_text=agency_help,
-        ),
+        optional_key(Agency, models.CASCADE, verbose_name=_("agency"), help_text=agency_help),
     )
 
 
@@ -865,11 +828,9 @@ class StratumPopulation(models.Model):
             "for the responses that carry none."
         ),
     )
-    unit = models.ForeignKey(
+    unit = optional_key(
         Unit,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
+        models.PROTECT,
         related_name="stratum_populations",
         help_text=_("The unit whose responses carry no stratum."),
     )
