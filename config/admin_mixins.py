@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.contrib import admin
 from django.forms import Form
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.urls import path
+from django.views.decorators.http import require_POST
 
 
 class ViewOnlyMixin:
@@ -40,9 +42,29 @@ class ViewOnlyInline(ViewOnlyMixin, admin.TabularInline):
         return self.fields
 
 
+class Page(NamedTuple):
+    """One of a model admin's own pages: its route, the admin's view method, the URL name."""
+
+    route: str
+    view: str
+    name: str
+    post_only: bool = False
+
+
 class ToolPagesMixin:
     """Pages of a model admin beyond its list and forms (copy, generate, import, review):
-    a form bound to the POST, and a page on the admin's layout (e.g. ``admin/tool_form.html``)."""
+    ``own_pages`` routes them, behind the admin site's checks and before the admin's own
+    URLs; a form bound to the POST; a page on the admin's layout (``admin/tool_form.html``)."""
+
+    own_pages: tuple[Page, ...] = ()
+
+    def get_urls(self) -> list[Any]:
+        pages = []
+        for page in self.own_pages:
+            view = getattr(self, page.view)
+            view = require_POST(view) if page.post_only else view
+            pages.append(path(page.route, self.admin_site.admin_view(view), name=page.name))  # type: ignore[attr-defined]
+        return [*pages, *super().get_urls()]  # type: ignore[misc]
 
     def posted_form(self, request: HttpRequest, form_class: type[Form], **kwargs: Any) -> Form:
         """``form_class`` bound to the POST, or unbound on a GET."""

@@ -12,13 +12,13 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
-from config.admin_mixins import SuperuserDeletesMixin, ToolPagesMixin, ViewOnlyInline
+from config.admin_mixins import Page, SuperuserDeletesMixin, ToolPagesMixin, ViewOnlyInline
 from config.links import public_base_url
 from feedback import (
     admin_paper,  # noqa: F401  (registers the paper-import admin)
@@ -148,16 +148,13 @@ class ResponseAdmin(ProvinceScopedMixin, SuperuserDeletesMixin, ToolPagesMixin, 
     ]
     readonly_fields = fields
     inlines = [AnswerInline, AttachmentInline]
-
-    def get_urls(self) -> list[Any]:
-        return [
-            path(
-                "<path:object_id>/attachments/<int:attachment_id>/",
-                self.admin_site.admin_view(self.attachment_view),
-                name="feedback_response_attachment",
-            ),
-            *super().get_urls(),
-        ]
+    own_pages = (
+        Page(
+            "<path:object_id>/attachments/<int:attachment_id>/",
+            "attachment_view",
+            "feedback_response_attachment",
+        ),
+    )
 
     def attachment_view(
         self, request: HttpRequest, object_id: str, attachment_id: int
@@ -352,6 +349,7 @@ class InvitationAdmin(ProvinceScopedMixin, ToolPagesMixin, admin.ModelAdmin):
     ]
     list_select_related = ["round", "unit", "agency__unit"]
     search_fields = ["token", "batch", "psu"]
+    own_pages = (Page("generate/", "generate_view", "feedback_invitation_generate"),)
     readonly_fields = [
         "round",
         "unit",
@@ -382,16 +380,6 @@ class InvitationAdmin(ProvinceScopedMixin, ToolPagesMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self.has_manage_invitations_permission(request)
-
-    def get_urls(self) -> list[Any]:
-        urls = [
-            path(
-                "generate/",
-                self.admin_site.admin_view(self.generate_view),
-                name="feedback_invitation_generate",
-            ),
-        ]
-        return urls + super().get_urls()
 
     def add_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         return self.generate_view(request)

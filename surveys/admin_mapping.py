@@ -16,12 +16,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
-from django.views.decorators.http import require_POST
 
-from config.admin_mixins import ToolPagesMixin
+from config.admin_mixins import Page, ToolPagesMixin
 from surveys import mapping as series
 from surveys.models import QuestionnaireVersion, VersionMapping, VersionMappingRow
 
@@ -105,6 +104,10 @@ class VersionMappingAdmin(ToolPagesMixin, admin.ModelAdmin):
     fields = ["from_version", "to_version", "note"]
     inlines = [VersionMappingRowInline]
     change_form_template = "admin/surveys/versionmapping/change_form.html"
+    own_pages = (
+        Page("<int:pk>/upload/", "upload_view", "surveys_versionmapping_upload"),
+        Page("<int:pk>/fill/", "fill_view", "surveys_versionmapping_fill", post_only=True),
+    )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[VersionMapping]:
         return super().get_queryset(request).annotate(row_count=Count("rows"))
@@ -121,21 +124,6 @@ class VersionMappingAdmin(ToolPagesMixin, admin.ModelAdmin):
                 .order_by("questionnaire__code", "number")
             )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-    def get_urls(self) -> list[Any]:
-        return [
-            path(
-                "<int:pk>/upload/",
-                self.admin_site.admin_view(self.upload_view),
-                name="surveys_versionmapping_upload",
-            ),
-            path(
-                "<int:pk>/fill/",
-                self.admin_site.admin_view(require_POST(self.fill_view)),
-                name="surveys_versionmapping_fill",
-            ),
-            *super().get_urls(),
-        ]
 
     def _mapping(self, request: HttpRequest, pk: int) -> VersionMapping:
         mapping = get_object_or_404(

@@ -12,10 +12,10 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from config.admin_mixins import SuperuserDeletesMixin, ViewOnlyInline
+from config.admin_mixins import Page, SuperuserDeletesMixin, ToolPagesMixin, ViewOnlyInline
 from webhooks import services
 from webhooks.models import Delivery, DeliveryAttempt, EventType, Subscription
 
@@ -73,7 +73,7 @@ class SubscriptionForm(forms.ModelForm):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(StaffAdmin):
+class SubscriptionAdmin(ToolPagesMixin, StaffAdmin):
     form = SubscriptionForm
     list_display = ["url", "owner", "is_active", "consecutive_failures", "created_at"]
     list_filter = ["is_active"]
@@ -86,6 +86,7 @@ class SubscriptionAdmin(StaffAdmin):
         "disabled_reason",
     ]
     actions = ["send_test_events"]
+    own_pages = (Page("<int:pk>/send-test/", "send_test_view", "webhooks_subscription_send_test"),)
     change_form_template = "admin/webhooks/subscription/change_form.html"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -121,16 +122,6 @@ class SubscriptionAdmin(StaffAdmin):
                 )
                 % {"secret": obj.secret},
             )
-
-    def get_urls(self) -> list[Any]:
-        return [
-            path(
-                "<int:pk>/send-test/",
-                self.admin_site.admin_view(self.send_test_view),
-                name="webhooks_subscription_send_test",
-            ),
-            *super().get_urls(),
-        ]
 
     def send_test_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         if request.method != "POST":
