@@ -18,10 +18,12 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+
+from config.admin_mixins import Page, ToolPagesMixin
 
 CSV_HEADER = [
     "timestamp",
@@ -116,7 +118,7 @@ admin.site.unregister(LogEntry)
 
 
 @admin.register(LogEntry)
-class AuditEntryAdmin(AuditlogEntryAdmin):
+class AuditEntryAdmin(ToolPagesMixin, AuditlogEntryAdmin):
     """Who changed what, when, before and after."""
 
     list_display = ["created", "resource_url", "action", "msg_short", "user_url", "system"]
@@ -133,6 +135,7 @@ class AuditEntryAdmin(AuditlogEntryAdmin):
         (_("Changes"), {"fields": ["action", "msg"]}),
     ]
     actions = ["export_csv"]
+    own_pages = (Page("export.csv", "export_view", "auditlog_logentry_export"),)
     change_list_template = "admin/audit/change_list.html"
 
     # Superusers only, whatever permissions a staff account holds.
@@ -165,16 +168,6 @@ class AuditEntryAdmin(AuditlogEntryAdmin):
     @admin.action(description=_("Export the selected entries as CSV"))
     def export_csv(self, request: HttpRequest, queryset: QuerySet[LogEntry]) -> HttpResponse:
         return csv_response(queryset)
-
-    def get_urls(self) -> list[Any]:
-        return [
-            path(
-                "export.csv",
-                self.admin_site.admin_view(self.export_view),
-                name="auditlog_logentry_export",
-            ),
-            *super().get_urls(),
-        ]
 
     def export_view(self, request: HttpRequest) -> HttpResponse:
         """Every entry the changelist shows with the same filters and search, as CSV."""

@@ -5,7 +5,6 @@ Invitations are generated in batches ("Add" opens the generation form) and downl
 CSV; both need the permission ``feedback.manage_invitations``.
 """
 
-from functools import cache
 from typing import Any
 
 from django import forms
@@ -13,14 +12,13 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
-from django.template import engines
-from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
+from config.admin_mixins import Page, SuperuserDeletesMixin, ToolPagesMixin, ViewOnlyInline
 from config.links import public_base_url
 from feedback import (
     admin_paper,  # noqa: F401  (registers the paper-import admin)
@@ -45,12 +43,9 @@ MANAGE_INVITATIONS = "feedback.manage_invitations"
 # --- Responses ----------------------------------------------------------------------------
 
 
-class AnswerInline(admin.TabularInline):
+class AnswerInline(ViewOnlyInline):
     model = Answer
     fields = ["question", "value", "number", "code"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Answer]:
         return (
@@ -64,22 +59,13 @@ class AnswerInline(admin.TabularInline):
         # The answers are part of the response: whoever may view it sees them.
         return request.user.has_perm("feedback.view_response")
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class AttachmentInline(admin.TabularInline):
+class AttachmentInline(ViewOnlyInline):
     """Files sent with the response (ODK submissions), each a download link for staff who
     may view responses; the content itself never appears on a page."""
 
     model = ResponseAttachment
     fields = ["download", "content_type", "size", "received_at"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ResponseAttachment]:
         return super().get_queryset(request).defer("content")
@@ -94,12 +80,6 @@ class AttachmentInline(admin.TabularInline):
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.has_perm("feedback.view_response")
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class ReviewForm(forms.Form):
@@ -130,7 +110,7 @@ class ReviewForm(forms.Form):
 
 
 @admin.register(Response)
-class ResponseAdmin(ProvinceScopedMixin, admin.ModelAdmin):
+class ResponseAdmin(ProvinceScopedMixin, SuperuserDeletesMixin, ToolPagesMixin, admin.ModelAdmin):
     owner_path = "round__owner_unit"  # province staff: the raw responses of their own rounds
     list_display = ["receipt", "round", "unit", "channel", "submitted_at", "review_state"]
     list_filter = [
@@ -168,16 +148,13 @@ class ResponseAdmin(ProvinceScopedMixin, admin.ModelAdmin):
     ]
     readonly_fields = fields
     inlines = [AnswerInline, AttachmentInline]
-
-    def get_urls(self) -> list[Any]:
-        return [
-            path(
-                "<path:object_id>/attachments/<int:attachment_id>/",
-                self.admin_site.admin_view(self.attachment_view),
-                name="feedback_response_attachment",
-            ),
-            *super().get_urls(),
-        ]
+    own_pages = (
+        Page(
+            "<path:object_id>/attachments/<int:attachment_id>/",
+            "attachment_view",
+            "feedback_response_attachment",
+        ),
+    )
 
     def attachment_view(
         self, request: HttpRequest, object_id: str, attachment_id: int
@@ -227,24 +204,14 @@ class ResponseAdmin(ProvinceScopedMixin, admin.ModelAdmin):
                 messages.SUCCESS,
             )
             return None
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "form": form,
-            "title": _("Review responses"),
-            "responses": list(queryset.select_related("unit")),
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-        }
-        return TemplateResponse(request, "admin/feedback/response/review.html", context)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.is_superuser
+        return self.tool_page(
+            request,
+            "admin/feedback/response/review.html",
+            form=form,
+            title=_("Review responses"),
+            responses=list(queryset.select_related("unit")),
+            action_checkbox_name=admin.helpers.ACTION_CHECKBOX_NAME,
+        )
 
 
 def _content_disposition(name: str) -> str:
@@ -351,27 +318,6 @@ class GenerateInvitationsForm(forms.Form):
     )
 
 
-@cache
-def generate_template() -> Any:
-    return engines["django"].from_string(GENERATE_TEMPLATE)
-
-
-GENERATE_TEMPLATE = """{% extends "admin/base_site.html" %}{% load i18n %}
-{% block breadcrumbs %}<div class="breadcrumbs">
-<a href="{% url 'admin:index' %}">{% translate 'Home' %}</a>
-&rsaquo; <a href="{% url 'admin:app_list' app_label=opts.app_label %}">
-{{ opts.app_config.verbose_name }}</a>
-&rsaquo; <a href="{% url 'admin:feedback_invitation_changelist' %}">
-{{ opts.verbose_name_plural|capfirst }}</a>
-&rsaquo; {{ title }}</div>{% endblock %}
-{% block content %}<div id="content-main">
-<p>{{ intro }}</p>
-<form method="post" id="generate-invitations-form">{% csrf_token %}
-{{ form.non_field_errors }}<fieldset class="module aligned">{{ form.as_div }}</fieldset>
-<div class="submit-row"><input type="submit" class="default" value="{{ submit }}"></div>
-</form></div>{% endblock %}"""
-
-
 def csv_download(
     request: HttpRequest, queryset: QuerySet[Invitation], name: str
 ) -> StreamingHttpResponse:
@@ -382,7 +328,7 @@ def csv_download(
 
 
 @admin.register(Invitation)
-class InvitationAdmin(ProvinceScopedMixin, admin.ModelAdmin):
+class InvitationAdmin(ProvinceScopedMixin, ToolPagesMixin, admin.ModelAdmin):
     owner_path = "round__owner_unit"
     list_display = [
         "token",
@@ -403,6 +349,7 @@ class InvitationAdmin(ProvinceScopedMixin, admin.ModelAdmin):
     ]
     list_select_related = ["round", "unit", "agency__unit"]
     search_fields = ["token", "batch", "psu"]
+    own_pages = (Page("generate/", "generate_view", "feedback_invitation_generate"),)
     readonly_fields = [
         "round",
         "unit",
@@ -434,16 +381,6 @@ class InvitationAdmin(ProvinceScopedMixin, admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self.has_manage_invitations_permission(request)
 
-    def get_urls(self) -> list[Any]:
-        urls = [
-            path(
-                "generate/",
-                self.admin_site.admin_view(self.generate_view),
-                name="feedback_invitation_generate",
-            ),
-        ]
-        return urls + super().get_urls()
-
     def add_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         return self.generate_view(request)
 
@@ -456,9 +393,7 @@ class InvitationAdmin(ProvinceScopedMixin, admin.ModelAdmin):
         """Generate invitations and answer with their CSV; bad input shows form errors."""
         if not self.has_manage_invitations_permission(request):
             raise PermissionDenied
-        form = GenerateInvitationsForm(
-            request.POST if request.method == "POST" else None, user=request.user
-        )
+        form = self.posted_form(request, GenerateInvitationsForm, user=request.user)
         if form.is_valid():
             data = form.cleaned_data
             try:
@@ -478,15 +413,15 @@ class InvitationAdmin(ProvinceScopedMixin, admin.ModelAdmin):
                 name = slugify("-".join(["invitations", *filter(None, parts)]))
                 invitations = Invitation.objects.filter(pk__in=[i.pk for i in created])
                 return csv_download(request, invitations, name)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "form": form,
-            "title": _("Generate invitations"),
-            "intro": _(
+        return self.tool_page(
+            request,
+            "admin/tool_form.html",
+            form=form,
+            form_id="generate-invitations-form",
+            title=_("Generate invitations"),
+            intro=_(
                 "Generates single-use invitation links for one round and unit and downloads "
                 "them as a CSV file, to hand out by post or SMS."
             ),
-            "submit": _("Generate and download CSV"),
-        }
-        return TemplateResponse(request, generate_template(), context)
+            submit=_("Generate and download CSV"),
+        )

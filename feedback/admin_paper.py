@@ -102,19 +102,15 @@ class PaperImportAdmin(ProvinceScopedMixin, admin.ModelAdmin):
         return type(form.__name__, (form,), {"user": request.user})
 
     def changeform_view(
-        self,
-        request: HttpRequest,
-        object_id: str | None = None,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
+        self, request: HttpRequest, object_id: str | None = None, *args: Any, **kwargs: Any
     ) -> HttpResponse:
         if object_id is not None or request.method != "POST":
-            return super().changeform_view(request, object_id, form_url, extra_context)
+            return super().changeform_view(request, object_id, *args, **kwargs)
         # An upload: not in the admin's usual transaction, because the service commits the
         # import before queueing its task (a worker must find it) and deletes it again if
         # the broker is down.
         try:
-            return self._changeform_view(request, object_id, form_url, extra_context)
+            return self._changeform_view(request, object_id, *args, **kwargs)
         except BrokerUnavailable as problem:
             self.message_user(request, problem.detail, messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())

@@ -13,13 +13,22 @@ import secrets
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from surveys.models import Agency, Question, QuestionnaireVersion, Round, Unit
+from config.model_fields import account_reference, optional_key, two_languages
+from surveys.models import (
+    Agency,
+    DeskChecks,
+    Question,
+    QuestionnaireVersion,
+    Round,
+    Unit,
+    desk_constraints,
+    desk_fields,
+)
 
 # Crockford-like alphabet: no 0/O, 1/I/L, so a receipt read over the phone is unambiguous.
 RECEIPT_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -43,9 +52,7 @@ class Invitation(models.Model):
 
     round = models.ForeignKey(Round, on_delete=models.PROTECT, related_name="invitations")
     unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="invitations")
-    agency = models.ForeignKey(
-        Agency, on_delete=models.PROTECT, null=True, blank=True, related_name="invitations"
-    )
+    agency = optional_key(Agency, models.PROTECT, related_name="invitations")
     token = models.CharField(_("token"), max_length=64, unique=True, default=new_token)
     batch = models.CharField(_("batch"), max_length=64, blank=True, db_index=True)
     psu = models.CharField(
@@ -105,9 +112,7 @@ class Response(models.Model):
         QuestionnaireVersion, on_delete=models.PROTECT, related_name="responses"
     )
     unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="responses")
-    agency = models.ForeignKey(
-        Agency, on_delete=models.PROTECT, null=True, blank=True, related_name="responses"
-    )
+    agency = optional_key(Agency, models.PROTECT, related_name="responses")
     channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
     client_id = models.UUIDField(
         _("client id"),
@@ -146,17 +151,8 @@ class Response(models.Model):
         db_default="",
         help_text=_("Sampling stratum of the respondent; empty: the response's unit."),
     )
-    import_batch = models.ForeignKey(
-        "PaperImport", on_delete=models.PROTECT, null=True, blank=True, related_name="responses"
-    )
-    submitted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("submitted by (API or ODK account)"),
-    )
+    import_batch = optional_key("PaperImport", models.PROTECT, related_name="responses")
+    submitted_by = account_reference(_("submitted by (API or ODK account)"))
     paper_key = models.CharField(
         _("paper form key"),
         max_length=80,
@@ -191,15 +187,7 @@ class Response(models.Model):
     review_note = models.CharField(
         _("review note"), max_length=500, blank=True, default="", db_default="", editable=False
     )
-    reviewed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        editable=False,
-        related_name="+",
-        verbose_name=_("reviewed by"),
-    )
+    reviewed_by = account_reference(_("reviewed by"), editable=False)
     reviewed_at = models.DateTimeField(_("reviewed"), null=True, blank=True, editable=False)
 
     class Meta:
@@ -386,12 +374,8 @@ class ResponseDraft(models.Model):
     token = models.CharField(max_length=64, unique=True, default=new_token)
     round = models.ForeignKey(Round, on_delete=models.CASCADE, related_name="drafts")
     unit = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="drafts")
-    agency = models.ForeignKey(
-        Agency, on_delete=models.CASCADE, null=True, blank=True, related_name="drafts"
-    )
-    invitation = models.ForeignKey(
-        Invitation, on_delete=models.CASCADE, null=True, blank=True, related_name="drafts"
-    )
+    agency = optional_key(Agency, models.CASCADE, related_name="drafts")
+    invitation = optional_key(Invitation, models.CASCADE, related_name="drafts")
     client_id = models.UUIDField(default=None, null=True, blank=True)
     answers = models.JSONField(default=dict, blank=True)
     section = models.PositiveIntegerField(default=0)
@@ -419,13 +403,7 @@ class PaperImport(models.Model):
     round = models.ForeignKey(Round, on_delete=models.PROTECT, related_name="paper_imports")
     file_name = models.CharField(_("file name"), max_length=255)
     content = models.BinaryField(_("file content"), editable=False)
-    uploaded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        verbose_name=_("uploaded by"),
-    )
+    uploaded_by = account_reference(_("uploaded by"), related_name=None)
     late_entry = models.BooleanField(
         _("late entry"),
         default=False,
@@ -473,10 +451,8 @@ class PetitionCategory(models.Model):
     """A kind of petition (an Open311 service) with its handling deadline in working days."""
 
     code = models.CharField(_("code"), max_length=32, unique=True)
-    name_vi = models.CharField(_("name (Vietnamese)"), max_length=200)
-    name_en = models.CharField(_("name (English)"), max_length=200, blank=True)
-    description_vi = models.TextField(_("description (Vietnamese)"), blank=True)
-    description_en = models.TextField(_("description (English)"), blank=True)
+    name_vi, name_en = two_languages("name", 200)
+    description_vi, description_en = two_languages("description", blank=True)
     group = models.CharField(_("group"), max_length=100, blank=True)
     keywords = models.CharField(_("keywords"), max_length=200, blank=True)
     deadline_days = models.PositiveSmallIntegerField(
@@ -520,48 +496,20 @@ class CalendarDay(models.Model):
         return f"{self.day} {'+' if self.is_working_day else '-'} {self.name}"
 
 
-class PetitionStaff(models.Model):
+class PetitionStaff(DeskChecks, models.Model):
     """A staff account handling the petitions of one agency, or (no agency) of a whole unit."""
 
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.CASCADE,
-        related_name="petition_desks",
-        verbose_name=_("user"),
-    )
-    unit = models.ForeignKey(Unit, on_delete=models.CASCADE, verbose_name=_("unit"))
-    agency = models.ForeignKey(
-        Agency,
-        on_delete=models.CASCADE,
-        null=True,
-        blank=True,
-        verbose_name=_("agency"),
-        help_text=_("Empty: the account routes and handles every petition of the unit."),
+    user, unit, agency = desk_fields(
+        "petition_desks", _("Empty: the account routes and handles every petition of the unit.")
     )
 
     class Meta:
         verbose_name = _("petition handler")
         verbose_name_plural = _("petition handlers")
-        constraints = [
-            # Two partial indexes rather than NULLS NOT DISTINCT, which SQLite lacks.
-            models.UniqueConstraint(
-                fields=["user", "unit", "agency"],
-                condition=models.Q(agency__isnull=False),
-                name="petition_staff_unique_agency",
-            ),
-            models.UniqueConstraint(
-                fields=["user", "unit"],
-                condition=models.Q(agency__isnull=True),
-                name="petition_staff_unique_unit",
-            ),
-        ]
+        constraints = desk_constraints("petition_staff")
 
     def __str__(self) -> str:
         return f"{self.user_id} @ {self.agency_id or self.unit_id}"
-
-    def clean(self) -> None:
-        if self.agency_id and self.unit_id and self.agency.unit_id != self.unit_id:
-            raise ValidationError({"agency": _("Choose an agency of the unit.")})
 
 
 class Petition(models.Model):
@@ -590,9 +538,7 @@ class Petition(models.Model):
         PetitionCategory, on_delete=models.PROTECT, related_name="petitions"
     )
     unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="petitions")
-    agency = models.ForeignKey(
-        Agency, on_delete=models.PROTECT, null=True, blank=True, related_name="petitions"
-    )
+    agency = optional_key(Agency, models.PROTECT, related_name="petitions")
     description = models.TextField(_("description"))
     address = models.CharField(_("address or place"), max_length=255, blank=True)
     lat = models.DecimalField(_("latitude"), max_digits=9, decimal_places=6, null=True, blank=True)
@@ -606,25 +552,11 @@ class Petition(models.Model):
     channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
     client_id = models.UUIDField(_("client id"), unique=True, null=True, blank=True)
     request_digest = models.CharField(max_length=64, blank=True, editable=False)
-    submitted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("submitted by (API account)"),
-    )
+    submitted_by = account_reference(_("submitted by (API account)"))
     status = models.CharField(
         _("status"), max_length=12, choices=Status.choices, default=Status.RECEIVED
     )
-    assignee = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="petitions_assigned",
-        verbose_name=_("assignee"),
-    )
+    assignee = account_reference(_("assignee"), related_name="petitions_assigned")
     reply = models.TextField(_("public reply"), blank=True)
     rejection_reason = models.TextField(_("reason for rejection"), blank=True)
     submitted_at = models.DateTimeField(_("submitted"), default=timezone.now, db_index=True)
@@ -682,17 +614,8 @@ class PetitionEvent(models.Model):
     previous_status = models.CharField(
         _("previous status"), max_length=12, choices=Petition.Status.choices, blank=True
     )
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("by"),
-    )
-    agency = models.ForeignKey(
-        Agency, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
+    actor = account_reference(_("by"))
+    agency = optional_key(Agency, models.SET_NULL, related_name="+")
     note = models.TextField(_("internal note"), blank=True)
     at = models.DateTimeField(_("at"), default=timezone.now)
 

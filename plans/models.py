@@ -7,60 +7,30 @@ from __future__ import annotations
 import uuid
 from pathlib import PurePath
 
-from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from surveys.models import Agency, Round, Unit
+from config.model_fields import account_reference
+from surveys.models import Agency, DeskChecks, Round, Unit, desk_constraints, desk_fields
 
 
-class PlanStaff(models.Model):
+class PlanStaff(DeskChecks, models.Model):
     """A staff account acting on the plans of one agency, or (no agency) coordinating the
     plans of a whole unit (creating tasks needs ``plans.add_task`` as well)."""
 
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.CASCADE,
-        related_name="plan_desks",
-        verbose_name=_("user"),
-    )
-    unit = models.ForeignKey(Unit, on_delete=models.CASCADE, verbose_name=_("unit"))
-    agency = models.ForeignKey(
-        Agency,
-        on_delete=models.CASCADE,
-        null=True,
-        blank=True,
-        verbose_name=_("agency"),
-        help_text=_("Empty: the account coordinates the action plans of the whole unit."),
+    user, unit, agency = desk_fields(
+        "plan_desks", _("Empty: the account coordinates the action plans of the whole unit.")
     )
 
     class Meta:
         verbose_name = _("action plan staff")
         verbose_name_plural = _("action plan staff")
-        constraints = [
-            # Two partial indexes rather than NULLS NOT DISTINCT, which SQLite lacks.
-            models.UniqueConstraint(
-                fields=["user", "unit", "agency"],
-                condition=Q(agency__isnull=False),
-                name="plan_staff_unique_agency",
-            ),
-            models.UniqueConstraint(
-                fields=["user", "unit"],
-                condition=Q(agency__isnull=True),
-                name="plan_staff_unique_unit",
-            ),
-        ]
+        constraints = desk_constraints("plan_staff")
 
     def __str__(self) -> str:
         return f"{self.user} · {self.agency or self.unit}"
-
-    def clean(self) -> None:
-        from django.core.exceptions import ValidationError
-
-        if self.agency_id and self.unit_id and self.agency.unit_id != self.unit_id:
-            raise ValidationError({"agency": _("Choose an agency of the unit.")})
 
 
 class Task(models.Model):
@@ -96,22 +66,8 @@ class Task(models.Model):
         _("status"), max_length=16, choices=Status.choices, default=Status.PLANNED
     )
     drop_reason = models.TextField(_("reason for dropping"), blank=True)
-    owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="plan_tasks_owned",
-        verbose_name=_("owner"),
-    )
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("created by"),
-    )
+    owner = account_reference(_("owner"), related_name="plan_tasks_owned")
+    created_by = account_reference(_("created by"))
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -151,14 +107,7 @@ class TaskNote(models.Model):
     task = models.ForeignKey(
         Task, on_delete=models.CASCADE, related_name="notes", verbose_name=_("task")
     )
-    author = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("author"),
-    )
+    author = account_reference(_("author"))
     text = models.TextField(_("note"), blank=True)
     status_from = models.CharField(
         _("status before"), max_length=16, choices=Task.Status.choices, blank=True

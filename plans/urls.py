@@ -11,6 +11,13 @@ urlpatterns = [
     path("tasks/<int:task_id>/", views.task_detail, name="task"),
     path("notes/<int:note_id>/evidence/", views.evidence, name="evidence"),
     path("<str:round_code>/<str:unit_code>/", views.plan_page, name="plan"),
-    path("<str:round_code>/<str:unit_code>/plan.xlsx", views.plan_xlsx, name="plan-xlsx"),
-    path("<str:round_code>/<str:unit_code>/plan.pdf", views.plan_pdf, name="plan-pdf"),
+    *(
+        path(
+            f"<str:round_code>/<str:unit_code>/plan.{kind}",
+            views.plan_file,
+            {"kind": kind},
+            name=f"plan-{kind}",
+        )
+        for kind in views.PLAN_FILES
+    ),
 ]

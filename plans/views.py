@@ -70,25 +70,26 @@ def plan_page(request: HttpRequest, round_code: str, unit_code: str) -> HttpResp
     return render(request, "plans/plan.html", _plan(request, round_code, unit_code))
 
 
-@require_GET
-@signed_in
-def plan_xlsx(request: HttpRequest, round_code: str, unit_code: str) -> HttpResponse:
-    plan = _plan(request, round_code, unit_code)
-    return HttpResponse(
-        exports.plan_xlsx(plan),
-        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": _attachment(plan, "xlsx")},
-    )
+# The files a plan downloads as: how each is written, and its content type.
+PLAN_FILES = {
+    "xlsx": (
+        exports.plan_xlsx,
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ),
+    "pdf": (exports.plan_pdf, "application/pdf"),
+}
 
 
 @require_GET
 @signed_in
-def plan_pdf(request: HttpRequest, round_code: str, unit_code: str) -> HttpResponse:
+def plan_file(request: HttpRequest, round_code: str, unit_code: str, kind: str) -> HttpResponse:
+    """The plan as a file of ``kind`` (``PLAN_FILES``), to download."""
     plan = _plan(request, round_code, unit_code)
+    write, content_type = PLAN_FILES[kind]
     return HttpResponse(
-        exports.plan_pdf(plan),
-        content_type="application/pdf",
-        headers={"Content-Disposition": _attachment(plan, "pdf")},
+        write(plan),
+        content_type=content_type,
+        headers={"Content-Disposition": _attachment(plan, kind)},
     )
 
 

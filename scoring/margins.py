@@ -22,13 +22,13 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from audit.services import record_change
+from config.csv_upload import file_refused, uploaded_text
 from scoring.models import PopulationMargin
 from scoring.raking import DIMENSIONS, SEPARATOR
 from surveys.models import Choice, Round, Unit
 
 HEADER = ("unit", "dimension", "category", "population")
 MAX_BYTES = 5 * 1024 * 1024
-MAX_ERRORS = 50
 
 
 def margin_categories(*, version_id: int) -> dict[str, list[str]]:
@@ -54,23 +54,10 @@ def margin_categories(*, version_id: int) -> dict[str, list[str]]:
 def read_margins(*, survey_round: Round, data: bytes | str) -> list[PopulationMargin]:
     """The margins of a CSV file, unsaved; ValidationError ``{"file": [problems]}``."""
 
-    def fail(problems: list[str]) -> ValidationError:
-        if len(problems) > MAX_ERRORS:
-            more = len(problems) - MAX_ERRORS
-            problems = [*problems[:MAX_ERRORS], _("… and %(n)d more.") % {"n": more}]
-        return ValidationError({"file": problems})
-
-    if len(data) > MAX_BYTES:
-        raise fail([_("The file is larger than %(n)d MB.") % {"n": MAX_BYTES // 2**20}])
-    if isinstance(data, bytes):
-        try:
-            data = data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise fail([_("The file is not UTF-8 text.")]) from None
-    reader = csv.reader(io.StringIO(data.lstrip("\ufeff")))
+    reader = csv.reader(io.StringIO(uploaded_text(data, max_bytes=MAX_BYTES)))
     header = tuple(cell.strip().lower() for cell in next(reader, []))
     if header != HEADER:
-        raise fail(
+        raise file_refused(
             [
                 _("Row 1: the columns must be %(expected)s, not %(found)s.")
                 % {"expected": ",".join(HEADER), "found": ",".join(header) or "-"}
@@ -175,7 +162,7 @@ def read_margins(*, survey_round: Round, data: bytes | str) -> list[PopulationMa
                 % {"unit": unit, "dimension": dimension}
             )
     if problems:
-        raise fail(problems)
+        raise file_refused(problems)
     return margins
 
 

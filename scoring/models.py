@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from config.model_fields import optional_key
 from feedback.models import Response
 from surveys.models import Agency, Indicator, Round, Unit
 
@@ -83,12 +84,8 @@ class Score(models.Model):
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="scores")
     scope = models.CharField(_("scope"), max_length=16, choices=Scope.choices)
     indicator = models.ForeignKey(Indicator, on_delete=models.PROTECT, related_name="scores")
-    unit = models.ForeignKey(
-        Unit, on_delete=models.PROTECT, null=True, blank=True, related_name="scores"
-    )
-    agency = models.ForeignKey(
-        Agency, on_delete=models.PROTECT, null=True, blank=True, related_name="scores"
-    )
+    unit = optional_key(Unit, models.PROTECT, related_name="scores")
+    agency = optional_key(Agency, models.PROTECT, related_name="scores")
     value = models.FloatField(_("value"), null=True, blank=True)
     n = models.PositiveIntegerField(_("respondents"), default=0)
     valid = models.PositiveIntegerField(_("valid answers"), default=0)

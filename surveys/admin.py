@@ -19,14 +19,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Max, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
-from django.views.decorators.http import require_POST
 
+from config.admin_mixins import Page, ToolPagesMixin
 from surveys import scoping, services
 from surveys.models import (
     Agency,
@@ -332,16 +331,10 @@ class SavesOrExplainsMixin:
     why instead of getting a server error.
     """
 
-    def changeform_view(
-        self,
-        request: HttpRequest,
-        object_id: str | None = None,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
+    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
             with transaction.atomic():
-                return super().changeform_view(request, object_id, form_url, extra_context)  # type: ignore[misc]
+                return super().changeform_view(request, *args, **kwargs)  # type: ignore[misc]
         except IntegrityError as exc:
             logger.warning("Admin save refused by the database: %s", exc)
             self.message_user(  # type: ignore[attr-defined]
@@ -497,12 +490,13 @@ class PolicyGroupInline(ProvinceScopedMixin, FrozenInlineMixin, admin.TabularInl
 
 
 @admin.register(Questionnaire)
-class QuestionnaireAdmin(ProvinceScopedMixin, admin.ModelAdmin):
+class QuestionnaireAdmin(ProvinceScopedMixin, ToolPagesMixin, admin.ModelAdmin):
     owner_path = "owner_unit"
     list_display = ["code", "title_vi", "title_en", "version_count", "owner_unit"]
     list_select_related = ["owner_unit"]
     search_fields = ["code", "title_vi", "title_en"]
-    change_list_template = "admin/surveys/questionnaire/change_list.html"
+    change_list_template = "admin/surveys/change_list_with_tool.html"
+    own_pages = (Page("copy/", "copy_view", "surveys_questionnaire_copy"),)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         readonly = list(super().get_readonly_fields(request, obj))
@@ -513,19 +507,10 @@ class QuestionnaireAdmin(ProvinceScopedMixin, admin.ModelAdmin):
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):
         return owner_form(super().get_form(request, obj, change, **kwargs), request.user)
 
-    def get_urls(self) -> list[Any]:
-        return [
-            path(
-                "copy/",
-                self.admin_site.admin_view(self.copy_view),
-                name="surveys_questionnaire_copy",
-            ),
-            *super().get_urls(),
-        ]
-
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
-        extra_context = {**(extra_context or {}), "may_copy": self._may_copy(request)}
-        return super().changelist_view(request, extra_context)
+        copy = (reverse("admin:surveys_questionnaire_copy"), _("New questionnaire from a copy"))
+        tool_link = copy if self._may_copy(request) else None
+        return super().changelist_view(request, {**(extra_context or {}), "tool_link": tool_link})
 
     def _may_copy(self, request: HttpRequest) -> bool:
         return self.has_add_permission(request) and request.user.has_perm(
@@ -537,9 +522,7 @@ class QuestionnaireAdmin(ProvinceScopedMixin, admin.ModelAdmin):
         copies a published version (SIPAS by default)."""
         if not self._may_copy(request):
             raise PermissionDenied
-        form = CopyQuestionnaireForm(
-            request.POST if request.method == "POST" else None, user=request.user
-        )
+        form = self.posted_form(request, CopyQuestionnaireForm, user=request.user)
         if form.is_valid():
             data = form.cleaned_data
             owner = data.get("owner_unit")
@@ -558,13 +541,12 @@ class QuestionnaireAdmin(ProvinceScopedMixin, admin.ModelAdmin):
             return HttpResponseRedirect(
                 reverse("admin:surveys_questionnaireversion_change", args=[draft.pk])
             )
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "form": form,
-            "title": _("New questionnaire from a copy"),
-        }
-        return TemplateResponse(request, "admin/surveys/questionnaire/copy.html", context)
+        return self.tool_page(
+            request,
+            "admin/surveys/questionnaire/copy.html",
+            form=form,
+            title=_("New questionnaire from a copy"),
+        )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Questionnaire]:
         return super().get_queryset(request).annotate(version_count=Count("versions"))
@@ -575,7 +557,9 @@ class QuestionnaireAdmin(ProvinceScopedMixin, admin.ModelAdmin):
 
 
 @admin.register(QuestionnaireVersion)
-class QuestionnaireVersionAdmin(ProvinceScopedMixin, SavesOrExplainsMixin, admin.ModelAdmin):
+class QuestionnaireVersionAdmin(
+    ProvinceScopedMixin, SavesOrExplainsMixin, ToolPagesMixin, admin.ModelAdmin
+):
     owner_path = "questionnaire__owner_unit"
     list_display = ["__str__", "questionnaire", "number", "status", "published_at", "preview_link"]
     list_filter = ["status", ("questionnaire", ScopedRelatedFilter)]
@@ -589,7 +573,24 @@ class QuestionnaireVersionAdmin(ProvinceScopedMixin, SavesOrExplainsMixin, admin
     inlines = [SectionInline, PolicyGroupInline]
     actions = ["publish_selected", "retire_selected", "start_draft_from_selected"]
     change_form_template = "admin/surveys/questionnaireversion/change_form.html"
-    change_list_template = "admin/surveys/questionnaireversion/change_list.html"
+    change_list_template = "admin/surveys/change_list_with_tool.html"
+    own_pages = (
+        Page(
+            "<int:version_id>/new-draft/",
+            "new_draft_view",
+            "surveys_questionnaireversion_new_draft",
+            post_only=True,
+        ),
+        Page(
+            "<int:version_id>/publish/",
+            "publish_view",
+            "surveys_questionnaireversion_publish",
+            post_only=True,
+        ),
+        Page(
+            "import-xlsform/", "import_xlsform_view", "surveys_questionnaireversion_import_xlsform"
+        ),
+    )
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         if obj is not None and not obj.is_editable:
@@ -619,29 +620,10 @@ class QuestionnaireVersionAdmin(ProvinceScopedMixin, SavesOrExplainsMixin, admin
         if isinstance(formset, SectionFormSet):
             services.order_sections(version_id=form.instance.pk, section_ids=formset.planned_ids())
 
-    def get_urls(self) -> list[Any]:
-        urls = [
-            path(
-                "<int:version_id>/new-draft/",
-                self.admin_site.admin_view(require_POST(self.new_draft_view)),
-                name="surveys_questionnaireversion_new_draft",
-            ),
-            path(
-                "<int:version_id>/publish/",
-                self.admin_site.admin_view(require_POST(self.publish_view)),
-                name="surveys_questionnaireversion_publish",
-            ),
-            path(
-                "import-xlsform/",
-                self.admin_site.admin_view(self.import_xlsform_view),
-                name="surveys_questionnaireversion_import_xlsform",
-            ),
-        ]
-        return urls + super().get_urls()
-
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
-        extra_context = {**(extra_context or {}), "may_import_xlsform": self._may_import(request)}
-        return super().changelist_view(request, extra_context)
+        url = reverse("admin:surveys_questionnaireversion_import_xlsform")
+        tool_link = (url, _("Import an XLSForm")) if self._may_import(request) else None
+        return super().changelist_view(request, {**(extra_context or {}), "tool_link": tool_link})
 
     def _may_import(self, request: HttpRequest) -> bool:
         # An XLSForm makes a national questionnaire: national staff only.
@@ -699,15 +681,12 @@ class QuestionnaireVersionAdmin(ProvinceScopedMixin, SavesOrExplainsMixin, admin
                 return HttpResponseRedirect(
                     reverse("admin:surveys_questionnaireversion_change", args=[imported.version.pk])
                 )
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": _("Import an XLSForm"),
-            "form": form,
-            "problems": problems,
-        }
-        return TemplateResponse(
-            request, "admin/surveys/questionnaireversion/import_xlsform.html", context
+        return self.tool_page(
+            request,
+            "admin/surveys/questionnaireversion/import_xlsform.html",
+            title=_("Import an XLSForm"),
+            form=form,
+            problems=problems,
         )
 
     # Actions --------------------------------------------------------------------------

@@ -16,12 +16,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
-from django.views.decorators.http import require_POST
 
+from config.admin_mixins import Page, ToolPagesMixin
 from surveys import mapping as series
 from surveys.models import QuestionnaireVersion, VersionMapping, VersionMappingRow
 
@@ -98,13 +97,17 @@ class MappingUploadForm(forms.Form):
 
 
 @admin.register(VersionMapping)
-class VersionMappingAdmin(admin.ModelAdmin):
+class VersionMappingAdmin(ToolPagesMixin, admin.ModelAdmin):
     list_display = ["__str__", "from_version", "to_version", "row_count"]
     list_filter = ["from_version__questionnaire"]
     list_select_related = ["from_version__questionnaire", "to_version__questionnaire"]
     fields = ["from_version", "to_version", "note"]
     inlines = [VersionMappingRowInline]
     change_form_template = "admin/surveys/versionmapping/change_form.html"
+    own_pages = (
+        Page("<int:pk>/upload/", "upload_view", "surveys_versionmapping_upload"),
+        Page("<int:pk>/fill/", "fill_view", "surveys_versionmapping_fill", post_only=True),
+    )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[VersionMapping]:
         return super().get_queryset(request).annotate(row_count=Count("rows"))
@@ -121,21 +124,6 @@ class VersionMappingAdmin(admin.ModelAdmin):
                 .order_by("questionnaire__code", "number")
             )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-    def get_urls(self) -> list[Any]:
-        return [
-            path(
-                "<int:pk>/upload/",
-                self.admin_site.admin_view(self.upload_view),
-                name="surveys_versionmapping_upload",
-            ),
-            path(
-                "<int:pk>/fill/",
-                self.admin_site.admin_view(require_POST(self.fill_view)),
-                name="surveys_versionmapping_fill",
-            ),
-            *super().get_urls(),
-        ]
 
     def _mapping(self, request: HttpRequest, pk: int) -> VersionMapping:
         mapping = get_object_or_404(
@@ -156,42 +144,30 @@ class VersionMappingAdmin(admin.ModelAdmin):
             except ValidationError as error:
                 form.add_error(None, error)  # keyed by field: file
             else:
-                self.message_user(
-                    request,
-                    ngettext(
-                        "%(n)d row of the mapping stored.",
-                        "%(n)d rows of the mapping stored.",
-                        stored,
-                    )
-                    % {"n": stored},
-                    messages.SUCCESS,
+                done = ngettext(
+                    "%(n)d row of the mapping stored.", "%(n)d rows of the mapping stored.", stored
                 )
-                return HttpResponseRedirect(
-                    reverse("admin:surveys_versionmapping_change", args=[mapping.pk])
-                )
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "mapping": mapping,
-            "form": form,
-            "example": EXAMPLE_CSV,
-            "title": _("Load mapping rows from CSV"),
-        }
-        return TemplateResponse(request, "admin/surveys/versionmapping/upload.html", context)
+                return self._back_to(request, mapping, done % {"n": stored})
+        return self.tool_page(
+            request,
+            "admin/surveys/versionmapping/upload.html",
+            mapping=mapping,
+            form=form,
+            example=EXAMPLE_CSV,
+            title=_("Load mapping rows from CSV"),
+        )
 
     def fill_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         mapping = self._mapping(request, pk)
         added = series.fill_matching_rows(mapping=mapping)
-        self.message_user(
-            request,
-            ngettext(
-                "%(n)d row added for a matching code.",
-                "%(n)d rows added for matching codes.",
-                added,
-            )
-            % {"n": added},
-            messages.SUCCESS,
+        done = ngettext(
+            "%(n)d row added for a matching code.", "%(n)d rows added for matching codes.", added
         )
+        return self._back_to(request, mapping, done % {"n": added})
+
+    def _back_to(self, request: HttpRequest, mapping: VersionMapping, done: str) -> HttpResponse:
+        """Say what was done, back on the mapping's page."""
+        self.message_user(request, done, messages.SUCCESS)
         return HttpResponseRedirect(
             reverse("admin:surveys_versionmapping_change", args=[mapping.pk])
         )

@@ -31,11 +31,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.cache import cache
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils.translation import gettext as _
 
+from config.csv_upload import file_refused, uploaded_text
 from surveys.models import (
     Choice,
     Indicator,
@@ -47,7 +47,6 @@ from surveys.models import (
 
 HEADER = ("kind", "from_code", "to_code", "relation")
 MAX_BYTES = 2 * 1024 * 1024
-MAX_ERRORS = 50
 COMPARABLE = (VersionMappingRow.Relation.SAME, VersionMappingRow.Relation.REWORDED)
 Kind = VersionMappingRow.Kind
 Relation = VersionMappingRow.Relation
@@ -155,20 +154,18 @@ class MappingCheck:
     def row_errors(self, kind: str, from_code: str, to_code: str, relation: str) -> Errors:
         """Problems of one row, keyed by its field (kind, from_code, to_code, relation)."""
         errors: Errors = {}
-        if kind not in Kind.values:
-            _add(
-                errors,
-                "kind",
-                _("%(value)s is not a kind (expected %(expected)s).")
-                % {"value": kind or "-", "expected": ", ".join(Kind.values)},
-            )
-        if relation not in Relation.values:
-            _add(
-                errors,
+        for key, value, allowed, message in (
+            ("kind", kind, Kind.values, _("%(value)s is not a kind (expected %(expected)s).")),
+            (
                 "relation",
-                _("%(value)s is not a relation (expected %(expected)s).")
-                % {"value": relation or "-", "expected": ", ".join(Relation.values)},
-            )
+                relation,
+                Relation.values,
+                _("%(value)s is not a relation (expected %(expected)s)."),
+            ),
+        ):
+            if value not in allowed:
+                expected = ", ".join(allowed)
+                _add(errors, key, message % {"value": value or "-", "expected": expected})
         if errors:
             return errors
         what = _("question") if kind == Kind.QUESTION else _("indicator")
@@ -276,29 +273,17 @@ def read_mapping_csv(mapping: VersionMapping, data: bytes | str) -> list[Version
     ValidationError ``{"file": [problems]}``, each naming its row (the header is row 1) and
     column."""
 
-    def fail(problems: list[str]) -> ValidationError:
-        if len(problems) > MAX_ERRORS:
-            more = len(problems) - MAX_ERRORS
-            problems = [*problems[:MAX_ERRORS], _("… and %(n)d more.") % {"n": more}]
-        return ValidationError({"file": problems})
-
-    if len(data) > MAX_BYTES:
-        raise fail([_("The file is larger than %(n)d MB.") % {"n": MAX_BYTES // 2**20}])
-    if isinstance(data, bytes):
-        try:
-            data = data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise fail([_("The file is not UTF-8 text.")]) from None
+    data = uploaded_text(data, max_bytes=MAX_BYTES)
     if "\x00" in data:
-        raise fail([_("The file is not UTF-8 text.")])
+        raise file_refused([_("The file is not UTF-8 text.")])
     try:
-        reader = csv.reader(io.StringIO(data.lstrip("\ufeff")))
+        reader = csv.reader(io.StringIO(data))
         header = tuple(cell.strip().lower() for cell in next(reader, []))
         lines: list[tuple[int, list[str]]] = [(reader.line_num, fields) for fields in reader]
     except csv.Error as exc:
-        raise fail([_("The file is not valid CSV: %(error)s") % {"error": exc}]) from None
+        raise file_refused([_("The file is not valid CSV: %(error)s") % {"error": exc}]) from None
     if header != HEADER:
-        raise fail(
+        raise file_refused(
             [
                 _("Row 1: the columns must be %(expected)s, not %(found)s.")
                 % {"expected": ",".join(HEADER), "found": ",".join(header) or "-"}
@@ -328,7 +313,7 @@ def read_mapping_csv(mapping: VersionMapping, data: bytes | str) -> list[Version
                     % {"row": numbers[index], "field": column, "message": message}
                 )
     if problems:
-        raise fail(problems)
+        raise file_refused(problems)
     return [
         VersionMappingRow(mapping=mapping, kind=k, from_code=a, to_code=b, relation=r)
         for k, a, b, r in rows

@@ -19,6 +19,8 @@ from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
+from config.model_fields import optional_key, two_languages
+
 code_validator = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
     _("Use letters, digits, '_', '.' or '-', starting with a letter or digit."),
@@ -33,6 +35,16 @@ def localized(obj: Any, field: str) -> str:
     """The ``<field>_<language>`` value for the active language, falling back to Vietnamese."""
     language = (translation.get_language() or "vi")[:2]
     return getattr(obj, f"{field}_{language}", "") or getattr(obj, f"{field}_vi", "")
+
+
+class CodeAndText:
+    """Shown as its code and its text named ``SHOWN_TEXT`` (``name``, ``title`` or ``label``)
+    in the active language."""
+
+    SHOWN_TEXT = "name"
+
+    def __str__(self) -> str:
+        return f"{self.code} {localized(self, self.SHOWN_TEXT)}"  # type: ignore[attr-defined]
 
 
 # --- Survey frame -------------------------------------------------------------------------
@@ -144,8 +156,7 @@ class Agency(models.Model):
             "(e.g. 01-TTPVHCC)."
         ),
     )
-    name_vi = models.CharField(_("name (Vietnamese)"), max_length=200)
-    name_en = models.CharField(_("name (English)"), max_length=200, blank=True)
+    name_vi, name_en = two_languages("name", 200)
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.OTHER)
 
     class Meta:
@@ -166,15 +177,11 @@ class Questionnaire(models.Model):
     """A family of questionnaire versions (e.g. ``sipas``)."""
 
     code = models.CharField(_("code"), max_length=32, unique=True, validators=[code_validator])
-    title_vi = models.CharField(_("title (Vietnamese)"), max_length=200)
-    title_en = models.CharField(_("title (English)"), max_length=200, blank=True)
-    description_vi = models.TextField(_("description (Vietnamese)"), blank=True)
-    description_en = models.TextField(_("description (English)"), blank=True)
-    owner_unit = models.ForeignKey(
+    title_vi, title_en = two_languages("title", 200)
+    description_vi, description_en = two_languages("description", blank=True)
+    owner_unit = optional_key(
         Unit,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
+        models.PROTECT,
         related_name="own_questionnaires",
         verbose_name=_("owner province"),
         help_text=_("Empty: a national questionnaire. Set: the province's own questionnaire."),
@@ -210,13 +217,8 @@ class QuestionnaireVersion(models.Model):
     status = models.CharField(
         _("status"), max_length=16, choices=Status.choices, default=Status.DRAFT
     )
-    based_on = models.ForeignKey(
-        "self",
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="drafts",
-        verbose_name=_("based on"),
+    based_on = optional_key(
+        "self", models.SET_NULL, related_name="drafts", verbose_name=_("based on")
     )
     source_digest = models.CharField(
         _("source digest"),
@@ -282,6 +284,37 @@ class QuestionnaireVersion(models.Model):
         return self.status == self.Status.DRAFT
 
 
+def version_key(related_name: str, **kwargs: Any) -> models.ForeignKey:
+    """The version a piece of content belongs to (deleted with it)."""
+    return models.ForeignKey(
+        QuestionnaireVersion,
+        on_delete=models.CASCADE,
+        related_name=related_name,
+        verbose_name=_("version"),
+        **kwargs,
+    )
+
+
+def content_code() -> models.CharField:
+    """The code of a section, question, choice, indicator or policy group."""
+    return models.CharField(_("code"), max_length=32, validators=[code_validator])
+
+
+def content_position() -> models.PositiveIntegerField:
+    """The place of a piece of content among its siblings."""
+    return models.PositiveIntegerField(_("position"), default=0)
+
+
+def answer_values(verbose_name: str, help_text: str) -> models.JSONField:
+    """A list of answer values (a display condition's, the satisfied ones), empty by default."""
+    return models.JSONField(verbose_name, default=list, blank=True, help_text=help_text)
+
+
+def code_unique_in(parent: str, model: str) -> models.UniqueConstraint:
+    """A code names one ``model`` row within its ``parent`` (version or question)."""
+    return models.UniqueConstraint(fields=[parent, "code"], name=f"{model}_code_unique_in_{parent}")
+
+
 class VersionContent(models.Model):
     """Base for models that belong to a version: frozen unless the version is a draft."""
 
@@ -322,35 +355,22 @@ class VersionContent(models.Model):
             )
 
 
-class PolicyGroup(VersionContent):
+class PolicyGroup(CodeAndText, VersionContent):
     """A policy group the questionnaire asks about (e.g. health care), for breakdowns."""
 
-    version = models.ForeignKey(
-        QuestionnaireVersion,
-        on_delete=models.CASCADE,
-        related_name="policy_groups",
-        verbose_name=_("version"),
-    )
-    code = models.CharField(_("code"), max_length=32, validators=[code_validator])
-    position = models.PositiveIntegerField(_("position"), default=0)
-    name_vi = models.CharField(_("name (Vietnamese)"), max_length=200)
-    name_en = models.CharField(_("name (English)"), max_length=200, blank=True)
+    version = version_key("policy_groups")
+    code = content_code()
+    position = content_position()
+    name_vi, name_en = two_languages("name", 200)
 
     class Meta:
         ordering = ["version", "position", "code"]
         verbose_name = _("policy group")
         verbose_name_plural = _("policy groups")
-        constraints = [
-            models.UniqueConstraint(
-                fields=["version", "code"], name="policy_group_code_unique_in_version"
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.code} {localized(self, 'name')}"
+        constraints = [code_unique_in("version", "policy_group")]
 
 
-class Indicator(VersionContent):
+class Indicator(CodeAndText, VersionContent):
     """A node of the version's indicator tree (index, field, element/content, item).
 
     Questions name the item they feed (``Question.indicator``); the aggregation rule of
@@ -369,38 +389,20 @@ class Indicator(VersionContent):
         POOLED = "pooled", _("pooled over all answers")
         SHARE = "share", _("share of satisfied answers (item)")
 
-    version = models.ForeignKey(
-        QuestionnaireVersion,
-        on_delete=models.CASCADE,
-        related_name="indicators",
-        verbose_name=_("version"),
-    )
-    code = models.CharField(_("code"), max_length=32, validators=[code_validator])
-    parent = models.ForeignKey(
-        "self",
-        on_delete=models.CASCADE,
-        null=True,
-        blank=True,
-        related_name="children",
-        verbose_name=_("parent"),
-    )
+    version = version_key("indicators")
+    code = content_code()
+    parent = optional_key("self", models.CASCADE, related_name="children", verbose_name=_("parent"))
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
-    position = models.PositiveIntegerField(_("position"), default=0)
-    name_vi = models.CharField(_("name (Vietnamese)"), max_length=300)
-    name_en = models.CharField(_("name (English)"), max_length=300, blank=True)
+    position = content_position()
+    name_vi, name_en = two_languages("name", 300)
     aggregation = models.CharField(
         _("aggregation"), max_length=16, choices=Aggregation.choices, default=Aggregation.MEAN
     )
     weight = models.FloatField(
         _("weight"), default=1.0, help_text=_("Used by a parent with a weighted mean.")
     )
-    policy_group = models.ForeignKey(
-        PolicyGroup,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="indicators",
-        verbose_name=_("policy group"),
+    policy_group = optional_key(
+        PolicyGroup, models.SET_NULL, related_name="indicators", verbose_name=_("policy group")
     )
 
     class Meta:
@@ -408,16 +410,11 @@ class Indicator(VersionContent):
         verbose_name = _("indicator")
         verbose_name_plural = _("indicators")
         constraints = [
-            models.UniqueConstraint(
-                fields=["version", "code"], name="indicator_code_unique_in_version"
-            ),
+            code_unique_in("version", "indicator"),
             models.CheckConstraint(
                 condition=Q(weight__gte=0), name="indicator_weight_not_negative"
             ),
         ]
-
-    def __str__(self) -> str:
-        return f"{self.code} {localized(self, 'name')}"
 
     def clean(self) -> None:
         errors: dict[str, list[str]] = {}
@@ -441,34 +438,22 @@ class Indicator(VersionContent):
             raise ValidationError(errors)
 
 
-class Section(VersionContent):
+class Section(CodeAndText, VersionContent):
     """A section of a questionnaire version, shown as one step of the form."""
 
-    version = models.ForeignKey(
-        QuestionnaireVersion,
-        on_delete=models.CASCADE,
-        related_name="sections",
-        verbose_name=_("version"),
-    )
-    code = models.CharField(_("code"), max_length=32, validators=[code_validator])
-    position = models.PositiveIntegerField(_("position"), default=0)
-    title_vi = models.CharField(_("title (Vietnamese)"), max_length=300)
-    title_en = models.CharField(_("title (English)"), max_length=300, blank=True)
-    intro_vi = models.TextField(_("introduction (Vietnamese)"), blank=True)
-    intro_en = models.TextField(_("introduction (English)"), blank=True)
+    SHOWN_TEXT = "title"
+
+    version = version_key("sections")
+    code = content_code()
+    position = content_position()
+    title_vi, title_en = two_languages("title", 300)
+    intro_vi, intro_en = two_languages("intro", blank=True)
 
     class Meta:
         ordering = ["version", "position", "id"]
         verbose_name = _("section")
         verbose_name_plural = _("sections")
-        constraints = [
-            models.UniqueConstraint(
-                fields=["version", "code"], name="section_code_unique_in_version"
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.code} {localized(self, 'title')}"
+        constraints = [code_unique_in("version", "section")]
 
 
 class Question(VersionContent):
@@ -491,24 +476,16 @@ class Question(VersionContent):
     CHOICE_TYPES = frozenset({Type.SCALE, Type.SINGLE, Type.MULTIPLE})
     TEXT_TYPES = frozenset({Type.TEXT, Type.LONGTEXT})
 
-    version = models.ForeignKey(
-        QuestionnaireVersion,
-        on_delete=models.CASCADE,
-        related_name="questions",
-        editable=False,
-        verbose_name=_("version"),
-    )
+    version = version_key("questions", editable=False)
     section = models.ForeignKey(
         Section, on_delete=models.CASCADE, related_name="questions", verbose_name=_("section")
     )
-    code = models.CharField(_("code"), max_length=32, validators=[code_validator])
-    position = models.PositiveIntegerField(_("position"), default=0)
+    code = content_code()
+    position = content_position()
     type = models.CharField(_("type"), max_length=16, choices=Type.choices)
     required = models.BooleanField(_("required"), default=False)
-    label_vi = models.TextField(_("label (Vietnamese)"))
-    label_en = models.TextField(_("label (English)"), blank=True)
-    help_vi = models.TextField(_("help text (Vietnamese)"), blank=True)
-    help_en = models.TextField(_("help text (English)"), blank=True)
+    label_vi, label_en = two_languages("label")
+    help_vi, help_en = two_languages("help", blank=True)
     min_value = models.DecimalField(
         _("minimum"),
         max_digits=14,
@@ -528,33 +505,20 @@ class Question(VersionContent):
     max_length = models.PositiveIntegerField(
         _("maximum length"), null=True, blank=True, help_text=_("For text answers.")
     )
-    show_if_question = models.ForeignKey(
+    show_if_question = optional_key(
         "self",
-        on_delete=models.RESTRICT,
-        null=True,
-        blank=True,
+        models.RESTRICT,
         related_name="dependent_questions",
         verbose_name=_("show only if the answer to"),
     )
-    show_if_values = models.JSONField(
-        _("is one of"),
-        default=list,
-        blank=True,
-        help_text=_('Answer values, e.g. [true] or ["yes", "maybe"] or [4, 5].'),
+    show_if_values = answer_values(
+        _("is one of"), _('Answer values, e.g. [true] or ["yes", "maybe"] or [4, 5].')
     )
-    indicator = models.ForeignKey(
-        Indicator,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="questions",
-        verbose_name=_("feeds indicator"),
+    indicator = optional_key(
+        Indicator, models.SET_NULL, related_name="questions", verbose_name=_("feeds indicator")
     )
-    satisfied_values = models.JSONField(
-        _("satisfied values"),
-        default=list,
-        blank=True,
-        help_text=_("Answer values that count as satisfied, e.g. [4, 5]."),
+    satisfied_values = answer_values(
+        _("satisfied values"), _("Answer values that count as satisfied, e.g. [4, 5].")
     )
     excluded_from_indices = models.BooleanField(
         _("excluded from indices"),
@@ -575,9 +539,7 @@ class Question(VersionContent):
         verbose_name = _("question")
         verbose_name_plural = _("questions")
         constraints = [
-            models.UniqueConstraint(
-                fields=["version", "code"], name="question_code_unique_in_version"
-            ),
+            code_unique_in("version", "question"),
             models.CheckConstraint(
                 condition=Q(min_value__isnull=True)
                 | Q(max_value__isnull=True)
@@ -621,29 +583,23 @@ class Question(VersionContent):
             raise ValidationError(errors)
 
 
-class Choice(VersionContent):
+class Choice(CodeAndText, VersionContent):
     """An answer option of a scale, single- or multiple-choice question."""
+
+    SHOWN_TEXT = "label"
 
     question = models.ForeignKey(
         Question, on_delete=models.CASCADE, related_name="choices", verbose_name=_("question")
     )
-    code = models.CharField(_("code"), max_length=32, validators=[code_validator])
-    position = models.PositiveIntegerField(_("position"), default=0)
-    label_vi = models.CharField(_("label (Vietnamese)"), max_length=300)
-    label_en = models.CharField(_("label (English)"), max_length=300, blank=True)
+    code = content_code()
+    position = content_position()
+    label_vi, label_en = two_languages("label", 300)
 
     class Meta:
         ordering = ["question", "position", "id"]
         verbose_name = _("choice")
         verbose_name_plural = _("choices")
-        constraints = [
-            models.UniqueConstraint(
-                fields=["question", "code"], name="choice_code_unique_in_question"
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.code} {localized(self, 'label')}"
+        constraints = [code_unique_in("question", "choice")]
 
     def owning_version_id(self) -> int | None:
         return (
@@ -657,12 +613,11 @@ class Choice(VersionContent):
         return localized(self, "label")
 
 
-class Round(models.Model):
+class Round(CodeAndText, models.Model):
     """A survey round: a period, open and close times, units covered, the version used."""
 
     code = models.CharField(_("code"), max_length=32, unique=True, validators=[code_validator])
-    name_vi = models.CharField(_("name (Vietnamese)"), max_length=200)
-    name_en = models.CharField(_("name (English)"), max_length=200, blank=True)
+    name_vi, name_en = two_languages("name", 200)
     period_start = models.DateField(_("period start"), help_text=_("Services used from…"))
     period_end = models.DateField(_("period end"), help_text=_("…until"))
     opens_at = models.DateTimeField(_("opens"))
@@ -675,11 +630,9 @@ class Round(models.Model):
         limit_choices_to={"status": QuestionnaireVersion.Status.PUBLISHED},
     )
     units = models.ManyToManyField(Unit, related_name="rounds", verbose_name=_("units covered"))
-    owner_unit = models.ForeignKey(
+    owner_unit = optional_key(
         Unit,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
+        models.PROTECT,
         related_name="local_rounds",
         verbose_name=_("owner province"),
         help_text=_(
@@ -746,9 +699,6 @@ class Round(models.Model):
             ),
         ]
 
-    def __str__(self) -> str:
-        return f"{self.code} {localized(self, 'name')}"
-
     def clean(self) -> None:
         errors: dict[str, list[str]] = {}
         if self.opens_at and self.closes_at and self.closes_at <= self.opens_at:
@@ -786,6 +736,50 @@ class Round(models.Model):
 
 def local_round_units_message() -> str:
     return str(_("A local round covers only its owner province."))
+
+
+# --- Staff desks: one agency of a unit, or (no agency) the whole unit ---------------------
+
+
+def desk_fields(
+    related_name: str, agency_help: str
+) -> tuple[models.ForeignKey, models.ForeignKey, models.ForeignKey]:
+    """The ``user``, ``unit`` and ``agency`` of a staff desk (petitions, action plans)."""
+    return (
+        models.ForeignKey(
+            settings.AUTH_USER_MODEL,
+            on_delete=models.CASCADE,
+            related_name=related_name,
+            verbose_name=_("user"),
+        ),
+        models.ForeignKey(Unit, on_delete=models.CASCADE, verbose_name=_("unit")),
+        optional_key(Agency, models.CASCADE, verbose_name=_("agency"), help_text=agency_help),
+    )
+
+
+def desk_constraints(prefix: str) -> list[models.UniqueConstraint]:
+    """A user has one desk per agency, and one for the whole unit."""
+    # Two partial indexes rather than NULLS NOT DISTINCT, which SQLite lacks.
+    return [
+        models.UniqueConstraint(
+            fields=["user", "unit", "agency"],
+            condition=Q(agency__isnull=False),
+            name=f"{prefix}_unique_agency",
+        ),
+        models.UniqueConstraint(
+            fields=["user", "unit"],
+            condition=Q(agency__isnull=True),
+            name=f"{prefix}_unique_unit",
+        ),
+    ]
+
+
+class DeskChecks:
+    """``clean()`` of a staff desk: its agency belongs to its unit."""
+
+    def clean(self) -> None:
+        if self.agency_id and self.unit_id and self.agency.unit_id != self.unit_id:  # type: ignore[attr-defined]
+            raise ValidationError({"agency": _("Choose an agency of the unit.")})
 
 
 class ProvinceStaff(models.Model):
@@ -834,11 +828,9 @@ class StratumPopulation(models.Model):
             "for the responses that carry none."
         ),
     )
-    unit = models.ForeignKey(
+    unit = optional_key(
         Unit,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
+        models.PROTECT,
         related_name="stratum_populations",
         help_text=_("The unit whose responses carry no stratum."),
     )

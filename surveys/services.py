@@ -4,17 +4,17 @@ put a draft's sections, questions or choices in order (positions 1..n, no gaps).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Case, Max, QuerySet, Value, When
+from django.db.models import Case, Max, Model, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from surveys.models import (
     Choice,
     Indicator,
-    PolicyGroup,
     PublishedVersionImmutable,
     Question,
     Questionnaire,
@@ -160,34 +160,30 @@ def copy_questionnaire(
     return draft
 
 
+def _copy_of[ModelT: Model](content: ModelT, **links: Any) -> ModelT:
+    """An unsaved copy of ``content``: its own values (codes, texts, positions, rules), with
+    ``links`` (the draft's version, section, question, group or indicator) for its relations."""
+    values = {
+        f.attname: getattr(content, f.attname)
+        for f in content._meta.concrete_fields
+        if not f.is_relation and not f.primary_key
+    }
+    return type(content)(**values, **links)
+
+
 def _copy_content(source: QuestionnaireVersion, draft: QuestionnaireVersion) -> None:
     """Copy the sections, questions, choices, policy groups and indicators of ``source``
     into ``draft``, re-pointing parents, display conditions and indicator tags."""
-    groups = {
-        g.pk: PolicyGroup.objects.create(
-            version=draft,
-            code=g.code,
-            position=g.position,
-            name_vi=g.name_vi,
-            name_en=g.name_en,
-        )
-        for g in source.policy_groups.all()
-    }
+    groups = {g.pk: _copy_of(g, version=draft) for g in source.policy_groups.all()}
+    for group in groups.values():
+        group.save()
 
     indicators: dict[int, Indicator] = {}
     parents: dict[int, int | None] = {}
     for ind in source.indicators.order_by("id"):
         parents[ind.pk] = ind.parent_id
-        indicators[ind.pk] = Indicator(
-            version=draft,
-            code=ind.code,
-            kind=ind.kind,
-            position=ind.position,
-            name_vi=ind.name_vi,
-            name_en=ind.name_en,
-            aggregation=ind.aggregation,
-            weight=ind.weight,
-            policy_group=groups.get(ind.policy_group_id),
+        indicators[ind.pk] = _copy_of(
+            ind, version=draft, policy_group=groups.get(ind.policy_group_id)
         )
     Indicator.objects.bulk_create(indicators.values())
     for old_pk, parent_pk in parents.items():
@@ -197,54 +193,19 @@ def _copy_content(source: QuestionnaireVersion, draft: QuestionnaireVersion) -> 
         [i for old, i in indicators.items() if parents[old] is not None], ["parent"]
     )
 
-    sections = {
-        s.pk: Section.objects.create(
-            version=draft,
-            code=s.code,
-            position=s.position,
-            title_vi=s.title_vi,
-            title_en=s.title_en,
-            intro_vi=s.intro_vi,
-            intro_en=s.intro_en,
-        )
-        for s in source.sections.all()
-    }
+    sections = {s.pk: _copy_of(s, version=draft) for s in source.sections.all()}
+    for section in sections.values():
+        section.save()
 
     copied: dict[int, Question] = {}
     conditions: dict[int, int] = {}
     for q in source.questions.prefetch_related("choices").order_by("id"):
-        copy = Question.objects.create(
-            section=sections[q.section_id],
-            code=q.code,
-            position=q.position,
-            type=q.type,
-            required=q.required,
-            label_vi=q.label_vi,
-            label_en=q.label_en,
-            help_vi=q.help_vi,
-            help_en=q.help_en,
-            min_value=q.min_value,
-            max_value=q.max_value,
-            max_length=q.max_length,
-            show_if_values=q.show_if_values,
-            indicator=indicators.get(q.indicator_id),
-            satisfied_values=q.satisfied_values,
-            excluded_from_indices=q.excluded_from_indices,
-            personal_data=q.personal_data,
-        )
+        copy = _copy_of(q, section=sections[q.section_id], indicator=indicators.get(q.indicator_id))
+        copy.save()
         copied[q.pk] = copy
         if q.show_if_question_id is not None:
             conditions[q.pk] = q.show_if_question_id
-        Choice.objects.bulk_create(
-            Choice(
-                question=copy,
-                code=c.code,
-                position=c.position,
-                label_vi=c.label_vi,
-                label_en=c.label_en,
-            )
-            for c in q.choices.all()
-        )
+        Choice.objects.bulk_create(_copy_of(c, question=copy) for c in q.choices.all())
     for old_pk, condition_pk in conditions.items():
         copied[old_pk].show_if_question = copied[condition_pk]
     Question.objects.bulk_update([copied[pk] for pk in conditions], ["show_if_question"])

@@ -67,6 +67,11 @@ def value_is_possible(question: Question, value: Any, choice_codes: set[str]) ->
             return isinstance(value, str)
 
 
+def impossible_values(question: Question, values: list[Any], choice_codes: set[str]) -> list[Any]:
+    """The ``values`` that no answer to ``question`` could be."""
+    return [v for v in values if not value_is_possible(question, v, choice_codes)]
+
+
 def question_errors(question: Question, *, check_order: bool = True) -> Errors:
     """Problems of one question on its own and against the stored earlier questions.
 
@@ -311,24 +316,14 @@ def version_errors(version: QuestionnaireVersion) -> Errors:
         if question.show_if_question_id is not None and isinstance(question.show_if_values, list):
             condition = by_pk.get(question.show_if_question_id)
             if condition is not None:
-                cond_codes = choices[condition.pk]
-                for value in question.show_if_values:
-                    if not value_is_possible(condition, value, cond_codes):
-                        _add(
-                            errors,
-                            field,
-                            _("The condition value %(value)r is not a possible answer to %(code)s.")
-                            % {"value": value, "code": condition.code},
-                        )
+                values = question.show_if_values
+                message = _("The condition value %(value)r is not a possible answer to %(code)s.")
+                for value in impossible_values(condition, values, choices[condition.pk]):
+                    _add(errors, field, message % {"value": value, "code": condition.code})
         if isinstance(question.satisfied_values, list):
-            for value in question.satisfied_values:
-                if not value_is_possible(question, value, codes):
-                    _add(
-                        errors,
-                        field,
-                        _("The satisfied value %(value)r is not a possible answer.")
-                        % {"value": value},
-                    )
+            message = _("The satisfied value %(value)r is not a possible answer.")
+            for value in impossible_values(question, question.satisfied_values, codes):
+                _add(errors, field, message % {"value": value})
 
     items_without_questions = version.indicators.filter(
         kind="item", questions__isnull=True

@@ -12,9 +12,10 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from config.admin_mixins import Page, SuperuserDeletesMixin, ToolPagesMixin, ViewOnlyInline
 from webhooks import services
 from webhooks.models import Delivery, DeliveryAttempt, EventType, Subscription
 
@@ -72,7 +73,7 @@ class SubscriptionForm(forms.ModelForm):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(StaffAdmin):
+class SubscriptionAdmin(ToolPagesMixin, StaffAdmin):
     form = SubscriptionForm
     list_display = ["url", "owner", "is_active", "consecutive_failures", "created_at"]
     list_filter = ["is_active"]
@@ -85,6 +86,7 @@ class SubscriptionAdmin(StaffAdmin):
         "disabled_reason",
     ]
     actions = ["send_test_events"]
+    own_pages = (Page("<int:pk>/send-test/", "send_test_view", "webhooks_subscription_send_test"),)
     change_form_template = "admin/webhooks/subscription/change_form.html"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -121,16 +123,6 @@ class SubscriptionAdmin(StaffAdmin):
                 % {"secret": obj.secret},
             )
 
-    def get_urls(self) -> list[Any]:
-        return [
-            path(
-                "<int:pk>/send-test/",
-                self.admin_site.admin_view(self.send_test_view),
-                name="webhooks_subscription_send_test",
-            ),
-            *super().get_urls(),
-        ]
-
     def send_test_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
@@ -154,25 +146,16 @@ class SubscriptionAdmin(StaffAdmin):
             self._send_test(request, subscription)
 
 
-class AttemptInline(admin.TabularInline):
+class AttemptInline(ViewOnlyInline):
     model = DeliveryAttempt
     fields = ["number", "at", "status_code", "duration_ms", "succeeded", "error"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.is_active and request.user.is_staff
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(Delivery)
-class DeliveryAdmin(StaffAdmin):
+class DeliveryAdmin(SuperuserDeletesMixin, StaffAdmin):
     """The delivery log: read only."""
 
     list_display = [
@@ -205,12 +188,3 @@ class DeliveryAdmin(StaffAdmin):
     @admin.display(description=_("event"))
     def event_type(self, obj: Delivery) -> str:
         return obj.event.type
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.is_superuser

@@ -136,9 +136,12 @@ class SectionSchema(serializers.Serializer):
     questions = QuestionSchema(many=True)
 
 
-class VersionSchema(serializers.Serializer):
+class RoundVersionSchema(serializers.Serializer):
     questionnaire = serializers.CharField()
     number = serializers.IntegerField()
+
+
+class VersionSchema(RoundVersionSchema):
     label = serializers.CharField(allow_blank=True)
     status = serializers.CharField()
 
@@ -152,11 +155,6 @@ class QuestionnaireSchema(serializers.Serializer):
 class PeriodSchema(serializers.Serializer):
     start = serializers.DateField()
     end = serializers.DateField()
-
-
-class RoundVersionSchema(serializers.Serializer):
-    questionnaire = serializers.CharField()
-    number = serializers.IntegerField()
 
 
 class RoundUnitSchema(serializers.Serializer):

@@ -37,6 +37,29 @@ SIPAS_PERSONAL_DATA = "sipas_personal_data"  # yes: asks for personal data
 SIPAS_LABEL = "sipas_label"  # the version's label
 SIPAS_TITLE_EN = "sipas_title_en"  # the questionnaire's English title
 
+# The untranslated columns of each sheet, in the order the export writes them (the import
+# reads them in any order); the translated ones (``label::…``) are added by each side.
+SURVEY_RULE_COLUMNS = (
+    "required",
+    "relevant",
+    "constraint",
+    "appearance",
+    SIPAS_TYPE,
+    SIPAS_INDICATOR,
+    SIPAS_SATISFIED,
+    SIPAS_EXCLUDED,
+    SIPAS_PERSONAL_DATA,
+)
+SETTINGS_COLUMNS = (
+    "form_id",
+    "form_title",
+    "version",
+    "default_language",
+    SIPAS_LABEL,
+    SIPAS_TITLE_EN,
+)
+INDICATORS_COLUMNS = ("code", "parent", "kind", "aggregation", "weight", "policy_group")
+
 WHOLE_NUMBER = re.compile(r"-?[0-9]+")  # ASCII digits only: "²".isdigit() is true
 YES, NO = "yes", "no"
 YESNO_LIST = "sipas_yes_no"

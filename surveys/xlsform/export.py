@@ -24,10 +24,12 @@ from surveys.xlsform.common import (
     CHOICES,
     DEFAULT_LANGUAGE,
     INDICATORS,
+    INDICATORS_COLUMNS,
     LANGUAGES,
     NO,
     POLICY_GROUPS,
     SETTINGS,
+    SETTINGS_COLUMNS,
     SIPAS_EXCLUDED,
     SIPAS_INDICATOR,
     SIPAS_LABEL,
@@ -36,6 +38,7 @@ from surveys.xlsform.common import (
     SIPAS_TITLE_EN,
     SIPAS_TYPE,
     SURVEY,
+    SURVEY_RULE_COLUMNS,
     YES,
     YESNO_LABELS,
     YESNO_LIST,
@@ -52,41 +55,17 @@ SURVEY_COLUMNS = [
     "name",
     *(translated("label", lang) for lang in LANGUAGES),
     *(translated("hint", lang) for lang in LANGUAGES),
-    "required",
-    "relevant",
-    "constraint",
-    "appearance",
-    SIPAS_TYPE,
-    SIPAS_INDICATOR,
-    SIPAS_SATISFIED,
-    SIPAS_EXCLUDED,
-    SIPAS_PERSONAL_DATA,
+    *SURVEY_RULE_COLUMNS,
 ]
 CHOICES_COLUMNS = ["list_name", "name", *(translated("label", lang) for lang in LANGUAGES)]
-SETTINGS_COLUMNS = [
-    "form_id",
-    "form_title",
-    "version",
-    "default_language",
-    SIPAS_LABEL,
-    SIPAS_TITLE_EN,
-]
-INDICATORS_COLUMNS = [
-    "code",
-    "parent",
-    "kind",
-    "aggregation",
-    "weight",
-    "policy_group",
-    *(translated("label", lang) for lang in LANGUAGES),
-]
+INDICATORS_SHEET_COLUMNS = [*INDICATORS_COLUMNS, *(translated("label", lang) for lang in LANGUAGES)]
 POLICY_GROUPS_COLUMNS = ["code", *(translated("label", lang) for lang in LANGUAGES)]
 
 SHEET_COLUMNS = {
     SURVEY: SURVEY_COLUMNS,
     CHOICES: CHOICES_COLUMNS,
-    SETTINGS: SETTINGS_COLUMNS,
-    INDICATORS: INDICATORS_COLUMNS,
+    SETTINGS: list(SETTINGS_COLUMNS),
+    INDICATORS: INDICATORS_SHEET_COLUMNS,
     POLICY_GROUPS: POLICY_GROUPS_COLUMNS,
 }
 

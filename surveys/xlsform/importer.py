@@ -40,8 +40,10 @@ from surveys.validation import version_errors
 from surveys.xlsform.common import (
     CHOICES,
     INDICATORS,
+    INDICATORS_COLUMNS,
     POLICY_GROUPS,
     SETTINGS,
+    SETTINGS_COLUMNS,
     SIPAS_EXCLUDED,
     SIPAS_INDICATOR,
     SIPAS_LABEL,
@@ -50,6 +52,7 @@ from surveys.xlsform.common import (
     SIPAS_TITLE_EN,
     SIPAS_TYPE,
     SURVEY,
+    SURVEY_RULE_COLUMNS,
     WHOLE_NUMBER,
     code_of,
     value_of,
@@ -67,31 +70,10 @@ MAX_TEXT_LENGTH = 100_000
 
 # constraint_message and required_message are read and not kept: our messages are our own.
 SURVEY_TRANSLATABLE = frozenset({"label", "hint", "constraint_message", "required_message"})
-SURVEY_COLUMNS = {
-    "type",
-    "name",
-    "required",
-    "relevant",
-    "constraint",
-    "appearance",
-    SIPAS_TYPE,
-    SIPAS_INDICATOR,
-    SIPAS_SATISFIED,
-    SIPAS_EXCLUDED,
-    SIPAS_PERSONAL_DATA,
-}
+SURVEY_COLUMNS = {"type", "name", *SURVEY_RULE_COLUMNS}
 CHOICES_COLUMNS = {"list_name", "name"}
-SETTINGS_COLUMNS = {
-    "form_id",
-    "id_string",
-    "form_title",
-    "title",
-    "version",
-    "default_language",
-    SIPAS_LABEL,
-    SIPAS_TITLE_EN,
-}
-INDICATORS_COLUMNS = {"code", "parent", "kind", "aggregation", "weight", "policy_group"}
+# pyxform's older names of the settings columns are read too.
+SETTINGS_ALIASES = {*SETTINGS_COLUMNS, "id_string", "title"}
 POLICY_GROUPS_COLUMNS = {"code"}
 # Display hints of selects that change nothing in what is answered: accepted, not kept.
 IGNORED_SELECT_APPEARANCES = {
@@ -275,7 +257,7 @@ def _settings(sheet: Sheet | None, parse: Parse) -> dict[str, str]:
     if sheet is None:
         parse.add(SETTINGS, None, None, _("The settings sheet is missing (it names the form_id)."))
         return {}
-    keys = _columns(sheet, SETTINGS_COLUMNS, parse, frozenset())
+    keys = _columns(sheet, SETTINGS_ALIASES, parse, frozenset())
     names = Columns(keys)
     rows = _rows(sheet, keys)
     if not rows:
@@ -385,7 +367,7 @@ def _indicators(
     """The indicator tree (roots with nested ``children``), or ``None`` without the sheet."""
     if sheet is None:
         return None
-    keys = _columns(sheet, INDICATORS_COLUMNS, parse)
+    keys = _columns(sheet, set(INDICATORS_COLUMNS), parse)
     names = Columns(keys)
     group_codes = {g["code"] for g in groups}
     nodes: dict[str, dict[str, Any]] = {}
