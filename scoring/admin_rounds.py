@@ -32,7 +32,7 @@ START_RUNS = "scoring.add_run"
 def start_recompute(request: HttpRequest, round_code: str) -> Run:
     """Start (or join) the round's run and queue its task, which computes and publishes
     it, and say so; ``BrokerUnavailable`` (nothing started) if the task cannot be queued."""
-    run, created = services.start_and_queue_run(round_code=round_code)
+    run, created = services.request_recompute(round_code=round_code)
     if created:
         message = _("Run %(id)s of round %(round)s started.")
     else:
