@@ -5,7 +5,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from feedback.demo import DEFAULT_ICC, generate_demo_responses
+from demo.responses import DEFAULT_ICC, generate_demo_responses
 
 
 class Command(BaseCommand):
