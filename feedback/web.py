@@ -202,21 +202,10 @@ def _invitation_used(request: HttpRequest) -> HttpResponse:
 
 
 def _render_section(
-    request: HttpRequest,
-    draft: ResponseDraft,
-    sections: list[Section],
-    section: Section,
-    answers: dict[str, Any],
-    errors: dict[str, list[str]] | None = None,
-    status: int = 200,
+    request: HttpRequest, draft: ResponseDraft, *args: Any, **kwargs: Any
 ) -> HttpResponse:
-    page = steps.section_page(sections, section, answers, errors)
-    return render(
-        request,
-        "feedback/section.html",
-        {**page, "draft": draft, "honeypot": HONEYPOT_FIELD},
-        status=status,
-    )
+    """A section of the citizen's draft (``steps.render_section``'s arguments after it)."""
+    return steps.render_section(request, "feedback/section.html", *args, draft=draft, **kwargs)
 
 
 def _open_draft(request: HttpRequest, token: str) -> tuple[ResponseDraft | None, HttpResponse]:
@@ -272,7 +261,7 @@ def draft_step(request: HttpRequest, token: str) -> HttpResponse:
     match step.outcome:
         case steps.Outcome.SHOW:
             return _render_section(
-                request, draft, sections, step.section, step.shown, step.errors, step.status
+                request, draft, sections, step.section, step.shown, step.errors, status=step.status
             )
         case steps.Outcome.SAVED:
             return redirect("feedback:draft_saved", token=draft.token)
