@@ -39,24 +39,15 @@ import http.client
 import os
 import pstats
 import re
-import secrets
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 from urllib.parse import urlsplit
 
-from benchdb import (  # bench/ is on sys.path when run as a script
-    free_port,
-    manage,
-    recreate_database,
-    start_gunicorn,
-    stop,
-)
+import benchdb  # bench/ is on sys.path when run as a script
 
-ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/bench_api"
 ROUND = "sipas-2022"
 URLS = {
@@ -96,18 +87,11 @@ def ensure_wrk() -> None:
 
 
 def server_env(database_url: str, redis_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DJANGO_SETTINGS_MODULE")}
-    env |= {
+    env = benchdb.bench_env(database_url) | {
         "DJANGO_SETTINGS_MODULE": "bench.api_settings",
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "false",
-        "DEBUG": "false",
         "CONN_MAX_AGE": "60",  # persistent connections, as any production deployment
         "RESULTS_ANON_RATE": "1000000000/minute",  # the throttle runs but never refuses
         "NUM_PROXIES": "1",  # X-Forwarded-For names the client (the new-client run)
-        "LOG_LEVEL": "WARNING",
     }
     if redis_url:
         env |= {"REDIS_URL": redis_url, "CACHE_KEY_PREFIX": "bench-api"}
@@ -156,11 +140,7 @@ def wrk(
 
 def profile_requests(env: dict[str, str], count: int) -> None:
     """cProfile of ``count`` requests of each endpoint through Django in this process."""
-    os.environ.update(env)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    benchdb.setup_django(env)
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -227,12 +207,12 @@ def main() -> None:
         "local memory": server_env(args.database_url, ""),
     }
     print(f"database {urlsplit(args.database_url).path.lstrip('/')}: drop, create, migrate, load")
-    recreate_database(args.database_url)
+    benchdb.recreate_database(args.database_url)
     env = envs["local memory"]
-    manage(env, "migrate", "--noinput", "-v", "0")
-    manage(env, "load_sipas")
-    manage(env, "generate_demo_data", "--round", ROUND, "--responses", str(args.responses))
-    manage(env, "recompute_scores", "--round", ROUND)
+    benchdb.manage(env, "migrate", "--noinput", "-v", "0")
+    benchdb.manage(env, "load_sipas")
+    benchdb.manage(env, "generate_demo_data", "--round", ROUND, "--responses", str(args.responses))
+    benchdb.manage(env, "recompute_scores", "--round", ROUND)
 
     started: dict[str, subprocess.Popen] = {}
     servers: dict[str, int] = {}
@@ -241,8 +221,8 @@ def main() -> None:
         script.flush()
         try:
             for cache, cache_env in envs.items():
-                port = free_port()
-                started[cache] = start_gunicorn(
+                port = benchdb.free_port()
+                started[cache] = benchdb.start_gunicorn(
                     cache_env,
                     port,
                     args.workers,
@@ -258,7 +238,7 @@ def main() -> None:
             runs, ratios = measure(servers, args, script.name)
         finally:
             for server in started.values():
-                stop(server)
+                benchdb.stop(server)
 
     print(
         f"{args.responses:,} responses in {ROUND} (63 provinces), published; gunicorn "

@@ -56,6 +56,15 @@ def manage(env: dict[str, str], *args: str, timeout: float = 6 * 3600) -> None:
     )
 
 
+def setup_django(env: dict[str, str]) -> None:
+    """Django set up in this process with ``env`` (a profile, or a service timed directly)."""
+    os.environ.update(env)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

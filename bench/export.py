@@ -59,21 +59,14 @@ import tempfile
 import threading
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+import benchdb  # bench/ is on sys.path when run as a script
 import psycopg
-from benchdb import (  # bench/ is on sys.path when run as a script
-    bench_env,
-    free_port,
-    manage,
-    recreate_database,
-    start_gunicorn,
-    stop,
-)
 
-ROOT = Path(__file__).resolve().parent.parent
 ROUND = "sipas-2022"
 
 BASELINE_SQL = """
@@ -172,7 +165,7 @@ def staff_token(env: dict[str, str]) -> str:
     )
     done = subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", code],
-        cwd=ROOT,
+        cwd=benchdb.ROOT,
         env=env,
         check=True,
         capture_output=True,
@@ -203,6 +196,24 @@ def xlsx_cell(value: object) -> object:
     return value
 
 
+WIDE_NAMES = ["id", "round", "unit", "submitted_at", "channel", "weight", "stratum", "psu"]
+
+
+def wide_rows(database_url: str) -> Iterator[list[object]]:
+    """The header (``WIDE_NAMES`` and the question codes), then one row per response with
+    its cells as the export writes them: plain psycopg, a server-side cursor."""
+    with psycopg.connect(database_url) as conn:
+        codes = [c for (c,) in conn.execute(WIDE_CODES_SQL, {"round": ROUND})]
+        yield [*WIDE_NAMES, *codes]
+        with conn.cursor(name="wide") as cursor:
+            cursor.itersize = 2000
+            cursor.execute(WIDE_SQL, {"round": ROUND})
+            for *fields, answers in cursor:
+                answers = answers or {}
+                fields[3] = fields[3].astimezone(ZONE).replace(tzinfo=None)
+                yield [*fields, *(xlsx_cell(answers.get(code)) for code in codes)]
+
+
 def time_xlsx_baseline(database_url: str) -> tuple[float, int]:
     """Plain psycopg rows written by an openpyxl write-only workbook to a temporary file."""
     from openpyxl import Workbook
@@ -210,17 +221,8 @@ def time_xlsx_baseline(database_url: str) -> tuple[float, int]:
     started = time.perf_counter()
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("responses")
-    with psycopg.connect(database_url) as conn:
-        codes = [c for (c,) in conn.execute(WIDE_CODES_SQL, {"round": ROUND})]
-        sheet.append(["id", "round", "unit", "submitted_at", "channel", "weight", "stratum",
-                      "psu", *codes])  # fmt: skip
-        with conn.cursor(name="wide") as cursor:
-            cursor.itersize = 2000
-            cursor.execute(WIDE_SQL, {"round": ROUND})
-            for *fields, answers in cursor:
-                answers = answers or {}
-                fields[3] = fields[3].astimezone(ZONE).replace(tzinfo=None)
-                sheet.append([*fields, *(xlsx_cell(answers.get(code)) for code in codes)])
+    for row in wide_rows(database_url):
+        sheet.append(row)
     with tempfile.TemporaryFile() as handle:
         workbook.save(handle)
         size = handle.tell()
@@ -235,20 +237,13 @@ def time_frame_baseline(database_url: str, file_format: str) -> tuple[float, int
     import pyreadstat
 
     started = time.perf_counter()
-    with psycopg.connect(database_url) as conn:
-        codes = [c for (c,) in conn.execute(WIDE_CODES_SQL, {"round": ROUND})]
-        names = ["id", "round", "unit", "submitted_at", "channel", "weight", "stratum", "psu"]
-        columns: dict[str, list[object]] = {name: [] for name in [*names, *codes]}
-        with conn.cursor(name="wide") as cursor:
-            cursor.itersize = 2000
-            cursor.execute(WIDE_SQL, {"round": ROUND})
-            for *fields, answers in cursor:
-                answers = answers or {}
-                fields[3] = fields[3].astimezone(ZONE).replace(tzinfo=None)
-                for name, value in zip(names, fields, strict=True):
-                    columns[name].append(value)
-                for code in codes:
-                    columns[code].append(xlsx_cell(answers.get(code)))
+    rows = wide_rows(database_url)
+    header = next(rows)
+    columns: dict[str, list[object]] = {name: [] for name in header}
+    cells = [columns[name] for name in header]
+    for row in rows:
+        for column, value in zip(cells, row, strict=True):
+            column.append(value)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"baseline.{file_format}"
         if file_format == "parquet":
@@ -357,17 +352,17 @@ def main() -> None:
     database_url = args.database_url or (
         f"postgres://postgres@127.0.0.1:5432/bench_export_{args.responses}"
     )
-    env = bench_env(database_url)
+    env = benchdb.bench_env(database_url)
     name = urlsplit(database_url).path.lstrip("/")
     if args.reuse and held_responses(database_url) == args.responses:
         print(f"database {name}: reused with its {args.responses:,} responses")
-        manage(env, "migrate", "--noinput", "-v", "0")
+        benchdb.manage(env, "migrate", "--noinput", "-v", "0")
     else:
         print(f"database {name}: drop, create, migrate, load_sipas, {generated:,} responses")
-        recreate_database(database_url)
-        manage(env, "migrate", "--noinput", "-v", "0")
-        manage(env, "load_sipas")
-        manage(env, "generate_demo_data", "--round", ROUND, "--responses", str(generated),
+        benchdb.recreate_database(database_url)
+        benchdb.manage(env, "migrate", "--noinput", "-v", "0")
+        benchdb.manage(env, "load_sipas")
+        benchdb.manage(env, "generate_demo_data", "--round", ROUND, "--responses", str(generated),
                "--seed", str(args.seed))  # fmt: skip
         if args.responses > generated:
             started = time.perf_counter()
@@ -386,8 +381,10 @@ def main() -> None:
     file = f"responses.{args.format}"
     url = f"/api/v1/rounds/{ROUND}/{file}"
 
-    port = free_port()
-    server = start_gunicorn(env, port, workers=1, timeout=1800)  # a sync worker's whole download
+    port = benchdb.free_port()
+    server = benchdb.start_gunicorn(
+        env, port, workers=1, timeout=1800
+    )  # a sync worker's whole download
     try:
         pid = worker_pid(server)
         rss_start = status_kib(pid, "VmRSS")
@@ -414,7 +411,7 @@ def main() -> None:
                   f"worker RSS peak {peak / 1024:.1f} MiB (sampled)")  # fmt: skip
         hwm = status_kib(pid, "VmHWM")
     finally:
-        stop(server)
+        benchdb.stop(server)
     baseline, export = min(baselines), min(exports)
     print(f"N={args.responses:,} responses, {answers:,} answers, database {db_size}")
     print(f"baseline ({BASELINES[args.format]}): {baseline:.2f} s; "

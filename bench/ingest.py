@@ -25,7 +25,6 @@ import cProfile
 import hashlib
 import http.client
 import json
-import os
 import pstats
 import secrets
 import sys
@@ -34,22 +33,13 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import benchdb  # bench/ is on sys.path when run as a script
 import psycopg
-from benchdb import (  # bench/ is on sys.path when run as a script
-    bench_env,
-    free_port,
-    manage,
-    recreate_database,
-    start_gunicorn,
-    stop,
-)
 from psycopg.types.json import Jsonb
 
-ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/bench_ingest"
 ROUND = "demo"
 URL_PATH = "/api/v1/responses/"
@@ -71,7 +61,7 @@ def answers_40() -> dict[str, Any]:
 
 
 def server_env(database_url: str) -> dict[str, str]:
-    return bench_env(database_url) | {
+    return benchdb.bench_env(database_url) | {
         "CONN_MAX_AGE": "60",  # persistent connections, as any production deployment
         "RESPONSE_SUBMIT_RATE": "1000000/s",  # the throttle runs but never refuses
     }
@@ -216,11 +206,7 @@ def stored(database_url: str) -> tuple[int, int]:
 
 def profile_requests(env: dict[str, str], bodies: list[bytes]) -> None:
     """cProfile of the requests through Django in this process, then one request's queries."""
-    os.environ.update(env)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    benchdb.setup_django(env)
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -270,9 +256,9 @@ def main() -> None:
 
     env = server_env(args.database_url)
     print(f"database {urlsplit(args.database_url).path.lstrip('/')}: drop, create, migrate, load")
-    recreate_database(args.database_url)
-    manage(env, "migrate", "--noinput", "-v", "0")
-    manage(env, "load_sipas")
+    benchdb.recreate_database(args.database_url)
+    benchdb.manage(env, "migrate", "--noinput", "-v", "0")
+    benchdb.manage(env, "load_sipas")
     with psycopg.connect(args.database_url) as conn:
         units = [
             code
@@ -283,8 +269,8 @@ def main() -> None:
             )
         ]
 
-    port = free_port()
-    server = start_gunicorn(env, port, args.workers)
+    port = benchdb.free_port()
+    server = benchdb.start_gunicorn(env, port, args.workers)
     try:
         warmup = api_bodies(4 * args.workers, units)
         run_concurrently(warmup, min(args.clients, len(warmup)), post_all(port))
@@ -292,7 +278,7 @@ def main() -> None:
         bodies = api_bodies(args.responses, units)
         api_seconds = run_concurrently(bodies, args.clients, post_all(port))
     finally:
-        stop(server)
+        benchdb.stop(server)
     after = stored(args.database_url)
     assert after[0] - before[0] == args.responses, (before, after)
     assert after[1] - before[1] == 40 * args.responses, (before, after)

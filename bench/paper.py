@@ -36,16 +36,17 @@ import json
 import os
 import random
 import secrets
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
-from benchdb import manage, recreate_database  # bench/ is on sys.path when run as a script
+from benchdb import (
+    manage,
+    recreate_database,
+    setup_django,
+)  # bench/ is on sys.path when run as a script
 
-ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/bench_paper"
 ROUND = "demo"
 UNIT = "19"
@@ -173,11 +174,7 @@ def main() -> None:
     }
     manage(env, "migrate", "--noinput", "-v", "0")
     manage(env, "load_sipas")
-    os.environ.update(env)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    setup_django(env)
     from django.utils import timezone
 
     from feedback.models import Answer, Response

@@ -35,12 +35,9 @@ BUFFERS) of the recompute's slowest statements. The last line printed is
 from __future__ import annotations
 
 import argparse
-import os
 import resource
-import sys
 import time
 import tracemalloc
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -49,9 +46,9 @@ from benchdb import (  # bench/ is on sys.path when run as a script
     bench_env,
     manage,
     recreate_database,
+    setup_django,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/bench_recompute"
 ROUND = "sipas-2022"
 VILLAGE_SIZE = 31  # respondents per village (PSU), as in SIPAS 2024's samples
@@ -176,11 +173,7 @@ def main() -> None:
         size = conn.execute("SELECT pg_size_pretty(pg_database_size(current_database()))")
         db_size = size.fetchone()[0]
 
-    os.environ.update(env)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    setup_django(env)
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 

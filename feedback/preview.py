@@ -19,7 +19,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from config.abuse import HONEYPOT_FIELD
 from config.input_guard import checks_own_input, form_problems
 from feedback import steps
 from feedback.validation import clean_answers
@@ -35,19 +34,12 @@ def _state_key(version: QuestionnaireVersion) -> str:
 
 
 def _render_section(
-    request: HttpRequest,
-    version: QuestionnaireVersion,
-    sections: list[Section],
-    section: Section,
-    answers: dict[str, Any],
-    errors: dict[str, list[str]] | None = None,
-    *,
-    status: int = 200,
-    notice: str = "",
+    request: HttpRequest, version: QuestionnaireVersion, *args: Any, notice: str = "", **kwargs: Any
 ) -> HttpResponse:
-    page = steps.section_page(sections, section, answers, errors)
-    context = {**page, "version": version, "notice": notice, "honeypot": HONEYPOT_FIELD}
-    return render(request, "feedback/preview_section.html", context, status=status)
+    """A section of the previewed version (``steps.render_section``'s arguments after it)."""
+    return steps.render_section(
+        request, "feedback/preview_section.html", *args, version=version, notice=notice, **kwargs
+    )
 
 
 def _answer_text(question: Question, value: Any) -> str:
@@ -96,12 +88,10 @@ def version_preview(request: HttpRequest, version_id: int) -> HttpResponse:
 
     sections = list(version_sections(version_id=version.pk))
     state = request.session.get(key) or {"answers": {}, "section": 0}
-    known = {q.code for q in steps.all_questions(sections)}
-    # A draft may have lost a question since the last page: its answer goes too.
-    answers = {c: v for c, v in state["answers"].items() if c in known}
+    answers = steps.known_answers(sections, state["answers"])
     index = state["section"]
     if request.method == "GET" and (code := request.GET.get("section")):
-        index = next((i for i, s in enumerate(sections) if s.code == code), index)
+        index = steps.section_index(sections, code, index)
     section = steps.section_to_show(sections, answers, index)
     if section is None:
         return render(

@@ -20,7 +20,7 @@ answers calls it in the same transaction:
   computed from the answers it has just stored (``masks``, the same rule), in the same
   message, reading no answer back;
 - ``feedback.paper.services.store_forms`` (paper forms stored with COPY);
-- ``feedback.demo`` (generated demo responses, per chunk; their deletion);
+- ``demo.responses`` (generated demo responses, per chunk; their deletion);
 - the migration that created the table, and ``manage.py rebuild_response_records``.
 
 A published version is frozen (``surveys.models``), so its layout and satisfied sets never

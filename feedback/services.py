@@ -46,6 +46,47 @@ class Submission:
     answers_stored: int
 
 
+@dataclass(frozen=True)
+class _Sent:
+    """What a submission sends besides its round, unit, agency, design and answers."""
+
+    channel: str
+    client_id: uuid.UUID | None
+    digest: str
+    weight: float
+    import_batch_id: int | None
+    account_id: int | None
+    now: Any
+
+    def response(
+        self,
+        survey_round: Round,
+        unit: Unit,
+        *,
+        agency: Agency | None,
+        psu: str,
+        stratum: str,
+        invitation: Invitation | None = None,
+    ) -> Response:
+        """The response to store, not saved yet."""
+        return Response(
+            round=survey_round,
+            version=survey_round.version,
+            unit=unit,
+            agency=agency,
+            channel=self.channel,
+            client_id=self.client_id,
+            request_digest=self.digest,
+            invitation=invitation,
+            submitted_at=self.now,
+            weight=self.weight,
+            psu=psu,
+            stratum=stratum,
+            import_batch_id=self.import_batch_id,
+            submitted_by_id=self.account_id,
+        )
+
+
 def request_digest(
     *,
     round_code: str,
@@ -133,15 +174,9 @@ def _submit_as_last_read(
     unit_code: str,
     agency_code: str,
     answers: dict[str, Any],
-    channel: str,
-    client_id: uuid.UUID | None,
-    digest: str,
-    weight: float,
-    import_batch_id: int | None,
-    account_id: int | None,
     psu: str,
     stratum: str,
-    now: Any,
+    sent: _Sent,
 ) -> Submission | None:
     """Store a submission without an invitation in one round trip, or ``None`` for
     ``submit_response``'s full path, which then decides everything as if this had not run.
@@ -162,8 +197,8 @@ def _submit_as_last_read(
     assert survey_round is not None and unit is not None
     if design_field_problems(psu=psu, stratum=stratum) or not storable_codes(agency=agency_code):
         return None
-    if channel != Response.Channel.PAPER and (
-        not survey_round.is_open(now) or not survey_round.allow_open_link
+    if sent.channel != Response.Channel.PAPER and (
+        not survey_round.is_open(sent.now) or not survey_round.allow_open_link
     ):
         return None
     try:
@@ -173,21 +208,7 @@ def _submit_as_last_read(
     cleaned, errors = clean_answers(round_questions(survey_round), answers)
     if errors:
         return None
-    response = Response(
-        round=survey_round,
-        version=survey_round.version,
-        unit=unit,
-        agency=agency,
-        channel=channel,
-        client_id=client_id,
-        request_digest=digest,
-        submitted_at=now,
-        weight=weight,
-        psu=psu,
-        stratum=stratum,
-        import_batch_id=import_batch_id,
-        submitted_by_id=account_id,
-    )
+    response = sent.response(survey_round, unit, agency=agency, psu=psu, stratum=stratum)
     try:
         with (
             transaction.atomic()
@@ -324,21 +345,16 @@ def submit_response(
         account_id=account_id,
         design={"psu": psu, "stratum": stratum},
     )
+    sent = _Sent(channel, client_id, digest, weight, import_batch_id, account_id, now)
     if not invitation_token and (
         submission := _submit_as_last_read(
             round_code=round_code,
             unit_code=unit_code,
             agency_code=agency_code,
             answers=answers,
-            channel=channel,
-            client_id=client_id,
-            digest=digest,
-            weight=weight,
-            import_batch_id=import_batch_id,
-            account_id=account_id,
             psu=psu,
             stratum=stratum,
-            now=now,
+            sent=sent,
         )
     ):
         return submission
@@ -403,21 +419,13 @@ def submit_response(
                 raise ValidationError(
                     {"token": [_("This survey round can only be answered with an invitation.")]}
                 )
-            response = Response(
-                round=survey_round,
-                version=survey_round.version,
-                unit=unit,
+            response = sent.response(
+                survey_round,
+                unit,
                 agency=agency or (invitation.agency if invitation else None),
-                channel=channel,
-                client_id=client_id,
-                request_digest=digest,
                 invitation=invitation,
-                submitted_at=now,
-                weight=weight,
                 psu=psu,
                 stratum=stratum,
-                import_batch_id=import_batch_id,
-                submitted_by_id=account_id,
             )
             store_response(response, cleaned.values())
     except IntegrityError:

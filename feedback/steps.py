@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from django.http import QueryDict
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import render
 
+from config.abuse import HONEYPOT_FIELD
 from feedback.forms import parse_section, section_fields
 from feedback.progress import section_progress
 from feedback.validation import CleanAnswer, clean_answers, is_shown
@@ -22,6 +24,18 @@ from surveys.models import Question, Section
 
 def all_questions(sections: list[Section]) -> list[Question]:
     return [q for s in sections for q in s.questions.all()]
+
+
+def known_answers(sections: list[Section], answers: dict[str, Any]) -> dict[str, Any]:
+    """``answers`` without those to questions the sections no longer hold (a draft version
+    may lose a question between two pages)."""
+    known = {q.code for q in all_questions(sections)}
+    return {c: v for c, v in answers.items() if c in known}
+
+
+def section_index(sections: list[Section], code: str, default: int) -> int:
+    """The position of the section named ``code``, or ``default`` if there is none."""
+    return next((i for i, s in enumerate(sections) if s.code == code), default)
 
 
 def visible_sections(sections: list[Section], cleaned: dict[str, CleanAnswer]) -> list[Section]:
@@ -64,6 +78,22 @@ def section_page(
         "is_first": position == 0,
         "is_last": position == len(visible) - 1,
     }
+
+
+def render_section(
+    request: HttpRequest,
+    template: str,
+    sections: list[Section],
+    section: Section,
+    answers: dict[str, Any],
+    errors: dict[str, list[str]] | None = None,
+    *,
+    status: int = 200,
+    **context: Any,
+) -> HttpResponse:
+    """The section page (``section_page``) rendered with ``template`` and ``context``."""
+    page = section_page(sections, section, answers, errors)
+    return render(request, template, {**page, "honeypot": HONEYPOT_FIELD, **context}, status=status)
 
 
 class Outcome(StrEnum):

@@ -14,12 +14,13 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
-from config.abuse import HONEYPOT_FIELD, allow_submission, honeypot_filled
+from config.abuse import HONEYPOT_FIELD, honeypot_filled
 from config.input_guard import checks_own_input, form_problems
 from config.links import absolute_url
-from feedback import steps
+from feedback import pages, steps
 from feedback.agency_choice import agency_choice, needs_agency_step
 from feedback.drafts import services as drafts
 from feedback.errors import AnswersInvalid, ClientIdConflict, RoundClosed
@@ -31,26 +32,20 @@ from surveys.selectors import version_sections
 # --- Friendly pages ----------------------------------------------------------------------
 
 
-def _problem(request: HttpRequest, *, title: str, message: str, status: int) -> HttpResponse:
-    return render(
-        request, "feedback/problem.html", {"title": title, "message": message}, status=status
-    )
-
-
 def _day(value: Any) -> str:
     return formats.date_format(timezone.localtime(value), "SHORT_DATE_FORMAT")
 
 
 def _round_not_open(request: HttpRequest, survey_round: Round) -> HttpResponse:
     if timezone.now() < survey_round.opens_at:
-        return _problem(
+        return pages.problem(
             request,
             title=_("This survey round is not open yet"),
             message=_("It opens on %(day)s. Please come back then.")
             % {"day": _day(survey_round.opens_at)},
             status=403,
         )
-    return _problem(
+    return pages.problem(
         request,
         title=_("This survey round has closed"),
         message=_(
@@ -61,29 +56,36 @@ def _round_not_open(request: HttpRequest, survey_round: Round) -> HttpResponse:
     )
 
 
-def _honeypot_page(request: HttpRequest) -> HttpResponse:
-    return _problem(
-        request,
-        title=_("Your answers were not sent"),
-        message=_(
-            "The form had text in the field that must be left empty, so nothing was saved. "
-            "If you are a person, go back, clear the field labelled “Leave this field empty” "
-            "and send the form again."
-        ),
-        status=400,
-    )
-
-
-def _unknown_link(request: HttpRequest) -> HttpResponse:
-    return _problem(
-        request,
-        title=_("This link does not work"),
-        message=_(
-            "We cannot find a questionnaire for this link. Check that it was copied in full, "
-            "or start again from the home page. If you already sent your answers, they are safe."
-        ),
-        status=404,
-    )
+_honeypot_page = pages.fixed(
+    gettext_lazy("Your answers were not sent"),
+    gettext_lazy(
+        "The form had text in the field that must be left empty, so nothing was saved. "
+        "If you are a person, go back, clear the field labelled “Leave this field empty” "
+        "and send the form again."
+    ),
+    400,
+)
+_unknown_link = pages.fixed(
+    gettext_lazy("This link does not work"),
+    gettext_lazy(
+        "We cannot find a questionnaire for this link. Check that it was copied in full, "
+        "or start again from the home page. If you already sent your answers, they are safe."
+    ),
+    404,
+)
+_invitation_only = pages.fixed(
+    gettext_lazy("This survey round is by invitation only"),
+    gettext_lazy("Please use the personal link in the invitation you received."),
+    403,
+)
+_invitation_used = pages.fixed(
+    gettext_lazy("This invitation has already been used"),
+    gettext_lazy(
+        "Answers were already sent with this invitation, and each invitation can be used "
+        "once. Thank you for taking part."
+    ),
+    410,
+)
 
 
 # --- Starting ----------------------------------------------------------------------------
@@ -98,12 +100,7 @@ def round_start(request: HttpRequest, code: str) -> HttpResponse:
     if not survey_round.is_open():
         return _round_not_open(request, survey_round)
     if not survey_round.allow_open_link:
-        return _problem(
-            request,
-            title=_("This survey round is by invitation only"),
-            message=_("Please use the personal link in the invitation you received."),
-            status=403,
-        )
+        return _invitation_only(request)
     units = in_vietnamese_order(survey_round.units.all(), "name")
     chosen = {"unit": "", "agency": "", "agencies_of": ""}
     errors: dict[str, list[str]] = {}
@@ -122,13 +119,8 @@ def round_start(request: HttpRequest, code: str) -> HttpResponse:
                 "Choose the agency of %(unit)s you dealt with, or leave it blank to rate the "
                 "province as a whole, then press “Start the questionnaire” again."
             ) % {"unit": choice.listed[0].unit.name}
-        elif not allow_submission(request, "response-submit"):
-            return _problem(
-                request,
-                title=_("Too many questionnaires from this connection"),
-                message=_("Please wait an hour and start the questionnaire again."),
-                status=429,
-            )
+        elif refused := pages.refused_by_rate(request, "response-submit"):
+            return refused
         elif not chosen["unit"]:
             errors["unit"] = [_("Choose the province or city you want to rate.")]
         else:
@@ -186,37 +178,14 @@ def invitation_start(request: HttpRequest, token: str) -> HttpResponse:
     )
 
 
-def _invitation_used(request: HttpRequest) -> HttpResponse:
-    return _problem(
-        request,
-        title=_("This invitation has already been used"),
-        message=_(
-            "Answers were already sent with this invitation, and each invitation can be used "
-            "once. Thank you for taking part."
-        ),
-        status=410,
-    )
-
-
 # --- Answering ---------------------------------------------------------------------------
 
 
 def _render_section(
-    request: HttpRequest,
-    draft: ResponseDraft,
-    sections: list[Section],
-    section: Section,
-    answers: dict[str, Any],
-    errors: dict[str, list[str]] | None = None,
-    status: int = 200,
+    request: HttpRequest, draft: ResponseDraft, *args: Any, **kwargs: Any
 ) -> HttpResponse:
-    page = steps.section_page(sections, section, answers, errors)
-    return render(
-        request,
-        "feedback/section.html",
-        {**page, "draft": draft, "honeypot": HONEYPOT_FIELD},
-        status=status,
-    )
+    """A section of the citizen's draft (``steps.render_section``'s arguments after it)."""
+    return steps.render_section(request, "feedback/section.html", *args, draft=draft, **kwargs)
 
 
 def _open_draft(request: HttpRequest, token: str) -> tuple[ResponseDraft | None, HttpResponse]:
@@ -225,7 +194,7 @@ def _open_draft(request: HttpRequest, token: str) -> tuple[ResponseDraft | None,
         return None, _unknown_link(request)
     if expired:
         hours = settings.FEEDBACK_DRAFT_TTL_HOURS
-        return None, _problem(
+        return None, pages.problem(
             request,
             title=_("This saved link has expired"),
             message=_(
@@ -272,7 +241,7 @@ def draft_step(request: HttpRequest, token: str) -> HttpResponse:
     match step.outcome:
         case steps.Outcome.SHOW:
             return _render_section(
-                request, draft, sections, step.section, step.shown, step.errors, step.status
+                request, draft, sections, step.section, step.shown, step.errors, status=step.status
             )
         case steps.Outcome.SAVED:
             return redirect("feedback:draft_saved", token=draft.token)
@@ -294,14 +263,14 @@ def _submit(
     except RoundClosed:
         return _round_not_open(request, draft.round)
     except ClientIdConflict as problem:
-        return _problem(
+        return pages.problem(
             request, title=_("Your answers were not sent"), message=problem.detail, status=409
         )
     except ValidationError as problem:
         if "token" in problem.message_dict:
             return _invitation_used(request)
         messages = [m for ms in problem.message_dict.values() for m in ms]
-        return _problem(
+        return pages.problem(
             request, title=_("Your answers were not sent"), message=" ".join(messages), status=400
         )
     return redirect("feedback:thanks", receipt=submission.response.receipt)

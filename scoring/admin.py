@@ -12,7 +12,6 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -24,6 +23,7 @@ from django.utils.translation import gettext_lazy as _
 from config.queueing import BrokerUnavailable
 from scoring import admin_raking  # also registers the margins' and factors' admins
 from scoring.admin_rounds import START_RUNS, start_recompute
+from scoring.admin_tools import ObjectContextMixin, ReadOnlyMixin, ToolLinkMixin
 from scoring.models import Run, Score
 from surveys import scoping
 from surveys.admin import ProvinceScopedMixin, ScopedRelatedFilter
@@ -43,30 +43,25 @@ class RecomputeForm(forms.Form):
         self.fields["round"].queryset = scoping.rounds_for(user).order_by("-opens_at", "code")
 
 
+# A run's state as the list and the page show it.
+RUN_STATE = ["status", "started_at", "finished_at", "published_at", "response_count"]
+
+
 @admin.register(Run)
-class RunAdmin(ProvinceScopedMixin, admin.ModelAdmin):
+class RunAdmin(
+    ReadOnlyMixin, ProvinceScopedMixin, ToolLinkMixin, ObjectContextMixin, admin.ModelAdmin
+):
+    """Runs are started ("Recompute a round"), never typed in, and kept for audit."""
+
     owner_path = "round__owner_unit"
-    list_display = [
-        "id",
-        "round",
-        "status",
-        "started_at",
-        "finished_at",
-        "published_at",
-        "response_count",
-        "answer_count",
-    ]
+    list_display = ["id", "round", *RUN_STATE, "answer_count"]
     list_display_links = ["id", "round"]
     list_filter = ["status", ("round", ScopedRelatedFilter)]
     list_select_related = ["round"]
     date_hierarchy = "started_at"
     fields = [
         "round",
-        "status",
-        "started_at",
-        "finished_at",
-        "published_at",
-        "response_count",
+        *RUN_STATE,
         "excluded_responses",
         "answer_count",
         "versions",
@@ -79,20 +74,13 @@ class RunAdmin(ProvinceScopedMixin, admin.ModelAdmin):
     readonly_fields = fields
     actions = ["recompute_rounds"]
 
-    change_list_template = "admin/scoring/tool_change_list.html"
+    tool_url_name = "admin:scoring_run_recompute"
+    tool_label = _("Recompute a round")
+    tool_permission = "recompute"
     change_form_template = "admin/scoring/run/change_form.html"  # with the raking warnings
 
     def has_recompute_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(START_RUNS)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # runs are started ("Recompute a round"), never typed in
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # kept for audit; retention is not the admin's job
 
     def get_urls(self) -> list[Any]:
         urls = [
@@ -104,45 +92,21 @@ class RunAdmin(ProvinceScopedMixin, admin.ModelAdmin):
         ]
         return urls + super().get_urls()
 
-    def changelist_view(
-        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        recompute_url = (
-            reverse("admin:scoring_run_recompute")
-            if self.has_recompute_permission(request)
-            else None
-        )
-        return super().changelist_view(
-            request,
-            {
-                **(extra_context or {}),
-                "tool_url": recompute_url,
-                "tool_label": _("Recompute a round"),
-            },
-        )
-
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        context = dict(extra_context or {})
-        run = self.get_object(request, unquote(object_id))
-        if run is not None:
-            report = run.settings_used.get("raking")
-            context["raking_warnings"] = admin_raking.raking_warnings(report)
-            context["raking_factors_url"] = (
-                reverse("admin:scoring_rakingfactor_changelist") + f"?run__id__exact={run.pk}"
-            )
-            if report and (bounds := report.get("factor_bounds")):  # raked with bounds
-                context["raking_settings"] = {
-                    "lower": admin_raking.short_number(bounds[0]),
-                    "upper": admin_raking.short_number(bounds[1]),
-                    "deff_warning": admin_raking.short_number(report["deff_warning"]),
-                }
-        return super().change_view(request, object_id, form_url, context)
+    def object_context(self, request: HttpRequest, run: Run) -> dict[str, Any]:
+        """The raking warnings, settings and factors of the run shown."""
+        report = run.settings_used.get("raking")
+        context: dict[str, Any] = {
+            "raking_warnings": admin_raking.raking_warnings(report),
+            "raking_factors_url": reverse("admin:scoring_rakingfactor_changelist")
+            + f"?run__id__exact={run.pk}",
+        }
+        if report and (bounds := report.get("factor_bounds")):  # raked with bounds
+            context["raking_settings"] = {
+                "lower": admin_raking.short_number(bounds[0]),
+                "upper": admin_raking.short_number(bounds[1]),
+                "deff_warning": admin_raking.short_number(report["deff_warning"]),
+            }
+        return context
 
     @admin.display(description=_("responses excluded by review"))
     def excluded_responses(self, run: Run) -> str:
@@ -205,7 +169,7 @@ class RunAdmin(ProvinceScopedMixin, admin.ModelAdmin):
 
 
 @admin.register(Score)
-class ScoreAdmin(ProvinceScopedMixin, admin.ModelAdmin):
+class ScoreAdmin(ReadOnlyMixin, ProvinceScopedMixin, admin.ModelAdmin):
     owner_path = "run__round__owner_unit"  # a local round's values: its province and national
     list_display = [
         "indicator",
@@ -233,12 +197,3 @@ class ScoreAdmin(ProvinceScopedMixin, admin.ModelAdmin):
     search_fields = ["indicator__code", "unit__code", "agency__code"]
     show_full_result_count = False  # a run has thousands of scores; skip the second count
     readonly_fields = [field.name for field in Score._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -24,6 +24,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from scoring import margins, raking
+from scoring.admin_tools import ReadOnlyMixin, ToolLinkMixin
 from scoring.models import PopulationMargin, RakingFactor
 from surveys.models import Round
 
@@ -41,14 +42,16 @@ class MarginsUploadForm(forms.Form):
 
 
 @admin.register(PopulationMargin)
-class PopulationMarginAdmin(admin.ModelAdmin):
+class PopulationMarginAdmin(ToolLinkMixin, admin.ModelAdmin):
     list_display = ["round", "unit", "dimension", "category", "population"]
     list_filter = ["round", "dimension"]
     list_select_related = ["round", "unit"]
     search_fields = ["unit__code", "unit__name", "category"]
     readonly_fields = ["round", "unit", "dimension", "category", "population"]
 
-    change_list_template = "admin/scoring/tool_change_list.html"
+    tool_url_name = "admin:scoring_populationmargin_upload"
+    tool_label = _("Upload margins (CSV)")
+    tool_permission = "upload"
 
     def has_upload_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perms(UPLOAD_MARGINS)
@@ -66,23 +69,6 @@ class PopulationMarginAdmin(admin.ModelAdmin):
             name="scoring_populationmargin_upload",
         )
         return [upload, *super().get_urls()]
-
-    def changelist_view(
-        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        upload_url = (
-            reverse("admin:scoring_populationmargin_upload")
-            if self.has_upload_permission(request)
-            else None
-        )
-        return super().changelist_view(
-            request,
-            {
-                **(extra_context or {}),
-                "tool_url": upload_url,
-                "tool_label": _("Upload margins (CSV)"),
-            },
-        )
 
     def upload_view(self, request: HttpRequest) -> HttpResponse:
         """A form to replace a round's margins with a CSV file; its errors stay on the form."""
@@ -194,7 +180,7 @@ def raking_warnings(report: dict[str, Any] | None) -> list[dict[str, Any]]:
 
 
 @admin.register(RakingFactor)
-class RakingFactorAdmin(admin.ModelAdmin):
+class RakingFactorAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = [
         "run",
         "unit",
@@ -210,15 +196,6 @@ class RakingFactorAdmin(admin.ModelAdmin):
     list_select_related = ["run", "unit"]
     search_fields = ["unit__code"]
     readonly_fields = [field.name for field in RakingFactor._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(boolean=True, description=_("at a bound"))
     def at_bound(self, factor: RakingFactor) -> bool | None:

@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 
 from config.queueing import BrokerUnavailable
 from scoring import selectors, services
+from scoring.admin_tools import ObjectContextMixin
 from scoring.models import Run
 from surveys import admin as surveys_admin
 from surveys.models import Round
@@ -32,7 +33,7 @@ START_RUNS = "scoring.add_run"
 def start_recompute(request: HttpRequest, round_code: str) -> Run:
     """Start (or join) the round's run and queue its task, which computes and publishes
     it, and say so; ``BrokerUnavailable`` (nothing started) if the task cannot be queued."""
-    run, created = services.start_and_queue_run(round_code=round_code)
+    run, created = services.request_recompute(round_code=round_code)
     if created:
         message = _("Run %(id)s of round %(round)s started.")
     else:
@@ -45,7 +46,7 @@ admin.site.unregister(Round)
 
 
 @admin.register(Round)
-class RoundAdmin(surveys_admin.RoundAdmin):
+class RoundAdmin(ObjectContextMixin, surveys_admin.RoundAdmin):
     """The survey app's round admin, with the section "Responses and publication"."""
 
     change_form_template = "admin/scoring/round/change_form.html"
@@ -58,18 +59,8 @@ class RoundAdmin(surveys_admin.RoundAdmin):
         )
         return [recompute, *super().get_urls()]
 
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        context = dict(extra_context or {})
-        survey_round = self.get_object(request, unquote(object_id))
-        if survey_round is not None:
-            context["publication"] = self.publication(request, survey_round)
-        return super().change_view(request, object_id, form_url, context)
+    def object_context(self, request: HttpRequest, survey_round: Round) -> dict[str, Any]:
+        return {"publication": self.publication(request, survey_round)}
 
     def render_change_form(
         self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any

@@ -172,13 +172,10 @@ def compute_values(
     question_ids = sorted(q for qs in questions_of.values() for q in qs)
     source = source or sql.use_records(question_ids)
 
-    design = _design(
-        round_id=round_id,
-        version_id=version_id,
-        unit_level=unit_level,
-        unit_map=unit_map,
-        source=source,
+    read = sql.Reading(
+        round_id, version_id, unit_level, rules, question_ids, unit_map, weights_run_id
     )
+    design = _design(read, source=source)
     respondents = design.respondents
     groups = sorted(s for s in respondents if s != NATIONAL)  # the SQL's, NO_SCOPE included
     scopes = [*(s for s in groups if s != NO_SCOPE), NATIONAL]
@@ -186,16 +183,7 @@ def compute_values(
     item_of = {q: item for item, qs in questions_of.items() for q in qs}
     totals: dict[int, dict[int, list[float]]] = defaultdict(lambda: defaultdict(_zeros))
     if question_ids and respondents[NATIONAL]:
-        read = linear.item_totals if source == sql.RECORDS else sql.item_totals
-        rows = read(
-            round_id=round_id,
-            version_id=version_id,
-            unit_level=unit_level,
-            rules=rules,
-            question_ids=question_ids,
-            unit_map=unit_map,
-            weights_run_id=weights_run_id,
-        )
+        rows = linear.item_totals(read) if source == sql.RECORDS else sql.item_totals(read)
         for scope, question, y, x, valid in sorted(rows):  # the same order anywhere
             for key in (scope, NATIONAL):
                 figures = totals[key][item_of[question]]
@@ -232,31 +220,18 @@ def compute_values(
     block_of = {
         q: parent_of[item] for item, qs in questions_of.items() for q in qs if item in parent_of
     }
+    singles = sorted(single) if question_ids else []
     if source == sql.RECORDS:  # streamed from the records, summed in numpy
         node_rows, item_rows = linear.linearized_sums(
-            round_id=round_id,
-            version_id=version_id,
-            unit_level=unit_level,
-            rules=rules,
-            question_ids=question_ids,
-            coefficients=coefficients,
-            unit_map=unit_map,
-            weights_run_id=weights_run_id,
-            single_questions=sorted(single) if question_ids else [],
+            read, coefficients=coefficients, single_questions=singles
         )
     else:
         node_rows, item_rows = sql.linearized_sums(
-            round_id=round_id,
-            version_id=version_id,
-            unit_level=unit_level,
-            rules=rules,
-            question_ids=question_ids,
+            read,
             coefficients=coefficients,
             block_of=block_of,
-            unit_map=unit_map,
-            weights_run_id=weights_run_id,
             scopes=groups,
-            single_questions=sorted(single) if question_ids else [],
+            single_questions=singles,
         )
     for scope, st, su, node, *figures in sorted(node_rows):
         unit, nation = sums[scope, node], sums[NATIONAL, node]
@@ -464,16 +439,11 @@ class _DesignCounts:
     fpc: dict[_Collapsed, float]  # 1 − f_h (1 without population size, or collapsed)
 
 
-def _design(
-    *,
-    round_id: int,
-    version_id: int,
-    unit_level: str,
-    unit_map: Mapping[int, int] | None,
-    source: str = sql.ANSWERS,
-) -> _DesignCounts:
+def _design(read: sql.Reading, *, source: str = sql.ANSWERS) -> _DesignCounts:
     """Respondents and PSUs per scope, PSUs per stratum, the collapsing of single-PSU strata
     and the finite population corrections (three queries whatever the size)."""
+    round_id, version_id = read.round_id, read.version_id
+    unit_level, unit_map = read.unit_level, read.unit_map
     per_scope, per_stratum = sql.design_counts(
         round_id=round_id,
         version_id=version_id,

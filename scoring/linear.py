@@ -22,7 +22,7 @@ stratum) and per stratum are kept, so memory does not grow with the number of re
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,9 +35,8 @@ from scoring.sql import (
     NATIONAL,
     ItemRow,
     NodeRow,
-    SatisfiedRule,
+    Reading,
     _respondents,
-    _scope_sql,
 )
 
 CHUNK = 20_000  # records per batch (a batch's figures: CHUNK × ~6 per node floats)
@@ -263,21 +262,15 @@ def _sum_by(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 def linearized_sums(
+    read: Reading,
     *,
-    round_id: int,
-    version_id: int,
-    unit_level: str,
-    rules: Sequence[SatisfiedRule],
-    question_ids: Sequence[int],
     coefficients: Sequence[tuple[int, int, int, float, float, float, float]],
-    unit_map: Mapping[int, int] | None = None,
-    weights_run_id: int | None = None,
     single_questions: Sequence[int] = (),
 ) -> tuple[list[NodeRow], list[ItemRow]]:
     """``scoring.sql.linearized_sums`` (same arguments, same rows) from the records."""
     if not coefficients and not single_questions:
         return [], []
-    questions = sorted(set(question_ids))
+    questions = sorted(set(read.question_ids))
     position = {q: i for i, q in enumerate(questions)}
     nodes = sorted({k for _s, k, _q, *_ in coefficients})
     node_index = {k: i for i, k in enumerate(nodes)}
@@ -296,14 +289,7 @@ def linearized_sums(
     singles = [position[q] for q in single_questions]
     all_singles = singles == list(range(n_q))
 
-    respondents, args = _respondents(
-        scope_sql=_scope_sql(unit_level, unit_map),
-        rules=rules,
-        question_ids=question_ids,
-        weights_run_id=weights_run_id,
-        round_id=round_id,
-        version_id=version_id,
-    )
+    respondents, args = _respondents(read)
     words = max(1, -(-n_q // BITS_PER_WORD))
     n_s = len(singles)
     width = 6 * n_k + 4 * n_s  # per respondent: m, m·w, z, z², zn, zn² per node; singles
@@ -448,28 +434,12 @@ def _national_figures(g: np.ndarray, n_k: int, n_s: int, own: np.ndarray) -> np.
     return np.hstack(parts)
 
 
-def item_totals(
-    *,
-    round_id: int,
-    version_id: int,
-    unit_level: str,
-    rules: Sequence[SatisfiedRule],
-    question_ids: Sequence[int],
-    unit_map: Mapping[int, int] | None = None,
-    weights_run_id: int | None = None,
-) -> list[tuple[int, int, float, float, int]]:
+def item_totals(read: Reading) -> list[tuple[int, int, float, float, int]]:
     """``scoring.sql.item_totals`` (same rows) from the records, streamed: per batch the
     masks as 0/1 matrices, Σ w·y, Σ w·x and Σ x per scope by one product each."""
-    questions = sorted(set(question_ids))
+    questions = sorted(set(read.question_ids))
     n_q = len(questions)
-    respondents, args = _respondents(
-        scope_sql=_scope_sql(unit_level, unit_map),
-        rules=rules,
-        question_ids=question_ids,
-        weights_run_id=weights_run_id,
-        round_id=round_id,
-        version_id=version_id,
-    )
+    respondents, args = _respondents(read)
     words = max(1, -(-n_q // BITS_PER_WORD))
     totals: dict[int, np.ndarray] = {}
     for batch in _batches(respondents, args, words, _Strata(), by_psu=False):

@@ -96,7 +96,7 @@ def raking_questions(*, version_id: int, roles: Sequence[str] = ROLES) -> dict[s
 
 
 def _demographics(
-    *, round_id: int, version_id: int, question_ids: Mapping[str, int]
+    round_id: int, version_id: int, question_ids: Mapping[str, int]
 ) -> tuple[str, list[Any]]:
     """One row per counted response of the round (``scoring.sql.counted_response``): id,
     unit_id, weight, c_sex, c_age, c_area.
@@ -139,9 +139,7 @@ def cell_sums(
     order anywhere. The sums of squares give Kish's design effect from weighting per unit
     without reading a response (``kish_deff``).
     """
-    per_response, params = _demographics(
-        round_id=round_id, version_id=version_id, question_ids=question_ids
-    )
+    per_response, params = _demographics(round_id, version_id, question_ids)
     sql = (
         f"SELECT x.unit_id, x.c_sex, x.c_age, x.c_area, COUNT(*), SUM(x.weight), "
         f"SUM(x.weight * x.weight) "
@@ -342,9 +340,7 @@ def write_weights(
     ``RakingFactor`` rows; a response without a factor (missing answer, unit without
     margins) gets no row and keeps its design weight. Returns the number of rows written.
     """
-    per_response, params = _demographics(
-        round_id=round_id, version_id=version_id, question_ids=question_ids
-    )
+    per_response, params = _demographics(round_id, version_id, question_ids)
     # Materialized: the responses' cells are computed once, then looked up in the few
     # factor rows (just written, so the planner has no statistics on them yet).
     sql = (

@@ -8,11 +8,11 @@ the lock free and marks the run failed at once. Otherwise (SQLite, or a run queu
 taken up) a run with no sign of life for ``SCORING_RUN_TIMEOUT_MINUTES`` is failed by the
 next start.
 
-A run is created only if its task could be queued (``queue_run`` deletes it otherwise), and
-Celery beat queues again, every minute, a run that no worker computes
-``STALLED_WORK_MINUTES`` after it was queued (``requeue_stalled_runs``): its message was lost
-or its worker died. Publishing takes a lock on the round, supersedes the old published run
-and publishes the new one in one transaction, so a reader never sees a mix of two runs.
+A run is created only if its task could be queued (``request_recompute`` deletes it
+otherwise), and Celery beat queues again, every minute, a run that no worker computes
+``STALLED_WORK_MINUTES`` after it was queued (``requeue_stalled_runs``): its message was
+lost or its worker died. Publishing takes a lock on the round, supersedes the old published
+run and publishes the new one in one transaction, so a reader never sees a mix of two runs.
 """
 
 from __future__ import annotations
@@ -132,23 +132,22 @@ def fail_stale_runs(*, round_id: int, now: dt.datetime | None = None) -> int:
     )
 
 
-def queue_run(*, run: Run) -> None:
-    """Queue the computation of a run just started; if the broker refuses it, the run is
-    deleted (it has no values yet) and ``BrokerUnavailable`` raised."""
+def request_recompute(*, round_code: str) -> tuple[Run, bool]:
+    """Start a run of the round (or join the one running) and queue its computation:
+    ``(run, created)``. The run's row is committed before its task is queued; if the broker
+    refuses the task, the new run is deleted (it has no values yet) and ``BrokerUnavailable``
+    raised. The API, the admin and the nightly task all recompute through here."""
     from scoring import tasks  # a task is an interface; it calls back into this module
 
-    try:
-        enqueue(tasks.compute_and_publish, run.pk)
-    except BrokerUnavailable:
-        Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING, heartbeat_at__isnull=True).delete()
-        raise
-
-
-def start_and_queue_run(*, round_code: str) -> tuple[Run, bool]:
-    """``start_run``, and queue the run if it is new: ``(run, created)``."""
     run, created = start_run(round_code=round_code)
     if created:
-        queue_run(run=run)
+        try:
+            enqueue(tasks.compute_and_publish, run.pk)
+        except BrokerUnavailable:
+            Run.objects.filter(
+                pk=run.pk, status=Run.Status.RUNNING, heartbeat_at__isnull=True
+            ).delete()
+            raise
     return run, created
 
 
@@ -832,7 +831,14 @@ def recompute_round(*, round_code: str, progress: Callable[[str], None] | None =
     run, created = start_run(round_code=round_code)
     if not created:
         return run
-    run = compute_run(run_id=run.pk, progress=progress)
-    run = publish_run(run_id=run.pk)
-    prune_runs(round_id=run.round_id, keep=settings.SCORING_KEEP_RUNS)
+    return compute_and_publish_run(run_id=run.pk, progress=progress)
+
+
+def compute_and_publish_run(*, run_id: int, progress: Callable[[str], None] | None = None) -> Run:
+    """Compute a started run, publish it and prune the round's old runs; a run finished
+    already (a repeated task delivery) is returned as is."""
+    run = compute_run(run_id=run_id, progress=progress)
+    if run.status == Run.Status.COMPUTED:
+        run = publish_run(run_id=run_id)
+        prune_runs(round_id=run.round_id, keep=settings.SCORING_KEEP_RUNS)
     return run

@@ -86,18 +86,31 @@ class SatisfiedRule:
     question_ids: tuple[int, ...]
 
 
+@dataclass(frozen=True)
+class Reading:
+    """What a computation reads: the counted responses of a round to a version, in scopes
+    by ``unit_level`` (through ``unit_map``), their answers to ``question_ids`` satisfied by
+    ``rules``, weighted by the raked weights of ``weights_run_id`` if given (else the design
+    weights). ``item_totals`` and ``linearized_sums`` here and in ``scoring.linear`` take it."""
+
+    round_id: int
+    version_id: int
+    unit_level: str
+    rules: Sequence[SatisfiedRule]
+    question_ids: Sequence[int]
+    unit_map: Mapping[int, int] | None = None
+    weights_run_id: int | None = None
+
+    @property
+    def scope_sql(self) -> str:
+        return _scope_sql(self.unit_level, self.unit_map)
+
+
 def _placeholders(count: int) -> str:
     return ", ".join(["%s"] * count)
 
 
-def _scored_answers(
-    *,
-    scope_sql: str,
-    rules: Sequence[SatisfiedRule],
-    question_ids: Sequence[int],
-    weights_run_id: int | None = None,
-    stale_records: bool = False,
-) -> tuple[str, list[Any]]:
+def _scored_answers(read: Reading, *, stale_records: bool = False) -> tuple[str, list[Any]]:
     """One row per valid scored answer: response, scope, weight, question, satisfied 0/1.
 
     With ``weights_run_id`` a response's weight is its raked weight in that run
@@ -105,6 +118,8 @@ def _scored_answers(
     responses whose compact record is stale, ``r`` being the records, with the design
     columns (stratum, unit_id, psu) added.
     """
+    scope_sql, rules, question_ids = read.scope_sql, read.rules, read.question_ids
+    weights_run_id = read.weights_run_id
     whens, params = [], []
     for rule in rules:
         if not rule.values:
@@ -157,21 +172,15 @@ def use_records(question_ids: Sequence[int]) -> str:
     return RECORDS if len(set(question_ids)) <= MAX_QUESTIONS else ANSWERS
 
 
-def _respondents(
-    *,
-    scope_sql: str,
-    rules: Sequence[SatisfiedRule],
-    question_ids: Sequence[int],
-    weights_run_id: int | None,
-    round_id: int,
-    version_id: int,
-) -> tuple[str, list[Any]]:
+def _respondents(read: Reading) -> tuple[str, list[Any]]:
     """One row per respondent from the compact records: response_id, scope, w, stratum,
     unit_id, psu and the masks x0…, y0… (valid, satisfied) of its scored answers.
 
     A stale record (its answers changed outside ``feedback.records.refresh``) is replaced
     by masks grouped from its answers in the same layout (second branch, empty as a rule).
     """
+    scope_sql, question_ids = read.scope_sql, read.question_ids
+    round_id, version_id, weights_run_id = read.round_id, read.version_id, read.weights_run_id
     positions = {q: i for i, q in enumerate(sorted(set(question_ids)))}
     words = max(1, -(-len(positions) // BITS_PER_WORD))
     weight, weights = "r.weight", ""
@@ -191,13 +200,7 @@ def _respondents(
         f"FROM {ResponseRecord._meta.db_table} r {weights}"
         f"WHERE r.round_id = %s AND r.version_id = %s AND NOT r.stale AND {counted_record()}"
     )
-    scored, params = _scored_answers(
-        scope_sql=scope_sql,
-        rules=rules,
-        question_ids=question_ids,
-        weights_run_id=weights_run_id,
-        stale_records=True,
-    )
+    scored, params = _scored_answers(read, stale_records=True)
     grouped = ", ".join(
         f"COALESCE(CAST(SUM(CASE WHEN q.word = {w} THEN q.bit END) AS BIGINT), 0) AS x{w}, "
         f"COALESCE(CAST(SUM(CASE WHEN q.word = {w} AND x.s = 1 THEN q.bit END) AS BIGINT), 0) "
@@ -242,15 +245,7 @@ ItemRow = tuple[int, str, int, int, float, float, float, float, float, float, fl
 
 
 def item_totals(
-    *,
-    round_id: int,
-    version_id: int,
-    unit_level: str,
-    rules: Sequence[SatisfiedRule],
-    question_ids: Sequence[int],
-    unit_map: Mapping[int, int] | None = None,
-    weights_run_id: int | None = None,
-    source: str = "answers",
+    read: Reading, *, source: str = "answers"
 ) -> list[tuple[int, int, float, float, int]]:
     """(scope, question, Σ w·s, Σ w, valid answers) per scope and question.
 
@@ -260,20 +255,9 @@ def item_totals(
     ANSWERS the answer table.
     """
     if source == RECORDS:
-        return _item_totals_from_records(
-            round_id=round_id,
-            version_id=version_id,
-            scope_sql=_scope_sql(unit_level, unit_map),
-            rules=rules,
-            question_ids=question_ids,
-            weights_run_id=weights_run_id,
-        )
-    scored, params = _scored_answers(
-        scope_sql=_scope_sql(unit_level, unit_map),
-        rules=rules,
-        question_ids=question_ids,
-        weights_run_id=weights_run_id,
-    )
+        return _item_totals_from_records(read)
+    scored, params = _scored_answers(read)
+    round_id, version_id, question_ids = read.round_id, read.version_id, read.question_ids
     sql = (
         f"SELECT x.scope, x.question_id, SUM(x.w * x.s), SUM(x.w), COUNT(*) "
         f"FROM ({scored}) x GROUP BY x.scope, x.question_id"
@@ -283,23 +267,9 @@ def item_totals(
         return [(int(s), int(q), float(y), float(x), int(n)) for s, q, y, x, n in cursor]
 
 
-def _item_totals_from_records(
-    *,
-    round_id: int,
-    version_id: int,
-    scope_sql: str,
-    rules: Sequence[SatisfiedRule],
-    question_ids: Sequence[int],
-    weights_run_id: int | None,
-) -> list[tuple[int, int, float, float, int]]:
-    respondents, args = _respondents(
-        scope_sql=scope_sql,
-        rules=rules,
-        question_ids=question_ids,
-        weights_run_id=weights_run_id,
-        round_id=round_id,
-        version_id=version_id,
-    )
+def _item_totals_from_records(read: Reading) -> list[tuple[int, int, float, float, int]]:
+    question_ids = read.question_ids
+    respondents, args = _respondents(read)
     questions = sorted(set(question_ids))
     sums = []
     for i, _q in enumerate(questions):
@@ -492,16 +462,10 @@ def _linear_plan(
 
 
 def linearized_sums(
+    read: Reading,
     *,
-    round_id: int,
-    version_id: int,
-    unit_level: str,
-    rules: Sequence[SatisfiedRule],
-    question_ids: Sequence[int],
     coefficients: Sequence[tuple[int, int, int, float, float, float, float]],
     block_of: Mapping[int, int] | None = None,
-    unit_map: Mapping[int, int] | None = None,
-    weights_run_id: int | None = None,
     scopes: Sequence[int] = (),
     single_questions: Sequence[int] = (),
     source: str = "answers",
@@ -543,7 +507,7 @@ def linearized_sums(
     if not coefficients and not single_questions:
         return [], []
     postgres = connection.vendor == "postgresql"
-    positions = {q: i for i, q in enumerate(sorted(set(question_ids)))}
+    positions = {q: i for i, q in enumerate(sorted(set(read.question_ids)))}
     words = max(1, -(-len(positions) // BITS_PER_WORD))
     plan = _linear_plan(coefficients, block_of or {}, scopes)
     nodes = plan.nodes
@@ -593,12 +557,7 @@ def linearized_sums(
                 parts.append(f"{gamma} * b{'n' if national else 'u'}{plan.blocks.index(block)}")
         return " + ".join(parts)
 
-    scored, params = _scored_answers(
-        scope_sql=_scope_sql(unit_level, unit_map),
-        rules=rules,
-        question_ids=question_ids,
-        weights_run_id=weights_run_id,
-    )
+    scored, params = _scored_answers(read)
     # Each answer's bit: on PostgreSQL read from an array indexed by question id (one array
     # per word, passed as parameters); elsewhere, or if the ids are spread too widely, from
     # a joined table of (question, word, bit).
@@ -708,19 +667,12 @@ def linearized_sums(
 
     if source == RECORDS:
         # One row per respondent read from the compact records, design columns included.
-        respondents, respondent_args = _respondents(
-            scope_sql=_scope_sql(unit_level, unit_map),
-            rules=rules,
-            question_ids=question_ids,
-            weights_run_id=weights_run_id,
-            round_id=round_id,
-            version_id=version_id,
-        )
+        respondents, respondent_args = _respondents(read)
         bit_table, bit_args, mask_args = "", [], []
         per_respondent = f"p AS {materialized} ({respondents}), "
         design_join, design = "", DESIGN_COLUMNS.replace("d.", "p.")
     else:
-        respondent_args = [*params, round_id, version_id, *question_ids]
+        respondent_args = [*params, read.round_id, read.version_id, *read.question_ids]
         per_respondent = (
             f"p AS {materialized} (SELECT x.response_id, MAX(x.scope) AS scope, MAX(x.w) AS w, "
             f"{masks} FROM ({scored}) x {bit_join}GROUP BY x.response_id), "

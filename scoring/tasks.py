@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from celery import shared_task
-from django.conf import settings
 from django.db import OperationalError
 
 
@@ -18,13 +17,8 @@ from django.db import OperationalError
 def compute_and_publish(run_id: int) -> str:
     """Compute a started run and publish it; a repeated delivery finds it done."""
     from scoring import services
-    from scoring.models import Run
 
-    run = services.compute_run(run_id=run_id)
-    if run.status == Run.Status.COMPUTED:
-        run = services.publish_run(run_id=run_id)
-        services.prune_runs(round_id=run.round_id, keep=settings.SCORING_KEEP_RUNS)
-    return run.status
+    return services.compute_and_publish_run(run_id=run_id).status
 
 
 @shared_task(name="scoring.recompute_recent_rounds", acks_late=True)
@@ -34,7 +28,7 @@ def recompute_recent_rounds() -> list[int]:
 
     started = []
     for code in selectors.rounds_to_recompute():
-        run, created = services.start_and_queue_run(round_code=code)
+        run, created = services.request_recompute(round_code=code)
         if created:
             started.append(run.pk)
     return started

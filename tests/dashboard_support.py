@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from feedback.demo import generate_demo_responses
+from demo.responses import generate_demo_responses
 from feedback.models import Response
 from feedback.services import submit_response
 from scoring.services import recompute_round

@@ -13,7 +13,7 @@ from django.contrib.auth.models import Group, Permission
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
-from feedback.demo import generate_demo_responses
+from demo.responses import generate_demo_responses
 from scoring.models import Run, Score
 from scoring.services import recompute_round
 

@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
-from feedback.demo import generate_demo_responses
+from demo.responses import generate_demo_responses
 from feedback.models import PetitionCategory
 from feedback.petitions.services import PetitionInput, submit_petition
 from scoring.services import recompute_round

@@ -14,7 +14,7 @@ from django.test import Client
 from django.utils import translation
 from django.utils.translation import gettext
 
-from feedback.demo import generate_demo_responses
+from demo.responses import generate_demo_responses
 from feedback.models import Response
 from feedback.services import submit_response
 from results.dashboard import charts

@@ -1,4 +1,4 @@
-"""Synthetic SIPAS responses (``manage.py generate_demo_data``, ``feedback.demo``)."""
+"""Synthetic SIPAS responses (``manage.py generate_demo_data``, ``demo.responses``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.db.models import Count, Q
 
-from feedback import demo
+from demo import responses as demo
 from feedback.models import Answer, Response
 from feedback.services import request_digest, round_questions, submit_response
 from feedback.validation import clean_answers

@@ -25,7 +25,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from pypdf import PdfReader
 
-from feedback.demo import generate_demo_responses
+from demo.responses import generate_demo_responses
 from feedback.models import Response
 from feedback.services import submit_response
 from results import diagnosis as d

@@ -19,7 +19,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-from feedback.demo import generate_demo_responses
+from demo.responses import generate_demo_responses
 from results import export_files, exports
 from surveys.models import Round
 from tests import results_fixtures

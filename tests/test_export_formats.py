@@ -23,7 +23,7 @@ import pytest
 from django.test import Client
 from hypothesis import example, given
 
-from feedback.demo import generate_demo_responses
+from demo.responses import generate_demo_responses
 from feedback.models import Answer, Response
 from feedback.services import submit_response
 from feedback.validation import CleanAnswer, is_shown

@@ -119,7 +119,7 @@ def service(
 @pytest.fixture
 def world(transactional_db: None, sipas: Any, settings: Any) -> dict[str, Any]:
     """The demo round with a published run, a unit and a category for petitions."""
-    from feedback.demo import generate_demo_responses
+    from demo.responses import generate_demo_responses
 
     settings.MIN_PUBLISH_N = 1
     generate_demo_responses(round_code="demo", responses=40, seed=3)

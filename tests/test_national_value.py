@@ -10,7 +10,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils.timezone import localtime
 
-from feedback.demo import generate_demo_responses
+from demo.responses import generate_demo_responses
 from scoring import engine
 from scoring.engine import NodeValue
 from scoring.models import PopulationMargin, Run, Score

@@ -29,7 +29,7 @@ from django.urls import URLPattern, URLResolver, reverse
 from django.utils.translation import trans_real
 from rest_framework.authtoken.models import Token
 
-from feedback.demo import generate_demo_responses
+from demo.responses import generate_demo_responses
 from feedback.models import (
     CalendarDay,
     Invitation,

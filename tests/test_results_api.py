@@ -10,7 +10,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from feedback.demo import generate_demo_responses
+from demo.responses import generate_demo_responses
 from scoring.models import Run, Score
 from scoring.services import compute_run, publish_run, recompute_round, start_run
 from surveys.models import Unit

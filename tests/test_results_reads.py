@@ -24,7 +24,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from feedback.demo import generate_demo_responses
+from demo.responses import generate_demo_responses
 from scoring.models import Run
 from scoring.services import recompute_round
 from tests.conftest import require

@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "auditlog",
     "audit",
     "webhooks",
+    "demo",  # development and benchmarks: reads the apps above, read by none
 ]
 
 MIDDLEWARE = [

@@ -33,6 +33,17 @@ from feedback.models import Response as ResponseModel
 from surveys.models import Agency
 
 
+def design_code_field(*, help_text: str) -> serializers.CharField:
+    """An optional sample design code (``psu``, ``stratum``): empty when left out."""
+    return serializers.CharField(
+        max_length=DESIGN_CODE_MAX_LENGTH,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=help_text,
+    )
+
+
 class AnswersField(serializers.DictField):
     """Question code → value as parsed from the JSON body; ``feedback.validation`` checks
     each value against its question.
@@ -66,11 +77,7 @@ class ResponseCreateView(APIView):
         )
         client_id = ClientIdField()
         token = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
-        psu = serializers.CharField(
-            max_length=DESIGN_CODE_MAX_LENGTH,
-            required=False,
-            allow_blank=True,
-            default="",
+        psu = design_code_field(
             help_text=(
                 "Primary sampling unit the respondent was drawn in (e.g. a village or commune "
                 "code), read within its stratum; surrounding spaces are removed. Empty: the "
@@ -78,11 +85,7 @@ class ResponseCreateView(APIView):
                 "send the same code (another code is a 400 on `psu`)."
             ),
         )
-        stratum = serializers.CharField(
-            max_length=DESIGN_CODE_MAX_LENGTH,
-            required=False,
-            allow_blank=True,
-            default="",
+        stratum = design_code_field(
             help_text=(
                 "Sampling stratum of the respondent. Empty: the response's unit. With an "
                 "invitation that has a stratum, leave it out or send the same code."

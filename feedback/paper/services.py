@@ -465,24 +465,20 @@ def read_row(context: RowContext, number: int, cells: list[Any]) -> ReadRow:
     for index, cell in enumerate(cells):
         column = context.columns[index] if index < len(context.columns) else ""
         if cell is UNCACHED_FORMULA:
-            ref = f"{get_column_letter(index + 1)}{number}"
-            errors.setdefault(column or ref, []).append(
-                _(
-                    "cell %(cell)s holds a formula whose value the file does not store; open "
-                    "the file in a spreadsheet, save it and upload it again"
-                )
-                % {"cell": ref}
+            problem = _(
+                "cell %(cell)s holds a formula whose value the file does not store; open "
+                "the file in a spreadsheet, save it and upload it again"
             )
-            cell = None
         elif isinstance(cell, str) and not storable(cell):
-            ref = f"{get_column_letter(index + 1)}{number}"
-            errors.setdefault(column or ref, []).append(
-                _(
-                    "cell %(cell)s holds a character that cannot be stored (a NUL or an "
-                    "unpaired surrogate)"
-                )
-                % {"cell": ref}
+            problem = _(
+                "cell %(cell)s holds a character that cannot be stored (a NUL or an "
+                "unpaired surrogate)"
             )
+        else:
+            problem = ""
+        if problem:  # the cell is read as empty
+            ref = f"{get_column_letter(index + 1)}{number}"
+            errors.setdefault(column or ref, []).append(problem % {"cell": ref})
             cell = None
         if column:
             values[column] = cell

@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -216,17 +216,30 @@ def _by_client_id(client_id: uuid.UUID, digest: str, account_id: int | None) -> 
     return first
 
 
+class StatusChange(TypedDict, total=False):
+    """A status change as asked for: the new status, and what goes with it."""
+
+    status: Required[str]
+    note: str  # internal
+    reply: str | None  # public; needed to resolve unless the petition has one
+    reason: str  # public; needed to reject
+    agency_code: str  # with "assigned": the agency to send it to, by code or by id
+    agency_id: int | None
+    assignee_id: int | None  # with "assigned": the handler, if any
+
+
+def _stripped(change: StatusChange) -> tuple[str, str | None, str]:
+    """The note, reply and reason of a change, spaces stripped (reply ``None`` if not given)."""
+    reply = change.get("reply")
+    return (
+        change.get("note", "").strip(),
+        reply.strip() if reply is not None else None,
+        change.get("reason", "").strip(),
+    )
+
+
 def check_status_change(
-    *,
-    petition: Petition,
-    actor: AbstractBaseUser,
-    status: str,
-    note: str = "",
-    reply: str | None = None,
-    reason: str = "",
-    agency_code: str = "",
-    agency_id: int | None = None,
-    assignee_id: int | None = None,
+    *, petition: Petition, actor: AbstractBaseUser, **change: Unpack[StatusChange]
 ) -> Agency | None:
     """Why ``actor`` may not move ``petition`` to ``status``, raised; nothing is written.
 
@@ -234,8 +247,10 @@ def check_status_change(
     the reason before saving. Returns the agency that will hold the petition.
     """
     errors: dict[str, list[str]] = {}
-    note, reason = note.strip(), reason.strip()
-    reply = reply.strip() if reply is not None else None
+    status = change["status"]
+    note, reply, reason = _stripped(change)
+    agency_code, agency_id = change.get("agency_code", ""), change.get("agency_id")
+    assignee_id = change.get("assignee_id")
     for name, text in (("note", note), ("reason", reason), ("reply", reply or "")):
         if len(text) > MAX_REPLY_CHARS:
             errors[name] = [_("Write at most %(limit)d characters.") % {"limit": MAX_REPLY_CHARS}]
@@ -284,14 +299,8 @@ def change_petition_status(
     *,
     petition_id: int,
     actor: AbstractBaseUser,
-    status: str,
-    note: str = "",
-    reply: str | None = None,
-    reason: str = "",
-    agency_code: str = "",
-    agency_id: int | None = None,
-    assignee_id: int | None = None,
     link_base: str = "",
+    **change: Unpack[StatusChange],
 ) -> Petition:
     """Move a petition along received → assigned → in progress → resolved or rejected.
 
@@ -309,27 +318,18 @@ def change_petition_status(
         )
         if petition is None:
             raise PetitionNotFound()
-        agency = check_status_change(
-            petition=petition,
-            actor=actor,
-            status=status,
-            note=note,
-            reply=reply,
-            reason=reason,
-            agency_code=agency_code,
-            agency_id=agency_id,
-            assignee_id=assignee_id,
-        )
-        reply = reply.strip() if reply is not None else None
+        agency = check_status_change(petition=petition, actor=actor, **change)
+        status = change["status"]
+        note, reply, reason = _stripped(change)
         if reply:
             petition.reply = reply
         if status == Status.ASSIGNED:
-            petition.agency, petition.assignee_id = agency, assignee_id
+            petition.agency, petition.assignee_id = agency, change.get("assignee_id")
         now = timezone.now()
         previous = petition.status
         petition.status, petition.updated_at = status, now
         if status == Status.REJECTED:
-            petition.rejection_reason = reason.strip()
+            petition.rejection_reason = reason
         if status in CLOSED_STATUSES:
             petition.closed_at = now
         petition.save()
@@ -339,7 +339,7 @@ def change_petition_status(
             previous_status=previous,
             actor=actor,
             agency=petition.agency,
-            note=note.strip(),
+            note=note,
             at=now,
         )
         signals.petition_status_changed.send(

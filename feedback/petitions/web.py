@@ -19,10 +19,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
-from config.abuse import HONEYPOT_FIELD, allow_submission, honeypot_filled
+from config.abuse import HONEYPOT_FIELD, honeypot_filled
 from config.errors import DomainError
 from config.input_guard import checks_own_input, form_problems
 from config.links import public_base_url
+from feedback import pages
 from feedback.agency_choice import AgencyChoice, agency_choice, needs_agency_step
 from feedback.models import Petition, PetitionCategory
 from feedback.petitions import selectors, services
@@ -47,12 +48,6 @@ RATINGS = [
 ]
 
 
-def _problem(request: HttpRequest, *, title: str, message: str, status: int) -> HttpResponse:
-    return render(
-        request, "feedback/problem.html", {"title": title, "message": message}, status=status
-    )
-
-
 @checks_own_input  # text that cannot be stored is reported beside its field, like any error
 @require_http_methods(["GET", "POST"])
 def petition_new(request: HttpRequest) -> HttpResponse:
@@ -66,7 +61,7 @@ def petition_new(request: HttpRequest) -> HttpResponse:
     step_note = ""
     if request.method == "POST":
         if honeypot_filled(request):
-            return _problem(
+            return pages.problem(
                 request,
                 title=_("Your petition was not sent"),
                 message=_(
@@ -96,13 +91,8 @@ def petition_new(request: HttpRequest) -> HttpResponse:
                 "press “Send” again."
             ) % {"unit": choice.listed[0].unit.name}
             return _petition_form(request, chosen, {}, choice, step_note)
-        if not allow_submission(request, "petition-submit"):
-            return _problem(
-                request,
-                title=_("Too many petitions from this connection"),
-                message=_("Please wait an hour and send your petition again."),
-                status=429,
-            )
+        if refused := pages.refused_by_rate(request, "petition-submit"):
+            return refused
         data = {k: v for k, v in chosen.items() if k != "client_id"}
         try:
             if errors:
@@ -116,7 +106,7 @@ def petition_new(request: HttpRequest) -> HttpResponse:
         except ValidationError as problem:
             errors = problem.message_dict
         except DomainError as problem:
-            return _problem(
+            return pages.problem(
                 request, title=_("Your petition was not sent"), message=problem.detail, status=409
             )
         else:

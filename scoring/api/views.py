@@ -70,7 +70,7 @@ class RecomputeView(APIView):
         # Province staff recompute their own local rounds only; others' are unknown to them.
         if not scoping.rounds_for(request.user).filter(code=code).exists():
             raise NotFound({"round": [_("There is no survey round %(code)s.") % {"code": code}]})
-        run, _created = services.start_and_queue_run(round_code=code)
+        run, _created = services.request_recompute(round_code=code)
         return Response(run_document(run, show_error=True), status=status.HTTP_202_ACCEPTED)
 
 

@@ -2,25 +2,26 @@
 
 ``generate_demo_responses`` adds N paper responses of the SIPAS household questionnaire to a
 round, spread evenly over the round's units. Each unit has a latent satisfaction level like
-the published 2022 results (README, "The built-in SIPAS questionnaire"): Quảng Ninh near
-87.6, Lạng Sơn near 72.5, a few other published top and bottom provinces pinned, the rest
-drawn per seed around 80. A respondent's answers vary around that level (a personal effect,
-item offsets, a policy/service shift per unit); screeners route the form as its display
-conditions say, so answers to hidden questions are never generated; optional questions are
-left blank now and then.
+the published 2022 results (docs/scoring-method/national.md, "Demo data with villages"):
+Quảng Ninh near 87.6, Lạng Sơn near 72.5, a few other published top and bottom provinces
+pinned, the rest drawn per seed around 80. A respondent's answers vary around that level (a
+personal effect, item offsets, a policy/service shift per unit); screeners route the form as
+its display conditions say, so answers to hidden questions are never generated; optional
+questions are left blank now and then.
 
-Villages (the sample design since 2022, README "Sample design"): respondents of a unit are
-sampled by village, ``VILLAGE_SIZE`` (31) per village in order (the k-th respondent of a
-unit is in its village k // 31 + 1), so the full SIPAS size of ~580 per province gives ~19
-villages as in 2024; every response records its village as its PSU (``psu`` "19-T07"; the
-stratum stays the unit) and as its answers A08–A10 (district, commune, village: 3 villages
-per commune, 2 communes per district). A village shifts the satisfaction probability of its
-respondents by v ~ N(0, σ²) with σ² = ICC·L(1 − L) (L the unit's level), so that two
-respondents of a village, whose answers are Bernoulli(L + v + …) given v, have the
-intra-village correlation Cov/Var = σ²/(L(1 − L)) = ICC on each item (exactly before
-probabilities are clipped to [0.01, 0.995]; ``--icc``, default ``DEFAULT_ICC`` = 0.05). A
-village's effect depends on (seed, unit, village) only. With 31 respondents a village
-multiplies a unit's variance by about 1 + 30·ICC (2.5 at 0.05): design effects above 1.
+Villages (the sample design since 2022; docs/scoring-method/national.md, "Demo data with
+villages"): respondents of a unit are sampled by village, ``VILLAGE_SIZE`` (31) per village
+in order (the k-th respondent of a unit is in its village k // 31 + 1), so the full SIPAS
+size of ~580 per province gives ~19 villages as in 2024; every response records its village
+as its PSU (``psu`` "19-T07"; the stratum stays the unit) and as its answers A08–A10
+(district, commune, village: 3 villages per commune, 2 communes per district). A village
+shifts the satisfaction probability of its respondents by v ~ N(0, σ²) with
+σ² = ICC·L(1 − L) (L the unit's level), so that two respondents of a village, whose answers
+are Bernoulli(L + v + …) given v, have the intra-village correlation
+Cov/Var = σ²/(L(1 − L)) = ICC on each item (exactly before probabilities are clipped to
+[0.01, 0.995]; ``--icc``, default ``DEFAULT_ICC`` = 0.05). A village's effect depends on
+(seed, unit, village) only. With 31 respondents a village multiplies a unit's variance by
+about 1 + 30·ICC (2.5 at 0.05): design effects above 1.
 
 The rows are those ``feedback.services.submit_response`` would store for the same answers
 (value as sent, ``number`` for scale/number/yes-no, ``code`` for single choice, the request
@@ -129,9 +130,9 @@ def demo_responses(round_id: int, seed: int | None = None) -> Any:
 
 # --- Unit levels ----------------------------------------------------------------------------
 
-# Published 2022 SIPAS values (SIPAS.md, "Published results"): the extremes and Đà Nẵng are
-# pinned; Thái Nguyên from its policy and service figures; the other top/bottom five near
-# the ends. Provincial SIPAS percentages.
+# Published 2022 SIPAS values (docs/scoring-method/national.md, "Demo data with villages"):
+# the extremes and Đà Nẵng are pinned; Thái Nguyên from its policy and service figures; the other
+# top/bottom five near the ends. Provincial SIPAS percentages.
 PINNED_LEVELS = {
     "22": 87.59,  # Quảng Ninh, 1st
     "19": 86.26,  # Thái Nguyên, 2nd

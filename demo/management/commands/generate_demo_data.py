@@ -5,7 +5,10 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from feedback.demo import DEFAULT_ICC, generate_demo_responses
+from demo.responses import DEFAULT_ICC, generate_demo_responses
+
+# The options, named as ``generate_demo_responses`` takes them.
+OPTIONS = ("round_code", "responses", "seed", "replace", "if_empty", "icc")
 
 
 class Command(BaseCommand):
@@ -42,13 +45,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             report = generate_demo_responses(
-                round_code=options["round_code"],
-                responses=options["responses"],
-                seed=options["seed"],
-                replace=options["replace"],
-                if_empty=options["if_empty"],
-                progress=self.stdout.write,
-                icc=options["icc"],
+                **{name: options[name] for name in OPTIONS}, progress=self.stdout.write
             )
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from exc

@@ -1,0 +1,7 @@
+"""App config for ``demo``."""
+
+from django.apps import AppConfig
+
+
+class DemoConfig(AppConfig):
+    name = "demo"
