@@ -1,14 +1,17 @@
-"""Admin building blocks every app uses: records written elsewhere, shown only; tool pages."""
+"""Admin building blocks every app uses: records written elsewhere, shown only; tool pages and
+the change list's button to them; change forms with context read from their object."""
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.forms import Form
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
+from django.utils.functional import Promise
 from django.views.decorators.http import require_POST
 
 
@@ -22,6 +25,14 @@ class ViewOnlyMixin:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ReadOnlyMixin(ViewOnlyMixin):
+    """Records written by the computation only: nobody adds, changes or deletes them here
+    (they are kept for audit; retention is not the admin's job)."""
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 
@@ -74,3 +85,46 @@ class ToolPagesMixin:
         """``template`` with the admin site's context, the model's options and ``context``."""
         site = self.admin_site.each_context(request)  # type: ignore[attr-defined]
         return TemplateResponse(request, template, {**site, "opts": self.opts, **context})  # type: ignore[attr-defined]
+
+
+class ToolLinkMixin:
+    """The change list (``admin/change_list_with_tool.html``) gets one more button, before
+    Add, to a tool page of the model's admin: ``tool_link`` gives its address and label, or
+    None where the user may not use the tool. By default the admin URL named
+    ``tool_url_name``, labelled ``tool_label``, for those that
+    ``has_<tool_permission>_permission`` lets in (as Django names actions' permissions)."""
+
+    change_list_template = "admin/change_list_with_tool.html"
+    tool_url_name: str
+    tool_label: Promise
+    tool_permission: str
+
+    def tool_link(self, request: HttpRequest) -> tuple[str, Any] | None:
+        allowed = getattr(self, f"has_{self.tool_permission}_permission")(request)
+        return (reverse(self.tool_url_name), self.tool_label) if allowed else None
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        context = {**(extra_context or {}), "tool_link": self.tool_link(request)}
+        return super().changelist_view(request, context)  # type: ignore[misc]
+
+
+class ObjectContextMixin:
+    """The change form gets ``object_context(request, obj)`` for the object it shows."""
+
+    def object_context(self, request: HttpRequest, obj: Any) -> dict[str, Any]:
+        return {}
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        context = dict(extra_context or {})
+        obj = self.get_object(request, unquote(object_id))  # type: ignore[attr-defined]
+        if obj is not None:
+            context |= self.object_context(request, obj)
+        return super().change_view(request, object_id, form_url, context)  # type: ignore[misc]

@@ -157,7 +157,7 @@ class Response(models.Model):
         _("paper form key"),
         max_length=80,
         blank=True,
-        db_default="",  # bulk loads that name their columns (feedback/demo.py) leave it empty
+        db_default="",  # bulk loads that name their columns (demo/responses.py) leave it empty
         editable=False,
         help_text=_(
             "A paper form's identity in its round: its row_id, or without one the digest of "

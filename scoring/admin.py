@@ -20,10 +20,10 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from config.admin_mixins import ObjectContextMixin, ReadOnlyMixin, ToolLinkMixin
 from config.queueing import BrokerUnavailable
 from scoring import admin_raking  # also registers the margins' and factors' admins
 from scoring.admin_rounds import START_RUNS, start_recompute
-from scoring.admin_tools import ObjectContextMixin, ReadOnlyMixin, ToolLinkMixin
 from scoring.models import Run, Score
 from surveys import scoping
 from surveys.admin import ProvinceScopedMixin, ScopedRelatedFilter

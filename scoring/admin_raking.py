@@ -23,8 +23,8 @@ from django.utils.formats import number_format
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from config.admin_mixins import ReadOnlyMixin, ToolLinkMixin
 from scoring import margins, raking
-from scoring.admin_tools import ReadOnlyMixin, ToolLinkMixin
 from scoring.models import PopulationMargin, RakingFactor
 from surveys.models import Round
 

@@ -20,9 +20,9 @@ from django.template.loader import select_template
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
 
+from config.admin_mixins import ObjectContextMixin
 from config.queueing import BrokerUnavailable
 from scoring import selectors, services
-from scoring.admin_tools import ObjectContextMixin
 from scoring.models import Run
 from surveys import admin as surveys_admin
 from surveys.models import Round

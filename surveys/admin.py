@@ -25,7 +25,7 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from config.admin_mixins import Page, ToolPagesMixin
+from config.admin_mixins import Page, ToolLinkMixin, ToolPagesMixin
 from surveys import scoping, services
 from surveys.models import (
     Agency,
@@ -490,12 +490,11 @@ class PolicyGroupInline(ProvinceScopedMixin, FrozenInlineMixin, admin.TabularInl
 
 
 @admin.register(Questionnaire)
-class QuestionnaireAdmin(ProvinceScopedMixin, ToolPagesMixin, admin.ModelAdmin):
+class QuestionnaireAdmin(ProvinceScopedMixin, ToolLinkMixin, ToolPagesMixin, admin.ModelAdmin):
     owner_path = "owner_unit"
     list_display = ["code", "title_vi", "title_en", "version_count", "owner_unit"]
     list_select_related = ["owner_unit"]
     search_fields = ["code", "title_vi", "title_en"]
-    change_list_template = "admin/surveys/change_list_with_tool.html"
     own_pages = (Page("copy/", "copy_view", "surveys_questionnaire_copy"),)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
@@ -507,10 +506,9 @@ class QuestionnaireAdmin(ProvinceScopedMixin, ToolPagesMixin, admin.ModelAdmin):
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):
         return owner_form(super().get_form(request, obj, change, **kwargs), request.user)
 
-    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+    def tool_link(self, request: HttpRequest) -> tuple[str, Any] | None:
         copy = (reverse("admin:surveys_questionnaire_copy"), _("New questionnaire from a copy"))
-        tool_link = copy if self._may_copy(request) else None
-        return super().changelist_view(request, {**(extra_context or {}), "tool_link": tool_link})
+        return copy if self._may_copy(request) else None
 
     def _may_copy(self, request: HttpRequest) -> bool:
         return self.has_add_permission(request) and request.user.has_perm(
@@ -558,7 +556,7 @@ class QuestionnaireAdmin(ProvinceScopedMixin, ToolPagesMixin, admin.ModelAdmin):
 
 @admin.register(QuestionnaireVersion)
 class QuestionnaireVersionAdmin(
-    ProvinceScopedMixin, SavesOrExplainsMixin, ToolPagesMixin, admin.ModelAdmin
+    ProvinceScopedMixin, SavesOrExplainsMixin, ToolLinkMixin, ToolPagesMixin, admin.ModelAdmin
 ):
     owner_path = "questionnaire__owner_unit"
     list_display = ["__str__", "questionnaire", "number", "status", "published_at", "preview_link"]
@@ -573,7 +571,6 @@ class QuestionnaireVersionAdmin(
     inlines = [SectionInline, PolicyGroupInline]
     actions = ["publish_selected", "retire_selected", "start_draft_from_selected"]
     change_form_template = "admin/surveys/questionnaireversion/change_form.html"
-    change_list_template = "admin/surveys/change_list_with_tool.html"
     own_pages = (
         Page(
             "<int:version_id>/new-draft/",
@@ -620,10 +617,9 @@ class QuestionnaireVersionAdmin(
         if isinstance(formset, SectionFormSet):
             services.order_sections(version_id=form.instance.pk, section_ids=formset.planned_ids())
 
-    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+    def tool_link(self, request: HttpRequest) -> tuple[str, Any] | None:
         url = reverse("admin:surveys_questionnaireversion_import_xlsform")
-        tool_link = (url, _("Import an XLSForm")) if self._may_import(request) else None
-        return super().changelist_view(request, {**(extra_context or {}), "tool_link": tool_link})
+        return (url, _("Import an XLSForm")) if self._may_import(request) else None
 
     def _may_import(self, request: HttpRequest) -> bool:
         # An XLSForm makes a national questionnaire: national staff only.
