@@ -138,30 +138,16 @@ def admin_page(browser: Any, live_server: Any, sipas: Any, django_user_model: An
 def agency_round(units: None):
     """An open round ``swap`` over the 63 provinces of 2022 (a small questionnaire: USED,
     then SAT if used), the demo agencies, and the petition category ``road``."""
-    import datetime as dt
-
-    from django.utils import timezone
-
     from surveys.loaders import ensure_demo_agencies, provinces_2022
-    from surveys.models import Round
     from surveys.services import publish_version
-    from tests.factories import small_draft
-    from tests.petition_support import make_category
+    from tests.factories import PetitionCategoryFactory, RoundFactory, small_draft
 
     ensure_demo_agencies()
     version = publish_version(version_id=small_draft().pk)
-    now = timezone.now()
-    survey_round = Round.objects.create(
-        code="swap",
-        name_vi="Vòng thử",
-        period_start=dt.date(2026, 1, 1),
-        period_end=dt.date(2026, 6, 30),
-        opens_at=now - dt.timedelta(days=1),
-        closes_at=now + dt.timedelta(days=30),
-        version=version,
+    survey_round = RoundFactory(
+        code="swap", name_vi="Vòng thử", version=version, units=provinces_2022()
     )
-    survey_round.units.set(provinces_2022())
-    make_category("road", days=10)
+    PetitionCategoryFactory(code="road")
     return survey_round
 
 

@@ -25,7 +25,7 @@ from feedback.services import round_questions
 from surveys.models import Agency, Round, Unit
 from tests.support import hostile_input
 from tests.support.hostile_input import STRINGS
-from tests.support.paper import CODES, csv_bytes, imported, paper_cell, row
+from tests.support.paper import CODES, csv_bytes, imported, paper_cell, row, uploaded
 from tests.support.responses import valid_answers
 
 pytestmark = pytest.mark.django_db
@@ -173,12 +173,7 @@ def test_a_batch_holding_good_and_bad_rows_stores_only_the_good_ones(sipas) -> N
 def test_a_form_another_import_stores_while_a_batch_is_checked_is_a_duplicate(
     sipas, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    created = paper.create_paper_import(
-        round_code="demo",
-        file_name="forms.csv",
-        content=csv_bytes([row("F-1"), row("F-2"), row("F-3")]),
-        uploaded_by=None,
-    )
+    created = uploaded(csv_bytes([row("F-1"), row("F-2"), row("F-3")]))
     store = paper.store_forms
     others: list[PaperImport] = []
 

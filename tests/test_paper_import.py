@@ -27,6 +27,7 @@ from tests.support.paper import (
     imported,
     paper_cell,
     row,
+    uploaded,
     xlsx_bytes,
 )
 from tests.support.responses import valid_answers
@@ -229,12 +230,7 @@ class TestRerun:
     def test_a_restarted_import_resumes_after_its_last_committed_batch(
         self, sipas, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        created = paper.create_paper_import(
-            round_code="demo",
-            file_name="forms.csv",
-            content=csv_bytes([row("F-1"), row("F-2"), row("F-3")]),
-            uploaded_by=None,
-        )
+        created = uploaded(csv_bytes([row("F-1"), row("F-2"), row("F-3")]))
         monkeypatch.setattr(paper, "BATCH_ROWS", 2)
         store_rows = paper.import_rows
 
@@ -424,12 +420,7 @@ class TestCellsThatCannotBeRead:
     def test_an_import_that_fails_shows_where_it_stopped_not_the_error_text(
         self, sipas, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
     ) -> None:
-        created = paper.create_paper_import(
-            round_code="demo",
-            file_name="forms.csv",
-            content=csv_bytes([row("F-1"), row("F-2", Q11=SECRET)]),
-            uploaded_by=None,
-        )
+        created = uploaded(csv_bytes([row("F-1"), row("F-2", Q11=SECRET)]))
         monkeypatch.setattr(paper, "BATCH_ROWS", 1)
         store_rows = paper.import_rows
 

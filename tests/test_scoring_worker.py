@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 from django.conf import settings
@@ -72,6 +73,22 @@ def relations_locked_by(pid: int) -> set[str]:
 
 
 @pytest.mark.django_db(transaction=True)
+@contextmanager
+def worker_blocked_on(
+    run_id: int, start_worker: Callable[[], subprocess.Popen]
+) -> Iterator[tuple[subprocess.Popen, int]]:
+    """Hold the run's row, then start the worker: it computes the values, inserts the scores
+    in its transaction and blocks when it marks the run computed. Yields the worker and its
+    database backend's pid; the row is let go at the end."""
+    with transaction.atomic():
+        Run.objects.select_for_update().get(pk=run_id)
+        worker = start_worker()
+        pid = wait_for(
+            lambda: blocked_backend(Run._meta.db_table), timeout=90, what="the worker to block"
+        )
+        yield worker, pid
+
+
 def test_a_worker_runs_a_recompute_started_through_the_api(
     start_worker: Callable[[], subprocess.Popen], demo_responses: None, recompute_client: Client
 ) -> None:
@@ -106,14 +123,7 @@ def test_a_worker_killed_mid_run_leaves_the_published_values_and_the_next_run_pu
         answer("19", S01=1)  # new data the killed run would have published: 2 of 6
 
     killed_id = recompute_client.post("/api/v1/rounds/demo/recompute/").json()["id"]
-    with transaction.atomic():
-        # Hold the run's row, then start the worker: it computes the values, inserts the
-        # scores in its transaction and blocks when it marks the run computed.
-        Run.objects.select_for_update().get(pk=killed_id)
-        worker = start_worker()
-        pid = wait_for(
-            lambda: blocked_backend(Run._meta.db_table), timeout=90, what="the worker to block"
-        )
+    with worker_blocked_on(killed_id, start_worker) as (worker, pid):
         assert Score._meta.db_table in relations_locked_by(pid)  # it has written scores
         # Meanwhile readers get the published run, and none of the new scores.
         assert published_values("demo") == served
@@ -159,12 +169,7 @@ def test_a_run_whose_worker_died_is_taken_over_by_another_worker_at_the_next_swe
     for _ in range(3):
         answer("19", S01=1)
     killed_id = recompute_client.post("/api/v1/rounds/demo/recompute/").json()["id"]
-    with transaction.atomic():
-        Run.objects.select_for_update().get(pk=killed_id)
-        worker = start_worker()
-        pid = wait_for(
-            lambda: blocked_backend(Run._meta.db_table), timeout=90, what="the worker to block"
-        )
+    with worker_blocked_on(killed_id, start_worker) as (worker, pid):
         worker.kill()
         assert worker.wait(timeout=20) == -9
     wait_for(lambda: not backend_alive(pid), timeout=30, what="the dead worker's session")

@@ -47,12 +47,16 @@ def xlsx_bytes(rows: list[list[Any]], header: list[str] = HEADER) -> bytes:
     return buffer.getvalue()
 
 
-def imported(content: bytes, file_name: str = "forms.csv") -> PaperImport:
-    """A file of the round ``demo`` imported in this process (no worker)."""
-    created = paper.create_paper_import(
+def uploaded(content: bytes, file_name: str = "forms.csv") -> PaperImport:
+    """A file of the round ``demo`` uploaded, not imported yet."""
+    return paper.create_paper_import(
         round_code="demo", file_name=file_name, content=content, uploaded_by=None
     )
-    return paper.run_paper_import(import_id=created.pk)
+
+
+def imported(content: bytes, file_name: str = "forms.csv") -> PaperImport:
+    """A file of the round ``demo`` imported in this process (no worker)."""
+    return paper.run_paper_import(import_id=uploaded(content, file_name).pk)
 
 
 def errors_by_row(paper_import: PaperImport) -> dict[int, dict[str, str]]:
