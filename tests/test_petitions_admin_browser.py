@@ -68,7 +68,7 @@ def test_staff_handle_petitions_through_every_status_in_the_admin(browser, live_
     duplicate = submit("road", "T01", description="Đèn đường ngõ 12 (gửi lại).")
     assert [m.to for m in mail.outbox] == [["lan.tran@example.vn"]]  # the filing confirmed
 
-    coordinator = log_in(browser, live_server, "dieu-phoi")
+    coordinator = log_in(browser, live_server, "dieu-phoi", locale="vi-VN")
     open_petition(coordinator, live_server, lamp)
     assert status_on_page(coordinator) == vi(Status.RECEIVED.label)
     change(
@@ -81,7 +81,7 @@ def test_staff_handle_petitions_through_every_status_in_the_admin(browser, live_
     assert coordinator.locator(".messagelist .success").count() == 1
     assert status_on_page(coordinator) == vi(Status.ASSIGNED.label)
 
-    handler = log_in(browser, live_server, "can-bo")
+    handler = log_in(browser, live_server, "can-bo", locale="vi-VN")
     open_petition(handler, live_server, lamp)
     change(handler, "in_progress")
     assert status_on_page(handler) == vi(Status.IN_PROGRESS.label)
