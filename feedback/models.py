@@ -302,10 +302,6 @@ class Answer(models.Model):
         super().save(*args, **kwargs)
 
 
-def new_attachment_key() -> str:
-    return secrets.token_urlsafe(16)
-
-
 class ResponseAttachment(models.Model):
     """A file sent with a response (an ODK submission's photo of the paper form, say).
 

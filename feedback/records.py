@@ -110,19 +110,6 @@ class Layout:
         return {q: rule[0] for q, rule in zip(self.questions, self.rules, strict=True) if rule}
 
 
-def scored_questions(version_id: int) -> list[tuple[int, str, str, Any]]:
-    """(id, code, type, satisfied values) of the version's scored questions, by id."""
-    return list(
-        Question.objects.filter(
-            version_id=version_id,
-            indicator__aggregation=Indicator.Aggregation.SHARE,
-            excluded_from_indices=False,
-        )
-        .order_by("id")
-        .values_list("id", "code", "type", "satisfied_values")
-    )
-
-
 def layouts(version_ids: Iterable[int]) -> dict[int, Layout]:
     """The layout of each version (one query for all)."""
     ids = sorted(set(version_ids))

@@ -568,9 +568,6 @@ class Question(VersionContent):
     def help(self) -> str:
         return localized(self, "help")
 
-    def order_key(self) -> tuple[int, int, int]:
-        return (self.section.position, self.position, self.pk or 0)
-
     # A form that moves several questions in one save (the admin's section and question
     # pages) checks the order of display conditions on the positions the save will give,
     # and sets this so that ``clean()`` does not judge them by the stored neighbours.

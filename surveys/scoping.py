@@ -187,10 +187,6 @@ def versions_for(user: Any, *, shared: bool = False) -> QuerySet[QuestionnaireVe
     )
 
 
-def may_use_round(user: Any, round_id: int) -> bool:
-    return rounds_for(user).filter(pk=round_id).exists()
-
-
 # --- The units of a local round, whatever writes them ------------------------------------------
 
 

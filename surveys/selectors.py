@@ -35,14 +35,6 @@ def version_sections(*, version_id: int) -> QuerySet[Section]:
     )
 
 
-def questions_by_code(*, version_id: int) -> dict[str, Question]:
-    """Every question of a version, keyed by its code."""
-    return {
-        q.code: q
-        for q in Question.objects.filter(version_id=version_id).prefetch_related("choices")
-    }
-
-
 def open_rounds(*, at: timezone.datetime | None = None) -> QuerySet[Round]:
     """Rounds accepting responses now, with their published questionnaire version."""
     at = at or timezone.now()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import defaultdict
 from html.parser import HTMLParser
 from typing import Any
@@ -10,6 +11,8 @@ from typing import Any
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+
+from surveys.models import QuestionnaireVersion
 
 
 def admin_url(model: str, view: str, *args: Any) -> str:
@@ -105,3 +108,39 @@ def fill_round_form(
     page.select_option("#id_version", str(version_id))
     page.select_option("#id_units_from", label=units)
     page.click("#id_units_add")
+
+
+QUESTION_ID = re.compile(r"questions-\d+-id")  # a question row of a section's page
+
+
+def edit_questions(
+    client: Client, version: QuestionnaireVersion, changes: dict[str, dict[str, str]]
+) -> Any:
+    """Post the section page of the questions back as rendered, with some fields changed.
+
+    All the questions named must be in one section: each section has its own page.
+    """
+    questions = {code: version.questions.get(code=code) for code in changes}
+    (section_id,) = {q.section_id for q in questions.values()}
+    url = admin_url("section", "change", section_id)
+    data = form_data(client, url, "section_form")
+    for code, fields in changes.items():
+        question_pk = str(questions[code].pk)
+        prefix = next(
+            name.removesuffix("-id")
+            for name, values in data.items()
+            if QUESTION_ID.fullmatch(name) and values == [question_pk]
+        )
+        for field, value in fields.items():
+            assert data.get(f"{prefix}-{field}") != [value]
+            data[f"{prefix}-{field}"] = [value]
+    data["_save"] = ["Save"]
+    return client.post(url, data)
+
+
+def post_change_form(client: Client, model: str, obj: Any, **fields: str) -> Any:
+    """Post ``obj``'s admin change page back as rendered, with ``fields`` changed."""
+    url = admin_url(model, "change", obj.pk)
+    data = form_data(client, url, f"{model}_form")
+    data.update({name: [value] for name, value in fields.items()})
+    return client.post(url, data)

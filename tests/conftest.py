@@ -10,32 +10,24 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
+import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from django.conf import settings
 from django.db import connection
+from django.test import Client
 
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
-
-
-def require(reason: str) -> None:
-    if in_ci():
-        pytest.fail(f"CI requires this: {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
-def redis_reachable(url: str) -> bool:
-    try:
-        return bool(redis.Redis.from_url(url, socket_connect_timeout=2).ping())
-    except redis.RedisError:
-        return False
+from tests.support.browser import PASSWORD, log_in
+from tests.support.processes import (
+    forget_queue,
+    forget_routes,
+    start_celery_worker,
+    stop_celery_worker,
+    worker_database_url,
+)
+from tests.support.requirements import redis_reachable, require
 
 
 @pytest.fixture(autouse=True)
@@ -70,6 +62,12 @@ def sipas(units: None):
 
 
 @pytest.fixture
+def english(settings: Any) -> None:
+    """Pages in English (``LANGUAGE_CODE``), for a test or module that names this fixture."""
+    settings.LANGUAGE_CODE = "en"
+
+
+@pytest.fixture
 def make_draft(db: None) -> Callable[..., object]:
     """A small draft questionnaire: a yes/no screener and a 1–5 scale that depends on it."""
     from tests.factories import small_draft
@@ -93,48 +91,6 @@ def _fresh_cache() -> Iterator[None]:
     cache.clear()
     leases.clear()
     forget_targets()
-
-
-def forget_routes() -> None:
-    """Make Celery read ``task_routes`` again: it caches its router on first use, and only
-    ``conf.update()`` rebuilds it, which would pin the routes for the tests that follow."""
-    from config.celery import app
-
-    app.amqp._rtable = None
-    app.amqp.__dict__.pop("router", None)
-
-
-def start_celery_worker(queue: str, *, database_url: str | None = None) -> subprocess.Popen:
-    """``celery -A config worker`` on a queue of its own, in a process of its own."""
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "REDIS_URL": settings.REDIS_URL,
-    }
-    if database_url:
-        env["DATABASE_URL"] = database_url
-    command = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo"]
-    command += ["--queues", queue, "--hostname", f"{queue}@%h", "--loglevel=INFO"]
-    return subprocess.Popen(
-        command,
-        cwd=Path(__file__).resolve().parent.parent,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def stop_celery_worker(process: subprocess.Popen) -> None:
-    """Stop a worker started by ``start_celery_worker``; its log with CELERY_TEST_VERBOSE."""
-    process.terminate()
-    try:
-        output, _ = process.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        output, _ = process.communicate()
-    if os.environ.get("CELERY_TEST_VERBOSE"):
-        print(output)
 
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -166,51 +122,117 @@ def browser() -> Iterator[object]:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
-ADMIN_PASSWORD = "a-long-password-for-tests"
-
-
 @pytest.fixture
 def admin_page(browser: Any, live_server: Any, sipas: Any, django_user_model: Any) -> Iterator[Any]:
     """A browser page logged in to the admin as the superuser ``admin`` (Vietnamese locale),
     with SIPAS and the units loaded."""
-    django_user_model.objects.create_superuser("admin", "admin@example.org", ADMIN_PASSWORD)
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="vi-VN")
-    page = context.new_page()
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", ADMIN_PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{live_server.url}/admin/")
+    django_user_model.objects.create_superuser("admin", "admin@example.org", PASSWORD)
+    page = log_in(
+        browser, live_server, "admin", locale="vi-VN", viewport={"width": 1280, "height": 900}
+    )
     yield page
-    context.close()
+    page.context.close()
 
 
 @pytest.fixture
 def agency_round(units: None):
     """An open round ``swap`` over the 63 provinces of 2022 (a small questionnaire: USED,
     then SAT if used), the demo agencies, and the petition category ``road``."""
-    import datetime as dt
-
-    from django.utils import timezone
-
     from surveys.loaders import ensure_demo_agencies, provinces_2022
-    from surveys.models import Round
     from surveys.services import publish_version
-    from tests.factories import small_draft
-    from tests.petition_support import make_category
+    from tests.factories import PetitionCategoryFactory, RoundFactory, small_draft
 
     ensure_demo_agencies()
     version = publish_version(version_id=small_draft().pk)
-    now = timezone.now()
-    survey_round = Round.objects.create(
-        code="swap",
-        name_vi="Vòng thử",
-        period_start=dt.date(2026, 1, 1),
-        period_end=dt.date(2026, 6, 30),
-        opens_at=now - dt.timedelta(days=1),
-        closes_at=now + dt.timedelta(days=30),
-        version=version,
+    survey_round = RoundFactory(
+        code="swap", name_vi="Vòng thử", version=version, units=provinces_2022()
     )
-    survey_round.units.set(provinces_2022())
-    make_category("road", days=10)
+    PetitionCategoryFactory(code="road")
     return survey_round
+
+
+@pytest.fixture
+def start_worker(
+    transactional_db: None, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[[], subprocess.Popen]]:
+    """Starts a worker on a queue of its own that receives ``scoring.compute_and_publish``.
+
+    Tasks sent before the worker starts wait in Redis. The worker is stopped afterwards.
+    """
+    from config.celery import app
+
+    queue = f"test-scoring-{uuid.uuid4().hex[:8]}"
+    # The test process runs tasks eagerly (config.settings.test); these go to the worker.
+    monkeypatch.setitem(app.conf, "task_always_eager", False)
+    monkeypatch.setitem(app.conf, "task_routes", {"scoring.compute_and_publish": {"queue": queue}})
+    forget_routes()
+    processes: list[subprocess.Popen] = []
+
+    def start() -> subprocess.Popen:
+        hostname = f"{queue}-{len(processes)}@%h"
+        process = start_celery_worker(queue, database_url=worker_database_url(), hostname=hostname)
+        processes.append(process)
+        return process
+
+    try:
+        yield start
+    finally:
+        forget_routes()  # rebuilt lazily, once monkeypatch has put task_routes back
+        for process in processes:
+            stop_celery_worker(process)
+        forget_queue(queue)
+
+
+@pytest.fixture
+def recompute_client(client: Client) -> Client:
+    """A client logged in as an analyst allowed to start runs (``scoring.add_run``)."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    user = get_user_model().objects.create_user("analyst", password="x-long-password")
+    user.user_permissions.add(Permission.objects.get(codename="add_run"))
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def demo_responses(sipas: Any) -> None:
+    """Four SIPAS responses of the round ``demo``: three of Thái Nguyên (S01 = 5, 4, 2), one of
+    Hà Nội (S01 = 1)."""
+    from tests.support.responses import answer
+
+    for s01 in (5, 4, 2):
+        answer("19", S01=s01)
+    answer("01", S01=1)
+
+
+@pytest.fixture
+def diagnosis_rounds(sipas: Any, settings: Any) -> dict[str, Any]:
+    """The round ``demo`` (its ``run`` published) over ``DIAGNOSIS_UNITS``, four respondents each
+    (``MIN_PUBLISH_N`` = 3), answered so that key drivers and quadrants can be worked by hand,
+    and the earlier round ``sipas-2022`` of demo data over the same units for the changes."""
+    from django.core.cache import cache
+
+    from demo.responses import generate_demo_responses
+    from scoring.services import recompute_round
+    from surveys.models import Round, Unit
+    from tests.support.responses import DIAGNOSIS_UNITS, answer
+
+    settings.MIN_PUBLISH_N = 3
+    cache.clear()
+    old = Round.objects.get(code="sipas-2022")
+    old.units.set(Unit.objects.filter(code__in=DIAGNOSIS_UNITS))
+    generate_demo_responses(round_code="sipas-2022", responses=4 * len(DIAGNOSIS_UNITS), seed=5)
+    recompute_round(round_code="sipas-2022")
+    demo = Round.objects.get(code="demo")
+    demo.units.set(Unit.objects.filter(code__in=DIAGNOSIS_UNITS))
+    # Thái Nguyên: A all satisfied; B not with S01, S02; C not with S01; D all satisfied.
+    answer("19")
+    answer("19", S01=2, S02=2)
+    answer("19", S01=2)
+    answer("19")
+    for _ in range(4):  # Lạng Sơn: no service criterion satisfied
+        answer("20", **{f"S{n:02d}": 2 for n in range(1, 20)})
+        answer("22")  # Quảng Ninh: everything satisfied
+    run = recompute_round(round_code="demo")
+    return {"run": run, "demo": demo}

@@ -25,7 +25,7 @@ from feedback.models import Response
 from feedback.services import submit_response
 from scoring.services import recompute_round
 from surveys.models import Round, Unit
-from tests.test_response_api import valid_answers
+from tests.support.responses import valid_answers
 
 MIN_N = 3
 OLD_UNITS = ["19", "22", "20"]

@@ -1,18 +1,27 @@
-"""Test data builders for questionnaires."""
+"""Test data builders: questionnaires, units and agencies, rounds, responses, runs, petitions."""
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 import factory
+from django.utils import timezone
 
+from feedback.models import Answer, Petition, PetitionCategory, Response
+from feedback.petitions import services as petitions
+from scoring.models import Run
 from surveys.models import (
+    Agency,
     Choice,
     Indicator,
     Question,
     Questionnaire,
     QuestionnaireVersion,
+    Round,
     Section,
+    Unit,
 )
 
 
@@ -94,3 +103,128 @@ def small_draft() -> QuestionnaireVersion:
         for p in range(1, 6)
     )
     return version
+
+
+class UnitFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Unit
+
+    code = factory.Sequence(lambda n: f"U{n}")
+    name = factory.LazyAttribute(lambda o: f"Unit {o.code}")
+    kind = Unit.Kind.PROVINCE
+
+
+class AgencyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Agency
+
+    unit = factory.SubFactory(UnitFactory)
+    code = factory.Sequence(lambda n: f"AG{n}")
+    name_vi = factory.LazyAttribute(lambda o: f"Cơ quan {o.code}")
+
+
+class RoundFactory(factory.django.DjangoModelFactory):
+    """An open round (opened yesterday, closing in 30 days) of the first half of 2026;
+    ``units=[…]`` sets the units it covers."""
+
+    class Meta:
+        model = Round
+        skip_postgeneration_save = True  # the hook saves what it sets
+
+    code = factory.Sequence(lambda n: f"r{n}")
+    name_vi = factory.LazyAttribute(lambda o: f"Vòng {o.code}")
+    period_start = dt.date(2026, 1, 1)
+    period_end = dt.date(2026, 6, 30)
+    opens_at = factory.LazyFunction(lambda: timezone.now() - dt.timedelta(days=1))
+    closes_at = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(days=30))
+    version = factory.SubFactory(VersionFactory)
+
+    @factory.post_generation
+    def units(self, create: bool, extracted: Any, **kwargs: Any) -> None:
+        if create and extracted is not None:
+            self.units.set(extracted)
+
+
+def round_like(model: Round, **fields: Any) -> Round:
+    """A round of ``model``'s questionnaire version, period and opening times."""
+    same = {
+        "period_start": model.period_start,
+        "period_end": model.period_end,
+        "opens_at": model.opens_at,
+        "closes_at": model.closes_at,
+        "version": model.version,
+    }
+    return RoundFactory(**same | fields)
+
+
+class RunFactory(factory.django.DjangoModelFactory):
+    """A scoring run of a round (running unless a ``status`` is given)."""
+
+    class Meta:
+        model = Run
+
+    round = factory.SubFactory(RoundFactory)
+
+
+class ResponseFactory(factory.django.DjangoModelFactory):
+    """A response written straight to the tables (no validation, no records), with
+    ``answers={code: value}``: a yes/no or number goes to the answer's ``number``, any
+    other value to its ``code``."""
+
+    class Meta:
+        model = Response
+        skip_postgeneration_save = True  # the hook saves what it sets
+
+    round = factory.SubFactory(RoundFactory)
+    version = factory.SelfAttribute("round.version")
+    unit = factory.SubFactory(UnitFactory)
+    channel = Response.Channel.API
+
+    @factory.post_generation
+    def answers(self, create: bool, extracted: dict[str, Any] | None, **kwargs: Any) -> None:
+        if not create or not extracted:
+            return
+        questions = dict(self.version.questions.values_list("code", "id"))
+        Answer.objects.bulk_create(
+            Answer(response=self, question_id=questions[code], value=value, **typed(value))
+            for code, value in extracted.items()
+        )
+
+
+def typed(value: Any) -> dict[str, Any]:
+    """The typed answer columns, as ``feedback.validation`` fills them."""
+    if isinstance(value, bool):
+        return {"number": 1.0 if value else 0.0}
+    if isinstance(value, int):
+        return {"number": float(value)}
+    return {"code": value}
+
+
+class PetitionCategoryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PetitionCategory
+
+    code = "road"
+    name_vi = factory.LazyAttribute(lambda o: f"Loại {o.code}")
+    name_en = factory.LazyAttribute(lambda o: f"Kind {o.code}")
+    deadline_days = 10
+
+
+class PetitionFactory(factory.Factory):
+    """A petition as a citizen files it, through ``submit_petition`` (channel web):
+    ``category``, ``unit`` and ``agency`` are codes."""
+
+    class Meta:
+        model = Petition
+
+    category = "road"
+    unit = "19"
+    agency = ""
+    description = "Đèn đường hỏng ở ngõ 12."
+
+    @classmethod
+    def _create(cls, model_class: type[Petition], **fields: Any) -> Petition:
+        petition, _ = petitions.submit_petition(
+            data=petitions.PetitionInput(**fields), channel="web"
+        )
+        return petition

@@ -15,7 +15,7 @@ import time
 
 import redis
 
-from tests.conftest import require
+from tests.support.requirements import require
 
 
 def free_port(ports: range) -> int:

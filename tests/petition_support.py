@@ -8,29 +8,47 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from rest_framework.authtoken.models import Token
 
-from feedback.models import PetitionCategory, PetitionStaff
-from feedback.petitions import services
+from feedback.models import Petition, PetitionCategory, PetitionStaff
 from surveys.models import Agency, Unit
+from tests.factories import AgencyFactory, PetitionCategoryFactory, PetitionFactory, UnitFactory
 
 PASSWORD = "a-long-password-for-tests"
 
 
 def make_unit(code: str = "T01", name: str = "Tỉnh Thử") -> Unit:
-    return Unit.objects.create(code=code, name=name, kind=Unit.Kind.PROVINCE)
+    return UnitFactory(code=code, name=name)
 
 
 def make_agency(unit: Unit, code: str, name: str) -> Agency:
-    return Agency.objects.create(unit=unit, code=code, name_vi=name, name_en=f"{name} (en)")
+    return AgencyFactory(unit=unit, code=code, name_vi=name, name_en=f"{name} (en)")
 
 
 def make_category(code: str = "road", days: int = 10, **extra: Any) -> PetitionCategory:
-    return PetitionCategory.objects.create(
-        code=code,
-        name_vi=extra.pop("name_vi", f"Loại {code}"),
-        name_en=extra.pop("name_en", f"Kind {code}"),
-        deadline_days=days,
-        **extra,
-    )
+    return PetitionCategoryFactory(code=code, deadline_days=days, **extra)
+
+
+def petition_desk(*agencies: tuple[str, str]) -> tuple[Unit, list[Agency]]:
+    """The unit T01 (Tỉnh Thử) with its ``agencies`` (code, name), and the category ``road``
+    (10 days) as the only one: the defaults of migration 0003 are deleted."""
+    PetitionCategory.objects.all().delete()
+    unit = make_unit()
+    made = [make_agency(unit, code, name) for code, name in agencies]
+    make_category("road")
+    return unit, made
+
+
+def two_agency_desk() -> dict[str, Any]:
+    """``petition_desk`` with agencies A (SO-A) and B (SO-B), a handler of each (``staff_a``,
+    ``staff_b``) and a coordinator of the unit."""
+    unit, (agency_a, agency_b) = petition_desk(("SO-A", "Sở A"), ("SO-B", "Sở B"))
+    return {
+        "unit": unit,
+        "a": agency_a,
+        "b": agency_b,
+        "staff_a": make_staff("staff-a", unit=unit, agency=agency_a),
+        "staff_b": make_staff("staff-b", unit=unit, agency=agency_b),
+        "coordinator": make_staff("coordinator", unit=unit, agency=None),
+    }
 
 
 def handlers_group() -> Group:
@@ -60,11 +78,6 @@ def api_token(user: Any) -> str:
     return Token.objects.get_or_create(user=user)[0].key
 
 
-def submit(category: str, unit: str, agency: str = "", **fields: Any) -> Any:
+def submit(category: str, unit: str, agency: str = "", **fields: Any) -> Petition:
     """A petition as a citizen files it (through the service, channel web)."""
-    fields.setdefault("description", "Đèn đường hỏng ở ngõ 12.")
-    petition, _ = services.submit_petition(
-        data=services.PetitionInput(category=category, unit=unit, agency=agency, **fields),
-        channel="web",
-    )
-    return petition
+    return PetitionFactory(category=category, unit=unit, agency=agency, **fields)

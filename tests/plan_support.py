@@ -22,7 +22,7 @@ from plans.models import PlanStaff
 from scoring.models import Run, Score
 from surveys.models import Agency, Indicator, Round, Unit, UnitLineage
 from surveys.services import publish_version
-from tests.factories import small_draft
+from tests.factories import RunFactory, small_draft
 
 PASSWORD = "a-long-password-for-tests"
 SCORES = {  # round → {unit code or None (the nation): (value, se)}
@@ -83,7 +83,7 @@ def build_frame() -> dict[str, Any]:
         survey_round.units.set([units[c] for c in covered])
         rounds[survey_round.code] = survey_round
     for code, values in SCORES.items():
-        run = Run.objects.create(
+        run = RunFactory(
             round=rounds[code], status=Run.Status.PUBLISHED, published_at=timezone.now()
         )
         Score.objects.bulk_create(

@@ -27,7 +27,7 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from feedback.models import Response  # noqa: E402
-from tests.test_response_api import valid_answers  # noqa: E402
+from tests.support.responses import valid_answers  # noqa: E402
 
 
 def replayed() -> None:

@@ -22,7 +22,7 @@ from rest_framework.authtoken.models import Token
 from config.abuse import client_address
 from feedback.models import Petition, Response
 from tests.petition_support import make_category, make_unit
-from tests.test_response_api import payload, valid_answers
+from tests.support.responses import payload, valid_answers
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/responses/"

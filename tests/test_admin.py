@@ -3,7 +3,6 @@ refuse changes, drafts are edited and published there, and bad input shows form 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -24,15 +23,12 @@ from surveys.models import (
     Unit,
     VersionMapping,
 )
-from tests.admin_support import FormInputs, admin_url, form_data
+from tests.admin_support import FormInputs, admin_url, edit_questions, form_data, post_change_form
 from tests.factories import QuestionFactory
 
 pytestmark = pytest.mark.django_db
 
 Status = QuestionnaireVersion.Status
-
-
-QUESTION_ID = re.compile(r"questions-\d+-id")  # a question row of a section's page
 
 
 def messages_of(response: Any) -> list[str]:
@@ -368,40 +364,22 @@ class TestDraftEditing:
         self, admin_client: Client, draft
     ) -> None:
         question = draft.questions.get(code="SAT")
-        url = admin_url("question", "change", question.pk)
-        data = form_data(admin_client, url, "question_form")
-        data["label_vi"] = ["Mức hài lòng"]
-
-        response = admin_client.post(url, data)
+        response = post_change_form(admin_client, "question", question, label_vi="Mức hài lòng")
 
         assert response.status_code == 302, _page_errors(response)
         question.refresh_from_db()
         assert question.label_vi == "Mức hài lòng"
 
 
-def edit_questions(
-    client: Client, version: QuestionnaireVersion, changes: dict[str, dict[str, str]]
-) -> Any:
-    """Post the section page of the questions back as rendered, with some fields changed.
-
-    All the questions named must be in one section: each section has its own page.
-    """
-    questions = {code: version.questions.get(code=code) for code in changes}
-    (section_id,) = {q.section_id for q in questions.values()}
-    url = admin_url("section", "change", section_id)
-    data = form_data(client, url, "section_form")
-    for code, fields in changes.items():
-        question_pk = str(questions[code].pk)
-        prefix = next(
-            name.removesuffix("-id")
-            for name, values in data.items()
-            if QUESTION_ID.fullmatch(name) and values == [question_pk]
-        )
-        for field, value in fields.items():
-            assert data.get(f"{prefix}-{field}") != [value]
-            data[f"{prefix}-{field}"] = [value]
-    data["_save"] = ["Save"]
-    return client.post(url, data)
+def add_choice_question_without_choices(draft: QuestionnaireVersion) -> None:
+    """A single-choice question CHANNEL with no choices: the draft can no longer be published."""
+    QuestionFactory(
+        section=draft.sections.get(),
+        code="CHANNEL",
+        position=3,
+        type=Question.Type.SINGLE,
+        excluded_from_indices=True,
+    )
 
 
 def edit_question(
@@ -447,13 +425,7 @@ class TestPublishing:
     def test_publishing_a_choice_question_without_choices_names_the_question(
         self, admin_client: Client, draft
     ) -> None:
-        QuestionFactory(
-            section=draft.sections.get(),
-            code="CHANNEL",
-            position=3,
-            type=Question.Type.SINGLE,
-            excluded_from_indices=True,
-        )
+        add_choice_question_without_choices(draft)
 
         response = admin_client.post(
             admin_url("questionnaireversion", "publish", draft.pk), follow=True
@@ -492,33 +464,34 @@ class TestPublishing:
 # --- Invalid input ------------------------------------------------------------------------------
 
 
-# The round form's inline of stratum population sizes, sent empty as a browser does.
-ROUND_INLINE_FORMS = {
-    "stratum_populations-TOTAL_FORMS": "0",
-    "stratum_populations-INITIAL_FORMS": "0",
-}
+def round_form(version: QuestionnaireVersion, units: list[int], **changes: Any) -> dict[str, Any]:
+    """The admin's "add round" form of the round r2026 over ``units`` (ids), open in June 2026,
+    its inline of stratum population sizes sent empty as a browser does."""
+    return {
+        "code": "r2026",
+        "name_vi": "Vòng 2026",
+        "period_start": "2026-01-01",
+        "period_end": "2026-12-31",
+        "opens_at_0": "2026-06-01",
+        "opens_at_1": "08:00:00",
+        "closes_at_0": "2026-07-01",
+        "closes_at_1": "08:00:00",
+        "version": version.pk,
+        "units": units,
+        "stratum_populations-TOTAL_FORMS": "0",
+        "stratum_populations-INITIAL_FORMS": "0",
+    } | changes
 
 
 class TestInvalidInputShowsFormErrors:
     def test_round_closing_before_it_opens_is_refused_on_the_form(
         self, admin_client: Client, sipas
     ) -> None:
-        data = {
-            "code": "r2026",
-            "name_vi": "Vòng 2026",
-            "name_en": "Round 2026",
-            "period_start": "2026-01-01",
-            "period_end": "2026-12-31",
-            "opens_at_0": "2026-06-01",
-            "opens_at_1": "08:00:00",
-            "closes_at_0": "2026-05-01",
-            "closes_at_1": "08:00:00",
-            "version": sipas.pk,
-            "units": list(Unit.objects.filter(code__in=["01", "79"]).values_list("pk", flat=True)),
-            "allow_open_link": "on",
-        }
+        units = list(Unit.objects.filter(code__in=["01", "79"]).values_list("pk", flat=True))
+        data = round_form(sipas, units, name_en="Round 2026", closes_at_0="2026-05-01")
+        data["allow_open_link"] = "on"
 
-        response = admin_client.post(admin_url("round", "add"), data | ROUND_INLINE_FORMS)
+        response = admin_client.post(admin_url("round", "add"), data)
 
         assert "closes_at" in form_errors(response)
         assert not Round.objects.filter(code="r2026").exists()
@@ -526,42 +499,18 @@ class TestInvalidInputShowsFormErrors:
     def test_round_on_a_draft_version_is_refused_on_the_form(
         self, admin_client: Client, sipas, draft
     ) -> None:
-        data = {
-            "code": "r2026",
-            "name_vi": "Vòng 2026",
-            "period_start": "2026-01-01",
-            "period_end": "2026-12-31",
-            "opens_at_0": "2026-06-01",
-            "opens_at_1": "08:00:00",
-            "closes_at_0": "2026-07-01",
-            "closes_at_1": "08:00:00",
-            "version": draft.pk,
-            "units": [Unit.objects.get(code="01").pk],
-        }
+        data = round_form(draft, [Unit.objects.get(code="01").pk])
 
-        response = admin_client.post(admin_url("round", "add"), data | ROUND_INLINE_FORMS)
+        response = admin_client.post(admin_url("round", "add"), data)
 
         assert "version" in form_errors(response)
         assert not Round.objects.filter(code="r2026").exists()
 
     def test_valid_round_is_saved_with_its_units(self, admin_client: Client, sipas) -> None:
         units = list(Unit.objects.filter(code__in=["01", "79"]).values_list("pk", flat=True))
-        data = {
-            "code": "r2026",
-            "name_vi": "Vòng 2026",
-            "period_start": "2026-01-01",
-            "period_end": "2026-12-31",
-            "opens_at_0": "2026-06-01",
-            "opens_at_1": "08:00:00",
-            "closes_at_0": "2026-07-01",
-            "closes_at_1": "08:00:00",
-            "version": sipas.pk,
-            "units": units,
-            "variance_method": "taylor",
-            "national_value": "pooled",
-        }
+        data = round_form(sipas, units, variance_method="taylor", national_value="pooled")
 
-        response = admin_client.post(admin_url("round", "add"), data | ROUND_INLINE_FORMS)
+        response = admin_client.post(admin_url("round", "add"), data)
 
         assert response.status_code == 302, _page_errors(response)
         saved = Round.objects.get(code="r2026")
@@ -584,11 +533,9 @@ class TestInvalidInputShowsFormErrors:
         self, admin_client: Client, draft
     ) -> None:
         question = draft.questions.get(code="SAT")
-        url = admin_url("question", "change", question.pk)
-        data = form_data(admin_client, url, "question_form")
-        data.update(min_value=["5"], max_value=["1"])
-
-        response = admin_client.post(url, data)
+        response = post_change_form(
+            admin_client, "question", question, min_value="5", max_value="1"
+        )
 
         assert "max_value" in form_errors(response)
         question.refresh_from_db()
@@ -621,11 +568,7 @@ class TestInvalidInputShowsFormErrors:
         self, admin_client: Client, draft
     ) -> None:
         indicator = draft.indicators.get(code="SAT")
-        url = admin_url("indicator", "change", indicator.pk)
-        data = form_data(admin_client, url, "indicator_form")
-        data["weight"] = ["-1"]
-
-        response = admin_client.post(url, data)
+        response = post_change_form(admin_client, "indicator", indicator, weight="-1")
 
         assert form_errors(response)
         indicator.refresh_from_db()
@@ -654,13 +597,7 @@ class TestVersionActions:
     def test_publish_selected_reports_an_invalid_draft_and_leaves_it_a_draft(
         self, admin_client: Client, draft
     ) -> None:
-        QuestionFactory(
-            section=draft.sections.get(),
-            code="CHANNEL",
-            position=3,
-            type=Question.Type.SINGLE,
-            excluded_from_indices=True,
-        )
+        add_choice_question_without_choices(draft)
 
         response = run_action(admin_client, "publish_selected", draft)
 

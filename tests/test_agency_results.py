@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import transaction
 from django.test import Client
 from django.urls import reverse
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from feedback.models import Response
@@ -31,15 +29,16 @@ from plans.models import PlanStaff
 from results import agencies
 from scoring.models import Score
 from scoring.services import recompute_round
-from surveys import scoping
 from surveys.admin import RoundForm
-from surveys.models import Agency, Indicator, QuestionnaireVersion, Round, Unit
+from surveys.models import Agency, Indicator, QuestionnaireVersion, Round
 from surveys.services import publish_version
-from tests.factories import small_draft
-from tests.test_province_staff import make_round
+from tests.factories import RoundFactory, small_draft
+from tests.support import provinces
+from tests.support.browser import PASSWORD
+from tests.support.hostile_input import ANY_CHARACTER, FEWER_EXAMPLES
+from tests.support.provinces import login, province_roles, two_provinces
 
-pytestmark = pytest.mark.django_db
-PASSWORD = "a-long-password-for-tests"
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 ROLES = ("staff_a", "staff_b", "national", "superuser", "plain", "planner", "public")
 
 
@@ -72,16 +71,15 @@ def published_version() -> QuestionnaireVersion:
 
 def build_world() -> SimpleNamespace:
     w = SimpleNamespace()
-    w.a = Unit.objects.create(code="PA", name="Tỉnh A", kind=Unit.Kind.PROVINCE, region="Bắc")
-    w.b = Unit.objects.create(code="PB", name="Tỉnh B", kind=Unit.Kind.PROVINCE, region="Nam")
+    two_provinces(w)
     w.a_build = Agency.objects.create(unit=w.a, code="PA-SXD", name_vi="Sở Xây dựng A")
     w.a_shop = Agency.objects.create(unit=w.a, code="PA-TTHC", name_vi="Trung tâm hành chính A")
     w.a_justice = Agency.objects.create(unit=w.a, code="PA-STP", name_vi="Sở Tư pháp A")
     w.b_build = Agency.objects.create(unit=w.b, code="PB-SXD", name_vi="Sở Xây dựng B")
     version = published_version()
-    w.nat = make_round("nat", version, [w.a, w.b])
-    w.loc_a = make_round("loc-a", version, [w.a], owner=w.a)
-    w.loc_b = make_round("loc-b", version, [w.b], owner=w.b)
+    w.nat = RoundFactory(code="nat", version=version, units=[w.a, w.b])
+    w.loc_a = RoundFactory(code="loc-a", version=version, units=[w.a], owner_unit=w.a)
+    w.loc_b = RoundFactory(code="loc-b", version=version, units=[w.b], owner_unit=w.b)
     for sat in (5, 4, 2):
         answer("nat", "PA", "PA-SXD", sat)
         answer("nat", "PB", "PB-SXD", sat)
@@ -93,47 +91,15 @@ def build_world() -> SimpleNamespace:
         answer("loc-b", "PB", "PB-SXD", sat)
     w.runs = {code: recompute_round(round_code=code) for code in ("nat", "loc-a", "loc-b")}
 
+    province_roles(w)
     users = get_user_model().objects
-    w.staff_a = users.create_user("staff-a", password=PASSWORD)
-    scoping.appoint(user=w.staff_a, unit=w.a)
-    w.staff_b = users.create_user("staff-b", password=PASSWORD)
-    scoping.appoint(user=w.staff_b, unit=w.b)
-    w.national = users.create_user("national", password=PASSWORD, is_staff=True)
-    w.national.user_permissions.add(*scoping.ensure_group().permissions.all())
-    w.superuser = users.create_superuser("root", password=PASSWORD)
-    w.plain = users.create_user("plain", password=PASSWORD, is_staff=True)
     w.planner = users.create_user("planner", password=PASSWORD, is_staff=True)
     PlanStaff.objects.create(user=w.planner, unit=w.a, agency=w.a_build)
     w.public = None
     return w
 
 
-@pytest.fixture(scope="module")
-def world(django_db_setup: Any, django_db_blocker: Any) -> Iterator[SimpleNamespace]:
-    outer = transaction.atomic()
-    outer._from_testcase = True  # as Django's TestCase: services' durable blocks nest in it
-    with django_db_blocker.unblock(), outer:
-        from django.conf import settings as django_settings
-
-        saved = django_settings.MIN_PUBLISH_N
-        django_settings.MIN_PUBLISH_N = 2
-        try:
-            yield build_world()
-        finally:
-            django_settings.MIN_PUBLISH_N = saved
-            transaction.set_rollback(True)
-
-
-@pytest.fixture(autouse=True)
-def _english(settings: Any) -> None:
-    settings.LANGUAGE_CODE = "en"
-
-
-def login(user: Any) -> Client:
-    client = Client()
-    if user is not None:
-        client.force_login(user)
-    return client
+world = provinces.world
 
 
 def bare(page: Any, path: str) -> bytes:
@@ -385,15 +351,8 @@ def test_the_api_is_in_the_schema(world: SimpleNamespace) -> None:
 
 # --- Hostile path parts ------------------------------------------------------------------
 
-ANY_CHARACTER = st.characters() | st.characters(categories=["Cs"]) | st.just("\x00")
 
-
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    database=None,
-)
+@FEWER_EXAMPLES
 @given(
     round_code=st.text(ANY_CHARACTER, min_size=1, max_size=30) | st.just("9" * 400),
     unit_code=st.text(ANY_CHARACTER, min_size=1, max_size=30) | st.just("PA\x00"),

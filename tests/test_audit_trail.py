@@ -1,7 +1,6 @@
 """Audit trail (audit/, django-auditlog): who changed what, when, before and after; seen by
 superusers only in the admin, filterable, exported as CSV."""
 
-# ruff: noqa: F811  (the worker fixtures are imported from tests.test_scoring_worker)
 from __future__ import annotations
 
 import csv
@@ -23,9 +22,9 @@ from scoring.margins import replace_margins
 from scoring.models import Run
 from surveys.models import QuestionnaireVersion, Round
 from surveys.services import start_draft
-from tests.test_response_records import post_responses
-from tests.test_response_review import field_client, review, reviewer_client
-from tests.test_scoring_worker import follow, responses, staff_client, start_worker  # noqa: F401
+from tests.support.processes import follow
+from tests.support.responses import post_responses
+from tests.support.review import field_client, review, reviewer_client
 
 pytestmark = pytest.mark.django_db
 AUDIT = "/admin/auditlog/logentry/"
@@ -194,15 +193,15 @@ def test_a_publication_by_the_worker_task_is_recorded_as_the_system(sipas: Any) 
 @pytest.mark.django_db(transaction=True)
 def test_a_publication_by_a_real_worker_is_recorded_as_its_task(
     start_worker: Any,
-    responses: None,
-    staff_client: Client,
+    demo_responses: None,
+    recompute_client: Client,
 ) -> None:
     """A recompute asked through the API by a user, computed and published by a Celery
     worker process: the run's creation is the user's, its publication the task's."""
     start_worker()
-    queued = staff_client.post("/api/v1/rounds/demo/recompute/")
+    queued = recompute_client.post("/api/v1/rounds/demo/recompute/")
     assert queued.status_code == 202, queued.content
-    body = follow(staff_client, queued.json()["id"])
+    body = follow(recompute_client, queued.json()["id"])
     assert body["status"] == "published", body
     entries = entries_of(Run, body["id"])
     assert entries[0].action == LogEntry.Action.CREATE

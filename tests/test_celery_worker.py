@@ -5,14 +5,12 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from config.celery import app
-from tests.conftest import start_celery_worker, stop_celery_worker
+from tests.support.processes import start_celery_worker, stop_celery_worker
 
-ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.redis
 
 

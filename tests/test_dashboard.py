@@ -27,7 +27,7 @@ from tests.dashboard_support import (  # noqa: F401 (published is a fixture)
     published,
     rank_shown,
 )
-from tests.test_response_api import valid_answers
+from tests.support.responses import valid_answers
 
 SVG = "{http://www.w3.org/2000/svg}"
 

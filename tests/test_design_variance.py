@@ -17,45 +17,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from feedback.models import Answer, Response
-from scoring.engine import NodeValue, compute_values
 from surveys import services
 from surveys.models import Indicator, Question, StratumPopulation
 from tests.factories import QuestionFactory, SectionFactory, VersionFactory
-from tests.test_scoring_engine import Survey, small_survey, typed
+from tests.support.small_surveys import Survey, approx, respond, small_survey, values_by
 
 pytestmark = pytest.mark.django_db
-
-TOLERANCE = 1e-9
-
-
-def respond(
-    survey: Survey, unit: str, weight: float, psu: str = "", stratum: str = "", **answers: Any
-) -> Response:
-    response = Response.objects.create(
-        round=survey.round,
-        version=survey.version,
-        unit=survey.units[unit],
-        channel=Response.Channel.API,
-        weight=weight,
-        psu=psu,
-        stratum=stratum,
-    )
-    Answer.objects.bulk_create(
-        Answer(response=response, question=survey.questions[code], value=value, **typed(value))
-        for code, value in answers.items()
-    )
-    return response
-
-
-def values_by(survey: Survey, **kwargs: Any) -> dict[tuple[str | None, str], NodeValue]:
-    rows = compute_values(round_id=survey.round.pk, version_id=survey.version.pk, **kwargs)
-    code_of = {unit.pk: code for code, unit in survey.units.items()}
-    return {(code_of.get(row.unit_id), row.indicator_code): row for row in rows}
-
-
-def approx(value: F | float) -> Any:
-    return pytest.approx(float(value), abs=TOLERANCE)
 
 
 def expit_percent(x: float) -> float:
@@ -67,10 +34,10 @@ def two_villages(survey: Survey) -> None:
 
     v1: r1 w=1 yes, r2 w=1 no; v2: r3 w=2 yes, r4 w=1 yes.
     """
-    respond(survey, "A", 1.0, psu="v1", Q3=True)
-    respond(survey, "A", 1.0, psu="v1", Q3=False)
-    respond(survey, "A", 2.0, psu="v2", Q3=True)
-    respond(survey, "A", 1.0, psu="v2", Q3=True)
+    respond(survey.round, "A", 1.0, psu="v1", Q3=True)
+    respond(survey.round, "A", 1.0, psu="v1", Q3=False)
+    respond(survey.round, "A", 2.0, psu="v2", Q3=True)
+    respond(survey.round, "A", 1.0, psu="v2", Q3=True)
 
 
 def test_a_two_psu_stratum_sums_scores_per_village() -> None:
@@ -105,7 +72,7 @@ def test_default_design_keeps_the_simple_formula_and_villages_change_it() -> Non
     """Without PSUs each respondent is its own PSU in its unit's stratum: today's SE."""
     survey = small_survey()
     for weight, yes in ((1.0, True), (1.0, False), (2.0, True), (1.0, True)):
-        respond(survey, "A", weight, Q3=yes)
+        respond(survey.round, "A", weight, Q3=yes)
     v = values_by(survey)["A", "I3"]
     z = [F(1, 25), F(-4, 25), F(2, 25), F(1, 25)]  # as above
     assert v.se == approx(100 * math.sqrt(F(4, 3) * sum(t * t for t in z)))
@@ -127,19 +94,19 @@ def test_finite_population_correction_scales_a_stratum_by_one_minus_f() -> None:
 def test_single_psu_strata_are_collapsed_within_their_unit() -> None:
     survey = small_survey()
     # unit A: stratum S1 with villages v1, v2 (as two_villages), stratum S2 with one village w1
-    respond(survey, "A", 1.0, psu="v1", stratum="S1", Q3=True)
-    respond(survey, "A", 1.0, psu="v1", stratum="S1", Q3=False)
-    respond(survey, "A", 2.0, psu="v2", stratum="S1", Q3=True)
-    respond(survey, "A", 1.0, psu="v2", stratum="S1", Q3=True)
-    respond(survey, "A", 1.0, psu="w1", stratum="S2", Q3=True)
-    respond(survey, "A", 1.0, psu="w1", stratum="S2", Q3=False)
+    respond(survey.round, "A", 1.0, psu="v1", stratum="S1", Q3=True)
+    respond(survey.round, "A", 1.0, psu="v1", stratum="S1", Q3=False)
+    respond(survey.round, "A", 2.0, psu="v2", stratum="S1", Q3=True)
+    respond(survey.round, "A", 1.0, psu="v2", stratum="S1", Q3=True)
+    respond(survey.round, "A", 1.0, psu="w1", stratum="S2", Q3=True)
+    respond(survey.round, "A", 1.0, psu="w1", stratum="S2", Q3=False)
     # unit B: two single-village strata T1 and T2, collapsed into one stratum of 2 PSUs
-    respond(survey, "B", 1.0, psu="x", stratum="T1", Q3=True)
-    respond(survey, "B", 1.0, psu="x", stratum="T1", Q3=False)
-    respond(survey, "B", 1.0, psu="y", stratum="T2", Q3=True)
+    respond(survey.round, "B", 1.0, psu="x", stratum="T1", Q3=True)
+    respond(survey.round, "B", 1.0, psu="x", stratum="T1", Q3=False)
+    respond(survey.round, "B", 1.0, psu="y", stratum="T2", Q3=True)
     # unit D: one village in its own stratum: one PSU in all, no SE
-    respond(survey, "D", 1.0, psu="z", Q3=True)
-    respond(survey, "D", 1.0, psu="z", Q3=False)
+    respond(survey.round, "D", 1.0, psu="z", Q3=True)
+    respond(survey.round, "D", 1.0, psu="z", Q3=False)
     # a population for S1 is ignored once S2 is collapsed into it (no FPC when collapsed)
     StratumPopulation.objects.create(round=survey.round, stratum="S1", population=4)
     v = values_by(survey)
@@ -177,10 +144,10 @@ def test_a_unit_inside_a_larger_stratum_keeps_every_psu_of_the_stratum() -> None
     """Domain estimation: z = 0 outside the unit; a village may hold two units."""
     survey = small_survey()
     # stratum S: v1 = {A yes, B no}, v2 = {B yes}, v3 = {B no}; all weights 1
-    respond(survey, "A", 1.0, psu="v1", stratum="S", Q3=True)
-    respond(survey, "B", 1.0, psu="v1", stratum="S", Q3=False)
-    respond(survey, "B", 1.0, psu="v2", stratum="S", Q3=True)
-    respond(survey, "B", 1.0, psu="v3", stratum="S", Q3=False)
+    respond(survey.round, "A", 1.0, psu="v1", stratum="S", Q3=True)
+    respond(survey.round, "B", 1.0, psu="v1", stratum="S", Q3=False)
+    respond(survey.round, "B", 1.0, psu="v2", stratum="S", Q3=True)
+    respond(survey.round, "B", 1.0, psu="v3", stratum="S", Q3=False)
     v = values_by(survey)
 
     # B: p = 1/3, X = 3; PSU totals v1 −1/9, v2 2/9, v3 −1/9 (n_h = 3, all of S's PSUs)
@@ -203,7 +170,7 @@ def test_a_unit_inside_a_larger_stratum_keeps_every_psu_of_the_stratum() -> None
 def test_a_share_of_100_percent_gets_a_clopper_pearson_interval() -> None:
     survey = small_survey()
     for village, weight in (("v1", 1.0), ("v1", 2.0), ("v2", 1.0), ("v2", 0.5), ("v3", 1.0)):
-        respond(survey, "A", weight, psu=village, Q3=True)
+        respond(survey.round, "A", weight, psu=village, Q3=True)
     v = values_by(survey)["A", "I3"]
     assert (v.value, v.se) == (approx(100), approx(0))
     # every z is 0: no design effect; Clopper–Pearson with x = n = 5: [0.025^(1/5), 1]
@@ -240,7 +207,7 @@ def clustered_survey(seed: int = 13) -> tuple[Survey, list[dict[str, Any]]]:
                     answers["Q3"] = rng.random() < 0.6
                 if rng.random() < 0.8:
                     answers["Q4"] = rng.choice("abc")
-                respond(survey, unit, weight, psu=psu, stratum=stratum, **answers)
+                respond(survey.round, unit, weight, psu=psu, stratum=stratum, **answers)
                 rows.append({"unit": unit, "w": weight, "stratum": stratum, "psu": psu, **answers})
     StratumPopulation.objects.create(round=survey.round, stratum="N", population=20)
     StratumPopulation.objects.create(round=survey.round, unit=survey.units["D"], population=5)
@@ -370,8 +337,8 @@ def test_a_tree_of_items_alone_gets_design_based_errors() -> None:
     base.round.save()
     survey = Survey(version, base.round, base.units, {"Q": question})
     for weight, village, yes in ((1.0, "v1", True), (1.0, "v1", False), (2.0, "v2", True)):
-        respond(survey, "A", weight, psu=village, Q=yes)
-    respond(survey, "A", 1.0, psu="v2", Q=True)
+        respond(survey.round, "A", weight, psu=village, Q=yes)
+    respond(survey.round, "A", 1.0, psu="v2", Q=True)
     v = values_by(survey)
     # as in the two-village case: p = 4/5, village totals ∓3/25, SE = 24 points
     assert v["A", "I"].value == approx(80)

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import io
 import math
-import uuid
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from django.core.cache import cache
 from django.template.defaultfilters import floatformat
 from django.test import Client
 from django.utils import translation
@@ -25,16 +23,12 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from pypdf import PdfReader
 
-from demo.responses import generate_demo_responses
-from feedback.models import Response
-from feedback.services import submit_response
 from results import diagnosis as d
 from scoring.models import Score
-from scoring.services import recompute_round
 from surveys.models import Round, Unit
-from tests.test_response_api import valid_answers
+from tests.factories import round_like
+from tests.support.responses import DIAGNOSIS_UNITS
 
-UNITS = ["19", "20", "22"]
 API = "/api/v1/rounds/{round}/units/{unit}/diagnosis/"
 PDF = "/api/v1/rounds/{round}/units/{unit}/diagnosis.pdf"
 PAGE = "/results/{round}/units/{unit}/diagnosis/"
@@ -95,7 +89,7 @@ def test_no_item_placed_when_no_importance_can_be_computed() -> None:
                                 "quadrant": None}]  # fmt: skip
 
 
-def test_the_page_of_a_unit_without_variation_is_served(rounds: dict[str, Any]) -> None:
+def test_the_page_of_a_unit_without_variation_is_served(diagnosis_rounds: dict[str, Any]) -> None:
     # Lạng Sơn satisfied no service criterion: nothing to correlate, no quadrant.
     client = Client()
     assert client.get(PAGE.format(round="demo", unit="20")).status_code == 200
@@ -127,38 +121,6 @@ def test_quadrants_split_at_the_medians() -> None:
 # --- The fixture --------------------------------------------------------------------------------
 
 
-def answer(unit: str, **changes: Any) -> None:
-    submit_response(
-        round_code="demo",
-        unit_code=unit,
-        answers=valid_answers(**changes),
-        channel=Response.Channel.API,
-        client_id=uuid.uuid4(),
-    )
-
-
-@pytest.fixture
-def rounds(sipas: Any, settings: Any) -> dict[str, Any]:
-    settings.MIN_PUBLISH_N = 3
-    cache.clear()
-    old = Round.objects.get(code="sipas-2022")
-    old.units.set(Unit.objects.filter(code__in=UNITS))
-    generate_demo_responses(round_code="sipas-2022", responses=4 * len(UNITS), seed=5)
-    recompute_round(round_code="sipas-2022")
-    demo = Round.objects.get(code="demo")
-    demo.units.set(Unit.objects.filter(code__in=UNITS))
-    # Thái Nguyên: A all satisfied; B not with S01, S02; C not with S01; D all satisfied.
-    answer("19")
-    answer("19", S01=2, S02=2)
-    answer("19", S01=2)
-    answer("19")
-    for _ in range(4):  # Lạng Sơn: no service criterion satisfied
-        answer("20", **{f"S{n:02d}": 2 for n in range(1, 20)})
-        answer("22")  # Quảng Ninh: everything satisfied
-    run = recompute_round(round_code="demo")
-    return {"run": run, "demo": demo}
-
-
 def scores_of(run: Any, unit: str) -> dict[str, Score]:
     return {
         s.indicator.code: s
@@ -168,8 +130,10 @@ def scores_of(run: Any, unit: str) -> dict[str, Score]:
     }
 
 
-def test_the_diagnosis_by_hand_on_the_fixture(rounds: dict[str, Any], client: Client) -> None:
-    run = rounds["run"]
+def test_the_diagnosis_by_hand_on_the_fixture(
+    diagnosis_rounds: dict[str, Any], client: Client
+) -> None:
+    run = diagnosis_rounds["run"]
     doc = client.get(API.format(round="demo", unit="19")).json()
     assert doc["unit"] == {
         "code": "19",
@@ -255,7 +219,7 @@ def test_the_diagnosis_by_hand_on_the_fixture(rounds: dict[str, Any], client: Cl
     assert not found & {"receipt", "answers", "response", "weight", "psu", "stratum", "x", "y"}
 
 
-def test_who_may_read_the_diagnosis(rounds: dict[str, Any], client: Client) -> None:
+def test_who_may_read_the_diagnosis(diagnosis_rounds: dict[str, Any], client: Client) -> None:
     user_model = get_user_model()
     staff = user_model.objects.create_user("staff", password="x-long-pass-1", is_staff=True)
     allowed = user_model.objects.create_user("allowed", password="x-long-pass-1", is_staff=True)
@@ -273,13 +237,11 @@ def test_who_may_read_the_diagnosis(rounds: dict[str, Any], client: Client) -> N
             assert reader.get(PAGE.format(round=round_code, unit=unit)).status_code == 404
         unpublished = Round.objects.exclude(code__in=["demo", "sipas-2022"]).first()
         if unpublished is None:
-            unpublished = Round.objects.create(
-                code="later", name_vi="Sau", name_en="Later",
-                period_start=rounds["demo"].period_start, period_end=rounds["demo"].period_end,
-                opens_at=rounds["demo"].opens_at, closes_at=rounds["demo"].closes_at,
-                version=rounds["demo"].version,
+            demo = diagnosis_rounds["demo"]
+            unpublished = round_like(
+                demo, code="later", name_vi="Sau", name_en="Later",
+                units=Unit.objects.filter(code__in=DIAGNOSIS_UNITS),
             )  # fmt: skip
-            unpublished.units.set(Unit.objects.filter(code__in=UNITS))
         assert reader.get(API.format(round=unpublished.code, unit="19")).status_code == 404
         assert reader.get(PAGE.format(round=unpublished.code, unit="19")).status_code == 404
         assert reader.get(PDF.format(round=unpublished.code, unit="19")).status_code == 404
@@ -293,7 +255,9 @@ def test_who_may_read_the_diagnosis(rounds: dict[str, Any], client: Client) -> N
     assert "Ma trận ưu tiên" in html
 
 
-def test_the_pdf_report_shows_the_apis_values(rounds: dict[str, Any], client: Client) -> None:
+def test_the_pdf_report_shows_the_apis_values(
+    diagnosis_rounds: dict[str, Any], client: Client
+) -> None:
     doc = client.get(API.format(round="demo", unit="19")).json()
     headline = doc["headline"]["unit"]
     for lang in ("vi", "en"):

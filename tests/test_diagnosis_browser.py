@@ -7,9 +7,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests.test_diagnosis import rounds  # noqa: F401 (a fixture)
-
-pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("rounds")]
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("diagnosis_rounds")]
 
 
 def test_the_diagnosis_page_draws_its_charts_with_text_alternatives(browser, live_server) -> None:

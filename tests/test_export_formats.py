@@ -32,8 +32,9 @@ from scoring.models import Run
 from surveys.models import Question
 from tests import results_fixtures
 from tests.results_fixtures import ROUND, token_client
-from tests.test_property_write_endpoints import FORM_VALUES, PROPERTY, assert_handled, form_body
-from tests.test_response_api import valid_answers
+from tests.support.downloads import body
+from tests.support.hostile_input import FORM_VALUES, PROPERTY, assert_handled, form_body
+from tests.support.responses import valid_answers
 
 pytestmark = pytest.mark.django_db
 
@@ -43,12 +44,6 @@ staff_client = results_fixtures.staff_client
 
 DEMO = "demo"  # open: responses can be submitted to it
 READERS = {"sav": pyreadstat.read_sav, "dta": pyreadstat.read_dta}
-
-
-def body(response: Any) -> bytes:
-    if response.streaming:
-        return b"".join(response.streaming_content)
-    return response.content
 
 
 def csv_table(response: Any) -> tuple[list[str], list[list[str]]]:

@@ -30,11 +30,11 @@ from feedback.models import Petition, Response
 from results.api.caching import CACHE_PREFIX
 from scoring.services import recompute_round
 from surveys.models import Question
-from tests.conftest import require
 from tests.fault_support import OwnRedis, free_port
 from tests.petition_support import make_category, make_unit
-from tests.test_paper_import_worker import worker_database_url
-from tests.test_response_api import payload, valid_answers
+from tests.support.processes import worker_database_url
+from tests.support.requirements import require
+from tests.support.responses import payload, valid_answers
 
 pytestmark = [pytest.mark.fault, pytest.mark.postgres]
 

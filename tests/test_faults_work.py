@@ -30,11 +30,16 @@ from feedback.models import PaperImport, Response
 from feedback.paper import services as paper
 from scoring.models import Run
 from surveys.models import Round
-from tests.conftest import forget_routes, start_celery_worker, stop_celery_worker
 from tests.fault_support import OwnRedis, free_port
-from tests.test_paper_import import csv_bytes, row
-from tests.test_paper_import_worker import worker_database_url
-from tests.test_scoring_worker import forget_queue, wait_for
+from tests.support.paper import csv_bytes, row
+from tests.support.processes import (
+    forget_queue,
+    forget_routes,
+    start_celery_worker,
+    stop_celery_worker,
+    wait_for,
+    worker_database_url,
+)
 
 pytestmark = [pytest.mark.fault, pytest.mark.postgres, pytest.mark.redis]
 

@@ -21,7 +21,7 @@ from feedback.models import (
     Response,
     ResponseDraft,
 )
-from tests.petition_support import api_token, make_category, make_unit
+from tests.petition_support import api_token, petition_desk
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 NUL = "ab\x00cd"
@@ -201,9 +201,7 @@ class TestQueryStrings:
 
 @pytest.fixture
 def petition_frame(db: None) -> dict[str, Any]:
-    PetitionCategory.objects.all().delete()
-    make_unit("T01", "Tỉnh Thử")
-    make_category("road")
+    petition_desk()
     partner = get_user_model().objects.create_user("partner-app", password="x")
     partner.user_permissions.add(Permission.objects.get(codename="submit_petitions"))
     return {"key": api_token(partner)}

@@ -12,8 +12,8 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from feedback.drafts import services as drafts
-from feedback.models import Petition, PetitionCategory, Response, ResponseDraft
-from tests.petition_support import api_token, make_category, make_unit
+from feedback.models import Petition, Response, ResponseDraft
+from tests.petition_support import api_token, petition_desk
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 RESPONSES = "/api/v1/responses/"
@@ -127,9 +127,7 @@ class TestWebFormReplays:
 
 @pytest.fixture
 def petition_frame(db: None) -> None:
-    PetitionCategory.objects.all().delete()
-    make_unit("T01", "Tỉnh Thử")
-    make_category("road")
+    petition_desk()
 
 
 PETITION = {"category": "road", "unit": "T01", "description": "Đèn đường hỏng ở ngõ 12."}

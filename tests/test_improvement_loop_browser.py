@@ -28,9 +28,9 @@ from scoring.models import Score
 from scoring.services import recompute_round
 from surveys import scoping
 from surveys.models import Agency, Round, Unit
-from tests.test_diagnosis import UNITS, rounds  # noqa: F401 (a fixture)
-from tests.test_plans_browser import log_in
-from tests.test_response_api import valid_answers
+from tests.factories import RoundFactory
+from tests.support.browser import log_in
+from tests.support.responses import DIAGNOSIS_UNITS, valid_answers
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 PASSWORD = "a-long-password-for-tests"
@@ -38,22 +38,19 @@ PASSWORD = "a-long-password-for-tests"
 
 def next_round(demo: Round) -> Round:
     """A later round of the same questionnaire, open now, over the same units."""
-    now = timezone.now()
-    later = Round.objects.create(
+    return RoundFactory(
         code="demo-next",
         name_vi="Vòng sau",
         period_start=demo.period_end + dt.timedelta(days=1),
         period_end=demo.period_end + dt.timedelta(days=365),
-        opens_at=now - dt.timedelta(hours=1),
-        closes_at=now + dt.timedelta(days=30),
+        opens_at=timezone.now() - dt.timedelta(hours=1),
         version=demo.version,
+        units=Unit.objects.filter(code__in=DIAGNOSIS_UNITS),
     )
-    later.units.set(Unit.objects.filter(code__in=UNITS))
-    return later
 
 
 def test_a_weakness_becomes_a_task_that_is_followed_up_in_the_next_round(
-    rounds: dict[str, Any],  # noqa: F811 (the fixture imported above)
+    diagnosis_rounds: dict[str, Any],
     browser: Any,
     live_server: Any,
 ) -> None:
@@ -101,8 +98,8 @@ def test_a_weakness_becomes_a_task_that_is_followed_up_in_the_next_round(
     assert TaskNote.objects.get().author == agency_staff
 
     # The next round: Lạng Sơn's respondents now satisfied with everything; the real run.
-    later = next_round(rounds["demo"])
-    for code in UNITS:
+    later = next_round(diagnosis_rounds["demo"])
+    for code in DIAGNOSIS_UNITS:
         for _ in range(4):
             submit_response(
                 round_code=later.code,
@@ -112,7 +109,9 @@ def test_a_weakness_becomes_a_task_that_is_followed_up_in_the_next_round(
                 client_id=uuid.uuid4(),
             )
     run = recompute_round(round_code=later.code)
-    before = Score.objects.get(run=rounds["run"], unit=lang_son, indicator__code=indicator)
+    before = Score.objects.get(
+        run=diagnosis_rounds["run"], unit=lang_son, indicator__code=indicator
+    )
     after = Score.objects.get(run=run, unit=lang_son, indicator__code=indicator)
     assert after.value > before.value
 

@@ -30,7 +30,7 @@ from feedback.selectors import find_target
 from feedback.services import store_response
 from feedback.validation import CleanAnswer
 from surveys.models import Question, Round
-from tests.test_response_api import payload, post, valid_answers
+from tests.support.responses import payload, post, valid_answers
 
 pytestmark = pytest.mark.django_db
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE", "ROLLBACK")

@@ -20,7 +20,8 @@ from django.urls import reverse
 from feedback.invitations.services import generate_invitations, invitations_csv
 from feedback.models import Invitation, Response
 from surveys.models import Agency, Round, Unit
-from tests.test_response_api import valid_answers
+from tests.support.downloads import streamed
+from tests.support.responses import payload, post, valid_answers
 
 pytestmark = pytest.mark.django_db
 GENERATE_URL = "/admin/feedback/invitation/generate/"
@@ -53,10 +54,6 @@ def staff(*permissions: str) -> Any:
 def manager_client(client: Client) -> Client:
     client.force_login(staff("manage_invitations"))
     return client
-
-
-def streamed(response: Any) -> str:
-    return b"".join(response.streaming_content).decode()
 
 
 class TestGenerate:
@@ -242,17 +239,7 @@ class TestResponseAdmin:
     def test_a_response_is_shown_read_only_with_its_answers_and_no_ip(
         self, client: Client, sipas
     ) -> None:
-        submitted = client.post(
-            "/api/v1/responses/",
-            {
-                "round": "demo",
-                "unit": "19",
-                "client_id": str(uuid.uuid4()),
-                "answers": valid_answers(),
-            },
-            content_type="application/json",
-            REMOTE_ADDR="198.51.100.23",
-        )
+        submitted = post(client, payload(), REMOTE_ADDR="198.51.100.23")
         assert submitted.status_code == 201, submitted.json()
         response = Response.objects.get()
         client.force_login(staff("view_response"))

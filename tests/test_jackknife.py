@@ -14,7 +14,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from feedback.models import Answer, Response
+from feedback.models import Response
 from scoring import engine, intervals, replicates, services
 from scoring.margins import replace_margins
 from scoring.models import Score
@@ -22,16 +22,9 @@ from surveys import services as survey_services
 from surveys.models import Indicator, Question, Round, StratumPopulation, Unit
 from tests.admin_support import admin_url, form_data
 from tests.factories import QuestionFactory, SectionFactory, VersionFactory
-from tests.test_scoring_raking import respond as respond_raking
-from tests.test_scoring_raking import small_round
+from tests.support.small_surveys import approx, respond, small_round
 
 pytestmark = pytest.mark.django_db
-
-TOLERANCE = 1e-9
-
-
-def approx(value: F | float) -> Any:
-    return pytest.approx(float(value), abs=TOLERANCE)
 
 
 def jkn(strata: list[tuple[F, list[F]]]) -> F:
@@ -79,28 +72,6 @@ def two_item_round(code: str = "r-jk", variance: str = "taylor") -> Round:
          for c in "AB"]
     )  # fmt: skip
     return survey_round
-
-
-def respond(
-    survey_round: Round, unit: str, weight: float, psu: str = "", stratum: str = "", **answers: bool
-) -> Response:
-    response = Response.objects.create(
-        round=survey_round,
-        version=survey_round.version,
-        unit=Unit.objects.get(code=unit),
-        channel=Response.Channel.API,
-        weight=weight,
-        psu=psu,
-        stratum=stratum,
-    )
-    questions = dict(
-        Question.objects.filter(version=survey_round.version).values_list("code", "id")
-    )
-    Answer.objects.bulk_create(
-        Answer(response=response, question_id=questions[q], value=v, number=float(v))
-        for q, v in answers.items()
-    )
-    return response
 
 
 @pytest.fixture
@@ -262,7 +233,7 @@ def raked(settings) -> Round:
     for village, (urban, rural) in villages.items():
         for area, count in (("u", urban), ("r", rural)):
             for _ in range(count):
-                response = respond_raking(
+                response = respond(
                     survey_round, "A", 1.0, SEX="nam", AGE="a1", AREA=area, Q1=area == "u"
                 )
                 Response.objects.filter(pk=response.pk).update(psu=village)

@@ -12,8 +12,8 @@ from django.core.exceptions import DisallowedHost
 from django.test import Client, RequestFactory
 
 from config.links import absolute_url, fallback_base_url, public_base_url
-from feedback.models import Petition, PetitionCategory
-from tests.petition_support import make_agency, make_category, make_unit
+from feedback.models import Petition
+from tests.petition_support import petition_desk
 
 
 @pytest.fixture
@@ -112,9 +112,7 @@ class TestLinksShown:
     def test_a_petition_e_mail_links_to_the_host_the_citizen_used(
         self, db, django_capture_on_commit_callbacks
     ) -> None:
-        PetitionCategory.objects.all().delete()
-        make_agency(make_unit(), "SO-A", "Sở A")
-        make_category("road", days=10)
+        petition_desk(("SO-A", "Sở A"))
         data = {
             "category": "road",
             "unit": "T01",

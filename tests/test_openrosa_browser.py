@@ -26,8 +26,8 @@ from django.test import Client
 
 from feedback.models import Answer, Response
 from surveys.models import Round
-from tests.conftest import require
 from tests.openrosa_support import make_enumerator
+from tests.support.requirements import require
 
 pytestmark = pytest.mark.django_db(transaction=True)
 NODE_MODULES = Path(__file__).resolve().parent / "odk" / "node_modules"

@@ -11,20 +11,16 @@ from typing import Any
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from feedback.models import Response
 from tests.openrosa_support import basic, make_enumerator, message
+from tests.support import hostile_input
 
 pytestmark = [pytest.mark.django_db]
-PROPERTY = settings(
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    database=None,
-)
-ANY_CHARACTER = st.characters() | st.characters(categories=["Cs"]) | st.just("\x00")
+PROPERTY = settings(hostile_input.PROPERTY, max_examples=60)
+ANY_CHARACTER = hostile_input.ANY_CHARACTER
 ODD = st.sampled_from(
     [
         "ab\x00cd",

@@ -16,24 +16,20 @@ from typing import Any
 import pytest
 from django.db import connections, transaction
 from django.utils import translation
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from feedback.models import Answer, PaperImport, Response
 from feedback.paper import services as paper
 from feedback.services import round_questions
 from surveys.models import Agency, Round, Unit
-from tests.test_paper_import import CODES, csv_bytes, imported, paper_cell, row
-from tests.test_property_write_endpoints import STRINGS
-from tests.test_response_api import valid_answers
+from tests.support import hostile_input
+from tests.support.hostile_input import STRINGS
+from tests.support.paper import CODES, csv_bytes, imported, paper_cell, row, uploaded
+from tests.support.responses import valid_answers
 
 pytestmark = pytest.mark.django_db
-PROPERTY = settings(
-    max_examples=30,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    database=None,
-)
+PROPERTY = settings(hostile_input.PROPERTY, max_examples=30)
 HEADER = ["row_id", "unit", "agency", "weight", "psu", "stratum", *CODES]
 # Columns a cell is changed in: known columns, a single choice, the yes/no that shows the
 # service questions, a scale, the multiple choice, free text.
@@ -177,12 +173,7 @@ def test_a_batch_holding_good_and_bad_rows_stores_only_the_good_ones(sipas) -> N
 def test_a_form_another_import_stores_while_a_batch_is_checked_is_a_duplicate(
     sipas, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    created = paper.create_paper_import(
-        round_code="demo",
-        file_name="forms.csv",
-        content=csv_bytes([row("F-1"), row("F-2"), row("F-3")]),
-        uploaded_by=None,
-    )
+    created = uploaded(csv_bytes([row("F-1"), row("F-2"), row("F-3")]))
     store = paper.store_forms
     others: list[PaperImport] = []
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 from typing import Any
 
@@ -14,71 +13,32 @@ from django.db import OperationalError
 from django.test import Client
 from django.urls import reverse
 from django.utils import translation
-from openpyxl import Workbook
 from openpyxl.utils import get_column_letter
 
 from feedback.models import Answer, PaperImport, Response
 from feedback.paper import services as paper
 from feedback.services import submit_response
 from surveys.models import Question, Round
-from tests.test_response_api import valid_answers
+from tests.support.paper import (
+    CODES,
+    HEADER,
+    csv_bytes,
+    errors_by_row,
+    imported,
+    paper_cell,
+    row,
+    uploaded,
+    xlsx_bytes,
+)
+from tests.support.responses import valid_answers
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/paper-imports/"
 SECRET = "Nhà tôi ở số 12 ngõ 34"  # written on a rejected form: must not be kept anywhere
 
 
-def paper_cell(value: Any) -> str:
-    """An answer as a clerk types it into a CSV file."""
-    if isinstance(value, bool):
-        return "có" if value else "không"
-    if isinstance(value, list):
-        return ";".join(value)
-    return str(value)
-
-
-CODES = list(valid_answers())
-HEADER = ["row_id", "unit", "weight", *CODES]
-
-
-def row(row_id: str, unit: str = "19", weight: str = "", **changes: Any) -> list[Any]:
-    answers = valid_answers(**changes)
-    return [row_id, unit, weight, *(paper_cell(answers.get(code, "")) for code in CODES)]
-
-
-def csv_bytes(rows: list[list[Any]], header: list[str] = HEADER, bom: bool = True) -> bytes:
-    lines = [",".join(f'"{cell}"' for cell in line) for line in [header, *rows]]
-    return ("\ufeff" if bom else "").encode() + "\r\n".join(lines).encode()
-
-
-def xlsx_bytes(rows: list[list[Any]], header: list[str] = HEADER) -> bytes:
-    workbook = Workbook()
-    sheet = workbook.active
-    sheet.append(header)
-    for line in rows:
-        sheet.append(line)
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
-
-
 def cell_of(code: str, number: int) -> str:
     return f"{get_column_letter(HEADER.index(code) + 1)}{number}"
-
-
-def imported(content: bytes, file_name: str = "forms.csv") -> PaperImport:
-    created = paper.create_paper_import(
-        round_code="demo", file_name=file_name, content=content, uploaded_by=None
-    )
-    return paper.run_paper_import(import_id=created.pk)
-
-
-def errors_by_row(paper_import: PaperImport) -> dict[int, dict[str, str]]:
-    return {
-        entry["row"]: {e["field"]: e["message"] for e in entry["errors"]}
-        for entry in paper_import.report
-        if entry["status"] == "rejected"
-    }
 
 
 def answers_of(response: Response) -> dict[str, Answer]:
@@ -270,12 +230,7 @@ class TestRerun:
     def test_a_restarted_import_resumes_after_its_last_committed_batch(
         self, sipas, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        created = paper.create_paper_import(
-            round_code="demo",
-            file_name="forms.csv",
-            content=csv_bytes([row("F-1"), row("F-2"), row("F-3")]),
-            uploaded_by=None,
-        )
+        created = uploaded(csv_bytes([row("F-1"), row("F-2"), row("F-3")]))
         monkeypatch.setattr(paper, "BATCH_ROWS", 2)
         store_rows = paper.import_rows
 
@@ -465,12 +420,7 @@ class TestCellsThatCannotBeRead:
     def test_an_import_that_fails_shows_where_it_stopped_not_the_error_text(
         self, sipas, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
     ) -> None:
-        created = paper.create_paper_import(
-            round_code="demo",
-            file_name="forms.csv",
-            content=csv_bytes([row("F-1"), row("F-2", Q11=SECRET)]),
-            uploaded_by=None,
-        )
+        created = uploaded(csv_bytes([row("F-1"), row("F-2", Q11=SECRET)]))
         monkeypatch.setattr(paper, "BATCH_ROWS", 1)
         store_rows = paper.import_rows
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from urllib.parse import quote
 
 import pytest
 from django.contrib.auth.models import Permission, User
@@ -16,21 +15,16 @@ from django.test import Client
 from config.celery import app
 from feedback.models import Response
 from feedback.paper.services import batch_rows
-from tests.conftest import forget_routes, start_celery_worker, stop_celery_worker
-from tests.test_paper_import import csv_bytes, row
+from tests.support.paper import csv_bytes, row
+from tests.support.processes import (
+    forget_routes,
+    start_celery_worker,
+    stop_celery_worker,
+    worker_database_url,
+)
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 URL = "/api/v1/paper-imports/"
-
-
-def worker_database_url() -> str:
-    """The URL of the database this test uses (pytest's test database, not DATABASE_URL's)."""
-    db = connection.settings_dict
-    credentials = quote(db["USER"] or "")
-    if db["PASSWORD"]:
-        credentials += ":" + quote(db["PASSWORD"])
-    host = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
-    return f"postgres://{credentials}@{host}/{db['NAME']}"
 
 
 @pytest.fixture

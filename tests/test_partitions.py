@@ -21,7 +21,7 @@ from feedback.models import Answer, Response
 from scoring import sql
 from scoring.engine import compute_values
 from surveys.models import Round
-from tests.test_response_records import varied_answers
+from tests.support.responses import varied_answers
 
 pytestmark = [pytest.mark.postgres]
 BEFORE = [("feedback", "0007_response_records")]

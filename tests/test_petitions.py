@@ -15,17 +15,17 @@ from django.core import mail
 from django.test import Client
 from django.utils import timezone, translation
 
-from feedback.models import CalendarDay, Petition, PetitionCategory, PetitionEvent
+from feedback.models import CalendarDay, Petition, PetitionEvent
 from feedback.petitions import selectors, services
 from feedback.petitions.calendar import add_working_days, is_working_day
 from tests.petition_support import (
     PASSWORD,
     api_token,
-    make_agency,
     make_category,
     make_staff,
     make_unit,
     submit,
+    two_agency_desk,
 )
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -42,19 +42,9 @@ def world(db: None) -> dict[str, Any]:
     """One unit with agencies A and B, their staff, a unit coordinator and an admin."""
     from django.contrib.auth import get_user_model
 
-    PetitionCategory.objects.all().delete()  # the defaults of migration 0003
-    unit = make_unit()
-    agency_a = make_agency(unit, "SO-A", "Sở A")
-    agency_b = make_agency(unit, "SO-B", "Sở B")
-    make_category("road", days=10)
+    desk = two_agency_desk()
     admin = get_user_model().objects.create_superuser("admin", "admin@example.org", PASSWORD)
-    return {
-        "unit": unit,
-        "a": agency_a,
-        "b": agency_b,
-        "staff_a": make_staff("staff-a", unit=unit, agency=agency_a),
-        "staff_b": make_staff("staff-b", unit=unit, agency=agency_b),
-        "coordinator": make_staff("coordinator", unit=unit, agency=None),
+    return desk | {
         "admin": admin,
         "pa": submit("road", "T01", "SO-A", **CONTACT),
         "pb": submit("road", "T01", "SO-B", description="Ổ gà trên đường 3."),
@@ -607,52 +597,6 @@ def test_citizen_with_consent_is_mailed_the_answer(
         resolve(world, world["pa"])
     assert [m.to for m in mail.outbox] == [[CONTACT["contact_email"]]]
     assert f"/petitions/track/{world['pa'].tracking_code}/" in mail.outbox[0].body
-
-
-# --- Indicators --------------------------------------------------------------------------
-
-
-def test_indicators_give_rating_average_and_on_time_share_per_unit_and_agency(world) -> None:
-    pa, pb, pu = world["pa"], world["pb"], world["p_unit"]
-    for petition in (pa, pb):
-        resolve(world, petition)
-    assert move(world["admin"], pu, status="rejected", reason="Trùng.").status_code == 200
-    today = timezone.localdate()
-    Petition.objects.filter(pk=pb.pk).update(deadline=today - timedelta(days=1))  # late
-    rate(pa.tracking_code, 5)
-    rate(pb.tracking_code, 2)
-    by_unit = selectors.petition_indicators(start=today, end=today)
-    assert by_unit == [
-        {
-            "unit_id": world["unit"].pk,
-            "closed": 3,
-            "on_time": 2,
-            "rated": 2,
-            "rating_average": pytest.approx(3.5),
-            "on_time_share": pytest.approx(2 / 3),
-        }
-    ]
-    by_agency = {
-        row["agency_id"]: row
-        for row in selectors.petition_indicators(start=today, end=today, by="agency")
-    }
-    assert set(by_agency) == {world["a"].pk, world["b"].pk}
-    assert (
-        by_agency[world["a"].pk]["on_time_share"],
-        by_agency[world["a"].pk]["rating_average"],
-    ) == (
-        1.0,
-        5.0,
-    )
-    assert (
-        by_agency[world["b"].pk]["on_time_share"],
-        by_agency[world["b"].pk]["rating_average"],
-    ) == (
-        0.0,
-        2.0,
-    )
-    yesterday = today - timedelta(days=1)
-    assert selectors.petition_indicators(start=yesterday, end=yesterday) == []
 
 
 def test_staff_list_is_json_with_page_counts(world) -> None:

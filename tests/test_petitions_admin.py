@@ -14,9 +14,14 @@ from django.core import mail
 from django.core.management import call_command
 from django.test import Client
 
-from feedback.models import Petition, PetitionCategory, PetitionEvent
+from feedback.models import Petition, PetitionEvent
 from surveys.models import Agency, Unit
-from tests.petition_support import make_agency, make_category, make_staff, make_unit, submit
+from tests.petition_support import (
+    make_category,
+    make_staff,
+    submit,
+    two_agency_desk,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 EMAIL = "lan.tran@example.vn"
@@ -25,18 +30,7 @@ EMAIL = "lan.tran@example.vn"
 @pytest.fixture
 def desk(db: None) -> dict[str, Any]:
     """One unit with agencies A and B, a handler of each, a unit coordinator, petitions."""
-    PetitionCategory.objects.all().delete()  # the defaults of migration 0003
-    unit = make_unit()
-    agency_a = make_agency(unit, "SO-A", "Sở A")
-    agency_b = make_agency(unit, "SO-B", "Sở B")
-    make_category("road", days=10)
-    return {
-        "unit": unit,
-        "a": agency_a,
-        "b": agency_b,
-        "staff_a": make_staff("staff-a", unit=unit, agency=agency_a),
-        "staff_b": make_staff("staff-b", unit=unit, agency=agency_b),
-        "coordinator": make_staff("coordinator", unit=unit, agency=None),
+    return two_agency_desk() | {
         "pa": submit("road", "T01", "SO-A", description="Đèn đường hỏng ở ngõ 12."),
         "pb": submit("road", "T01", "SO-B", description="Ổ gà trên đường 3."),
     }

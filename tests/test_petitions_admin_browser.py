@@ -12,15 +12,13 @@ from django.core import mail
 from django.utils import translation
 from django.utils.translation import gettext
 
-from feedback.models import Petition, PetitionCategory
+from feedback.models import Petition
 from tests.petition_support import (
-    PASSWORD,
-    make_agency,
-    make_category,
     make_staff,
-    make_unit,
+    petition_desk,
     submit,
 )
+from tests.support.browser import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 Status = Petition.Status
@@ -29,17 +27,6 @@ Status = Petition.Status
 def vi(text: Any) -> str:
     with translation.override("vi"):
         return str(gettext(text) if isinstance(text, str) else text)
-
-
-def log_in(browser: Any, live_server: Any, username: str) -> Any:
-    context = browser.new_context(locale="vi-VN")
-    page = context.new_page()
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.locator("input[type=submit]").click()
-    page.wait_for_url("**/admin/")
-    return page
 
 
 def open_petition(page: Any, live_server: Any, petition: Petition) -> None:
@@ -65,11 +52,9 @@ def status_on_page(page: Any) -> str:
 
 
 def test_staff_handle_petitions_through_every_status_in_the_admin(browser, live_server) -> None:
-    PetitionCategory.objects.all().delete()
-    unit = make_unit("T01", "Tỉnh Thử")
-    agency_a = make_agency(unit, "SO-A", "Sở Xây dựng Tỉnh Thử")
-    make_agency(unit, "SO-B", "Sở Y tế Tỉnh Thử")
-    make_category("road", days=10)
+    unit, (agency_a, _) = petition_desk(
+        ("SO-A", "Sở Xây dựng Tỉnh Thử"), ("SO-B", "Sở Y tế Tỉnh Thử")
+    )
     make_staff("can-bo", unit=unit, agency=agency_a)
     make_staff("dieu-phoi", unit=unit, agency=None)
     mail.outbox.clear()
@@ -83,7 +68,7 @@ def test_staff_handle_petitions_through_every_status_in_the_admin(browser, live_
     duplicate = submit("road", "T01", description="Đèn đường ngõ 12 (gửi lại).")
     assert [m.to for m in mail.outbox] == [["lan.tran@example.vn"]]  # the filing confirmed
 
-    coordinator = log_in(browser, live_server, "dieu-phoi")
+    coordinator = log_in(browser, live_server, "dieu-phoi", locale="vi-VN")
     open_petition(coordinator, live_server, lamp)
     assert status_on_page(coordinator) == vi(Status.RECEIVED.label)
     change(
@@ -96,7 +81,7 @@ def test_staff_handle_petitions_through_every_status_in_the_admin(browser, live_
     assert coordinator.locator(".messagelist .success").count() == 1
     assert status_on_page(coordinator) == vi(Status.ASSIGNED.label)
 
-    handler = log_in(browser, live_server, "can-bo")
+    handler = log_in(browser, live_server, "can-bo", locale="vi-VN")
     open_petition(handler, live_server, lamp)
     change(handler, "in_progress")
     assert status_on_page(handler) == vi(Status.IN_PROGRESS.label)

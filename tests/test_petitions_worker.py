@@ -11,11 +11,10 @@ import pytest
 from django.utils import timezone
 
 from config.celery import app
-from feedback.models import Petition, PetitionCategory
+from feedback.models import Petition
 from feedback.petitions.calendar import add_working_days
-from tests.conftest import start_celery_worker, stop_celery_worker
-from tests.petition_support import make_agency, make_category, make_unit, submit
-from tests.test_paper_import_worker import worker_database_url
+from tests.petition_support import petition_desk, submit
+from tests.support.processes import start_celery_worker, stop_celery_worker, worker_database_url
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 
@@ -33,10 +32,7 @@ def reminder_worker(transactional_db: None) -> Iterator[str]:
 def test_a_worker_runs_the_scheduled_reminder_task(
     reminder_worker: str, settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    PetitionCategory.objects.all().delete()
-    unit = make_unit()
-    make_agency(unit, "SO-A", "Sở A")
-    make_category("road")
+    petition_desk(("SO-A", "Sở A"))
     today = timezone.localdate()
     due = submit("road", "T01", "SO-A")
     late = submit("road", "T01", "")

@@ -24,7 +24,7 @@ from config.celery import app as celery_app
 from plans import selectors, services
 from plans.models import Task, TaskNote, TaskReminder
 from tests.plan_support import PASSWORD, build_frame
-from tests.test_property_write_endpoints import PROPERTY, STRINGS, assert_handled, post_form
+from tests.support.hostile_input import PROPERTY, STRINGS, assert_handled, post_form
 
 pytestmark = pytest.mark.django_db
 

@@ -10,20 +10,10 @@ from typing import Any
 import pytest
 
 from plans.models import Task, TaskNote
-from tests.plan_support import PASSWORD, build_frame
+from tests.plan_support import build_frame
+from tests.support.browser import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
-
-
-def log_in(browser: Any, live_server: Any, username: str) -> Any:
-    context = browser.new_context(locale="en-GB")
-    page = context.new_page()
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.locator("input[type=submit]").click()
-    page.wait_for_url("**/admin/")
-    return page
 
 
 def test_a_task_from_a_weakness_is_updated_by_its_agency_and_followed_up(

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -26,7 +25,7 @@ from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from feedback.models import Invitation, PaperImport, Response
@@ -37,26 +36,13 @@ from scoring.services import recompute_round
 from surveys import scoping
 from surveys.models import Agency, Questionnaire, QuestionnaireVersion, Round, Unit
 from surveys.services import publish_version
-from tests.factories import small_draft
+from tests.factories import RoundFactory, small_draft
+from tests.support import provinces
+from tests.support.browser import PASSWORD
+from tests.support.hostile_input import ANY_CHARACTER, FEWER_EXAMPLES
+from tests.support.provinces import login, province_roles, two_provinces
 
-pytestmark = pytest.mark.django_db
-PASSWORD = "a-long-password-for-tests"
-
-
-def make_round(code: str, version: QuestionnaireVersion, units: list[Unit], owner=None) -> Round:
-    now = timezone.now()
-    survey_round = Round.objects.create(
-        code=code,
-        name_vi=f"Vòng {code}",
-        period_start=dt.date(2026, 1, 1),
-        period_end=dt.date(2026, 6, 30),
-        opens_at=now - dt.timedelta(days=1),
-        closes_at=now + dt.timedelta(days=30),
-        version=version,
-        owner_unit=owner,
-    )
-    survey_round.units.set(units)
-    return survey_round
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
 
 def answer(round_code: str, unit: str, sat: int) -> Response:
@@ -79,8 +65,7 @@ def published_draft(code: str, owner: Unit | None = None) -> QuestionnaireVersio
 
 def build_world() -> SimpleNamespace:
     w = SimpleNamespace()
-    w.a = Unit.objects.create(code="PA", name="Tỉnh A", kind=Unit.Kind.PROVINCE, region="Bắc")
-    w.b = Unit.objects.create(code="PB", name="Tỉnh B", kind=Unit.Kind.PROVINCE, region="Nam")
+    two_provinces(w)
     w.agency_a = Agency.objects.create(unit=w.a, code="PA-SXD", name_vi="Sở Xây dựng A")
     w.agency_b = Agency.objects.create(unit=w.b, code="PB-SXD", name_vi="Sở Xây dựng B")
     w.national_version = published_draft("sipas")
@@ -88,9 +73,9 @@ def build_world() -> SimpleNamespace:
     w.draft_b = QuestionnaireVersion.objects.create(
         questionnaire=w.version_b.questionnaire, number=99
     )
-    w.nat = make_round("nat", w.national_version, [w.a, w.b])
-    w.loc_a = make_round("loc-a", w.national_version, [w.a], owner=w.a)
-    w.loc_b = make_round("loc-b", w.version_b, [w.b], owner=w.b)
+    w.nat = RoundFactory(code="nat", version=w.national_version, units=[w.a, w.b])
+    w.loc_a = RoundFactory(code="loc-a", version=w.national_version, units=[w.a], owner_unit=w.a)
+    w.loc_b = RoundFactory(code="loc-b", version=w.version_b, units=[w.b], owner_unit=w.b)
     for code, unit in (("nat", "PA"), ("nat", "PB"), ("loc-a", "PA"), ("loc-b", "PB")):
         for sat in (5, 4, 2):
             answer(code, unit, sat)
@@ -104,46 +89,14 @@ def build_world() -> SimpleNamespace:
     w.run_a = recompute_round(round_code="loc-a")
     w.run_b = recompute_round(round_code="loc-b")
 
+    province_roles(w)
     users = get_user_model().objects
-    w.staff_a = users.create_user("staff-a", password=PASSWORD)
-    scoping.appoint(user=w.staff_a, unit=w.a)
-    w.staff_b = users.create_user("staff-b", password=PASSWORD)
-    scoping.appoint(user=w.staff_b, unit=w.b)
-    w.national = users.create_user("national", password=PASSWORD, is_staff=True)
-    w.national.user_permissions.add(*scoping.ensure_group().permissions.all())
-    w.superuser = users.create_superuser("root", password=PASSWORD)
-    w.plain = users.create_user("plain", password=PASSWORD, is_staff=True)
     w.orphan = users.create_user("orphan", password=PASSWORD, is_staff=True)
     w.orphan.groups.add(scoping.ensure_group())
     return w
 
 
-@pytest.fixture(scope="module")
-def world(django_db_setup: Any, django_db_blocker: Any) -> Iterator[SimpleNamespace]:
-    outer = transaction.atomic()
-    outer._from_testcase = True  # as Django's TestCase: services' durable blocks nest in it
-    with django_db_blocker.unblock(), outer:
-        from django.conf import settings as django_settings
-
-        saved = django_settings.MIN_PUBLISH_N
-        django_settings.MIN_PUBLISH_N = 2
-        try:
-            yield build_world()
-        finally:
-            django_settings.MIN_PUBLISH_N = saved
-            transaction.set_rollback(True)
-
-
-def login(user: Any) -> Client:
-    client = Client()
-    if user is not None:
-        client.force_login(user)
-    return client
-
-
-@pytest.fixture(autouse=True)
-def _english(settings: Any) -> None:
-    settings.LANGUAGE_CODE = "en"
+world = provinces.world
 
 
 # --- The scope ---------------------------------------------------------------------------
@@ -612,15 +565,8 @@ def test_province_staff_cannot_subscribe_to_webhooks(world: SimpleNamespace) -> 
 
 # --- Hostile input in the copy form ------------------------------------------------------------
 
-ANY_CHARACTER = st.characters() | st.characters(categories=["Cs"]) | st.just("\x00")
 
-
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    database=None,
-)
+@FEWER_EXAMPLES
 @given(
     field=st.sampled_from(["code", "title_vi", "title_en", "source"]),
     value=st.text(ANY_CHARACTER, max_size=30) | st.sampled_from(["1e400", "a\x00b", "9" * 40]),
@@ -776,7 +722,9 @@ def test_a_change_compares_national_with_national_and_local_with_its_own(
     later = world.loc_a.closes_at + dt.timedelta(days=1)
 
     def next_round(code: str, units: list[Unit], owner: Unit | None) -> Round:
-        survey_round = make_round(code, world.national_version, units, owner=owner)
+        survey_round = RoundFactory(
+            code=code, version=world.national_version, units=units, owner_unit=owner
+        )
         survey_round.opens_at, survey_round.closes_at = later, later + dt.timedelta(days=30)
         survey_round.save(update_fields=["opens_at", "closes_at"])
         return survey_round

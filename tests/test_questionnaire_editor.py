@@ -17,7 +17,7 @@ from surveys.models import (
     QuestionnaireVersion,
     Section,
 )
-from tests.admin_support import FormInputs, admin_url, form_data
+from tests.admin_support import FormInputs, admin_url, form_data, post_change_form
 from tests.factories import QuestionFactory, SectionFactory
 
 pytestmark = pytest.mark.django_db
@@ -65,6 +65,16 @@ def add_question(
         data.setdefault(f"choices-{index}-position", [""])
     data["_save"] = ["Save"]
     return client.post(url, data)
+
+
+def a_or_b_if(condition: Question) -> dict[str, Any]:
+    """The fields of a single choice (a, b), excluded from indices, shown on ``condition``."""
+    return {
+        "type": Question.Type.SINGLE,
+        "show_if_question": str(condition.pk),
+        "excluded_from_indices": "on",
+        "choices": [("a", "A"), ("b", "B")],
+    }
 
 
 def edit_rows(client: Client, section: Section, changes: dict[str, dict[str, str]]) -> Any:
@@ -144,14 +154,7 @@ class TestOneSave:
         used = draft.questions.get(code="USED")
 
         response = add_question(
-            admin_client,
-            section,
-            code="WHY",
-            type=Question.Type.SINGLE,
-            show_if_question=str(used.pk),
-            show_if_values="[false]",
-            excluded_from_indices="on",
-            choices=[("a", "A"), ("b", "B")],
+            admin_client, section, code="WHY", show_if_values="[false]", **a_or_b_if(used)
         )
 
         assert response.status_code == 302, inline_errors(response)
@@ -164,16 +167,9 @@ class TestOneSave:
         used = draft.questions.get(code="USED")
 
         response = add_question(
-            admin_client,
-            section,
-            code="EARLY",
-            position="1",
-            type=Question.Type.SINGLE,
-            show_if_question=str(used.pk),
-            show_if_values="[true]",
-            excluded_from_indices="on",
-            choices=[("a", "A"), ("b", "B")],
-        )
+            admin_client, section, code="EARLY", position="1", show_if_values="[true]",
+            **a_or_b_if(used),
+        )  # fmt: skip
 
         assert response.status_code == 200
         assert "show_if_question" in response.context["adminform"].form.errors
@@ -185,11 +181,7 @@ class TestOneSave:
         self, admin_client: Client, draft: QuestionnaireVersion
     ) -> None:
         used = draft.questions.get(code="USED")
-        url = admin_url("question", "change", used.pk)
-        data = form_data(admin_client, url, "question_form")
-        data["position"] = ["5"]
-
-        response = admin_client.post(url, data)
+        response = post_change_form(admin_client, "question", used, position="5")
 
         assert response.status_code == 200
         assert "SAT" in str(response.context["adminform"].form.errors["position"])

@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 from feedback.models import Response
 from surveys.models import QuestionnaireVersion, Round
 from tests.admin_support import fill_round_form
+from tests.support.browser import fill_conditional_question
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 
@@ -36,19 +37,7 @@ def test_staff_adds_a_conditional_question_with_choices_to_a_new_draft_and_publi
     page.wait_for_url(re.compile(r"/question/add/\?section=\d+$"))
 
     # One question, its display condition on the earlier Q8_4 and three choices: one save.
-    page.fill("#id_position", "5")
-    page.fill("#id_code", "Q8_4a")
-    page.select_option("#id_type", "single")
-    page.fill("#id_label_vi", "Ông/Bà làm thủ tục bằng cách nào?")
-    page.select_option("#id_show_if_question", label="Q8_4")
-    page.fill("#id_show_if_values", "[true]")
-    page.check("#id_excluded_from_indices")
-    page.locator("#choices-group .add-row a").click()  # a third row beside the two given
-    for index, (code, label) in enumerate(
-        [("truc_tiep", "Trực tiếp"), ("truc_tuyen", "Trực tuyến"), ("ca_hai", "Cả hai")]
-    ):
-        page.fill(f"#id_choices-{index}-code", code)
-        page.fill(f"#id_choices-{index}-label_vi", label)
+    fill_conditional_question(page)
     page.click("input[name=_save]")
 
     # Back on the section's page, the question sits right after its condition.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from typing import Any
 
 import pytest
@@ -12,35 +11,10 @@ from django.utils import timezone
 
 from feedback.models import Answer, Invitation, Response
 from surveys.models import Round
+from tests.support.responses import payload, post, valid_answers
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/responses/"
-
-
-def valid_answers(**changes: Any) -> dict[str, Any]:
-    """A complete SIPAS answer set of a respondent who did an administrative procedure."""
-    answers: dict[str, Any] = {"A01": "nu", "A02": "35_49"}
-    answers |= {f"Q8_{n}": n in (2, 4) for n in range(1, 8)}
-    answers |= {f"S{n:02d}": 4 for n in range(1, 20)}
-    answers |= {f"P{n:02d}": 5 for n in range(1, 15) if n != 7}
-    answers |= {"Q2": ["internet", "loa_xa"], "Q4": "khong_co", "Q11": "  Tốt  "}
-    answers.update(changes)
-    return answers
-
-
-def post(client: Client, body: Any, **extra: Any) -> Any:
-    return client.post(URL, body, content_type="application/json", **extra)
-
-
-def payload(**changes: Any) -> dict[str, Any]:
-    body = {
-        "round": "demo",
-        "unit": "19",
-        "client_id": str(uuid.uuid4()),
-        "answers": valid_answers(),
-    }
-    body.update(changes)
-    return body
 
 
 class TestAccepted:

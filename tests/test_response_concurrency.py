@@ -17,7 +17,7 @@ from django.test import Client
 from feedback.invitations.services import generate_invitations
 from feedback.models import Invitation, Response
 from surveys.models import Round
-from tests.test_response_api import payload
+from tests.support.responses import payload
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 URL = "/api/v1/responses/"

@@ -3,9 +3,6 @@ after every write path, repaired by the rebuild command, and scored like the ans
 
 from __future__ import annotations
 
-import math
-import random
-import uuid
 from typing import Any
 
 import pytest
@@ -14,46 +11,14 @@ from django.test import Client
 
 from feedback import records
 from feedback.models import Answer, Response, ResponseRecord
-from scoring import sql
-from scoring.engine import NodeValue, compute_values
+from scoring.engine import compute_values
 from surveys.models import Question, Round
 from surveys.services import publish_version, start_draft
-from tests.test_paper_import import csv_bytes, imported, row
-from tests.test_response_api import valid_answers
+from tests.support.paper import csv_bytes, imported, row
+from tests.support.records import assert_scored_alike
+from tests.support.responses import post_responses
 
 pytestmark = pytest.mark.django_db
-UNITS = ("19", "01", "79")
-NOISE = 1e-9  # an SE (0–100) below this is rounding noise around 0
-
-
-def varied_answers(rng: random.Random) -> dict[str, Any]:
-    """A SIPAS answer set with varied scale and yes/no answers (some questions skipped)."""
-    answers = valid_answers()
-    for n in range(1, 20):
-        answers[f"S{n:02d}"] = rng.randint(1, 5)
-    for n in range(1, 15):
-        if n != 7:
-            answers[f"P{n:02d}"] = rng.randint(1, 5)
-    for n in range(1, 8):
-        answers[f"Q8_{n}"] = rng.random() < 0.5
-    for code in rng.sample(sorted(answers), 3):
-        if code.startswith(("S", "P")):
-            del answers[code]  # optional questions left out
-    return answers
-
-
-def post_responses(client: Client, count: int, seed: int = 1) -> None:
-    rng = random.Random(seed)
-    for i in range(count):
-        body = {
-            "round": "demo",
-            "unit": UNITS[i % len(UNITS)],
-            "client_id": str(uuid.uuid4()),
-            "answers": varied_answers(rng),
-            "psu": f"v{rng.randint(1, 3)}",
-        }
-        response = client.post("/api/v1/responses/", body, content_type="application/json")
-        assert response.status_code == 201, response.content
 
 
 def assert_records_match_answers(round_code: str = "demo") -> None:
@@ -63,39 +28,6 @@ def assert_records_match_answers(round_code: str = "demo") -> None:
     assert ResponseRecord.objects.filter(round_id=survey_round.pk).count() == (
         Response.objects.filter(round=survey_round).count()
     )
-
-
-def same(a: float | None, b: float | None) -> bool:
-    if a is None or b is None:
-        return a is b
-    return math.isclose(a, b, rel_tol=1e-9, abs_tol=NOISE)
-
-
-def assert_scored_alike(round_id: int, version_id: int, **kwargs: Any) -> list[NodeValue]:
-    """Every figure from the records equals the answer table's computation (1e-9)."""
-    from_records = compute_values(
-        round_id=round_id, version_id=version_id, source=sql.RECORDS, **kwargs
-    )
-    from_answers = compute_values(
-        round_id=round_id, version_id=version_id, source=sql.ANSWERS, **kwargs
-    )
-    assert len(from_records) == len(from_answers) > 0
-    for r, a in zip(from_records, from_answers, strict=True):
-        assert (r.indicator_id, r.unit_id, r.n, r.valid, r.df) == (
-            a.indicator_id,
-            a.unit_id,
-            a.n,
-            a.valid,
-            a.df,
-        )
-        for field in ("value", "weight_sum", "se", "ci_low", "ci_high"):
-            assert same(getattr(r, field), getattr(a, field)), (field, r, a)
-        if r.se is None or r.se > NOISE:
-            # deff and n_eff are ratios of variances: where the SE is rounding noise (a true
-            # 0, e.g. every PSU's total equal) they are ratios of noise in either path.
-            for field in ("deff", "n_eff"):
-                assert same(getattr(r, field), getattr(a, field)), (field, r, a)
-    return from_records
 
 
 def test_records_equal_the_answers_after_api_submissions(sipas: Any, client: Client) -> None:

@@ -4,7 +4,6 @@ report; only reviewers may exclude, through the admin action or the API."""
 
 from __future__ import annotations
 
-import itertools
 import re
 from typing import Any
 
@@ -20,11 +19,12 @@ from scoring.margins import replace_margins
 from scoring.models import Score
 from surveys.models import Round
 from tests.results_fixtures import token_client
-from tests.test_response_records import assert_scored_alike, post_responses, same
-from tests.test_results_exports import csv_rows, xlsx_sheets
+from tests.support.downloads import csv_rows, xlsx_sheets
+from tests.support.records import assert_scored_alike, same
+from tests.support.responses import post_responses
+from tests.support.review import USERS, field_client, review, reviewer_client
 
 pytestmark = pytest.mark.django_db
-USERS = itertools.count()
 
 FIGURES = (
     "value",
@@ -41,21 +41,6 @@ FIGURES = (
     "rank_of",
     "change",
 )
-
-
-def field_client() -> Client:
-    """Staff entering responses for citizens (not throttled)."""
-    return token_client(f"field-{next(USERS)}", permission="feedback.submit_on_behalf")
-
-
-def reviewer_client(username: str = "reviewer") -> Client:
-    return token_client(username, permission="feedback.review_response")
-
-
-def review(client: Client, receipt: str, **body: Any) -> Any:
-    return client.post(
-        f"/api/v1/responses/{receipt}/review/", body, content_type="application/json"
-    )
 
 
 def scores_of(run: Any) -> dict[tuple, dict[str, Any]]:

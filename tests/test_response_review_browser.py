@@ -10,8 +10,8 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 
 from feedback.models import Response
-from tests.conftest import ADMIN_PASSWORD
-from tests.test_response_records import post_responses
+from tests.support.browser import PASSWORD, log_in
+from tests.support.responses import post_responses
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,18 +20,14 @@ def test_a_reviewer_excludes_responses_and_the_superuser_sees_who(
     admin_page: Any, browser: Any, live_server: Any, django_user_model: Any
 ) -> None:
     post_responses(Client(), 3)
-    reviewer = django_user_model.objects.create_user("thu", password=ADMIN_PASSWORD, is_staff=True)
+    reviewer = django_user_model.objects.create_user("thu", password=PASSWORD, is_staff=True)
     reviewer.user_permissions.add(
         *Permission.objects.filter(codename__in=["view_response", "review_response"])
     )
     chosen = list(Response.objects.order_by("pk")[:2])
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="vi-VN")
-    page = context.new_page()
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", "thu")
-    page.fill("#id_password", ADMIN_PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{live_server.url}/admin/")
+    page = log_in(
+        browser, live_server, "thu", locale="vi-VN", viewport={"width": 1280, "height": 900}
+    )
     page.goto(f"{live_server.url}/admin/feedback/response/")
     for response in chosen:
         page.check(f"input.action-select[value='{response.pk}']")
@@ -58,7 +54,7 @@ def test_a_reviewer_excludes_responses_and_the_superuser_sees_who(
     assert (
         "403" in page.title() or page.locator("text=403").count() or "Forbidden" in page.content()
     )
-    context.close()
+    page.context.close()
 
     # The superuser (admin_page) finds the two entries and who made them.
     admin_page.goto(f"{live_server.url}/admin/auditlog/logentry/?q={chosen[0].receipt}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import re
@@ -23,31 +22,14 @@ from scoring.models import Run, Score
 from surveys.models import Question, Round
 from tests import results_fixtures
 from tests.results_fixtures import ROUND, UNCERTAINTY, reveal_nothing_of, token_client
-from tests.test_response_api import valid_answers
+from tests.support.downloads import body, csv_rows, xlsx_sheets
+from tests.support.responses import valid_answers
 
 pytestmark = pytest.mark.django_db
 
 published = results_fixtures.published
 consumer_client = results_fixtures.consumer_client
 staff_client = results_fixtures.staff_client
-
-
-def body(response: Any) -> bytes:
-    if response.streaming:
-        return b"".join(response.streaming_content)
-    return response.content
-
-
-def csv_rows(response: Any) -> list[list[str]]:
-    text = body(response).decode("utf-8")
-    assert text.startswith("\ufeff")  # so that Excel reads UTF-8
-    return list(csv.reader(io.StringIO(text[1:])))
-
-
-def xlsx_sheets(response: Any) -> dict[str, list[tuple[Any, ...]]]:
-    content = response if isinstance(response, bytes) else body(response)
-    book = openpyxl.load_workbook(io.BytesIO(content), read_only=True)
-    return {sheet.title: list(sheet.iter_rows(values_only=True)) for sheet in book.worksheets}
 
 
 class TestScoreExports:

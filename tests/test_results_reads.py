@@ -27,10 +27,10 @@ from django.test.utils import CaptureQueriesContext
 from demo.responses import generate_demo_responses
 from scoring.models import Run
 from scoring.services import recompute_round
-from tests.conftest import require
 from tests.fault_support import free_port
 from tests.results_fixtures import MIN_N, RESPONSES, ROUND
-from tests.test_paper_import_worker import worker_database_url
+from tests.support.processes import worker_database_url
+from tests.support.requirements import require
 
 ROOT = Path(__file__).resolve().parent.parent
 RATE = 40  # reads per anonymous client and minute in the servers under test

@@ -16,7 +16,8 @@ from django.urls import reverse
 
 from scoring.models import Run
 from surveys.models import Round
-from tests.test_scoring_pipeline import answer
+from tests.factories import RunFactory, round_like
+from tests.support.responses import answer
 
 pytestmark = pytest.mark.django_db
 
@@ -147,7 +148,7 @@ def test_the_button_on_the_round_page_recomputes_it_and_the_page_shows_what_was_
 def test_a_round_already_running_is_joined_not_started_again(
     admin_client: Client, demo: Round
 ) -> None:
-    running = Run.objects.create(round=demo)
+    running = RunFactory(round=demo)
 
     response = admin_client.post(recompute_url(demo))
 
@@ -208,16 +209,9 @@ def test_the_section_reads_the_same_number_of_queries_for_two_units_or_63(
     admin_client: Client, demo: Round
 ) -> None:
     admin_client.post(recompute_url(demo))
-    small = Round.objects.create(
-        code="two-units",
-        name_vi="Hai đơn vị",
-        period_start=demo.period_start,
-        period_end=demo.period_end,
-        opens_at=demo.opens_at,
-        closes_at=demo.closes_at,
-        version=demo.version,
+    small = round_like(
+        demo, code="two-units", name_vi="Hai đơn vị", units=demo.units.filter(code__in=["01", "19"])
     )
-    small.units.set(demo.units.filter(code__in=["01", "19"]))
     admin_client.post(recompute_url(small))
 
     admin_client.get(change_url(small))  # shows (and so uses up) the recompute messages

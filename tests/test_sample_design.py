@@ -21,11 +21,11 @@ from feedback.services import submit_response
 from surveys.models import Round, StratumPopulation, Unit
 from tests import results_fixtures, test_invitations
 from tests.results_fixtures import ROUND
-from tests.test_invitations import GENERATE_URL, streamed
-from tests.test_paper_import import HEADER, csv_bytes, errors_by_row, imported, row, xlsx_bytes
-from tests.test_response_api import payload, post
-from tests.test_results_exports import csv_rows, xlsx_sheets
+from tests.support.downloads import csv_rows, streamed, xlsx_sheets
+from tests.support.paper import HEADER, csv_bytes, errors_by_row, imported, row, xlsx_bytes
+from tests.support.responses import payload, post
 
+GENERATE_URL = "/admin/feedback/invitation/generate/"
 pytestmark = pytest.mark.django_db
 staff_client = results_fixtures.staff_client
 published = results_fixtures.published

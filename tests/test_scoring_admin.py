@@ -11,7 +11,8 @@ from django.urls import reverse
 
 from scoring import services
 from scoring.models import Run, Score
-from tests.test_scoring_pipeline import answer
+from tests.factories import RunFactory
+from tests.support.responses import answer
 
 pytestmark = pytest.mark.django_db
 
@@ -109,7 +110,7 @@ def test_an_unknown_round_is_a_form_error(admin_client: Client, sipas) -> None:
 def test_a_round_already_running_is_joined_not_started_again(
     admin_client: Client, published_run: Run, django_capture_on_commit_callbacks
 ) -> None:
-    running = Run.objects.create(round=published_run.round)
+    running = RunFactory(round=published_run.round)
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         response = admin_client.post(RECOMPUTE, {"round": "demo"})

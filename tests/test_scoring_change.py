@@ -5,29 +5,17 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import uuid
 
 import pytest
 from django.utils import timezone
 
 from feedback.models import Response
-from feedback.services import submit_response
 from scoring import services
 from scoring.models import Score
 from surveys.models import Round, Unit
-from tests.test_response_api import valid_answers
+from tests.support.responses import answer
 
 pytestmark = pytest.mark.django_db
-
-
-def answer(round_code: str, unit: str, s01: int) -> None:
-    submit_response(
-        round_code=round_code,
-        unit_code=unit,
-        answers=valid_answers(S01=s01),
-        channel=Response.Channel.PAPER,
-        client_id=uuid.uuid4(),
-    )
 
 
 @pytest.fixture
@@ -49,9 +37,9 @@ def two_rounds(sipas, settings) -> None:
     )
     later.units.set(Unit.objects.filter(code__in=["01", "19-2025"]))
     for unit, s01 in [("06", 5), ("06", 2), ("19", 4), ("19", 4), ("01", 5), ("01", 5)]:
-        answer("sipas-2022", unit, s01)
+        answer(unit, round_code="sipas-2022", channel=Response.Channel.PAPER, S01=s01)
     for unit, s01 in [("19-2025", 5)] * 4 + [("01", 1)] * 2:
-        answer("sipas-2025", unit, s01)
+        answer(unit, round_code="sipas-2025", channel=Response.Channel.PAPER, S01=s01)
     services.recompute_round(round_code="sipas-2022")
 
 

@@ -2,140 +2,25 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import math
-from dataclasses import dataclass
-from decimal import Decimal
 from fractions import Fraction as F
 from typing import Any
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
 from feedback.models import Answer, Response
 from scoring import sql
 from scoring.engine import NodeValue, UnsupportedQuestion, compute_values
-from surveys import services
-from surveys.models import Choice, Indicator, Question, QuestionnaireVersion, Round, Unit
-from tests.factories import QuestionFactory, SectionFactory, VersionFactory
+from surveys.models import Indicator, Question, QuestionnaireVersion, Round
+from tests.factories import typed
+from tests.support.small_surveys import Survey, approx, respond, small_survey, values_by
 
 pytestmark = pytest.mark.django_db
 
-TOLERANCE = 1e-9
 
 T3 = 3.182446305284263  # t(0.975, 3 degrees of freedom), from t tables: 3.182
-
-
-@dataclass
-class Survey:
-    version: QuestionnaireVersion
-    round: Round
-    units: dict[str, Unit]
-    questions: dict[str, Question]
-
-
-def make_unit(code: str) -> Unit:
-    return Unit.objects.create(code=code, name=f"Unit {code}", kind=Unit.Kind.PROVINCE)
-
-
-def small_survey() -> Survey:
-    """ROOT (mean) of E1 (pooled: I1, I2) and E2 (weighted mean: I3 ×3, I4 ×1).
-
-    USED is a yes/no screener (not scored); Q2 is shown only if USED is yes. Q1 and Q2 are
-    1–5 scales (satisfied 4, 5), Q3 a yes/no (satisfied yes), Q4 a single choice a/b/c
-    (satisfied a).
-    """
-    version = VersionFactory(label="scoring")
-    section = SectionFactory(version=version, code="MAIN", position=1)
-
-    def indicator(code: str, kind: str, aggregation: str, parent=None, weight=1.0, position=0):
-        return Indicator.objects.create(
-            version=version,
-            code=code,
-            kind=kind,
-            aggregation=aggregation,
-            parent=parent,
-            weight=weight,
-            position=position,
-            name_vi=code,
-        )
-
-    agg, kind = Indicator.Aggregation, Indicator.Kind
-    root = indicator("ROOT", kind.INDEX, agg.MEAN)
-    e1 = indicator("E1", kind.ELEMENT, agg.POOLED, root, position=1)
-    e2 = indicator("E2", kind.ELEMENT, agg.WEIGHTED_MEAN, root, position=2)
-    i1 = indicator("I1", kind.ITEM, agg.SHARE, e1, position=1)
-    i2 = indicator("I2", kind.ITEM, agg.SHARE, e1, position=2)
-    i3 = indicator("I3", kind.ITEM, agg.SHARE, e2, weight=3.0, position=1)
-    i4 = indicator("I4", kind.ITEM, agg.SHARE, e2, weight=1.0, position=2)
-
-    used = QuestionFactory(
-        section=section, code="USED", position=1, type=Question.Type.YESNO, required=True,
-        excluded_from_indices=True,
-    )  # fmt: skip
-    scale = {"type": Question.Type.SCALE, "min_value": Decimal(1), "max_value": Decimal(5)}
-    q1 = QuestionFactory(
-        section=section, code="Q1", position=2, indicator=i1, satisfied_values=[4, 5], **scale
-    )
-    q2 = QuestionFactory(
-        section=section, code="Q2", position=3, indicator=i2, satisfied_values=[4, 5],
-        show_if_question=used, show_if_values=[True], **scale,
-    )  # fmt: skip
-    q3 = QuestionFactory(
-        section=section, code="Q3", position=4, type=Question.Type.YESNO, indicator=i3,
-        satisfied_values=[True],
-    )  # fmt: skip
-    q4 = QuestionFactory(
-        section=section, code="Q4", position=5, type=Question.Type.SINGLE, indicator=i4,
-        satisfied_values=["a"],
-    )  # fmt: skip
-    Choice.objects.bulk_create(
-        [Choice(question=q, code=str(p), position=p, label_vi=str(p)) for q in (q1, q2)
-         for p in range(1, 6)]
-        + [Choice(question=q4, code=c, position=p, label_vi=c) for p, c in enumerate("abc")]
-    )  # fmt: skip
-    services.publish_version(version_id=version.pk)
-
-    units = {code: make_unit(code) for code in ("A", "B", "C", "D")}
-    now = timezone.now()
-    survey_round = Round.objects.create(
-        code="r-scoring",
-        name_vi="Vòng",
-        period_start=dt.date(2024, 1, 1),
-        period_end=dt.date(2024, 12, 31),
-        opens_at=now - dt.timedelta(days=1),
-        closes_at=now + dt.timedelta(days=1),
-        version=version,
-    )
-    survey_round.units.set(units.values())
-    questions = {q.code: q for q in (used, q1, q2, q3, q4)}
-    return Survey(version, survey_round, units, questions)
-
-
-def typed(value: Any) -> dict[str, Any]:
-    """The typed answer columns, as ``feedback.validation`` fills them."""
-    if isinstance(value, bool):
-        return {"number": 1.0 if value else 0.0}
-    if isinstance(value, int):
-        return {"number": float(value)}
-    return {"code": value}
-
-
-def respond(survey: Survey, unit: str, weight: float, **answers: Any) -> Response:
-    response = Response.objects.create(
-        round=survey.round,
-        version=survey.version,
-        unit=survey.units[unit],
-        channel=Response.Channel.API,
-        weight=weight,
-    )
-    Answer.objects.bulk_create(
-        Answer(response=response, question=survey.questions[code], value=value, **typed(value))
-        for code, value in answers.items()
-    )
-    return response
 
 
 @pytest.fixture
@@ -152,24 +37,14 @@ def survey() -> Survey:
     unit D: r7 w=1   USED no   Q1=5 ✓  (hidden) Q3 no    (missing)
     """
     s = small_survey()
-    respond(s, "A", 1.0, USED=True, Q1=5, Q2=4, Q3=True, Q4="a")
-    respond(s, "A", 2.0, USED=True, Q1=3, Q2=5, Q3=False, Q4="b")
-    respond(s, "A", 0.5, USED=False, Q1=4, Q3=True)
-    respond(s, "A", 1.0, USED=True, Q2=2, Q3=True, Q4="c")
-    respond(s, "B", 1.0, USED=False, Q1=1, Q3=False, Q4="a")
-    respond(s, "B", 2.0, USED=True, Q1=4, Q2=4, Q3=True, Q4="a")
-    respond(s, "D", 1.0, USED=False, Q1=5, Q3=False)
+    respond(s.round, "A", 1.0, USED=True, Q1=5, Q2=4, Q3=True, Q4="a")
+    respond(s.round, "A", 2.0, USED=True, Q1=3, Q2=5, Q3=False, Q4="b")
+    respond(s.round, "A", 0.5, USED=False, Q1=4, Q3=True)
+    respond(s.round, "A", 1.0, USED=True, Q2=2, Q3=True, Q4="c")
+    respond(s.round, "B", 1.0, USED=False, Q1=1, Q3=False, Q4="a")
+    respond(s.round, "B", 2.0, USED=True, Q1=4, Q2=4, Q3=True, Q4="a")
+    respond(s.round, "D", 1.0, USED=False, Q1=5, Q3=False)
     return s
-
-
-def values_by(survey: Survey, **kwargs: Any) -> dict[tuple[str | None, str], NodeValue]:
-    rows = compute_values(round_id=survey.round.pk, version_id=survey.version.pk, **kwargs)
-    code_of = {unit.pk: code for code, unit in survey.units.items()}
-    return {(code_of.get(row.unit_id), row.indicator_code): row for row in rows}
-
-
-def approx(value: F | float) -> Any:
-    return pytest.approx(float(value), abs=TOLERANCE)
 
 
 def se_percent(n: int, scores: list[F]) -> float:

@@ -8,7 +8,6 @@ from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
@@ -18,41 +17,17 @@ from feedback.services import submit_response
 from scoring import selectors
 from scoring.models import Run, Score
 from surveys.models import Round
-from tests.test_response_api import valid_answers
+from tests.factories import RunFactory
+from tests.support.responses import answer, valid_answers
 
 pytestmark = pytest.mark.django_db
-
-
-def answer(unit: str, **changes: object) -> None:
-    submit_response(
-        round_code="demo",
-        unit_code=unit,
-        answers=valid_answers(**changes),
-        channel=Response.Channel.API,
-        client_id=uuid.uuid4(),
-    )
-
-
-@pytest.fixture
-def responses(sipas) -> None:
-    for s01 in (5, 4, 2):
-        answer("19", S01=s01)
-    answer("01", S01=1)
-
-
-@pytest.fixture
-def staff_client(client: Client) -> Client:
-    user = get_user_model().objects.create_user("analyst", password="x-long-password")
-    user.user_permissions.add(Permission.objects.get(codename="add_run"))
-    client.force_login(user)
-    return client
 
 
 def published(round_code: str = "demo") -> Run:
     return Run.objects.get(round__code=round_code, status=Run.Status.PUBLISHED)
 
 
-def test_the_command_computes_and_publishes_with_a_progress_line(responses) -> None:
+def test_the_command_computes_and_publishes_with_a_progress_line(demo_responses) -> None:
     out = StringIO()
     call_command("recompute_scores", "--round", "demo", stdout=out)
     run = published()
@@ -72,7 +47,7 @@ def test_the_command_computes_and_publishes_with_a_progress_line(responses) -> N
     assert scopes == {"unit", "national", "national_mean"}
 
 
-def test_suppressed_units_are_not_ranked(responses, settings) -> None:
+def test_suppressed_units_are_not_ranked(demo_responses, settings) -> None:
     settings.MIN_PUBLISH_N = 2
     for s01 in (3, 5):
         answer("02", S01=s01)
@@ -92,24 +67,28 @@ def test_an_unknown_round_is_a_command_error(db) -> None:
 
 
 def test_staff_start_a_recompute_through_the_api_and_follow_the_run(
-    responses, staff_client: Client, django_capture_on_commit_callbacks
+    demo_responses, recompute_client: Client, django_capture_on_commit_callbacks
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
-        response = staff_client.post("/api/v1/rounds/demo/recompute/")
+        response = recompute_client.post("/api/v1/rounds/demo/recompute/")
     assert response.status_code == 202
     body = response.json()
     assert body["status"] == "running" and body["round"] == "demo"
-    followed = staff_client.get(f"/api/v1/runs/{body['id']}/").json()
+    followed = recompute_client.get(f"/api/v1/runs/{body['id']}/").json()
     assert followed["status"] == "published"  # tasks run in-process in tests
 
 
-def test_a_second_request_while_a_run_runs_gets_that_run(responses, staff_client: Client) -> None:
-    running = Run.objects.create(round=Round.objects.get(code="demo"))
-    response = staff_client.post("/api/v1/rounds/demo/recompute/")
+def test_a_second_request_while_a_run_runs_gets_that_run(
+    demo_responses, recompute_client: Client
+) -> None:
+    running = RunFactory(round=Round.objects.get(code="demo"))
+    response = recompute_client.post("/api/v1/rounds/demo/recompute/")
     assert response.status_code == 202 and response.json()["id"] == running.pk
 
 
-def test_only_staff_with_the_permission_may_start_a_recompute(responses, client: Client) -> None:
+def test_only_staff_with_the_permission_may_start_a_recompute(
+    demo_responses, client: Client
+) -> None:
     assert client.post("/api/v1/rounds/demo/recompute/").status_code in (401, 403)
     user = get_user_model().objects.create_user("clerk", password="x-long-password")
     client.force_login(user)
@@ -165,7 +144,7 @@ def test_agencies_named_by_responses_get_their_own_values(sipas) -> None:
     assert province.value == pytest.approx(200 / 3)
 
 
-def test_old_runs_beyond_the_retention_are_deleted(responses, settings) -> None:
+def test_old_runs_beyond_the_retention_are_deleted(demo_responses, settings) -> None:
     settings.SCORING_KEEP_RUNS = 2
     for _ in range(4):
         call_command("recompute_scores", "--round", "demo", stdout=StringIO())
@@ -177,7 +156,7 @@ def test_old_runs_beyond_the_retention_are_deleted(responses, settings) -> None:
     )
 
 
-def test_if_unpublished_skips_a_round_already_published(responses) -> None:
+def test_if_unpublished_skips_a_round_already_published(demo_responses) -> None:
     call_command("recompute_scores", "--round", "demo", stdout=StringIO())
     out = StringIO()
     call_command("recompute_scores", "--round", "demo", "--if-unpublished", stdout=out)

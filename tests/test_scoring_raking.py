@@ -25,21 +25,15 @@ from feedback.models import Answer, Response
 from scoring import raking, services
 from scoring.margins import replace_margins
 from scoring.models import PopulationMargin, RakingFactor, ResponseWeight, Run, Score
-from surveys import services as survey_services
-from surveys.models import Choice, Indicator, Question, QuestionnaireVersion, Round, Unit
-from tests.factories import QuestionFactory, SectionFactory, VersionFactory
-from tests.test_scoring_pipeline import answer
+from surveys.models import Round, Unit
+from tests.support.responses import answer
+from tests.support.small_surveys import approx, respond, small_round
 
 pytestmark = pytest.mark.django_db
 
-TOLERANCE = 1e-9
 EXAMPLE = Path(__file__).resolve().parent.parent / "scoring/data/examples/margins-example.csv"
 UPLOAD = reverse("admin:scoring_populationmargin_upload")
 MARGINS = reverse("admin:scoring_populationmargin_changelist")
-
-
-def approx(value: F | float) -> Any:
-    return pytest.approx(float(value), abs=TOLERANCE)
 
 
 # The hand example of one unit. Cells (sex|age, area) and their design-weighted totals:
@@ -132,78 +126,6 @@ def test_a_unit_without_complete_respondents_is_not_raked() -> None:
 
 
 # --- runs on a small questionnaire -------------------------------------------------------
-
-
-def small_round() -> tuple[Round, QuestionnaireVersion]:
-    """SEX (nam, nu), AGE (a1, a2), AREA (u, r), all excluded, and one yes/no item I1."""
-    version = VersionFactory(label="raking")
-    section = SectionFactory(version=version, code="MAIN", position=1)
-    item = Indicator.objects.create(
-        version=version,
-        code="I1",
-        kind=Indicator.Kind.ITEM,
-        aggregation=Indicator.Aggregation.SHARE,
-        name_vi="I1",
-    )
-    for position, (code, choices) in enumerate(
-        {"SEX": ("nam", "nu"), "AGE": ("a1", "a2"), "AREA": ("u", "r")}.items(), start=1
-    ):
-        question = QuestionFactory(
-            section=section,
-            code=code,
-            position=position,
-            type=Question.Type.SINGLE,
-            excluded_from_indices=True,
-        )
-        Choice.objects.bulk_create(
-            Choice(question=question, code=c, position=p, label_vi=c) for p, c in enumerate(choices)
-        )
-    QuestionFactory(
-        section=section,
-        code="Q1",
-        position=9,
-        type=Question.Type.YESNO,
-        indicator=item,
-        satisfied_values=[True],
-    )
-    survey_services.publish_version(version_id=version.pk)
-    now = timezone.now()
-    survey_round = Round.objects.create(
-        code="r-raking",
-        name_vi="Vòng",
-        period_start=dt.date(2024, 1, 1),
-        period_end=dt.date(2024, 12, 31),
-        opens_at=now - dt.timedelta(days=1),
-        closes_at=now + dt.timedelta(days=1),
-        version=version,
-    )
-    survey_round.units.set(
-        [Unit.objects.create(code=c, name=c, kind=Unit.Kind.PROVINCE) for c in "AB"]
-    )
-    return survey_round, version
-
-
-def respond(survey_round: Round, unit: str, weight: float, **answers: Any) -> Response:
-    response = Response.objects.create(
-        round=survey_round,
-        version=survey_round.version,
-        unit=Unit.objects.get(code=unit),
-        channel=Response.Channel.API,
-        weight=weight,
-    )
-    questions = dict(
-        Question.objects.filter(version=survey_round.version).values_list("code", "id")
-    )
-    Answer.objects.bulk_create(
-        Answer(
-            response=response,
-            question_id=questions[code],
-            value=value,
-            **({"number": float(value)} if isinstance(value, bool) else {"code": value}),
-        )
-        for code, value in answers.items()
-    )
-    return response
 
 
 @pytest.fixture

@@ -38,8 +38,8 @@ from scipy.optimize import minimize
 from scoring import raking, services
 from scoring.margins import replace_margins
 from scoring.models import RakingFactor, ResponseWeight, Run
-from tests.test_scoring_raking import approx, respond, small_round
-from tests.test_settings import run_django
+from tests.support.processes import run_django
+from tests.support.small_surveys import approx, respond, small_round
 
 pytestmark = pytest.mark.django_db
 

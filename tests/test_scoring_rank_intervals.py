@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from feedback.models import Response
 from scoring import engine, services
 from scoring.models import Score
 from scoring.ranking import rank_intervals, rank_seed
-from tests.test_scoring_change import answer
+from tests.support.responses import answer
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +22,7 @@ def scored_round(sipas, settings):
     units = [("01", [5] * 10), ("04", [5, 1] * 5), ("19", [1] * 10), ("02", [5]), ("06", [5] * 6)]
     for unit, values in units:
         for s01 in values:
-            answer("sipas-2022", unit, s01)
+            answer(unit, round_code="sipas-2022", channel=Response.Channel.PAPER, S01=s01)
     return services.recompute_round(round_code="sipas-2022")
 
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 from scoring import services
 from scoring.models import Run, Score
 from surveys.models import Indicator
+from tests.factories import RunFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -47,7 +48,7 @@ def test_a_second_start_returns_the_running_run(sipas) -> None:
 def test_the_database_holds_one_running_run_per_round(sipas) -> None:
     run, _ = services.start_run(round_code="demo")
     with pytest.raises(IntegrityError), transaction.atomic():
-        Run.objects.create(round=run.round)
+        RunFactory(round=run.round)
 
 
 def test_a_run_whose_worker_died_is_failed_by_the_next_start(sipas, settings) -> None:

@@ -9,134 +9,27 @@ transaction and then waits on that lock to mark the run computed. It is killed t
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
 import subprocess
-import sys
-import time
-import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from contextlib import contextmanager
 
 import pytest
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone
 
-from config.celery import app
 from scoring import services
 from scoring.models import Run, Score
-from tests.conftest import forget_routes
-from tests.test_celery_worker import ROOT
-from tests.test_paper_import_worker import worker_database_url
-from tests.test_scoring_pipeline import answer
+from tests.support.processes import (
+    follow,
+    wait_for,
+)
+from tests.support.responses import answer
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 
 TASK = "scoring.compute_and_publish"
-
-
-def wait_for(condition: Callable[[], Any], *, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := condition():
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def forget_queue(queue: str) -> None:
-    """Drop the queue's messages from Redis, the one a killed worker left unacknowledged too."""
-    with app.connection_for_write() as conn:
-        channel = conn.default_channel
-        client = channel.client
-        client.delete(queue)
-        for tag, entry in client.hgetall(channel.unacked_key).items():
-            if json.loads(entry)[2] == queue:  # [message, exchange, routing key]
-                client.hdel(channel.unacked_key, tag)
-                client.zrem(channel.unacked_index_key, tag)
-
-
-@pytest.fixture
-def start_worker(
-    transactional_db: None, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Callable[[], subprocess.Popen]]:
-    """Starts a worker on a queue of its own that receives ``scoring.compute_and_publish``.
-
-    Tasks sent before the worker starts wait in Redis. The worker is stopped afterwards.
-    """
-    queue = f"test-scoring-{uuid.uuid4().hex[:8]}"
-    # The test process runs tasks eagerly (config.settings.test); these go to the worker.
-    monkeypatch.setitem(app.conf, "task_always_eager", False)
-    monkeypatch.setitem(app.conf, "task_routes", {TASK: {"queue": queue}})
-    forget_routes()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "REDIS_URL": settings.REDIS_URL,
-        "DATABASE_URL": worker_database_url(),
-    }
-    processes: list[subprocess.Popen] = []
-
-    def start() -> subprocess.Popen:
-        process = subprocess.Popen(
-            [
-                sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo",
-                "--queues", queue, "--hostname", f"{queue}-{len(processes)}@%h",
-                "--loglevel=INFO",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )  # fmt: skip
-        processes.append(process)
-        return process
-
-    try:
-        yield start
-    finally:
-        forget_routes()  # rebuilt lazily, once monkeypatch has put task_routes back
-        for process in processes:
-            if process.poll() is None:
-                process.terminate()
-            try:
-                output, _ = process.communicate(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                output, _ = process.communicate()
-            if os.environ.get("CELERY_TEST_VERBOSE"):
-                print(output)
-        forget_queue(queue)
-
-
-@pytest.fixture
-def staff_client(client: Client) -> Client:
-    user = get_user_model().objects.create_user("analyst", password="x-long-password")
-    user.user_permissions.add(Permission.objects.get(codename="add_run"))
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def responses(sipas) -> None:
-    for s01 in (5, 4, 2):
-        answer("19", S01=s01)
-    answer("01", S01=1)
-
-
-def follow(client: Client, run_id: int, *, timeout: float = 120) -> dict[str, Any]:
-    """Poll ``GET /api/v1/runs/<id>/`` until the run is published or failed."""
-
-    def finished() -> dict[str, Any] | None:
-        body = client.get(f"/api/v1/runs/{run_id}/").json()
-        return body if body["status"] in ("published", "failed") else None
-
-    return wait_for(finished, timeout=timeout, what=f"run {run_id} to finish")
 
 
 def published_values(round_code: str) -> dict[tuple[str, str | None, str], float | None]:
@@ -180,16 +73,32 @@ def relations_locked_by(pid: int) -> set[str]:
 
 
 @pytest.mark.django_db(transaction=True)
+@contextmanager
+def worker_blocked_on(
+    run_id: int, start_worker: Callable[[], subprocess.Popen]
+) -> Iterator[tuple[subprocess.Popen, int]]:
+    """Hold the run's row, then start the worker: it computes the values, inserts the scores
+    in its transaction and blocks when it marks the run computed. Yields the worker and its
+    database backend's pid; the row is let go at the end."""
+    with transaction.atomic():
+        Run.objects.select_for_update().get(pk=run_id)
+        worker = start_worker()
+        pid = wait_for(
+            lambda: blocked_backend(Run._meta.db_table), timeout=90, what="the worker to block"
+        )
+        yield worker, pid
+
+
 def test_a_worker_runs_a_recompute_started_through_the_api(
-    start_worker: Callable[[], subprocess.Popen], responses: None, staff_client: Client
+    start_worker: Callable[[], subprocess.Popen], demo_responses: None, recompute_client: Client
 ) -> None:
     start_worker()
-    response = staff_client.post("/api/v1/rounds/demo/recompute/")
+    response = recompute_client.post("/api/v1/rounds/demo/recompute/")
 
     assert response.status_code == 202, response.content
     queued = response.json()
     assert queued["status"] == "running"
-    body = follow(staff_client, queued["id"])
+    body = follow(recompute_client, queued["id"])
     assert body["status"] == "published", body
     assert (body["responses"], body["round"]) == (4, "demo")
     run = Run.objects.get(pk=queued["id"])
@@ -204,7 +113,7 @@ def test_a_worker_runs_a_recompute_started_through_the_api(
 
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_mid_run_leaves_the_published_values_and_the_next_run_publishes(
-    start_worker: Callable[[], subprocess.Popen], responses: None, staff_client: Client
+    start_worker: Callable[[], subprocess.Popen], demo_responses: None, recompute_client: Client
 ) -> None:
     first = services.recompute_round(round_code="demo")  # in this process
     assert first.status == Run.Status.PUBLISHED
@@ -213,15 +122,8 @@ def test_a_worker_killed_mid_run_leaves_the_published_values_and_the_next_run_pu
     for _ in range(3):
         answer("19", S01=1)  # new data the killed run would have published: 2 of 6
 
-    killed_id = staff_client.post("/api/v1/rounds/demo/recompute/").json()["id"]
-    with transaction.atomic():
-        # Hold the run's row, then start the worker: it computes the values, inserts the
-        # scores in its transaction and blocks when it marks the run computed.
-        Run.objects.select_for_update().get(pk=killed_id)
-        worker = start_worker()
-        pid = wait_for(
-            lambda: blocked_backend(Run._meta.db_table), timeout=90, what="the worker to block"
-        )
+    killed_id = recompute_client.post("/api/v1/rounds/demo/recompute/").json()["id"]
+    with worker_blocked_on(killed_id, start_worker) as (worker, pid):
         assert Score._meta.db_table in relations_locked_by(pid)  # it has written scores
         # Meanwhile readers get the published run, and none of the new scores.
         assert published_values("demo") == served
@@ -237,8 +139,8 @@ def test_a_worker_killed_mid_run_leaves_the_published_values_and_the_next_run_pu
     assert Run.objects.get(round__code="demo", status=Run.Status.PUBLISHED) == first
     assert published_values("demo") == served
     # While it looks alive, another request joins the dead run rather than starting one.
-    assert staff_client.post("/api/v1/rounds/demo/recompute/").json()["id"] == killed_id
-    assert staff_client.get(f"/api/v1/runs/{killed_id}/").json()["status"] == "running"
+    assert recompute_client.post("/api/v1/rounds/demo/recompute/").json()["id"] == killed_id
+    assert recompute_client.get(f"/api/v1/runs/{killed_id}/").json()["status"] == "running"
 
     # Past the time-out the dead run is failed, and the next recompute publishes.
     stale = timezone.now() - dt.timedelta(minutes=settings.SCORING_RUN_TIMEOUT_MINUTES + 1)
@@ -257,19 +159,17 @@ def test_a_worker_killed_mid_run_leaves_the_published_values_and_the_next_run_pu
 @pytest.mark.fault
 @pytest.mark.django_db(transaction=True)
 def test_a_run_whose_worker_died_is_taken_over_by_another_worker_at_the_next_sweep(
-    start_worker: Callable[[], subprocess.Popen], responses: None, staff_client: Client, settings
+    start_worker: Callable[[], subprocess.Popen],
+    demo_responses: None,
+    recompute_client: Client,
+    settings,
 ) -> None:
     settings.STALLED_WORK_MINUTES = 0  # production: 5, and beat sweeps every minute
     first = services.recompute_round(round_code="demo")
     for _ in range(3):
         answer("19", S01=1)
-    killed_id = staff_client.post("/api/v1/rounds/demo/recompute/").json()["id"]
-    with transaction.atomic():
-        Run.objects.select_for_update().get(pk=killed_id)
-        worker = start_worker()
-        pid = wait_for(
-            lambda: blocked_backend(Run._meta.db_table), timeout=90, what="the worker to block"
-        )
+    killed_id = recompute_client.post("/api/v1/rounds/demo/recompute/").json()["id"]
+    with worker_blocked_on(killed_id, start_worker) as (worker, pid):
         worker.kill()
         assert worker.wait(timeout=20) == -9
     wait_for(lambda: not backend_alive(pid), timeout=30, what="the dead worker's session")
@@ -278,7 +178,7 @@ def test_a_run_whose_worker_died_is_taken_over_by_another_worker_at_the_next_swe
     start_worker()
     assert services.requeue_stalled_runs() == [killed_id]  # what beat runs every minute
 
-    body = follow(staff_client, killed_id)
+    body = follow(recompute_client, killed_id)
     assert body["status"] == "published", body
     first.refresh_from_db()
     assert first.status == Run.Status.SUPERSEDED

@@ -11,26 +11,9 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from tests.support.processes import run_django
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def run_django(code: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """Start a fresh interpreter with the given environment and run ``code`` after setup."""
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"SECRET_KEY", "DEBUG", "DJANGO_SETTINGS_MODULE", "LANGUAGE_CODE", "TIME_ZONE"}
-    }
-    clean.update(env)
-    script = f"import django; django.setup(); {code}"
-    return subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 class TestSecretKey:

@@ -28,6 +28,7 @@ from feedback.models import Invitation, PaperImport, Response
 from scoring.models import PopulationMargin, Run
 from surveys.models import QuestionnaireVersion, Round
 from tests.admin_support import fill_round_form
+from tests.support.browser import fill_conditional_question
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 
@@ -101,19 +102,7 @@ def test_a_new_draft_is_published_answered_recomputed_from_its_rounds_page_and_r
     page.locator("tr:has(input[value=B3]) a[href*='/surveys/section/']").click()
     page.locator("a.addlink[href*='/question/add/?section=']").click()
     page.wait_for_url(re.compile(r"/question/add/\?section=\d+$"))
-    page.fill("#id_position", "5")
-    page.fill("#id_code", "Q8_4a")
-    page.select_option("#id_type", "single")
-    page.fill("#id_label_vi", "Ông/Bà làm thủ tục bằng cách nào?")
-    page.select_option("#id_show_if_question", label="Q8_4")
-    page.fill("#id_show_if_values", "[true]")
-    page.check("#id_excluded_from_indices")
-    page.locator("#choices-group .add-row a").click()
-    for index, (code, label) in enumerate(
-        [("truc_tiep", "Trực tiếp"), ("truc_tuyen", "Trực tuyến"), ("ca_hai", "Cả hai")]
-    ):
-        page.fill(f"#id_choices-{index}-code", code)
-        page.fill(f"#id_choices-{index}-label_vi", label)
+    fill_conditional_question(page)
     submit(page, page.locator("input[name=_save]"))
     expect(page.locator(".errornote")).to_have_count(0)
     page.goto(draft_url)

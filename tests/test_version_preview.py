@@ -18,7 +18,7 @@ from surveys.models import Choice, Question, QuestionnaireVersion
 from surveys.services import start_draft
 from tests.factories import QuestionFactory, SectionFactory, VersionFactory
 from tests.form_support import form_data, progress_on, questionnaire_inputs, section_on
-from tests.test_response_api import valid_answers
+from tests.support.responses import valid_answers
 
 pytestmark = pytest.mark.django_db
 

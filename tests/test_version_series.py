@@ -34,7 +34,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone, translation
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from feedback.models import Response
@@ -55,6 +55,7 @@ from surveys.models import (
     VersionMappingRow,
 )
 from tests.factories import QuestionFactory, SectionFactory, VersionFactory
+from tests.support.hostile_input import ANY_CHARACTER, PROPERTY
 
 pytestmark = pytest.mark.django_db
 
@@ -363,42 +364,17 @@ def test_the_command_loads_a_mapping_file(two_versions, tmp_path) -> None:
     path = tmp_path / "mapping.csv"
     path.write_text(FULL_CSV)
     out = io.StringIO()
-    number = two_versions["v1"].number
-    q = two_versions["v1"].questionnaire.code
-    call_command(
-        "load_version_mapping",
-        "--questionnaire",
-        q,
-        "--from",
-        str(number),
-        "--to",
-        str(number + 1),
-        str(path),
-        stdout=out,
-    )
+    v1 = two_versions["v1"]
+    arguments = ["--questionnaire", v1.questionnaire.code, "--from", str(v1.number)]
+    arguments += ["--to", str(v1.number + 1), str(path)]
+    call_command("load_version_mapping", *arguments, stdout=out)
     assert "6 rows" in out.getvalue()
     path.write_text("kind,from_code,to_code,relation\nquestion,NOPE,SAT2,same\n")
     with pytest.raises(CommandError, match="Row 2, from_code: Version v1 has no question NOPE"):
-        call_command(
-            "load_version_mapping",
-            "--questionnaire",
-            q,
-            "--from",
-            str(number),
-            "--to",
-            str(number + 1),
-            str(path),
-        )
+        call_command("load_version_mapping", *arguments)
     assert VersionMappingRow.objects.count() == 6
 
 
-PROPERTY = settings(
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    database=None,
-)
-ANY_CHARACTER = st.characters() | st.characters(categories=["Cs"]) | st.just("\x00")
 CELLS = st.text(ANY_CHARACTER, max_size=12) | st.sampled_from(
     ["SAT", "SAT2", "I_SAT", "same", "none", "reworded", "question", "indicator", "", "1e400"]
 )

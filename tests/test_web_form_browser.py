@@ -11,7 +11,7 @@ from django.utils import timezone, translation
 
 from feedback.models import Answer, Response
 from surveys.models import Question, Round, Unit
-from tests.test_response_api import valid_answers
+from tests.support.responses import valid_answers
 
 pytestmark = pytest.mark.browser
 PHONE = {"width": 360, "height": 740}
@@ -114,27 +114,14 @@ def fill_sipas(page: Any, live_server: Any, language: str) -> Response:
     return response
 
 
-def test_a_citizen_fills_the_sipas_questionnaire_on_a_phone_in_vietnamese(
-    browser,
-    live_server,
-    sipas,
+@pytest.mark.parametrize(("language", "locale"), [("vi", "vi-VN"), ("en", "en-GB")])
+def test_a_citizen_fills_the_sipas_questionnaire_on_a_phone(
+    browser, live_server, sipas, language: str, locale: str
 ) -> None:
-    context = browser.new_context(viewport=PHONE, locale="vi-VN")
+    context = browser.new_context(viewport=PHONE, locale=locale)
     page = context.new_page()
-    fill_sipas(page, live_server, "vi")
-    assert page.locator("html").get_attribute("lang") == "vi"
-    context.close()
-
-
-def test_a_citizen_fills_the_sipas_questionnaire_on_a_phone_in_english(
-    browser,
-    live_server,
-    sipas,
-) -> None:
-    context = browser.new_context(viewport=PHONE, locale="en-GB")
-    page = context.new_page()
-    fill_sipas(page, live_server, "en")
-    assert page.locator("html").get_attribute("lang") == "en"
+    fill_sipas(page, live_server, language)
+    assert page.locator("html").get_attribute("lang") == language
     context.close()
 
 

@@ -26,8 +26,10 @@ from feedback.services import submit_response
 from scoring.models import Run
 from scoring.services import publish_run
 from surveys.models import Round
+from tests.factories import RunFactory
 from tests.petition_support import make_agency, make_category, make_staff, make_unit, submit
-from tests.test_response_api import valid_answers
+from tests.support.paper import csv_bytes, row
+from tests.support.responses import payload, post, valid_answers
 from tests.webhook_support import receiver
 from webhooks import services
 from webhooks.models import Delivery, DeliveryAttempt, Event, Subscription, new_secret
@@ -222,16 +224,7 @@ def test_response_created_carries_answers_only_to_owners_allowed_who_asked(
             owner=outsider, url=not_allowed.url, events=["response.created"], include_answers=True
         )
         with django_capture_on_commit_callbacks(execute=True):
-            answer = Client().post(
-                "/api/v1/responses/",
-                {
-                    "round": "demo",
-                    "unit": "19",
-                    "client_id": str(uuid.uuid4()),
-                    "answers": valid_answers(),
-                },
-                content_type="application/json",
-            )
+            answer = post(Client(), payload())
         assert answer.status_code == 201, answer.content
         receipt = answer.json()["receipt"]
         [with_answers] = allowed.verified(asked.json()["secret"])
@@ -322,7 +315,7 @@ def test_run_published_is_sent_when_a_run_is_published(sipas: Any, django_user_m
             owner=owner, url=hook.url, events=["run.published"]
         )
         survey_round = Round.objects.get(code="demo")
-        run = Run.objects.create(round=survey_round, status=Run.Status.COMPUTED, response_count=7)
+        run = RunFactory(round=survey_round, status=Run.Status.COMPUTED, response_count=7)
         publish_run(run_id=run.pk)
         [payload] = hook.verified(subscription.secret)
     assert payload["type"] == "run.published"
@@ -481,8 +474,6 @@ def test_paper_forms_imported_send_one_event_each(
     sipas: Any, django_user_model: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     from django.core.files.uploadedfile import SimpleUploadedFile
-
-    from tests.test_paper_import import csv_bytes, row
 
     clerk = staff(django_user_model, "clerk", view_responses=True)
     clerk.user_permissions.add(Permission.objects.get(codename="import_paper_forms"))

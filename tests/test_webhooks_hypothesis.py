@@ -12,7 +12,7 @@ from django.test import Client
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from tests.test_property_write_endpoints import (
+from tests.support.hostile_input import (
     JSON_VALUES,
     PROPERTY,
     STRINGS,

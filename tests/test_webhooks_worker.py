@@ -14,10 +14,14 @@ from typing import Any
 import pytest
 
 from config.celery import app
-from tests.conftest import forget_routes, start_celery_worker, stop_celery_worker
 from tests.petition_support import make_category, make_unit, submit
-from tests.test_paper_import_worker import worker_database_url
-from tests.test_scoring_worker import forget_queue
+from tests.support.processes import (
+    forget_queue,
+    forget_routes,
+    start_celery_worker,
+    stop_celery_worker,
+    worker_database_url,
+)
 from tests.webhook_support import receiver, wait_until
 from webhooks import services
 from webhooks.models import Delivery, Subscription

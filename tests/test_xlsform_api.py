@@ -17,10 +17,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import translation
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from surveys.models import Questionnaire, QuestionnaireVersion
+from tests.support.hostile_input import ANY_CHARACTER, PROPERTY
 from tests.xlsform_support import EN, VI, with_raw_cell_text, workbook
 
 URL = "/api/v1/questionnaires/xlsform/"
@@ -267,7 +268,6 @@ def test_the_command_imports_or_prints_every_problem(tmp_path: Path) -> None:
 
 # --- Property -------------------------------------------------------------------------------
 
-ANY_CHARACTER = st.characters() | st.characters(categories=["Cs"]) | st.just("\x00")
 TEXTS = st.text(ANY_CHARACTER, max_size=30) | st.sampled_from(
     ["ab\x00cd", "a\ud800b", "\udfff", "1e400", "NaN", "1" + "0" * 400, "${used} = 'yes'"]
 )
@@ -308,12 +308,7 @@ def with_cell(value: Any, where: tuple[str, int, int]) -> bytes:
 
 
 @pytest.mark.django_db
-@settings(
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    database=None,
-)
+@PROPERTY
 @given(value=TEXTS | NUMBERS, where=CELLS)
 @example(value="Câu\x00hỏi", where=("survey", 3, 4))
 @example(value="\ud800", where=("choices", 2, 3))

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
-from typing import Any, Literal
+from datetime import date
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Avg, BooleanField, Count, ExpressionWrapper, F, Q, QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, F, Q, QuerySet
 from django.utils import timezone
 
 from feedback.models import (
@@ -89,12 +89,6 @@ def with_overdue(queryset: QuerySet[Petition], *, today: date | None = None) -> 
     return queryset.annotate(overdue=ExpressionWrapper(late, output_field=BooleanField()))
 
 
-def overdue_petitions(*, today: date | None = None) -> QuerySet[Petition]:
-    """Open petitions past their deadline."""
-    today = today or timezone.localdate()
-    return Petition.objects.filter(status__in=OPEN_STATUSES, deadline__lt=today)
-
-
 def petition_by_code(tracking_code: str) -> Petition | None:
     """The petition with this tracking code (case, spaces and a missing dash forgiven)."""
     code = normalize_code(tracking_code)
@@ -111,33 +105,6 @@ def normalize_code(raw: str) -> str | None:
     """``k7q2m 9xh4c`` → ``K7Q2M-9XH4C``; ``None`` when it cannot be a tracking code."""
     code = "".join(ch for ch in raw.upper() if ch.isascii() and ch.isalnum())
     return f"{code[:5]}-{code[5:]}" if len(code) == 10 else None
-
-
-def petition_indicators(
-    *, start: date, end: date, by: Literal["unit", "agency"] = "unit"
-) -> list[dict[str, Any]]:
-    """Per unit (or agency), petitions closed from ``start`` to ``end`` (inclusive, local
-    dates): how many, how many on time (closed on or before the deadline), the on-time
-    share, and the citizens' ratings (count and mean on the 1–5 scale)."""
-    zone = timezone.get_current_timezone()
-    since = datetime.combine(start, time.min, tzinfo=zone)
-    until = datetime.combine(end + timedelta(days=1), time.min, tzinfo=zone)
-    key = "unit_id" if by == "unit" else "agency_id"
-    rows = (
-        Petition.objects.filter(
-            status__in=CLOSED_STATUSES, closed_at__gte=since, closed_at__lt=until
-        )
-        .exclude(**{f"{key}__isnull": True})
-        .values(key)
-        .annotate(
-            closed=Count("pk"),
-            on_time=Count("pk", filter=Q(closed_at__date__lte=F("deadline"))),
-            rated=Count("rating"),
-            rating_average=Avg("rating"),
-        )
-        .order_by(key)
-    )
-    return [row | {"on_time_share": row["on_time"] / row["closed"]} for row in rows]
 
 
 def petition_history(*, petition_id: int) -> QuerySet[PetitionEvent]:
