@@ -70,8 +70,9 @@ def build_world() -> SimpleNamespace:
     w.agency_b = Agency.objects.create(unit=w.b, code="PB-SXD", name_vi="Sở Xây dựng B")
     w.national_version = published_draft("sipas")
     w.version_b = published_draft("rieng-b", owner=w.b)
+    # The next number of its questionnaire, whatever the factory's sequence has reached.
     w.draft_b = QuestionnaireVersion.objects.create(
-        questionnaire=w.version_b.questionnaire, number=99
+        questionnaire=w.version_b.questionnaire, number=w.version_b.number + 1
     )
     w.nat = RoundFactory(code="nat", version=w.national_version, units=[w.a, w.b])
     w.loc_a = RoundFactory(code="loc-a", version=w.national_version, units=[w.a], owner_unit=w.a)
@@ -496,7 +497,7 @@ def test_questionnaire_views_of_another_province_are_404(world: SimpleNamespace)
     preview = reverse("feedback:version_preview", args=[world.draft_b.pk])
     assert client.get(preview).status_code == 404
     assert client.get(reverse("feedback:version_preview", args=[world.national_version.pk]))
-    xlsform = reverse("v1:version-xlsform", args=["rieng-b", 99])
+    xlsform = reverse("v1:version-xlsform", args=["rieng-b", world.draft_b.number])
     assert client.get(xlsform).status_code == 404
     assert login(world.staff_b).get(xlsform).status_code == 200
 
