@@ -1,33 +1,13 @@
-"""The small pages the public forms answer with when nothing can be done: a problem page
-with a title, a message and a status, shared by the questionnaire and the petition form."""
+"""The pages the public forms answer a connection that has sent too much with (429), on the
+shared problem page (``config.pages``); used by the questionnaire and the petition form."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from config.abuse import allow_submission
-
-
-def problem(request: HttpRequest, *, title: str, message: str, status: int) -> HttpResponse:
-    """The page ``feedback/problem.html`` saying ``title`` and ``message``."""
-    return render(
-        request, "feedback/problem.html", {"title": title, "message": message}, status=status
-    )
-
-
-def fixed(title: Promise, message: Promise, status: int) -> Callable[[HttpRequest], HttpResponse]:
-    """A problem page whose words never change, translated when it is shown."""
-
-    def page(request: HttpRequest) -> HttpResponse:
-        return problem(request, title=str(title), message=str(message), status=status)
-
-    return page
-
+from config.pages import problem
 
 # What a connection that sent too much in the last hour is told, per throttle scope.
 _TOO_MANY = {

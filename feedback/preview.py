@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from config.input_guard import checks_own_input, form_problems
+from config.pages import problem
 from feedback import steps
 from feedback.validation import clean_answers
 from surveys import scoping
@@ -94,13 +95,11 @@ def version_preview(request: HttpRequest, version_id: int) -> HttpResponse:
         index = steps.section_index(sections, code, index)
     section = steps.section_to_show(sections, answers, index)
     if section is None:
-        return render(
+        return problem(
             request,
-            "feedback/problem.html",
-            {
-                "title": _("Nothing to preview"),
-                "message": _("This questionnaire version has no questions yet."),
-            },
+            title=_("Nothing to preview"),
+            message=_("This questionnaire version has no questions yet."),
+            status=200,
         )
     if request.method == "GET":
         return _render_section(request, version, sections, section, answers)

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from config.abuse import HONEYPOT_FIELD, honeypot_filled
 from config.input_guard import checks_own_input, form_problems
 from config.links import absolute_url
+from config.pages import fixed, problem
 from feedback import pages, steps
 from feedback.agency_choice import agency_choice, needs_agency_step
 from feedback.drafts import services as drafts
@@ -38,14 +39,14 @@ def _day(value: Any) -> str:
 
 def _round_not_open(request: HttpRequest, survey_round: Round) -> HttpResponse:
     if timezone.now() < survey_round.opens_at:
-        return pages.problem(
+        return problem(
             request,
             title=_("This survey round is not open yet"),
             message=_("It opens on %(day)s. Please come back then.")
             % {"day": _day(survey_round.opens_at)},
             status=403,
         )
-    return pages.problem(
+    return problem(
         request,
         title=_("This survey round has closed"),
         message=_(
@@ -56,7 +57,7 @@ def _round_not_open(request: HttpRequest, survey_round: Round) -> HttpResponse:
     )
 
 
-_honeypot_page = pages.fixed(
+_honeypot_page = fixed(
     gettext_lazy("Your answers were not sent"),
     gettext_lazy(
         "The form had text in the field that must be left empty, so nothing was saved. "
@@ -65,7 +66,7 @@ _honeypot_page = pages.fixed(
     ),
     400,
 )
-_unknown_link = pages.fixed(
+_unknown_link = fixed(
     gettext_lazy("This link does not work"),
     gettext_lazy(
         "We cannot find a questionnaire for this link. Check that it was copied in full, "
@@ -73,12 +74,12 @@ _unknown_link = pages.fixed(
     ),
     404,
 )
-_invitation_only = pages.fixed(
+_invitation_only = fixed(
     gettext_lazy("This survey round is by invitation only"),
     gettext_lazy("Please use the personal link in the invitation you received."),
     403,
 )
-_invitation_used = pages.fixed(
+_invitation_used = fixed(
     gettext_lazy("This invitation has already been used"),
     gettext_lazy(
         "Answers were already sent with this invitation, and each invitation can be used "
@@ -130,8 +131,8 @@ def round_start(request: HttpRequest, code: str) -> HttpResponse:
                 )
             except RoundClosed:
                 return _round_not_open(request, survey_round)
-            except ValidationError as problem:
-                errors = problem.message_dict
+            except ValidationError as invalid:
+                errors = invalid.message_dict
             else:
                 return redirect("feedback:draft", token=draft.token)
     return render(
@@ -194,7 +195,7 @@ def _open_draft(request: HttpRequest, token: str) -> tuple[ResponseDraft | None,
         return None, _unknown_link(request)
     if expired:
         hours = settings.FEEDBACK_DRAFT_TTL_HOURS
-        return None, pages.problem(
+        return None, problem(
             request,
             title=_("This saved link has expired"),
             message=_(
@@ -214,9 +215,9 @@ def draft_step(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "POST" and (receipt := drafts.receipt_of_submitted_draft(token=token)):
         # A repeated final submit (double click, reload): the first one already stored it.
         return redirect("feedback:thanks", receipt=receipt)
-    draft, problem = _open_draft(request, token)
+    draft, refusal = _open_draft(request, token)
     if draft is None:
-        return problem
+        return refusal
     if request.method == "POST" and honeypot_filled(request):
         return _honeypot_page(request)
     if not draft.round.is_open():
@@ -255,22 +256,22 @@ def _submit(
 ) -> HttpResponse:
     try:
         submission = drafts.submit_draft(draft=draft, answers=answers)
-    except AnswersInvalid as problem:
+    except AnswersInvalid as invalid:
         # Something on an earlier page is missing: go back there and say what.
-        first = steps.first_section_with(sections, problem.errors)
+        first = steps.first_section_with(sections, invalid.errors)
         drafts.save_answers(draft=draft, answers=answers, section=sections.index(first))
-        return _render_section(request, draft, sections, first, answers, problem.errors)
+        return _render_section(request, draft, sections, first, answers, invalid.errors)
     except RoundClosed:
         return _round_not_open(request, draft.round)
-    except ClientIdConflict as problem:
-        return pages.problem(
-            request, title=_("Your answers were not sent"), message=problem.detail, status=409
+    except ClientIdConflict as conflict:
+        return problem(
+            request, title=_("Your answers were not sent"), message=conflict.detail, status=409
         )
-    except ValidationError as problem:
-        if "token" in problem.message_dict:
+    except ValidationError as invalid:
+        if "token" in invalid.message_dict:
             return _invitation_used(request)
-        messages = [m for ms in problem.message_dict.values() for m in ms]
-        return pages.problem(
+        messages = [m for ms in invalid.message_dict.values() for m in ms]
+        return problem(
             request, title=_("Your answers were not sent"), message=" ".join(messages), status=400
         )
     return redirect("feedback:thanks", receipt=submission.response.receipt)
@@ -279,9 +280,9 @@ def _submit(
 @require_GET
 def draft_saved(request: HttpRequest, token: str) -> HttpResponse:
     """The resume link and until when it works."""
-    draft, problem = _open_draft(request, token)
+    draft, refusal = _open_draft(request, token)
     if draft is None:
-        return problem
+        return refusal
     path = reverse("feedback:draft", kwargs={"token": draft.token})
     return render(
         request, "feedback/saved.html", {"draft": draft, "resume_url": absolute_url(request, path)}

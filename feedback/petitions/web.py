@@ -23,6 +23,7 @@ from config.abuse import HONEYPOT_FIELD, honeypot_filled
 from config.errors import DomainError
 from config.input_guard import checks_own_input, form_problems
 from config.links import public_base_url
+from config.pages import problem
 from feedback import pages
 from feedback.agency_choice import AgencyChoice, agency_choice, needs_agency_step
 from feedback.models import Petition, PetitionCategory
@@ -61,7 +62,7 @@ def petition_new(request: HttpRequest) -> HttpResponse:
     step_note = ""
     if request.method == "POST":
         if honeypot_filled(request):
-            return pages.problem(
+            return problem(
                 request,
                 title=_("Your petition was not sent"),
                 message=_(
@@ -103,11 +104,11 @@ def petition_new(request: HttpRequest) -> HttpResponse:
                 client_id=client_id,
                 link_base=public_base_url(request),
             )
-        except ValidationError as problem:
-            errors = problem.message_dict
-        except DomainError as problem:
-            return pages.problem(
-                request, title=_("Your petition was not sent"), message=problem.detail, status=409
+        except ValidationError as invalid:
+            errors = invalid.message_dict
+        except DomainError as refused:
+            return problem(
+                request, title=_("Your petition was not sent"), message=refused.detail, status=409
             )
         else:
             url = reverse("feedback:petition_track", kwargs={"code": petition.tracking_code})
