@@ -9,7 +9,6 @@ shape and formulas are in docs/diagnosis.md.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,12 +27,8 @@ from config.conditional import not_modified, set_validators
 from config.schema import error_responses
 from results import diagnosis as diagnoses
 from results import publications as current
-from results.api.caching import (
-    DOCUMENT_SHAPE,
-    PublishedDocumentView,
-    cached_document,
-    store_document,
-)
+from results import selectors
+from results.api.caching import PublishedDocumentView
 from results.api.exports import export_language
 from results.api.serializers import (
     TextsSerializer,
@@ -46,6 +41,7 @@ from results.api.serializers import (
     rank_low_field,
 )
 from results.api.throttling import ResultsReadThrottle
+from results.cache import cached_document, run_key, store_document
 from results.selectors import Publication
 
 
@@ -203,17 +199,15 @@ ROUND_PATH_PARAMETER = OpenApiParameter(
 
 def pdf_key(publication: Publication, round_code: str, unit_code: str, lang: str) -> str:
     """What the PDF depends on: the published run, the round, the unit and the language."""
-    parts = (DOCUMENT_SHAPE, "DiagnosisPdf", str(publication.run_id),
-             str(publication.published_at.timestamp()), round_code, unit_code, lang)  # fmt: skip
-    return hashlib.blake2b("\n".join(parts).encode(), digest_size=16).hexdigest()
+    return run_key("DiagnosisPdf", [publication], round_code, unit_code, lang)
 
 
 def published_unit(round_code: str, unit_code: str) -> tuple[Any, Any]:
     """The round's published run and the unit it covers, or 404."""
-    run = diagnoses.published_run(round_code)
+    run = selectors.published_run(round_code, national=False)
     if run is None:
         raise Http404(_("This round has no published results."))
-    unit = diagnoses.unit_in_round(run, unit_code)
+    unit = selectors.unit_in_round(run, unit_code)
     if unit is None:
         raise Http404(_("The round did not cover this unit."))
     return run, unit

@@ -21,21 +21,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 
-HIDDEN_WHEN_SUPPRESSED = (
-    "value",
-    "se",
-    "ci_low",
-    "ci_high",
-    "change",
-    "change_significant",
-    # issue 13: precision, rank interval, change
-    "deff",
-    "n_eff",
-    "rank_low",
-    "rank_high",
-    "change_p",
-)
-
+from scoring.models import HIDDEN_WHEN_SUPPRESSED
 
 # --- Precision, rank interval and change (issue 13) ------------------------------------------
 

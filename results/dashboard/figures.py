@@ -11,7 +11,8 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
 from results.dashboard import charts
-from results.dashboard.queries import BreakdownRow, Choice, Ranking, TrendPoint, Value
+from results.dashboard.values import BreakdownRow, Ranking, TrendPoint, Value
+from results.selectors import Choice
 from surveys.models import localized
 
 
