@@ -22,6 +22,8 @@ from typing import Protocol
 from django.conf import settings
 from django.core.cache import cache
 
+from scoring.models import Run
+
 CACHE_PREFIX = "results:v2:"
 # Bumped when what is cached changes shape (2: issue 13's precision, rank-interval and change
 # fields), so neither the cache nor an ETag of the old shape is served for the same run.
@@ -79,6 +81,11 @@ def run_key(name: str, publications: Sequence[Published], *parts: str) -> str:
     with its publication time) and any other ``parts`` (a unit, the request's path…)."""
     runs = tuple((p.run_id, p.published_at) for p in publications)
     return _digest(name, runs, *parts)
+
+
+def published_run_key(name: str, run: Run, *parts: str) -> str:
+    """``run_key`` of one published run."""
+    return _digest(name, ((run.pk, run.published_at),), *parts)
 
 
 @functools.lru_cache(maxsize=4096)

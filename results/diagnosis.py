@@ -35,7 +35,7 @@ from django.conf import settings
 from feedback.models import Answer, Response
 from feedback.records import UnsupportedQuestion, satisfied_rule
 from results import selectors
-from results.cache import remember, run_key
+from results.cache import published_run_key, remember
 from scoring.intervals import Z
 from scoring.models import SCORE_FIELDS, ResponseWeight, Run, Score
 from scoring.multiple_testing import benjamini_hochberg
@@ -299,7 +299,7 @@ def _value(row: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 def cached_diagnosis(run: Run, unit: Unit) -> dict[str, Any]:
     """``diagnosis`` through the results cache, under the published run and the unit."""
-    key = run_key("diagnosis", [selectors.publication_of_run(run)], str(unit.pk))
+    key = published_run_key("diagnosis", run, str(unit.pk))
     return remember(key, lambda: diagnosis(run, unit))
 
 

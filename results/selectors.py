@@ -96,11 +96,6 @@ def publication_of(row: tuple[Any, ...]) -> Publication:
     return Publication(run_id, round_id, version_id, published_at)
 
 
-def publication_of_run(run: Run) -> Publication:
-    """The publication a published run (with its round) stands for."""
-    return Publication(run.pk, run.round_id, run.round.version_id, run.published_at)
-
-
 def published_run(round_code: str, *, national: bool = True) -> Run | None:
     """The round's published run with its round and version; a local round's too when
     ``national`` is False (its staff may see it)."""

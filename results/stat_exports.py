@@ -490,8 +490,10 @@ def score_labels() -> dict[str, str]:
         "indicator_name_vi": _("Indicator (Vietnamese)"),
         "indicator_name_en": _("Indicator (English)"),
     }
-    for name in SCORE_FIELDS:
-        labels[name] = str(Score._meta.get_field(name).verbose_name)
+    for name in exports.SCORE_HEADER:  # the others: the model's (scope, the score's fields)
+        if name not in labels:
+            field_name = exports.SCORE_PLACE.get(name, name)
+            labels[name] = str(Score._meta.get_field(field_name).verbose_name)
     return labels
 
 

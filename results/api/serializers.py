@@ -23,6 +23,7 @@ from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 
 from scoring.models import HIDDEN_WHEN_SUPPRESSED
+from surveys.api.serializers import PublishedRunSchema, RoundUnitSchema
 
 # --- Shapes shared by the documents -----------------------------------------------------------
 
@@ -32,9 +33,8 @@ class TextsSerializer(serializers.Serializer):
     en = serializers.CharField(allow_blank=True)
 
 
-class PlaceSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    name = serializers.CharField()
+class PlaceSerializer(RoundUnitSchema):  # a unit's code and name, as the rounds list it
+    pass
 
 
 class RoundNameSerializer(serializers.Serializer):
@@ -42,9 +42,7 @@ class RoundNameSerializer(serializers.Serializer):
     name = TextsSerializer()
 
 
-class PublishedRunSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    published_at = serializers.DateTimeField()
+class PublishedRunSerializer(PublishedRunSchema):
     min_n = serializers.IntegerField(help_text=_("Respondents below which a value is withheld."))
 
 
@@ -65,9 +63,9 @@ class SuppressingSerializer(serializers.Serializer):
         return data
 
 
-class ValueSerializer(SuppressingSerializer):
-    """A published value with its 95% interval and respondents."""
-
+# (Comments, not docstrings: a serializer's docstring would describe it, untranslated, in the
+# schema.)
+class ValueSerializer(SuppressingSerializer):  # a published value, its interval, respondents
     value = serializers.FloatField(
         allow_null=True, help_text=_("Percentage 0–100; null when suppressed.")
     )
@@ -91,10 +89,7 @@ class ValueSerializer(SuppressingSerializer):
     )
 
 
-class PublishedValueSerializer(ValueSerializer):
-    """A published value with its rank, and the precision, rank interval and change of
-    issue 13."""
-
+class PublishedValueSerializer(ValueSerializer):  # with its rank, and issue 13's figures
     valid = serializers.IntegerField(help_text=_("Valid answers."))
     rank = serializers.IntegerField(
         allow_null=True, help_text=_("Rank among units, 1 = highest; null when not ranked.")
@@ -208,7 +203,7 @@ class ScorePlaceSerializer(serializers.Serializer):
     ]
 )
 class ScoreSerializer(ScorePlaceSerializer, PublishedValueSerializer):
-    """A published score of a unit or the nation."""
+    pass
 
 
 class RankedScoreSerializer(ScoreSerializer):
@@ -263,7 +258,7 @@ class TrendRoundSerializer(serializers.Serializer):
 
 
 class TrendPointSerializer(TrendRoundSerializer, PublishedValueSerializer):
-    """The unit's published value in one round."""
+    pass
 
 
 class TrendSerializer(serializers.Serializer):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from results import selectors
-from results.cache import remember, run_key
+from results.cache import published_run_key, remember, run_key
 from results.selectors import Choice
 from scoring.models import Run, Score
 from surveys.collation import sorted_by_name, vietnamese_key
@@ -149,10 +149,6 @@ class Lineage:
     effective_on: dt.date | None = None
 
 
-def _key(name: str, run: Run, *parts: str) -> str:
-    return run_key(name, [selectors.publication_of_run(run)], *parts)
-
-
 def indicator_choices(version_id: int) -> list[Choice]:
     """``selectors.indicator_choices`` through the cache (a published version never changes)."""
     return remember(
@@ -163,7 +159,7 @@ def indicator_choices(version_id: int) -> list[Choice]:
 
 def ranking(run: Run, choice: Choice) -> Ranking:
     """The units of the run on one indicator with the national values, through the cache."""
-    return remember(_key("ranking", run, choice.key), lambda: ranking_of(run, choice))
+    return remember(published_run_key("ranking", run, choice.key), lambda: ranking_of(run, choice))
 
 
 def ranking_of(run: Run, choice: Choice) -> Ranking:
@@ -190,7 +186,8 @@ def _ranking_order(row: RankedUnit) -> tuple:
 def unit_breakdown(run: Run, unit: Unit, choices: list[Choice]) -> list[BreakdownRow]:
     """``unit_breakdown_of`` through the cache, under the run and the unit."""
     return remember(
-        _key("breakdown", run, str(unit.pk)), lambda: unit_breakdown_of(run, unit, choices)
+        published_run_key("breakdown", run, str(unit.pk)),
+        lambda: unit_breakdown_of(run, unit, choices),
     )
 
 
