@@ -25,17 +25,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q
 
-from results.diagnosis import _depth_first, _nodes, published_run, unit_in_round
-from results.selectors import with_children_suppressed
+from results import selectors
 from scoring.models import Run, Score
 from surveys import scoping
 from surveys.collation import vietnamese_key
 from surveys.models import Agency, Indicator, Round, Unit
 
 VALUE_FIELDS = ("value", "se", "ci_low", "ci_high", "n")
-HIDDEN_WHEN_SUPPRESSED = ("value", "se", "ci_low", "ci_high")
 PERMISSION = "scoring.view_score"
 
 
@@ -70,10 +67,10 @@ def viewable(user: Any, round_code: str, unit_code: str) -> tuple[Run, Unit] | N
     """The round's published run and the unit, when the user may see its agency results;
     None otherwise, whatever the reason (unknown round or unit, no published run, a unit
     the round did not cover, or not allowed), so that a refusal reveals nothing."""
-    run = published_run(round_code)
+    run = selectors.published_run(round_code, national=False)
     if run is None:
         return None
-    unit = unit_in_round(run, unit_code)
+    unit = selectors.unit_in_round(run, unit_code)
     if unit is None or not may_see(user, run.round, unit):
         return None
     return run, unit
@@ -87,32 +84,8 @@ def has_agency_results(run: Run, unit: Unit) -> bool:
 # --- The values ----------------------------------------------------------------------------------
 
 
-def agency_children_suppressed() -> ExpressionWrapper:
-    """``results.selectors.children_suppressed`` for agency rows: a child of the same run
-    and agency that has a value but is withheld."""
-    withheld_child = Score.objects.filter(
-        run_id=OuterRef("run_id"),
-        scope=Score.Scope.AGENCY,
-        agency_id=OuterRef("agency_id"),
-        indicator__parent_id=OuterRef("indicator_id"),
-        suppressed=True,
-        value__isnull=False,
-    )
-    return ExpressionWrapper(
-        Exists(withheld_child) & Q(suppressed=False), output_field=BooleanField()
-    )
-
-
 def _value(row: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A stored score as shown: withheld figures ``None`` when suppressed."""
-    if row is None:
-        return None
-    found = {f: row[f] for f in VALUE_FIELDS}
-    found["suppressed"] = row["suppressed"]
-    found["children_suppressed"] = bool(row.get("children_suppressed"))
-    if row["suppressed"]:
-        found.update(dict.fromkeys(HIDDEN_WHEN_SUPPRESSED))
-    return found
+    return selectors.published_value(row, fields=VALUE_FIELDS)
 
 
 def agency_results(run: Run, unit: Unit) -> dict[str, Any]:
@@ -124,17 +97,15 @@ def agency_results(run: Run, unit: Unit) -> dict[str, Any]:
     ``agencies`` the agencies with a value in the run, by Vietnamese name. Three queries.
     """
     survey_round = run.round
-    nodes = _depth_first(_nodes(survey_round.version_id))
-    fields = ("indicator_id", "suppressed", "children_suppressed", *VALUE_FIELDS)
-    unit_rows = with_children_suppressed(
-        Score.objects.filter(run=run, scope=Score.Scope.UNIT, unit=unit)
-    ).values(*fields)
-    own = {row["indicator_id"]: row for row in unit_rows}
-    agency_rows = (
-        Score.objects.filter(run=run, scope=Score.Scope.AGENCY, unit=unit)
-        .annotate(children_suppressed=agency_children_suppressed())
-        .values("agency_id", *fields)
-    )
+    nodes = selectors.indicator_nodes(survey_round.version_id)
+    own = {
+        row["indicator_id"]: row
+        for row in selectors.unit_and_national_scores(run_id=run.pk, unit_id=unit.pk)
+        if row["scope"] == Score.Scope.UNIT
+    }
+    agency_rows = selectors.with_children_suppressed(
+        Score.objects.filter(run=run, scope=Score.Scope.AGENCY, unit=unit), agency=True
+    ).values("agency_id", "indicator_id", "suppressed", "children_suppressed", *VALUE_FIELDS)
     by_agency: dict[int, dict[int, dict[str, Any]]] = {}
     for row in agency_rows:
         by_agency.setdefault(row["agency_id"], {})[row["indicator_id"]] = row
@@ -144,21 +115,21 @@ def agency_results(run: Run, unit: Unit) -> dict[str, Any]:
     )
     indicators = [
         {
-            "code": node.code,
-            "name": {"vi": node.name_vi, "en": node.name_en},
-            "kind": node.kind,
-            "parent": parent,
-            "unit": _value(own.get(node.pk)),
+            "code": node.indicator.code,
+            "name": {"vi": node.indicator.name_vi, "en": node.indicator.name_en},
+            "kind": node.indicator.kind,
+            "parent": node.parent,
+            "unit": _value(own.get(node.indicator.pk)),
             "agencies": [
                 {
                     "code": agency["code"],
                     "name": {"vi": agency["name_vi"], "en": agency["name_en"]},
-                    "value": _value(by_agency[agency["pk"]].get(node.pk)),
+                    "value": _value(by_agency[agency["pk"]].get(node.indicator.pk)),
                 }
                 for agency in agencies
             ],
         }
-        for node, parent, _root in nodes
+        for node in nodes
     ]
     return {
         "round": {
@@ -173,7 +144,7 @@ def agency_results(run: Run, unit: Unit) -> dict[str, Any]:
             "published_at": run.published_at,
             "min_n": (run.settings_used or {}).get("MIN_PUBLISH_N", settings.MIN_PUBLISH_N),
         },
-        "headline": nodes[0][0].code if nodes else None,
+        "headline": nodes[0].indicator.code if nodes else None,
         "agencies": [
             {
                 "code": a["code"],

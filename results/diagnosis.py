@@ -31,14 +31,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
-from django.db.models import Q
 
 from feedback.models import Answer, Response
 from feedback.records import UnsupportedQuestion, satisfied_rule
-from results.selectors import with_children_suppressed
+from results import selectors
+from results.cache import published_run_key, remember
 from scoring.intervals import Z
-from scoring.models import ResponseWeight, Run, Score
+from scoring.models import SCORE_FIELDS, ResponseWeight, Run, Score
 from scoring.multiple_testing import benjamini_hochberg
 from scoring.ranking import edge_size
 from scoring.services import change_p_value, change_se, previous_run, unit_populations
@@ -56,23 +55,8 @@ QUADRANTS = (CONCENTRATE, KEEP_UP, LOW_PRIORITY, POSSIBLE_OVERKILL)
 EXPECTATIONS = "EXP"
 TIE = 1e-9  # a figure this close to its cut is at the cut (equal correlations, computed apart)
 
-VALUE_FIELDS = (
-    "value",
-    "se",
-    "ci_low",
-    "ci_high",
-    "n",
-    "deff",
-    "n_eff",
-    "rank",
-    "rank_of",
-    "rank_low",
-    "rank_high",
-    "change",
-    "change_p",
-    "change_significant",
-)
-HIDDEN_WHEN_SUPPRESSED = tuple(f for f in VALUE_FIELDS if f not in ("n", "rank_of"))
+# A suppressed value withholds its rank here too (a complementarily suppressed one keeps it).
+ALSO_HIDDEN = ("rank",)
 
 
 # --- Pure figures (hand-checked in tests/test_diagnosis.py) -------------------------------------
@@ -199,58 +183,6 @@ def priority_matrix(points: Sequence[dict[str, Any]]) -> dict[str, Any]:
 # --- Reads --------------------------------------------------------------------------------------
 
 
-def published_run(round_code: str) -> Run | None:
-    return (
-        Run.objects.filter(round__code=round_code, status=Run.Status.PUBLISHED)
-        .select_related("round__version")
-        .first()
-    )
-
-
-def unit_in_round(run: Run, unit_code: str) -> Unit | None:
-    """The unit with this code when the run's round covers it (or it has a value there)."""
-    unit = Unit.objects.filter(code=unit_code).first()
-    if unit is None:
-        return None
-    covered = (
-        run.round.units.filter(pk=unit.pk).exists()
-        or Score.objects.filter(run=run, unit=unit, scope=Score.Scope.UNIT).exists()
-    )
-    return unit if covered else None
-
-
-def _value(row: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    if row is None:
-        return None
-    found = {f: row[f] for f in VALUE_FIELDS}
-    found["suppressed"] = row["suppressed"]
-    found["children_suppressed"] = bool(row.get("children_suppressed"))
-    if row["suppressed"]:
-        found.update(dict.fromkeys(HIDDEN_WHEN_SUPPRESSED))
-    return found
-
-
-def _nodes(version_id: int) -> list[Indicator]:
-    return list(Indicator.objects.filter(version_id=version_id).order_by("position", "code"))
-
-
-def _depth_first(nodes: list[Indicator]) -> list[tuple[Indicator, str | None, str]]:
-    """(node, parent code, root code) depth-first, roots in their order."""
-    children: dict[int | None, list[Indicator]] = defaultdict(list)
-    for node in nodes:
-        children[node.parent_id].append(node)
-    found: list[tuple[Indicator, str | None, str]] = []
-
-    def walk(node: Indicator, parent: str | None, root: str) -> None:
-        found.append((node, parent, root))
-        for child in children[node.pk]:
-            walk(child, node.code, root)
-
-    for root in children[None]:
-        walk(root, None, root.code)
-    return found
-
-
 def unit_shares(run: Run, unit: Unit, scores: list[dict[str, Any]]) -> dict[int, float]:
     """The unit's share W_u in each indicator's national value (see ``difference_test``)."""
     if (run.settings_used or {}).get("national_value", "pooled") == "population":
@@ -319,7 +251,7 @@ def region_units(run: Run, unit: Unit, indicator_id: int) -> list[dict[str, Any]
         Score.objects.filter(
             run=run, scope=Score.Scope.UNIT, indicator_id=indicator_id, unit__region=unit.region
         )
-        .values("unit__code", "unit__name", "suppressed", *VALUE_FIELDS)
+        .values("unit__code", "unit__name", *SCORE_FIELDS)
         .order_by("unit__code")
     )
     found = [
@@ -361,45 +293,29 @@ def previous_round(run: Run, unit: Unit) -> dict[str, Any] | None:
     }
 
 
-CACHE_KEY = "diagnosis:v1:{run}:{unit}"
+def _value(row: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    return selectors.published_value(row, also_hidden=ALSO_HIDDEN)
 
 
 def cached_diagnosis(run: Run, unit: Unit) -> dict[str, Any]:
-    """``diagnosis`` through the cache, under the run's and the unit's ids: a published run
-    never changes and a new one has a new id, so nothing stale is served."""
-    return cache.get_or_set(
-        CACHE_KEY.format(run=run.pk, unit=unit.pk),
-        lambda: diagnosis(run, unit),
-        timeout=settings.RESULTS_CACHE_SECONDS,
-    )
+    """``diagnosis`` through the results cache, under the published run and the unit."""
+    key = published_run_key("diagnosis", run, str(unit.pk))
+    return remember(key, lambda: diagnosis(run, unit))
 
 
 def diagnosis(run: Run, unit: Unit) -> dict[str, Any]:
     """The diagnosis document of ``unit`` in the published ``run`` (plain data)."""
     survey_round: Round = run.round
     min_n = (run.settings_used or {}).get("MIN_PUBLISH_N", settings.MIN_PUBLISH_N)
-    nodes = _depth_first(_nodes(survey_round.version_id))
-    scores = list(
-        with_children_suppressed(
-            Score.objects.filter(
-                Q(scope=Score.Scope.UNIT, unit=unit) | Q(scope=Score.Scope.NATIONAL),
-                run=run,
-            )
-        ).values(
-            "indicator_id",
-            "scope",
-            "suppressed",
-            "children_suppressed",
-            "weight_sum",
-            *VALUE_FIELDS,
-        )
-    )
+    nodes = selectors.indicator_nodes(survey_round.version_id)
+    scores = selectors.unit_and_national_scores(run_id=run.pk, unit_id=unit.pk)
     shares = unit_shares(run, unit, scores)
     by_place = {(row["indicator_id"], row["scope"]): row for row in scores}
-    main = nodes[0][0].code if nodes else None
+    main = nodes[0].indicator.code if nodes else None
 
     indicators: list[dict[str, Any]] = []
-    for node, parent, root in nodes:
+    for tree_node in nodes:
+        node = tree_node.indicator
         own = _value(by_place.get((node.pk, Score.Scope.UNIT)))
         national = _value(by_place.get((node.pk, Score.Scope.NATIONAL)))
         test = difference_test(own or {}, national or {}, unit_share=shares.get(node.pk, 0.0))
@@ -408,8 +324,8 @@ def diagnosis(run: Run, unit: Unit) -> dict[str, Any]:
                 "code": node.code,
                 "name": {"vi": node.name_vi, "en": node.name_en},
                 "kind": node.kind,
-                "parent": parent,
-                "root": root,
+                "parent": tree_node.parent,
+                "root": tree_node.root,
                 "unit": own,
                 "national": national,
                 "difference": test,
@@ -485,6 +401,6 @@ def diagnosis(run: Run, unit: Unit) -> dict[str, Any]:
         "region": {
             "name": unit.region,
             "indicator": main,
-            "units": region_units(run, unit, nodes[0][0].pk) if nodes else [],
+            "units": region_units(run, unit, nodes[0].indicator.pk) if nodes else [],
         },
     }

@@ -78,11 +78,16 @@ _ROOT_RELS = (
 _ESCAPES = {"\r": "&#13;"}  # a literal CR would be read back as LF
 
 
+def _each_sheet(template: str, sheets: int) -> str:
+    """``template`` for each sheet, its number ``{n}`` from 1, joined."""
+    return "".join(template.format(n=n) for n in range(1, sheets + 1))
+
+
 def _content_types(sheets: int) -> str:
-    overrides = "".join(
-        f'<Override PartName="/xl/worksheets/sheet{n}.xml" '
-        f'ContentType="{_TYPES}.spreadsheetml.worksheet+xml" />'
-        for n in range(1, sheets + 1)
+    overrides = _each_sheet(
+        '<Override PartName="/xl/worksheets/sheet{n}.xml" '
+        f'ContentType="{_TYPES}.spreadsheetml.worksheet+xml" />',
+        sheets,
     )
     return (
         '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
@@ -111,10 +116,10 @@ def _workbook(titles: list[str]) -> str:
 
 
 def _workbook_rels(sheets: int) -> str:
-    links = "".join(
-        f'<Relationship Type="{_DOC_RELS}/worksheet" Target="/xl/worksheets/sheet{n}.xml" '
-        f'Id="rId{n}" />'
-        for n in range(1, sheets + 1)
+    links = _each_sheet(
+        f'<Relationship Type="{_DOC_RELS}/worksheet" Target="/xl/worksheets/sheet{{n}}.xml" '
+        'Id="rId{n}" />',
+        sheets,
     )
     return (
         f'<Relationships xmlns="{_RELS}">{links}'

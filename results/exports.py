@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,75 +21,22 @@ from django.utils import timezone
 
 from feedback.models import Answer, Response
 from results.export_files import LARGE_ENTRY_BYTES
-from scoring.models import Score
+from scoring.models import HIDDEN_WHEN_SUPPRESSED, SCORE_FIELDS, Score
 from surveys.models import Choice, Question, Round
 
 CHUNK_SIZE = 2000
-SCORE_HEADER = [
-    "round",
-    "run",
-    "scope",
-    "unit",
-    "unit_name",
-    "indicator",
-    "indicator_name_vi",
-    "indicator_name_en",
-    "value",
-    "n",
-    "valid",
-    "se",
-    "ci_low",
-    "ci_high",
-    "rank",
-    "rank_of",
-    "suppressed",
-    "change",
-    "change_significant",
-    # issue 13: precision, rank interval, change p-value
-    "deff",
-    "n_eff",
-    "rank_low",
-    "rank_high",
-    "change_p",
-]
-SCORE_FIELDS = (
-    "run_id",
-    "scope",
-    "unit__code",
-    "unit__name",
-    "indicator__code",
-    "indicator__name_vi",
-    "indicator__name_en",
-    "value",
-    "n",
-    "valid",
-    "se",
-    "ci_low",
-    "ci_high",
-    "rank",
-    "rank_of",
-    "suppressed",
-    "change",
-    "change_significant",
-    "deff",
-    "n_eff",
-    "rank_low",
-    "rank_high",
-    "change_p",
-)
-HIDDEN_WHEN_SUPPRESSED = (
-    "value",
-    "se",
-    "ci_low",
-    "ci_high",
-    "change",
-    "change_significant",
-    "deff",
-    "n_eff",
-    "rank_low",
-    "rank_high",
-    "change_p",
-)
+# The scores' columns: where each row comes from, then the score's fields as published.
+SCORE_PLACE = {
+    "run": "run_id",
+    "scope": "scope",
+    "unit": "unit__code",
+    "unit_name": "unit__name",
+    "indicator": "indicator__code",
+    "indicator_name_vi": "indicator__name_vi",
+    "indicator_name_en": "indicator__name_en",
+}
+SCORE_HEADER = ["round", *SCORE_PLACE, *SCORE_FIELDS]
+SCORE_COLUMNS = (*SCORE_PLACE.values(), *SCORE_FIELDS)  # what the rows read, after the round
 EXPORTED_SCOPES = (Score.Scope.NATIONAL, Score.Scope.NATIONAL_MEAN, Score.Scope.UNIT)
 RESPONSE_HEADER = [
     "id",
@@ -102,6 +49,17 @@ RESPONSE_HEADER = [
     "psu",
     "review_state",  # accepted, or excluded from the indices (feedback.review.services)
 ]
+# What a response's columns are read from (all but ``round``, the round's code), in their order.
+RESPONSE_FIELDS = (
+    "pk",
+    "unit__code",
+    "submitted_at",
+    "channel",
+    "weight",
+    "stratum",
+    "psu",
+    "review_state",
+)
 CODEBOOK_HEADER = [
     "question",
     "section",
@@ -122,7 +80,7 @@ def score_rows(*, round_code: str, run_id: int) -> Iterator[list[Any]]:
     rows = (
         Score.objects.filter(run_id=run_id, scope__in=EXPORTED_SCOPES)
         .order_by("indicator__position", "indicator__code", "scope", "unit__code")
-        .values(*SCORE_FIELDS)
+        .values(*SCORE_COLUMNS)
     )
     for row in rows.iterator(chunk_size=CHUNK_SIZE):
         if row["suppressed"]:
@@ -180,32 +138,37 @@ def cell(value: Any) -> Any:
 
 
 def responses_with_cells(
-    survey_round: Round, fields: Sequence[str], by_id: dict[int, int], width: int
+    survey_round: Round,
+    fields: Sequence[str],
+    by_id: dict[int, int],
+    width: int,
+    *,
+    limit: int | None = None,
+    convert: Callable[[Any], Any] = cell,
 ) -> Iterator[tuple[tuple[Any, ...], list[Any]]]:
-    """Each response of the round (``fields`` of it, the first being ``pk``), oldest first,
-    with its answers placed in ``width`` cells (``by_id``: question id → cell): two streamed
-    queries merged on the response id, never a query per response."""
-    responses = (
-        Response.objects.filter(round=survey_round)
-        .order_by("pk")
-        .values_list(*fields)
-        .iterator(chunk_size=CHUNK_SIZE)
+    """Each response of the round (``fields`` of it, the first being ``pk``; up to id
+    ``limit`` if given), oldest first, with its answers placed in ``width`` cells (``by_id``:
+    question id → cell, each stored value passed through ``convert``): two streamed queries
+    merged on the response id, never a query per response."""
+    responses = Response.objects.filter(round=survey_round)
+    answers = Answer.objects.filter(
+        round=survey_round, response__round=survey_round, question_id__in=list(by_id)
     )
-    answers = (
-        Answer.objects.filter(
-            round=survey_round, response__round=survey_round, question_id__in=list(by_id)
-        )
-        .order_by("response_id")
+    if limit is not None:
+        responses = responses.filter(pk__lte=limit)
+        answers = answers.filter(response_id__lte=limit)
+    pending_answers = (
+        answers.order_by("response_id")
         .values_list("response_id", "question_id", "value")
         .iterator(chunk_size=CHUNK_SIZE * 40)
     )
-    pending = next(answers, None)
-    for row in responses:
+    pending = next(pending_answers, None)
+    for row in responses.order_by("pk").values_list(*fields).iterator(chunk_size=CHUNK_SIZE):
         cells: list[Any] = [None] * width
         while pending is not None and pending[0] <= row[0]:
             if pending[0] == row[0]:
-                cells[by_id[pending[1]]] = cell(pending[2])
-            pending = next(answers, None)
+                cells[by_id[pending[1]]] = convert(pending[2])
+            pending = next(pending_answers, None)
         yield row, cells
 
 
@@ -213,13 +176,7 @@ def response_rows(survey_round: Round) -> Iterator[list[Any]]:
     """The header, then one row per response: its fields, then one cell per question."""
     columns, by_id = response_columns(survey_round)
     yield [*RESPONSE_HEADER, *(c.code for c in columns)]
-    rows = responses_with_cells(
-        survey_round,
-        ("pk", "unit__code", "submitted_at", "channel", "weight", "stratum", "psu",
-         "review_state"),
-        by_id,
-        len(columns),
-    )  # fmt: skip
+    rows = responses_with_cells(survey_round, RESPONSE_FIELDS, by_id, len(columns))
     for (pk, unit, submitted_at, channel, weight, stratum, psu, review_state), cells in rows:
         submitted = timezone.localtime(submitted_at)
         yield [

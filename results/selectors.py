@@ -12,11 +12,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 from django.db import connections, router
 from django.db.models import (
     BooleanField,
@@ -32,9 +31,17 @@ from django.db.models import (
 )
 from django.utils import timezone
 
-from scoring.models import Run, Score
+from scoring.models import HIDDEN_WHEN_SUPPRESSED, SCORE_FIELDS, Run, Score
 from surveys.mapping import COMPARABLE, Links, cached_links, neighbours, series_links
-from surveys.models import Indicator, Question, Round, UnitLineage, VersionMappingRow
+from surveys.models import (
+    Indicator,
+    Question,
+    Round,
+    Unit,
+    UnitLineage,
+    VersionMappingRow,
+    localized,
+)
 from surveys.selectors import open_rounds
 
 PUBLIC_SCOPES = (Score.Scope.UNIT, Score.Scope.NATIONAL)
@@ -50,32 +57,20 @@ class Publication:
     published_at: dt.datetime
 
 
-# Every request for a round's results asks which run is published, so this read is
-# hand-written SQL (the partial unique index scoring_one_published_run_per_round answers it).
-# On PostgreSQL with persistent connections it runs as a server-side prepared statement,
-# parsed and planned once per connection: measured 0.03 ms a query, against 0.13 ms through
-# Django's cursor (client-side binding) and more through the ORM, which is most of what a
-# cached result document costs.
-PUBLICATION_SQL = """
+# Every request for a round's results asks which run is published, so this read is one
+# hand-written statement through Django's cursor (seen by query logs and counts); the partial
+# unique index scoring_one_published_run_per_round answers it. Served documents rarely run it:
+# ``results.publications`` keeps its answers in the process until a publication changes.
+PUBLICATION_SQL = f"""
     SELECT run.id, run.round_id, round.version_id, run.published_at
-    FROM scoring_run run JOIN surveys_round round ON round.id = run.round_id
-    WHERE run.status = %s AND round.owner_unit_id IS NULL {where}
+    FROM {Run._meta.db_table} run JOIN {Round._meta.db_table} round ON round.id = run.round_id
+    WHERE run.status = %s AND round.owner_unit_id IS NULL {{where}}
     ORDER BY run.published_at, run.id
 """
 
 
 def _rows(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
     connection = connections[router.db_for_read(Run)]  # the replica, if a results view reads
-    if connection.vendor == "postgresql" and connection.settings_dict.get("CONN_MAX_AGE"):
-        connection.ensure_connection()
-        raw = connection.connection
-        if raw.prepare_threshold is None:
-            # Django switches psycopg's statement preparation off; ``prepare=True`` needs it
-            # on. Django's own cursors bind parameters client-side and are never prepared.
-            raw.prepare_threshold = 5
-        with psycopg.Cursor(raw) as cursor:
-            cursor.execute(sql, params, prepare=True)
-            return cursor.fetchall()
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
@@ -101,42 +96,64 @@ def publication_of(row: tuple[Any, ...]) -> Publication:
     return Publication(run_id, round_id, version_id, published_at)
 
 
+def published_run(round_code: str, *, national: bool = True) -> Run | None:
+    """The round's published run with its round and version; a local round's too when
+    ``national`` is False (its staff may see it)."""
+    runs = Run.objects.filter(round__code=round_code, status=Run.Status.PUBLISHED)
+    if national:
+        runs = runs.filter(round__owner_unit__isnull=True)
+    return runs.select_related("round__version").first()
+
+
+def round_and_published_run(code: str) -> tuple[Round | None, Run | None]:
+    """The national round and its published run; one query when it has one, two otherwise."""
+    run = published_run(code)
+    if run is not None:
+        return run.round, run
+    return Round.objects.filter(code=code, owner_unit__isnull=True).first(), None
+
+
+def published_runs() -> list[Run]:
+    """Published runs of national rounds with their rounds, latest round first (one query)."""
+    return list(
+        Run.objects.filter(status=Run.Status.PUBLISHED, round__owner_unit__isnull=True)
+        .select_related("round")
+        .order_by("-round__opens_at", "round__code")
+    )
+
+
+def latest_run_covering(code: str) -> Run | None:
+    """The published run of the latest national round whose units include the unit ``code``."""
+    return (
+        Run.objects.filter(
+            status=Run.Status.PUBLISHED, round__units__code=code, round__owner_unit__isnull=True
+        )
+        .select_related("round")
+        .order_by("-round__opens_at", "round__code")
+        .first()
+    )
+
+
 # --- Scores -----------------------------------------------------------------------------------
 
-SCORE_FIELDS = (
-    "unit__code",
-    "indicator__code",
-    "value",
-    "n",
-    "valid",
-    "se",
-    "ci_low",
-    "ci_high",
-    "rank",
-    "rank_of",
-    "suppressed",
-    "run_id",
-    # issue 13: precision, rank interval, change
-    "deff",
-    "n_eff",
-    "rank_low",
-    "rank_high",
-    "change",
-    "change_p",
-    "change_significant",
-    "children_suppressed",  # annotated: see children_suppressed()
-)
+# A score row as the results API and the dashboard read it.
+SCORE_ROW = ("unit__code", "indicator__code", *SCORE_FIELDS, "run_id", "children_suppressed")
 
 
-def children_suppressed() -> ExpressionWrapper:
+def children_suppressed(*, agency: bool = False) -> ExpressionWrapper:
     """Whether a published score rests on a child whose value is withheld.
 
-    A child of the same run and place (unit, or the nation) that has a value but is
-    suppressed, for too few respondents or complementarily (``scoring.suppression``):
-    derived from the stored rows, so no column holds it.
+    A child of the same run and place (unit, the nation, or with ``agency`` the agency) that
+    has a value but is suppressed, for too few respondents or complementarily
+    (``scoring.suppression``): derived from the stored rows, so no column holds it.
     """
+    place = (
+        Q(agency_id=OuterRef("agency_id"))
+        if agency
+        else Q(unit_id=OuterRef("unit_id")) | Q(unit__isnull=True, scope=Score.Scope.NATIONAL)
+    )
     withheld_child = Score.objects.filter(
-        Q(unit_id=OuterRef("unit_id")) | Q(unit__isnull=True, scope=Score.Scope.NATIONAL),
+        place,
         run_id=OuterRef("run_id"),
         scope=OuterRef("scope"),
         indicator__parent_id=OuterRef("indicator_id"),
@@ -148,12 +165,31 @@ def children_suppressed() -> ExpressionWrapper:
     )
 
 
-def with_children_suppressed(scores: QuerySet[Score]) -> QuerySet[Score]:
-    return scores.annotate(children_suppressed=children_suppressed())
+def with_children_suppressed(scores: QuerySet[Score], *, agency: bool = False) -> QuerySet[Score]:
+    return scores.annotate(children_suppressed=children_suppressed(agency=agency))
+
+
+def published_value(
+    row: Mapping[str, Any] | None,
+    *,
+    fields: Sequence[str] = SCORE_FIELDS,
+    also_hidden: Sequence[str] = (),
+) -> dict[str, Any] | None:
+    """A stored score row as published: its ``fields``, whether it is suppressed and rests on
+    a withheld child; a suppressed value's figures ``None`` (``HIDDEN_WHEN_SUPPRESSED`` and
+    ``also_hidden``, those among ``fields``)."""
+    if row is None:
+        return None
+    found = {f: row[f] for f in fields}
+    found["suppressed"] = row["suppressed"]
+    found["children_suppressed"] = bool(row.get("children_suppressed"))
+    if row["suppressed"]:
+        found.update((f, None) for f in (*HIDDEN_WHEN_SUPPRESSED, *also_hidden) if f in found)
+    return found
 
 
 def public_scores(*, run_id: int) -> QuerySet[Score]:
-    """Unit and national (pooled) scores of a published run, as rows of ``SCORE_FIELDS``.
+    """Unit and national (pooled) scores of a published run, as rows of ``SCORE_ROW``.
 
     The national row is the one whose unit is null. Indicator order follows the tree
     (position), units their code, the national value first.
@@ -161,16 +197,21 @@ def public_scores(*, run_id: int) -> QuerySet[Score]:
     return (
         with_children_suppressed(Score.objects.filter(run_id=run_id, scope__in=PUBLIC_SCOPES))
         .order_by("indicator__position", "indicator__code", "-scope", "unit__code")
-        .values(*SCORE_FIELDS)
+        .values(*SCORE_ROW)
     )
 
 
-def ranking(*, run_id: int, indicator_code: str) -> list[dict[str, Any]]:
-    """Unit scores of one indicator, best first; suppressed last, by code (their values hidden)."""
-    return list(
+def ranking(*, run_id: int, indicator_code: str) -> dict[str, Any]:
+    """The run's scores of one indicator, in one query: ``units``, best first, suppressed last
+    by code (their values hidden by the readers); ``national`` and ``national_mean``, the
+    national score and the mean of unit values (or None). The national row's ``method`` is
+    how the run computed it (its ``settings_used``, ``national_value``)."""
+    rows = (
         with_children_suppressed(
             Score.objects.filter(
-                run_id=run_id, scope=Score.Scope.UNIT, indicator__code=indicator_code
+                run_id=run_id,
+                indicator__code=indicator_code,
+                scope__in=[Score.Scope.UNIT, Score.Scope.NATIONAL, Score.Scope.NATIONAL_MEAN],
             )
         )
         .order_by(
@@ -179,24 +220,36 @@ def ranking(*, run_id: int, indicator_code: str) -> list[dict[str, Any]]:
             Case(When(suppressed=False, then="value")).desc(nulls_last=True),
             "unit__code",
         )
-        .values(*SCORE_FIELDS, "unit__name")
+        .values("scope", *SCORE_ROW, "unit__name", "run__settings_used")
     )
-
-
-def national_values(*, run_id: int, indicator_code: str) -> dict[str, dict[str, Any]]:
-    """The national score and the mean of unit values, keyed by scope. The national row's
-    ``method`` is how the run computed it (its ``settings_used``, ``national_value``)."""
-    rows = with_children_suppressed(
-        Score.objects.filter(
-            run_id=run_id,
-            indicator__code=indicator_code,
-            scope__in=[Score.Scope.NATIONAL, Score.Scope.NATIONAL_MEAN],
-        )
-    ).values("scope", *SCORE_FIELDS, "run__settings_used")
-    found = {row["scope"]: row for row in rows}
-    for row in found.values():
-        row["method"] = (row.pop("run__settings_used") or {}).get("national_value", "pooled")
+    found: dict[str, Any] = {"units": [], "national": None, "national_mean": None}
+    for row in rows:
+        settings_used = row.pop("run__settings_used") or {}
+        if row["scope"] == Score.Scope.UNIT:
+            found["units"].append(row)
+        elif row["scope"] == Score.Scope.NATIONAL:
+            found["national"] = row | {"method": settings_used.get("national_value", "pooled")}
+        else:
+            found["national_mean"] = row
     return found
+
+
+def unit_and_national_scores(
+    *, run_id: int, unit_id: int, indicator_ids: Sequence[int] | None = None
+) -> list[dict[str, Any]]:
+    """The unit's and the national (pooled) scores of the run, of every indicator or of
+    ``indicator_ids`` (one query): ``indicator_id``, ``scope``, ``weight_sum`` and the
+    score's fields."""
+    scores = Score.objects.filter(
+        Q(scope=Score.Scope.UNIT, unit_id=unit_id) | Q(scope=Score.Scope.NATIONAL), run_id=run_id
+    )
+    if indicator_ids is not None:
+        scores = scores.filter(indicator_id__in=indicator_ids)
+    return list(
+        with_children_suppressed(scores).values(
+            "indicator_id", "scope", "weight_sum", "children_suppressed", *SCORE_FIELDS
+        )
+    )
 
 
 def series_codes(indicator_code: str, links: Links) -> set[str]:
@@ -279,26 +332,37 @@ def follow_series[T](
     return [(entry, broken) for entry, broken in reversed(chosen)]
 
 
-def unit_trend(*, unit_id: int, indicator_code: str) -> list[dict[str, Any]]:
-    """The unit's score of one indicator in every round with a published run, oldest first.
+def unit_trend(
+    *, unit_id: int, indicator_code: str, national: bool = False
+) -> list[dict[str, Any]]:
+    """The unit's score of one indicator in every national round with a published run, oldest
+    first (one query while the rounds share a version or the version mappings are cached).
 
     Rounds of other questionnaire versions count through the version mappings
     (``follow_series``): each point carries the code it has in its round (``indicator__code``)
-    and ``series_break``, true when it cannot be compared with the point before.
+    and ``series_break``, true when it cannot be compared with the point before. With
+    ``national``, each point also carries the national score of its round (``national``,
+    None when there is none), read in the same query from the rounds covering the unit.
     """
+    place = Q(scope=Score.Scope.UNIT, unit_id=unit_id)
+    if national:
+        covering = Round.units.through.objects.filter(
+            round_id=OuterRef("run__round_id"), unit_id=unit_id
+        )
+        place |= Q(scope=Score.Scope.NATIONAL) & Q(Exists(covering))
     rows, links = series_scores(
         with_children_suppressed(
             Score.objects.filter(
-                run__status=Run.Status.PUBLISHED,
-                run__round__owner_unit__isnull=True,
-                scope=Score.Scope.UNIT,
-                unit_id=unit_id,
+                place, run__status=Run.Status.PUBLISHED, run__round__owner_unit__isnull=True
             )
         )
         .order_by("run__round__period_start", "run__round__code")
         .values(
-            *SCORE_FIELDS,
+            "scope",
+            *SCORE_ROW,
             "run__round__code",
+            "run__round__name_vi",
+            "run__round__name_en",
             "run__round__period_start",
             "run__round__period_end",
             "run__round__version_id",
@@ -308,11 +372,22 @@ def unit_trend(*, unit_id: int, indicator_code: str) -> list[dict[str, Any]]:
         lambda row: row["run__round__version_id"],
     )
     rounds: dict[int, tuple[int, dict[str, dict[str, Any]]]] = {}
+    nationals: dict[tuple[int, str], dict[str, Any]] = {}
     for row in rows:
+        if row["scope"] == Score.Scope.NATIONAL:
+            nationals[row["run_id"], row["indicator__code"]] = row
+            continue
         _version, by_code = rounds.setdefault(row["run_id"], (row["run__round__version_id"], {}))
         by_code[row["indicator__code"]] = row
     points = follow_series(list(rounds.values()), indicator_code=indicator_code, links=links)
-    return [{**row, "series_break": broken} for row, broken in points]
+    return [
+        {
+            **row,
+            "series_break": broken,
+            "national": nationals.get((row["run_id"], row["indicator__code"])),
+        }
+        for row, broken in points
+    ]
 
 
 def indicator_code_exists(code: str, *, version_id: int | None = None) -> bool:
@@ -327,7 +402,8 @@ def indicator_code_exists(code: str, *, version_id: int | None = None) -> bool:
 
 
 def lineage_of(*, unit_ids: list[int]) -> dict[int, dict[str, list[dict[str, Any]]]]:
-    """Each unit's predecessors and successors (code, effective date), in one query."""
+    """Each unit's predecessors and successors (code, name, effective date), by code, in one
+    query."""
     found: dict[int, dict[str, list[dict[str, Any]]]] = {
         pk: {"predecessors": [], "successors": []} for pk in unit_ids
     }
@@ -335,14 +411,24 @@ def lineage_of(*, unit_ids: list[int]) -> dict[int, dict[str, list[dict[str, Any
         UnitLineage.objects.filter(Q(successor_id__in=unit_ids) | Q(predecessor_id__in=unit_ids))
         .order_by("predecessor__code", "successor__code")
         .values_list(
-            "predecessor_id", "predecessor__code", "successor_id", "successor__code", "effective_on"
+            "predecessor_id",
+            "predecessor__code",
+            "predecessor__name",
+            "successor_id",
+            "successor__code",
+            "successor__name",
+            "effective_on",
         )
     )
-    for predecessor, predecessor_code, successor, successor_code, day in edges:
+    for predecessor, p_code, p_name, successor, s_code, s_name, day in edges:
         if successor in found:
-            found[successor]["predecessors"].append({"code": predecessor_code, "effective_on": day})
+            found[successor]["predecessors"].append(
+                {"code": p_code, "name": p_name, "effective_on": day}
+            )
         if predecessor in found:
-            found[predecessor]["successors"].append({"code": successor_code, "effective_on": day})
+            found[predecessor]["successors"].append(
+                {"code": s_code, "name": s_name, "effective_on": day}
+            )
     return found
 
 
@@ -359,6 +445,62 @@ def round_by_code(code: str) -> Round | None:
     )
 
 
+def unit_by_code(code: str) -> Unit | None:
+    return Unit.objects.filter(code=code).first()
+
+
+def round_covers(run: Run, unit: Unit) -> bool:
+    """Whether the run's round covers the unit."""
+    return run.round.units.filter(pk=unit.pk).exists()
+
+
+def unit_in_round(run: Run, unit_code: str) -> Unit | None:
+    """The unit with this code when the run's round covers it (or it has a value there)."""
+    unit = unit_by_code(unit_code)
+    if unit is None:
+        return None
+    covered = (
+        round_covers(run, unit)
+        or Score.objects.filter(run=run, unit=unit, scope=Score.Scope.UNIT).exists()
+    )
+    return unit if covered else None
+
+
+# --- The indicator tree -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TreeNode:
+    """An indicator of a version's tree with its place: its parent's and its root's code."""
+
+    indicator: Indicator
+    parent: str | None
+    root: str
+    depth: int
+
+
+def indicator_nodes(version_id: int) -> list[TreeNode]:
+    """The version's indicators depth-first, roots and siblings in their order (one query)."""
+    nodes = (
+        Indicator.objects.filter(version_id=version_id)
+        .select_related("policy_group")
+        .order_by("position", "code")
+    )
+    children: dict[int | None, list[Indicator]] = defaultdict(list)
+    for node in nodes:
+        children[node.parent_id].append(node)
+    found: list[TreeNode] = []
+
+    def walk(node: Indicator, parent: str | None, root: str, depth: int) -> None:
+        found.append(TreeNode(node, parent, root, depth))
+        for child in children[node.pk]:
+            walk(child, node.code, root, depth + 1)
+
+    for root in children[None]:
+        walk(root, None, root.code, 0)
+    return found
+
+
 def _value_key(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
@@ -370,49 +512,86 @@ def indicator_tree(*, version_id: int) -> list[dict[str, Any]]:
     questionnaire order; ``satisfied_values`` the answer values those questions count as
     satisfied. Two queries, whatever the tree's size.
     """
-    nodes = list(
-        Indicator.objects.filter(version_id=version_id)
-        .select_related("policy_group")
-        .order_by("position", "code")
-    )
+    nodes = indicator_nodes(version_id)
     questions = (
         Question.objects.filter(version_id=version_id, indicator__isnull=False)
         .order_by("section__position", "position", "id")
         .values_list("code", "indicator_id", "satisfied_values")
     )
-    own: dict[int, list[tuple[str, list[Any]]]] = defaultdict(list)
+    fed: dict[int | None, list[tuple[str, list[Any]]]] = defaultdict(list)
     for code, indicator_id, satisfied in questions:
-        own[indicator_id].append((code, satisfied or []))
-    children: dict[int | None, list[Indicator]] = defaultdict(list)
-    for node in nodes:
-        children[node.parent_id].append(node)
-
-    def under(node: Indicator) -> list[tuple[str, list[Any]]]:
-        found = list(own[node.pk])
-        for child in children[node.pk]:
-            found += under(child)
-        return found
-
-    def walk(parent_id: int | None, parent_code: str | None) -> Iterator[dict[str, Any]]:
-        for node in children[parent_id]:
-            fed = under(node)
-            values: dict[str, Any] = {}
-            for _code, satisfied in fed:
-                values.update((_value_key(v), v) for v in satisfied)
-            yield {
+        fed[indicator_id].append((code, satisfied or []))
+    under: dict[int, list[tuple[str, list[Any]]]] = {}
+    for tree_node in reversed(nodes):  # children before their parent, each in its order
+        node = tree_node.indicator
+        under[node.pk] = fed[node.pk] + under.get(node.pk, [])
+        if node.parent_id is not None:
+            under[node.parent_id] = under[node.pk] + under.get(node.parent_id, [])
+    found = []
+    for tree_node in nodes:
+        node = tree_node.indicator
+        values: dict[str, Any] = {}
+        for _code, satisfied in under[node.pk]:
+            values.update((_value_key(v), v) for v in satisfied)
+        found.append(
+            {
                 "code": node.code,
                 "name": {"vi": node.name_vi, "en": node.name_en},
                 "kind": node.kind,
-                "parent": parent_code,
+                "parent": tree_node.parent,
                 "aggregation": node.aggregation,
                 "weight": node.weight,
                 "policy_group": node.policy_group.code if node.policy_group else None,
                 "satisfied_values": [values[k] for k in sorted(values)],
-                "questions": [code for code, _satisfied in fed],
+                "questions": [code for code, _satisfied in under[node.pk]],
             }
-            yield from walk(node.pk, node.code)
+        )
+    return found
 
-    return list(walk(None, None))
+
+@dataclass(frozen=True)
+class Choice:
+    """An indicator a ranking can be drawn on: the index, a field, an element, a policy group."""
+
+    key: str  # in URLs: the indicator's code, or the policy group's code
+    indicator_id: int
+    indicator_code: str
+    kind: str  # "index", "field", "element" or "policy_group"
+    name_vi: str
+    name_en: str
+
+    @property
+    def name(self) -> str:
+        return localized(self, "name")
+
+
+def indicator_choices(version_id: int) -> list[Choice]:
+    """The main index, its fields and elements, then one choice per policy group (one query).
+
+    The main index is the first root of the tree (SIPAS); a policy group's value is that of
+    the item under the main index that names it (its policy-quality item, e.g. P05 for G1).
+    """
+    nodes = indicator_nodes(version_id)
+    if not nodes:
+        return []
+    choices: list[Choice] = []
+    groups: list[tuple[int, Choice]] = []
+    for tree_node in nodes:
+        node = tree_node.indicator
+        if tree_node.root != nodes[0].root:
+            break  # depth-first: the main index's tree comes first
+        if tree_node.depth <= 2 and node.kind != Indicator.Kind.ITEM:
+            choices.append(
+                Choice(node.code, node.pk, node.code, node.kind, node.name_vi, node.name_en)
+            )
+        if (group := node.policy_group) is not None:
+            choice = Choice(
+                group.code, node.pk, node.code, "policy_group", group.name_vi, group.name_en
+            )
+            groups.append((group.position, choice))
+    taken = {c.key for c in choices}
+    choices += [c for _, c in sorted(groups, key=lambda g: (g[0], g[1].key)) if c.key not in taken]
+    return choices
 
 
 def runs() -> QuerySet[Run]:

@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from feedback.models import Response
-from results.exports import responses_with_cells
+from results.exports import RESPONSE_FIELDS, RESPONSE_HEADER, responses_with_cells
 from surveys.mapping import correspondence
 from surveys.models import (
     Question,
@@ -33,18 +33,7 @@ from surveys.models import (
 )
 
 MAX_ROUNDS = 50
-HEADER = [
-    "id",
-    "round",
-    "version",
-    "unit",
-    "submitted_at",
-    "channel",
-    "weight",
-    "stratum",
-    "psu",
-    "review_state",
-]
+HEADER = [*RESPONSE_HEADER[:2], "version", *RESPONSE_HEADER[2:]]  # id, round, version, …
 
 
 def rounds_of(
@@ -137,8 +126,7 @@ def series_response_rows(rounds: Sequence[Round]) -> Iterator[list[Any]]:
     the latest version's columns."""
     _latest, columns, by_id, numbers = harmonized_columns(rounds)
     yield [*HEADER, *columns]
-    fields = ("pk", "version_id", "unit__code", "submitted_at", "channel", "weight", "stratum",
-              "psu", "review_state")  # fmt: skip
+    fields = ("pk", "version_id", *RESPONSE_FIELDS[1:])
     for survey_round in rounds:
         rows = responses_with_cells(survey_round, fields, by_id, len(columns))
         for (pk, version_id, unit, submitted_at, *rest), cells in rows:

@@ -40,7 +40,7 @@ from django.utils.translation import gettext as _
 from feedback.models import Answer, Response
 from results import exports
 from results.readstat_files import Missing, Variable, write_file
-from scoring.models import Score
+from scoring.models import SCORE_FIELDS, Score
 from surveys.models import Choice, Question, Round
 
 if TYPE_CHECKING:  # pyarrow is imported by the Parquet writers only (a worker's memory)
@@ -201,41 +201,15 @@ def missing_reason(
 def raw_response_rows(survey_round: Round, limit: int) -> Iterator[tuple[list[Any], list[Any]]]:
     """Each response up to id ``limit``: its fields (with its version) and stored answers."""
     columns, by_id = exports.response_columns(survey_round)
-    responses = (
-        Response.objects.filter(round=survey_round, pk__lte=limit)
-        .order_by("pk")
-        .values_list(
-            "pk",
-            "unit__code",
-            "submitted_at",
-            "channel",
-            "weight",
-            "stratum",
-            "psu",
-            "review_state",
-            "version_id",
-        )
-        .iterator(chunk_size=exports.CHUNK_SIZE)
+    rows = exports.responses_with_cells(
+        survey_round,
+        (*exports.RESPONSE_FIELDS, "version_id"),
+        by_id,
+        len(columns),
+        limit=limit,
+        convert=lambda value: value,
     )
-    answers = (
-        Answer.objects.filter(
-            round=survey_round,
-            response__round=survey_round,
-            response_id__lte=limit,
-            question_id__in=list(by_id),
-        )
-        .order_by("response_id")
-        .values_list("response_id", "question_id", "value")
-        .iterator(chunk_size=exports.CHUNK_SIZE * 40)
-    )
-    pending = next(answers, None)
-    for fields in responses:
-        pk = fields[0]
-        cells: list[Any] = [None] * len(columns)
-        while pending is not None and pending[0] <= pk:
-            if pending[0] == pk:
-                cells[by_id[pending[1]]] = pending[2]
-            pending = next(answers, None)
+    for fields, cells in rows:
         yield list(fields), cells
 
 
@@ -501,25 +475,8 @@ def response_file(survey_round: Round, kind: str, lang: str, path: Path) -> None
 
 # --- Scores -----------------------------------------------------------------------------------
 
-SCORE_NUMBERS = {
-    "run",
-    "value",
-    "n",
-    "valid",
-    "se",
-    "ci_low",
-    "ci_high",
-    "rank",
-    "rank_of",
-    "change",
-    "deff",
-    "n_eff",
-    "rank_low",
-    "rank_high",
-    "change_p",
-}
 SCORE_FLAGS = {"suppressed", "change_significant"}
-SCORE_FIELD_NAMES = dict(zip(exports.SCORE_HEADER[1:], exports.SCORE_FIELDS, strict=True))
+SCORE_NUMBERS = {"run", *SCORE_FIELDS} - SCORE_FLAGS
 
 
 def score_labels() -> dict[str, str]:
@@ -533,10 +490,10 @@ def score_labels() -> dict[str, str]:
         "indicator_name_vi": _("Indicator (Vietnamese)"),
         "indicator_name_en": _("Indicator (English)"),
     }
-    for name in exports.SCORE_HEADER:
+    for name in exports.SCORE_HEADER:  # the others: the model's (scope, the score's fields)
         if name not in labels:
-            model_field = SCORE_FIELD_NAMES[name]
-            labels[name] = str(Score._meta.get_field(model_field).verbose_name)
+            field_name = exports.SCORE_PLACE.get(name, name)
+            labels[name] = str(Score._meta.get_field(field_name).verbose_name)
     return labels
 
 

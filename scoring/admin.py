@@ -24,7 +24,7 @@ from config.admin_mixins import ObjectContextMixin, ReadOnlyMixin, ToolLinkMixin
 from config.queueing import BrokerUnavailable
 from scoring import admin_raking  # also registers the margins' and factors' admins
 from scoring.admin_rounds import START_RUNS, start_recompute
-from scoring.models import Run, Score
+from scoring.models import SCORE_VALUE_FIELDS, Run, Score
 from surveys import scoping
 from surveys.admin import ProvinceScopedMixin, ScopedRelatedFilter
 from surveys.models import Round
@@ -171,22 +171,7 @@ class RunAdmin(
 @admin.register(Score)
 class ScoreAdmin(ReadOnlyMixin, ProvinceScopedMixin, admin.ModelAdmin):
     owner_path = "run__round__owner_unit"  # a local round's values: its province and national
-    list_display = [
-        "indicator",
-        "scope",
-        "unit",
-        "agency",
-        "value",
-        "n",
-        "se",
-        "ci_low",
-        "ci_high",
-        "rank",
-        "rank_of",
-        "suppressed",
-        "change",
-        "run",
-    ]
+    list_display = ["indicator", "scope", "unit", "agency", *SCORE_VALUE_FIELDS, "change", "run"]
     list_filter = [
         "scope",
         "suppressed",

@@ -117,6 +117,37 @@ class Score(models.Model):
         return f"{self.indicator_id}@{self.unit_id or 'national'}={self.value}"
 
 
+# What a published score holds, in the order every list of them follows (the exports' columns,
+# the results API, the admin): its value and precision, then (issue 13) the change since the
+# previous round, the design effect and the rank interval.
+SCORE_VALUE_FIELDS = (
+    "value",
+    "n",
+    "valid",
+    "se",
+    "ci_low",
+    "ci_high",
+    "rank",
+    "rank_of",
+    "suppressed",
+)
+SCORE_CHANGE_FIELDS = (
+    "change",
+    "change_significant",
+    "deff",
+    "n_eff",
+    "rank_low",
+    "rank_high",
+    "change_p",
+)
+SCORE_FIELDS = (*SCORE_VALUE_FIELDS, *SCORE_CHANGE_FIELDS)
+# What a suppressed score withholds wherever it is published (``None``): every figure but the
+# counts (respondents, valid answers), the rank and the number of units ranked.
+HIDDEN_WHEN_SUPPRESSED = tuple(
+    name for name in SCORE_FIELDS if name not in ("n", "valid", "rank", "rank_of", "suppressed")
+)
+
+
 class PopulationMargin(models.Model):
     """A staff-supplied population count of one unit in one category of a raking dimension.
 

@@ -166,7 +166,8 @@ class TestCharts:
 
 
 def test_units_that_may_be_first_are_named_by_their_ranks() -> None:
-    from results.dashboard.queries import Choice, RankedUnit, Ranking, Value
+    from results.dashboard.values import RankedUnit, Ranking, Value
+    from results.selectors import Choice
 
     def unit(rank: int, low: int, high: int) -> RankedUnit:
         value = Value(value=90.0 - rank, n=50, rank=rank, rank_of=4, rank_low=low, rank_high=high)
@@ -188,7 +189,7 @@ def test_units_that_may_be_first_are_named_by_their_ranks() -> None:
 
 
 def test_units_without_a_rank_follow_vietnamese_alphabetical_order() -> None:
-    from results.dashboard.queries import name_key
+    from results.dashboard.values import name_key
 
     expected = ["Bà Rịa - Vũng Tàu", "Bạc Liêu", "Bắc Giang", "Bắc Kạn", "Bình Định", "Cà Mau"]
     expected += ["Cần Thơ", "Dak Nông", "Đà Nẵng", "Hà Tĩnh", "Hải Dương", "Hậu Giang", "Hưng Yên"]

@@ -27,7 +27,7 @@ import requests
 from django.db import connection
 
 from feedback.models import Petition, Response
-from results.api.caching import CACHE_PREFIX
+from results.cache import CACHE_PREFIX
 from scoring.services import recompute_round
 from surveys.models import Question
 from tests.fault_support import OwnRedis, free_port

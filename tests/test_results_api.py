@@ -11,7 +11,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from demo.responses import generate_demo_responses
-from scoring.models import Run, Score
+from scoring.models import SCORE_FIELDS, Run, Score
 from scoring.services import compute_run, publish_run, recompute_round, start_run
 from surveys.models import Unit
 from tests import results_fixtures
@@ -68,22 +68,7 @@ class TestScores:
         expected = stored(published)
         assert len(rows) == len(expected) == 68 * 64
         for row in rows:
-            assert set(row) == {
-                "children_suppressed",
-                "unit",
-                "indicator",
-                "value",
-                "n",
-                "valid",
-                "se",
-                "ci_low",
-                "ci_high",
-                "rank",
-                "rank_of",
-                "suppressed",
-                "run",
-                *UNCERTAINTY,
-            }
+            assert set(row) == {"unit", "indicator", "run", "children_suppressed", *SCORE_FIELDS}
             assert_same(row, expected[row["unit"], row["indicator"]])
 
     def test_ranked_units_carry_their_rank_interval(self, client: Client, published: Run) -> None:
@@ -538,26 +523,17 @@ class TestBadParameters:
         assert english["fields"]["round"] == ["This field is required."]
 
 
-@pytest.mark.postgres
-def test_the_published_run_is_read_by_a_prepared_statement_on_persistent_connections(
+def test_the_published_run_is_read_through_djangos_connection(
     published: Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from results import selectors
 
-    def prepared() -> int:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
-                ["%FROM scoring_run run JOIN surveys_round%"],
-            )
-            return cursor.fetchone()[0]
-
-    through_django = selectors.publication(round_code=ROUND)
-    assert prepared() == 0  # CONN_MAX_AGE=0: a new connection per request, nothing to keep
+    with CaptureQueriesContext(connection) as queries:
+        through_django = selectors.publication(round_code=ROUND)
+    assert len(queries) == 1 and "scoring_run" in queries[0]["sql"]  # counted like any read
     monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 60)
     for _ in range(2):
         assert selectors.publication(round_code=ROUND) == through_django
-    assert prepared() == 1
     assert through_django.run_id == published.pk
     assert through_django.published_at == published.published_at
     assert [p.run_id for p in selectors.publications()] == [published.pk]
@@ -565,7 +541,7 @@ def test_the_published_run_is_read_by_a_prepared_statement_on_persistent_connect
 
 
 def test_a_process_keeps_its_last_documents_within_a_byte_budget() -> None:
-    from results.api.caching import LocalDocuments
+    from results.cache import LocalDocuments
 
     documents = LocalDocuments(max_bytes=100)
     for key in "abcd":

@@ -135,17 +135,7 @@ class TestResponseExports:
         response = staff_client.get("/api/v1/rounds/demo/responses.csv")
         assert response.status_code == 200 and response.streaming
         header, *rows = csv_rows(response)
-        assert header[:9] == [
-            "id",
-            "round",
-            "unit",
-            "submitted_at",
-            "channel",
-            "weight",
-            "stratum",
-            "psu",
-            "review_state",
-        ]
+        assert header[:9] == exports.RESPONSE_HEADER
         codes = list(
             Question.objects.filter(version=answered[0].version).values_list("code", flat=True)
         )

@@ -22,69 +22,43 @@ from rest_framework.views import APIView
 from config.schema import error_responses
 from results import agencies
 from results.api.diagnosis import ROUND_PATH_PARAMETER, UNIT_PARAMETER
-from results.api.serializers import TextsSerializer
+from results.api.serializers import (
+    IndicatorNodeSerializer,
+    PlaceSerializer,
+    PublishedRunSerializer,
+    RoundNameSerializer,
+    TextsSerializer,
+    ValueSerializer,
+)
 from results.api.throttling import ResultsReadThrottle
 
 
-def _float(help_text: str) -> serializers.FloatField:
-    return serializers.FloatField(allow_null=True, help_text=help_text)
-
-
-class AgencyValueSerializer(serializers.Serializer):
-    value = _float(_("Published value, 0–100; null when suppressed or without answers."))
-    se = _float(_("Design-based standard error; null when suppressed."))
-    ci_low = _float(_("Low end of the 95% interval."))
-    ci_high = _float(_("High end of the 95% interval."))
-    n = serializers.IntegerField(help_text=_("Respondents."))
-    suppressed = serializers.BooleanField(help_text=_("Withheld: too few respondents."))
-    children_suppressed = serializers.BooleanField(help_text=_("Published over a withheld child."))
-
-
-class AgencyOnIndicatorSerializer(serializers.Serializer):
-    code = serializers.CharField()
+class AgencyOnIndicatorSerializer(PlaceSerializer):
     name = TextsSerializer()
-    value = AgencyValueSerializer(
+    value = ValueSerializer(
         allow_null=True, help_text=_("The agency's value; null when it has no score.")
     )
 
 
-class AgencyIndicatorSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    name = TextsSerializer()
-    kind = serializers.CharField(help_text=_("index, field, element or item."))
-    parent = serializers.CharField(allow_null=True)
-    unit = AgencyValueSerializer(allow_null=True, help_text=_("The unit's own value."))
+class AgencyIndicatorSerializer(IndicatorNodeSerializer):
+    unit = ValueSerializer(allow_null=True, help_text=_("The unit's own value."))
     agencies = AgencyOnIndicatorSerializer(many=True)
 
 
-class AgencySerializer(serializers.Serializer):
-    code = serializers.CharField()
+class AgencySerializer(PlaceSerializer):
     name = TextsSerializer()
     kind = serializers.CharField()
 
 
-class AgencyRoundSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    name = TextsSerializer()
+class AgencyRoundSerializer(RoundNameSerializer):
     local = serializers.BooleanField(help_text=_("A province's local round (never public)."))
     public = serializers.BooleanField(help_text=_("Whether these agency results are public."))
 
 
-class AgencyUnitSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    name = serializers.CharField()
-
-
-class AgencyRunSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    published_at = serializers.DateTimeField()
-    min_n = serializers.IntegerField(help_text=_("Respondents below which a value is withheld."))
-
-
 class AgencyResultsSerializer(serializers.Serializer):
     round = AgencyRoundSerializer()
-    unit = AgencyUnitSerializer()
-    run = AgencyRunSerializer()
+    unit = PlaceSerializer()
+    run = PublishedRunSerializer()
     headline = serializers.CharField(allow_null=True, help_text=_("The main index's code."))
     agencies = AgencySerializer(many=True)
     indicators = AgencyIndicatorSerializer(many=True)

@@ -1,27 +1,22 @@
-"""Conditional GET and a response cache keyed on the published runs a document depends on.
+"""Conditional GET and the results cache for API documents that come from published runs.
 
 A result document is a function of the published run(s) it reads, the path and query string,
 the host (pagination links are absolute) and the language. Its ``ETag`` hashes exactly
-these, its ``Last-Modified`` is the publication time, so a conditional GET is answered 304
-before anything is read, and a new publication changes both at once. The rendered body is
-cached under the same key: a new published run means a new key, so nothing stale is ever
-served and no invalidation is needed; each process also keeps the documents it used last
-(``LocalDocuments``), which saves the trip to Redis. Documents that do not come from a run
-(units, rounds, indicators, runs) get an ``ETag`` hashed from their content.
+these (``results.cache.run_key``), its ``Last-Modified`` is the publication time, so a
+conditional GET is answered 304 before anything is read, and a new publication changes both
+at once. The rendered body is kept in the results cache (``results.cache``) under the same
+key. Documents that do not come from a run (units, rounds, indicators, runs) get an ``ETag``
+hashed from their content.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
-import threading
-from collections import OrderedDict
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.handlers.wsgi import get_bytes_from_wsgi
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, QueryDict
 from django.utils import translation
@@ -32,63 +27,8 @@ from rest_framework.views import APIView
 
 from config.conditional import ConditionalMixin, not_modified, validator_headers
 from results.api.throttling import ResultsReadThrottle
+from results.cache import cached_document, run_key, store_document
 from results.selectors import Publication
-
-CACHE_PREFIX = "results:v2:"
-# Bumped when the documents change shape (2: issue 13's precision, rank-interval and change
-# fields), so neither the cache nor an ETag of the old shape is served for the same run.
-DOCUMENT_SHAPE = "2"
-
-
-class LocalDocuments:
-    """The most recently used rendered documents of this process, up to a number of bytes.
-
-    In front of the shared cache: a key names its published runs, so an entry can never be
-    stale, and a hit saves the round trip to Redis.
-    """
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self.size = 0
-        self.entries: OrderedDict[str, bytes] = OrderedDict()
-        self.lock = threading.Lock()
-
-    def get(self, key: str) -> bytes | None:
-        with self.lock:
-            content = self.entries.get(key)
-            if content is not None:
-                self.entries.move_to_end(key)
-            return content
-
-    def put(self, key: str, content: bytes) -> None:
-        if len(content) > self.max_bytes // 4:
-            return
-        with self.lock:
-            if key in self.entries:
-                return
-            self.entries[key] = content
-            self.size += len(content)
-            while self.size > self.max_bytes:
-                _key, dropped = self.entries.popitem(last=False)
-                self.size -= len(dropped)
-
-
-local_documents = LocalDocuments(max_bytes=8 * 1024 * 1024)
-
-
-def cached_document(key: str) -> bytes | None:
-    """A rendered document from this process's memory, else from the shared cache."""
-    content = local_documents.get(key)
-    if content is None:
-        content = cache.get(CACHE_PREFIX + key)
-        if content is not None:
-            local_documents.put(key, content)
-    return content
-
-
-def store_document(key: str, content: bytes) -> None:
-    cache.set(CACHE_PREFIX + key, content, settings.RESULTS_CACHE_SECONDS)
-    local_documents.put(key, content)
 
 
 def canonical_query(request: Request | HttpRequest) -> str:
@@ -120,22 +60,15 @@ def document_key(
     request: Request | HttpRequest, name: str, publications: Sequence[Publication]
 ) -> str:
     """A digest of everything a result document depends on."""
-    return _digest(
+    return run_key(
         name,
-        tuple(publications),
+        publications,
         request.scheme or "",
         request.get_host(),
         request.path,
         canonical_query(request),
         translation.get_language() or "",
     )
-
-
-@functools.lru_cache(maxsize=4096)
-def _digest(name: str, publications: tuple[Publication, ...], *request_parts: str) -> str:
-    runs = ",".join(f"{p.run_id}@{p.published_at.timestamp()}" for p in publications) or "none"
-    parts = (DOCUMENT_SHAPE, name, runs, *request_parts)
-    return hashlib.blake2b("\n".join(parts).encode(), digest_size=16).hexdigest()
 
 
 def last_modified(publications: Sequence[Publication]) -> dt.datetime | None:
@@ -188,13 +121,26 @@ class PublishedDocumentView(ConditionalMixin, APIView):
         request._results_publications = publications  # type: ignore[attr-defined]
         if publications is None:
             return None
+        return self.answer(request, publications, build=None)
+
+    def answer(
+        self,
+        request: HttpRequest,
+        publications: Sequence[Publication],
+        build: Callable[[], Any] | None,
+    ) -> HttpResponseBase | None:
+        """The 304, or the document from the cache, else the one ``build`` makes (kept in
+        the cache); None when it is not cached and there is nothing to build it."""
         key = document_key(request, self.document_name(), publications)
         answer = self.validated(request, key, publications)
         if answer.status_code == 304:
             return answer
         content = cached_document(key)
         if content is None:
-            return None
+            if build is None:
+                return None
+            content = JSONRenderer().render(build())
+            store_document(key, content)
         answer.content = content
         return answer
 
@@ -217,13 +163,9 @@ class PublishedDocumentView(ConditionalMixin, APIView):
             publications = self.publications(request.query_params, **kwargs)
         if publications is None:
             return Response(self.document(request, [], **kwargs))
-        key = document_key(request, self.document_name(), publications)
-        answer = self.validated(request, key, publications)
-        if answer.status_code == 304:
-            return answer
-        content = cached_document(key)
-        if content is None:
-            content = JSONRenderer().render(self.document(request, publications, **kwargs))
-            store_document(key, content)
-        answer.content = content
-        return answer
+        return cast(  # built when not cached: never None
+            HttpResponseBase,
+            self.answer(
+                request, publications, lambda: self.document(request, publications, **kwargs)
+            ),
+        )

@@ -9,7 +9,6 @@ shape and formulas are in docs/diagnosis.md.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,24 +27,19 @@ from config.conditional import not_modified, set_validators
 from config.schema import error_responses
 from results import diagnosis as diagnoses
 from results import publications as current
-from results.api.caching import (
-    DOCUMENT_SHAPE,
-    PublishedDocumentView,
-    cached_document,
-    store_document,
-)
+from results import selectors
+from results.api.caching import PublishedDocumentView
 from results.api.exports import export_language
 from results.api.serializers import (
+    IndicatorNodeSerializer,
+    PlaceSerializer,
+    PublishedRunSerializer,
+    PublishedValueSerializer,
+    RoundNameSerializer,
     TextsSerializer,
-    change_field,
-    change_p_field,
-    change_significant_field,
-    deff_field,
-    n_eff_field,
-    rank_high_field,
-    rank_low_field,
 )
 from results.api.throttling import ResultsReadThrottle
+from results.cache import cached_document, run_key, store_document
 from results.selectors import Publication
 
 
@@ -53,23 +47,8 @@ def _float(help_text: str) -> serializers.FloatField:
     return serializers.FloatField(allow_null=True, help_text=help_text)
 
 
-class DiagnosisValueSerializer(serializers.Serializer):
-    value = _float(_("Published value, 0–100; null when suppressed or without answers."))
-    se = _float(_("Design-based standard error; null when suppressed."))
-    ci_low = _float(_("Low end of the 95% interval."))
-    ci_high = _float(_("High end of the 95% interval."))
-    n = serializers.IntegerField(help_text=_("Respondents."))
-    deff = deff_field()
-    n_eff = n_eff_field()
-    rank = serializers.IntegerField(allow_null=True, help_text=_("Rank among the units."))
-    rank_of = serializers.IntegerField(allow_null=True, help_text=_("Units ranked."))
-    rank_low = rank_low_field()
-    rank_high = rank_high_field()
-    change = change_field()
-    change_p = change_p_field()
-    change_significant = change_significant_field()
-    suppressed = serializers.BooleanField(help_text=_("Withheld: too few respondents."))
-    children_suppressed = serializers.BooleanField(help_text=_("Published over a withheld child."))
+class DiagnosisValueSerializer(PublishedValueSerializer):
+    valid = None  # not part of a diagnosis
 
 
 class DifferenceSerializer(serializers.Serializer):
@@ -85,11 +64,7 @@ class DifferenceSerializer(serializers.Serializer):
     p = _float(_("Two-sided p-value of the difference (normal test)."))
 
 
-class DiagnosisIndicatorSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    name = TextsSerializer()
-    kind = serializers.CharField(help_text=_("index, field, element or item."))
-    parent = serializers.CharField(allow_null=True)
+class DiagnosisIndicatorSerializer(IndicatorNodeSerializer):
     root = serializers.CharField(help_text=_("The index this indicator belongs to."))
     unit = DiagnosisValueSerializer(allow_null=True)
     national = DiagnosisValueSerializer(allow_null=True)
@@ -106,10 +81,8 @@ class DiagnosisIndicatorSerializer(serializers.Serializer):
     )
 
 
-class PriorityItemSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    name = TextsSerializer()
-    parent = serializers.CharField(allow_null=True)
+class PriorityItemSerializer(IndicatorNodeSerializer):
+    kind = None  # items only
     satisfaction = _float(_("The unit's value on the item."))
     national = _float(_("The national value on the item."))
     importance = _float(
@@ -128,9 +101,7 @@ class PrioritySerializer(serializers.Serializer):
     items = PriorityItemSerializer(many=True)
 
 
-class RegionUnitSerializer(DiagnosisValueSerializer):
-    code = serializers.CharField()
-    name = serializers.CharField()
+class RegionUnitSerializer(PlaceSerializer, DiagnosisValueSerializer):
     this = serializers.BooleanField(help_text=_("The unit diagnosed."))
 
 
@@ -140,38 +111,23 @@ class RegionSerializer(serializers.Serializer):
     units = RegionUnitSerializer(many=True)
 
 
-class PlaceSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    name = serializers.CharField()
-
-
 class PreviousSerializer(serializers.Serializer):
     round = serializers.CharField()
     name = TextsSerializer()
     units = PlaceSerializer(many=True, help_text=_("Units of the previous round compared."))
 
 
-class DiagnosisRoundSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    name = TextsSerializer()
-
-
-class DiagnosisUnitSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    name = serializers.CharField()
+class DiagnosisUnitSerializer(PlaceSerializer):
     region = serializers.CharField(allow_blank=True)
 
 
-class DiagnosisRunSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    published_at = serializers.DateTimeField()
+class DiagnosisRunSerializer(PublishedRunSerializer):
     responses = serializers.IntegerField()
     national_value = serializers.CharField()
-    min_n = serializers.IntegerField(help_text=_("Respondents below which a value is withheld."))
 
 
 class DiagnosisSerializer(serializers.Serializer):
-    round = DiagnosisRoundSerializer()
+    round = RoundNameSerializer()
     unit = DiagnosisUnitSerializer()
     run = DiagnosisRunSerializer()
     main_indicator = serializers.CharField(allow_null=True)
@@ -203,17 +159,15 @@ ROUND_PATH_PARAMETER = OpenApiParameter(
 
 def pdf_key(publication: Publication, round_code: str, unit_code: str, lang: str) -> str:
     """What the PDF depends on: the published run, the round, the unit and the language."""
-    parts = (DOCUMENT_SHAPE, "DiagnosisPdf", str(publication.run_id),
-             str(publication.published_at.timestamp()), round_code, unit_code, lang)  # fmt: skip
-    return hashlib.blake2b("\n".join(parts).encode(), digest_size=16).hexdigest()
+    return run_key("DiagnosisPdf", [publication], round_code, unit_code, lang)
 
 
 def published_unit(round_code: str, unit_code: str) -> tuple[Any, Any]:
     """The round's published run and the unit it covers, or 404."""
-    run = diagnoses.published_run(round_code)
+    run = selectors.published_run(round_code, national=False)
     if run is None:
         raise Http404(_("This round has no published results."))
-    unit = diagnoses.unit_in_round(run, unit_code)
+    unit = selectors.unit_in_round(run, unit_code)
     if unit is None:
         raise Http404(_("The round did not cover this unit."))
     return run, unit

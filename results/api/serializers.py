@@ -7,10 +7,11 @@ the change with its p-value and flag never carry its numbers; ``n`` and ``valid`
 are no value and the suppression already assumes them known). A published value resting on
 a withheld child says so (``children_suppressed``).
 
-The precision, rank-interval and change fields of issue 13 (``deff``, ``n_eff``,
-``rank_low``, ``rank_high``, ``change``, ``change_p``, ``change_significant``) are made by
-the ``*_field`` functions below, so each endpoint documents them alike; the method and its
-formulas are in ``docs/results-api.md``.
+Every published value, whatever the endpoint, is rendered by ``ValueSerializer`` or
+``PublishedValueSerializer`` (with the precision, rank-interval and change fields of issue
+13), so each endpoint documents them alike; the method and its formulas are in
+``docs/results-api.md``. A document showing fewer of them removes the others (``field =
+None``).
 """
 
 from __future__ import annotations
@@ -21,101 +22,35 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 
-HIDDEN_WHEN_SUPPRESSED = (
-    "value",
-    "se",
-    "ci_low",
-    "ci_high",
-    "change",
-    "change_significant",
-    # issue 13: precision, rank interval, change
-    "deff",
-    "n_eff",
-    "rank_low",
-    "rank_high",
-    "change_p",
-)
+from scoring.models import HIDDEN_WHEN_SUPPRESSED
+from surveys.api.serializers import PublishedRunSchema, RoundUnitSchema
 
-
-# --- Precision, rank interval and change (issue 13) ------------------------------------------
-
-
-def deff_field() -> serializers.FloatField:
-    return serializers.FloatField(
-        allow_null=True,
-        help_text=_(
-            "Design effect: the design-based variance over the variance of a simple random "
-            "sample of the same size (1 = as precise as a simple sample; above 1, villages "
-            "and weights cost precision). Null when it cannot be computed or when suppressed."
-        ),
-    )
-
-
-def n_eff_field() -> serializers.FloatField:
-    return serializers.FloatField(
-        allow_null=True,
-        help_text=_(
-            "Effective sample size, respondents divided by the design effect: the size of "
-            "a simple random sample as precise as this value. Null when suppressed."
-        ),
-    )
-
-
-def rank_low_field() -> serializers.IntegerField:
-    return serializers.IntegerField(
-        allow_null=True,
-        help_text=_(
-            "Best rank of the 95% interval of the rank (from seeded draws of every unit's "
-            "value on the logit scale; the same run always gives the same interval). "
-            "Units whose rank intervals overlap cannot be told apart. Null when not ranked."
-        ),
-    )
-
-
-def rank_high_field() -> serializers.IntegerField:
-    return serializers.IntegerField(
-        allow_null=True,
-        help_text=_("Worst rank of the 95% interval of the rank. Null when not ranked."),
-    )
-
-
-def change_field() -> serializers.FloatField:
-    return serializers.FloatField(
-        allow_null=True,
-        help_text=_(
-            "Change since the previous round, in points (the previous round recomputed over "
-            "this round's units). Null in a first round or when suppressed."
-        ),
-    )
-
-
-def change_p_field() -> serializers.FloatField:
-    return serializers.FloatField(
-        allow_null=True,
-        help_text=_(
-            "Two-sided p-value of the change: normal test of the change over "
-            "√(SE² + SE_previous²), the design-based SEs of both rounds. Null when suppressed."
-        ),
-    )
-
-
-def change_significant_field() -> serializers.BooleanField:
-    return serializers.BooleanField(
-        allow_null=True,
-        help_text=_(
-            "Whether the change is significant after Benjamini–Hochberg control of the false "
-            "discovery rate at 5% across the units of the indicator in this round (national "
-            "values: across all indicators of the round). Null when not tested or suppressed."
-        ),
-    )
-
-
-# --- Shapes -----------------------------------------------------------------------------------
+# --- Shapes shared by the documents -----------------------------------------------------------
 
 
 class TextsSerializer(serializers.Serializer):
     vi = serializers.CharField()
     en = serializers.CharField(allow_blank=True)
+
+
+class PlaceSerializer(RoundUnitSchema):  # a unit's code and name, as the rounds list it
+    pass
+
+
+class RoundNameSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = TextsSerializer()
+
+
+class PublishedRunSerializer(PublishedRunSchema):
+    min_n = serializers.IntegerField(help_text=_("Respondents below which a value is withheld."))
+
+
+class IndicatorNodeSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = TextsSerializer()
+    kind = serializers.CharField(help_text=_("index, field, element or item."))
+    parent = serializers.CharField(allow_null=True, help_text=_("Code of the parent node."))
 
 
 class SuppressingSerializer(serializers.Serializer):
@@ -126,6 +61,89 @@ class SuppressingSerializer(serializers.Serializer):
                 if field in data:
                     data[field] = None
         return data
+
+
+# (Comments, not docstrings: a serializer's docstring would describe it, untranslated, in the
+# schema.)
+class ValueSerializer(SuppressingSerializer):  # a published value, its interval, respondents
+    value = serializers.FloatField(
+        allow_null=True, help_text=_("Percentage 0–100; null when suppressed.")
+    )
+    n = serializers.IntegerField(help_text=_("Respondents."))
+    se = serializers.FloatField(allow_null=True, help_text=_("Standard error."))
+    # xgettext:no-python-format
+    ci_low = serializers.FloatField(allow_null=True, help_text=_("95% interval, low end."))
+    # xgettext:no-python-format
+    ci_high = serializers.FloatField(allow_null=True, help_text=_("95% interval, high end."))
+    suppressed = serializers.BooleanField(
+        help_text=_(
+            "The value is not published: too few respondents, or withheld so that no such "
+            "value can be computed back from the published ones."
+        )
+    )
+    children_suppressed = serializers.BooleanField(
+        help_text=_(
+            "Published over at least one suppressed child: some of the parts it is made "
+            "of are withheld (too few respondents, or so that they cannot be computed back)."
+        )
+    )
+
+
+class PublishedValueSerializer(ValueSerializer):  # with its rank, and issue 13's figures
+    valid = serializers.IntegerField(help_text=_("Valid answers."))
+    rank = serializers.IntegerField(
+        allow_null=True, help_text=_("Rank among units, 1 = highest; null when not ranked.")
+    )
+    rank_of = serializers.IntegerField(allow_null=True, help_text=_("Number of ranked units."))
+    deff = serializers.FloatField(
+        allow_null=True,
+        help_text=_(
+            "Design effect: the design-based variance over the variance of a simple random "
+            "sample of the same size (1 = as precise as a simple sample; above 1, villages "
+            "and weights cost precision). Null when it cannot be computed or when suppressed."
+        ),
+    )
+    n_eff = serializers.FloatField(
+        allow_null=True,
+        help_text=_(
+            "Effective sample size, respondents divided by the design effect: the size of "
+            "a simple random sample as precise as this value. Null when suppressed."
+        ),
+    )
+    rank_low = serializers.IntegerField(
+        allow_null=True,
+        help_text=_(
+            "Best rank of the 95% interval of the rank (from seeded draws of every unit's "
+            "value on the logit scale; the same run always gives the same interval). "
+            "Units whose rank intervals overlap cannot be told apart. Null when not ranked."
+        ),
+    )
+    rank_high = serializers.IntegerField(
+        allow_null=True,
+        help_text=_("Worst rank of the 95% interval of the rank. Null when not ranked."),
+    )
+    change = serializers.FloatField(
+        allow_null=True,
+        help_text=_(
+            "Change since the previous round, in points (the previous round recomputed over "
+            "this round's units). Null in a first round or when suppressed."
+        ),
+    )
+    change_p = serializers.FloatField(
+        allow_null=True,
+        help_text=_(
+            "Two-sided p-value of the change: normal test of the change over "
+            "√(SE² + SE_previous²), the design-based SEs of both rounds. Null when suppressed."
+        ),
+    )
+    change_significant = serializers.BooleanField(
+        allow_null=True,
+        help_text=_(
+            "Whether the change is significant after Benjamini–Hochberg control of the false "
+            "discovery rate at 5% across the units of the indicator in this round (national "
+            "values: across all indicators of the round). Null when not tested or suppressed."
+        ),
+    )
 
 
 SCORE_EXAMPLE = {
@@ -152,36 +170,7 @@ SCORE_EXAMPLE = {
 }
 
 
-@extend_schema_serializer(
-    examples=[
-        OpenApiExample("A province", value=SCORE_EXAMPLE, response_only=True),
-        OpenApiExample(
-            "A suppressed value (too few respondents)",
-            value=SCORE_EXAMPLE
-            | {
-                "unit": "06",
-                "value": None,
-                "n": 12,
-                "valid": 11,
-                "se": None,
-                "ci_low": None,
-                "ci_high": None,
-                "rank": None,
-                "rank_of": None,
-                "suppressed": True,
-                "deff": None,
-                "n_eff": None,
-                "rank_low": None,
-                "rank_high": None,
-                "change": None,
-                "change_p": None,
-                "change_significant": None,
-            },
-            response_only=True,
-        ),
-    ]
-)
-class ScoreSerializer(SuppressingSerializer):
+class ScorePlaceSerializer(serializers.Serializer):
     unit = serializers.CharField(
         source="unit__code",
         allow_null=True,
@@ -191,73 +180,44 @@ class ScoreSerializer(SuppressingSerializer):
         ),
     )
     indicator = serializers.CharField(source="indicator__code", help_text=_("Indicator code."))
-    value = serializers.FloatField(
-        allow_null=True, help_text=_("Percentage 0–100; null when suppressed.")
-    )
-    n = serializers.IntegerField(help_text=_("Respondents."))
-    valid = serializers.IntegerField(help_text=_("Valid answers."))
-    se = serializers.FloatField(allow_null=True, help_text=_("Standard error."))
-    # xgettext:no-python-format
-    ci_low = serializers.FloatField(allow_null=True, help_text=_("95% interval, low end."))
-    # xgettext:no-python-format
-    ci_high = serializers.FloatField(allow_null=True, help_text=_("95% interval, high end."))
-    rank = serializers.IntegerField(
-        allow_null=True, help_text=_("Rank among units, 1 = highest; null when not ranked.")
-    )
-    rank_of = serializers.IntegerField(allow_null=True, help_text=_("Number of ranked units."))
-    suppressed = serializers.BooleanField(
-        help_text=_(
-            "The value is not published: too few respondents, or withheld so that no such "
-            "value can be computed back from the published ones."
-        )
-    )
     run = serializers.IntegerField(source="run_id", help_text=_("The published run."))
-    # issue 13: precision, rank interval, change
-    deff = deff_field()
-    n_eff = n_eff_field()
-    rank_low = rank_low_field()
-    rank_high = rank_high_field()
-    change = change_field()
-    change_p = change_p_field()
-    change_significant = change_significant_field()
-    children_suppressed = serializers.BooleanField(
-        help_text=_(
-            "Published over at least one suppressed child: some of the parts it is made "
-            "of are withheld (too few respondents, or so that they cannot be computed back)."
-        )
-    )
+
+
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample("A province", value=SCORE_EXAMPLE, response_only=True),
+        OpenApiExample(
+            "A suppressed value (too few respondents)",
+            value=SCORE_EXAMPLE
+            | dict.fromkeys(HIDDEN_WHEN_SUPPRESSED)
+            | {
+                "unit": "06",
+                "n": 12,
+                "valid": 11,
+                "rank": None,
+                "rank_of": None,
+                "suppressed": True,
+            },
+            response_only=True,
+        ),
+    ]
+)
+class ScoreSerializer(ScorePlaceSerializer, PublishedValueSerializer):
+    pass
 
 
 class RankedScoreSerializer(ScoreSerializer):
     name = serializers.CharField(source="unit__name", help_text=_("Unit name."))
 
 
-class NationalSerializer(SuppressingSerializer):
-    value = serializers.FloatField(allow_null=True)
-    n = serializers.IntegerField()
-    valid = serializers.IntegerField()
-    se = serializers.FloatField(allow_null=True)
-    ci_low = serializers.FloatField(allow_null=True)
-    ci_high = serializers.FloatField(allow_null=True)
-    suppressed = serializers.BooleanField()
-    # issue 13: precision, change
-    deff = deff_field()
-    n_eff = n_eff_field()
-    change = change_field()
-    change_p = change_p_field()
-    change_significant = change_significant_field()
+class NationalSerializer(PublishedValueSerializer):
+    rank = rank_of = rank_low = rank_high = None  # the nation is not ranked
     method = serializers.ChoiceField(
         choices=["pooled", "population"],
         help_text=_(
             "pooled: over all respondents with their weights; population: the unit values "
             "weighted by the units' populations (the round's setting)."
         ),
-    )
-    children_suppressed = serializers.BooleanField(
-        help_text=_(
-            "Published over at least one suppressed child: some of the parts it is made "
-            "of are withheld (too few respondents, or so that they cannot be computed back)."
-        )
     )
 
 
@@ -275,7 +235,7 @@ class RankingSerializer(serializers.Serializer):
     results = RankedScoreSerializer(many=True)
 
 
-class TrendPointSerializer(SuppressingSerializer):
+class TrendRoundSerializer(serializers.Serializer):
     round = serializers.CharField(source="run__round__code")
     indicator = serializers.CharField(
         source="indicator__code",
@@ -295,29 +255,10 @@ class TrendPointSerializer(SuppressingSerializer):
     period_end = serializers.DateField(source="run__round__period_end")
     run = serializers.IntegerField(source="run_id")
     published_at = serializers.DateTimeField(source="run__published_at")
-    value = serializers.FloatField(allow_null=True)
-    n = serializers.IntegerField()
-    valid = serializers.IntegerField()
-    se = serializers.FloatField(allow_null=True)
-    ci_low = serializers.FloatField(allow_null=True)
-    ci_high = serializers.FloatField(allow_null=True)
-    rank = serializers.IntegerField(allow_null=True)
-    rank_of = serializers.IntegerField(allow_null=True)
-    suppressed = serializers.BooleanField()
-    # issue 13: precision, rank interval, change
-    deff = deff_field()
-    n_eff = n_eff_field()
-    rank_low = rank_low_field()
-    rank_high = rank_high_field()
-    change = change_field()
-    change_p = change_p_field()
-    change_significant = change_significant_field()
-    children_suppressed = serializers.BooleanField(
-        help_text=_(
-            "Published over at least one suppressed child: some of the parts it is made "
-            "of are withheld (too few respondents, or so that they cannot be computed back)."
-        )
-    )
+
+
+class TrendPointSerializer(TrendRoundSerializer, PublishedValueSerializer):
+    pass
 
 
 class TrendSerializer(serializers.Serializer):
@@ -349,11 +290,7 @@ class UnitSerializer(serializers.Serializer):
     successors = LineageSerializer(many=True)
 
 
-class IndicatorSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    name = TextsSerializer()
-    kind = serializers.CharField()
-    parent = serializers.CharField(allow_null=True, help_text=_("Code of the parent node."))
+class IndicatorSerializer(IndicatorNodeSerializer):
     aggregation = serializers.CharField(
         help_text=_("mean, weighted_mean, pooled (aggregates) or share (items).")
     )

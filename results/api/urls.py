@@ -5,6 +5,27 @@ from django.urls import URLPattern, path
 import config.converters  # noqa: F401 (registers <code:...>)
 from results.api import agencies, diagnosis, exports, views
 
+# The documents of one unit in a round: (path after rounds/<code>/units/<unit>/, view, name).
+UNIT_IN_ROUND = (
+    ("diagnosis/", diagnosis.DiagnosisView, "unit-diagnosis"),
+    ("diagnosis.pdf", diagnosis.DiagnosisPdfView, "unit-diagnosis-pdf"),
+    ("agencies/", agencies.AgencyResultsView, "unit-agencies"),
+)
+# The files of a round, rounds/<code>/<what>.<format>, named <what>-<format>.
+ROUND_FILES = (
+    ("scores", "csv", exports.ScoreCsvView),
+    ("scores", "xlsx", exports.ScoreXlsxView),
+    ("responses", "csv", exports.ResponseCsvView),
+    ("responses", "xlsx", exports.ResponseXlsxView),
+    ("scores", "sav", exports.ScoreSavView),
+    ("scores", "dta", exports.ScoreDtaView),
+    ("scores", "parquet", exports.ScoreParquetView),
+    ("responses", "sav", exports.ResponseSavView),
+    ("responses", "dta", exports.ResponseDtaView),
+    ("responses", "parquet", exports.ResponseParquetView),
+    ("codebook", "csv", exports.CodebookCsvView),
+)
+
 urlpatterns: list[URLPattern] = [
     path("units/", views.UnitListView.as_view(), name="units"),
     path("units/<code:code>/trend/", views.UnitTrendView.as_view(), name="unit-trend"),
@@ -12,57 +33,17 @@ urlpatterns: list[URLPattern] = [
     path("scores/", views.ScoreListView.as_view(), name="scores"),
     path("rankings/", views.RankingView.as_view(), name="rankings"),
     path("runs/", views.RunListView.as_view(), name="runs"),
-    path(
-        "rounds/<code:code>/units/<code:unit>/diagnosis/",
-        diagnosis.DiagnosisView.as_view(),
-        name="unit-diagnosis",
-    ),
-    path(
-        "rounds/<code:code>/units/<code:unit>/diagnosis.pdf",
-        diagnosis.DiagnosisPdfView.as_view(),
-        name="unit-diagnosis-pdf",
-    ),
-    path(
-        "rounds/<code:code>/units/<code:unit>/agencies/",
-        agencies.AgencyResultsView.as_view(),
-        name="unit-agencies",
-    ),
-    path("rounds/<code:code>/scores.csv", exports.ScoreCsvView.as_view(), name="scores-csv"),
-    path("rounds/<code:code>/scores.xlsx", exports.ScoreXlsxView.as_view(), name="scores-xlsx"),
-    path(
-        "rounds/<code:code>/responses.csv",
-        exports.ResponseCsvView.as_view(),
-        name="responses-csv",
-    ),
-    path(
-        "rounds/<code:code>/responses.xlsx",
-        exports.ResponseXlsxView.as_view(),
-        name="responses-xlsx",
+    *(
+        path(f"rounds/<code:code>/units/<code:unit>/{tail}", view.as_view(), name=name)
+        for tail, view, name in UNIT_IN_ROUND
     ),
     *(
-        path(f"rounds/<code:code>/scores.{kind}", view.as_view(), name=f"scores-{kind}")
-        for kind, view in (
-            ("sav", exports.ScoreSavView),
-            ("dta", exports.ScoreDtaView),
-            ("parquet", exports.ScoreParquetView),
-        )
-    ),
-    *(
-        path(f"rounds/<code:code>/responses.{kind}", view.as_view(), name=f"responses-{kind}")
-        for kind, view in (
-            ("sav", exports.ResponseSavView),
-            ("dta", exports.ResponseDtaView),
-            ("parquet", exports.ResponseParquetView),
-        )
+        path(f"rounds/<code:code>/{what}.{kind}", view.as_view(), name=f"{what}-{kind}")
+        for what, kind, view in ROUND_FILES
     ),
     path(
         "questionnaires/<code:code>/responses.csv",
         exports.SeriesResponseCsvView.as_view(),
         name="series-responses-csv",
-    ),
-    path(
-        "rounds/<code:code>/codebook.csv",
-        exports.CodebookCsvView.as_view(),
-        name="codebook-csv",
     ),
 ]

@@ -163,21 +163,19 @@ class RankingView(PublishedDocumentView, ReadView):
             raise ValidationError(
                 {"indicator": [_("Unknown indicator in this round: %s") % indicator]}
             )
-        national: dict[str, Any] = {}
-        rows: list[dict[str, Any]] = []
+        found: dict[str, Any] = {"units": [], "national": None, "national_mean": None}
         if run_id is not None:
-            national = selectors.national_values(run_id=run_id, indicator_code=indicator)
-            rows = selectors.ranking(run_id=run_id, indicator_code=indicator)
-        mean = national.get(Score.Scope.NATIONAL_MEAN)
+            found = selectors.ranking(run_id=run_id, indicator_code=indicator)
+        mean = found["national_mean"]
         return RankingSerializer(
             {
                 "round": code,
                 "indicator": indicator,
                 "run": run_id,
                 "published_at": published_at,
-                "national": national.get(Score.Scope.NATIONAL),
+                "national": found["national"],
                 "national_mean": mean["value"] if mean else None,
-                "results": rows,
+                "results": found["units"],
             }
         ).data
 

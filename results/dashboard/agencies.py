@@ -8,23 +8,9 @@ from django.conf import settings
 
 from results import agencies
 from results.dashboard.diagnosis import localized
-from results.dashboard.queries import Value
+from results.dashboard.values import Value
 from scoring.models import Run
 from surveys.models import Unit
-
-
-def as_value(found: dict[str, Any] | None) -> Value | None:
-    """A document's value as the dashboard's ``Value`` (what the templates show)."""
-    if found is None:
-        return None
-    return Value(
-        value=found["value"],
-        ci_low=found["ci_low"],
-        ci_high=found["ci_high"],
-        n=found["n"],
-        suppressed=found["suppressed"],
-        children_suppressed=found["children_suppressed"],
-    )
 
 
 def context(run: Run, unit: Unit) -> dict[str, Any]:
@@ -36,9 +22,9 @@ def context(run: Run, unit: Unit) -> dict[str, Any]:
             "code": row["code"],
             "name": localized(row["name"]),
             "headline": row["code"] == doc["headline"],
-            "unit": as_value(row["unit"]),
+            "unit": Value.of(row["unit"]),
             "agencies": [
-                {"code": a["code"], "name": localized(a["name"]), "value": as_value(a["value"])}
+                {"code": a["code"], "name": localized(a["name"]), "value": Value.of(a["value"])}
                 for a in row["agencies"]
             ],
         }

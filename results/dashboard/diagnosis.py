@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy
 from results import diagnosis as diagnoses
 from results.dashboard import charts
 from results.dashboard.figures import Figure, _domain, _tick_text, number, value_text
-from results.dashboard.queries import Value
+from results.dashboard.values import Value
 from results.pdf import render_pdf
 from scoring.models import Run
 from surveys.models import Indicator, Unit
@@ -39,26 +39,6 @@ def localized(texts: dict[str, str]) -> str:
     return texts.get(_language()) or texts.get("vi", "")
 
 
-def as_value(found: dict[str, Any] | None) -> Value | None:
-    """A document's value as the dashboard's ``Value`` (what the templates show)."""
-    if found is None:
-        return None
-    return Value(
-        value=found["value"],
-        ci_low=found["ci_low"],
-        ci_high=found["ci_high"],
-        n=found["n"],
-        rank=found["rank"],
-        rank_of=found["rank_of"],
-        suppressed=found["suppressed"],
-        change=found["change"],
-        change_significant=found["change_significant"],
-        rank_low=found["rank_low"],
-        rank_high=found["rank_high"],
-        children_suppressed=found["children_suppressed"],
-    )
-
-
 def _row(indicator: dict[str, Any], depth: int) -> dict[str, Any]:
     difference = indicator["difference"]
     return {
@@ -66,8 +46,8 @@ def _row(indicator: dict[str, Any], depth: int) -> dict[str, Any]:
         "name": localized(indicator["name"]),
         "kind": indicator["kind"],
         "depth": depth,
-        "unit": as_value(indicator["unit"]),
-        "national": as_value(indicator["national"]),
+        "unit": Value.of(indicator["unit"]),
+        "national": Value.of(indicator["national"]),
         "deff": (indicator["unit"] or {}).get("deff"),
         "difference": difference["difference"],
         "difference_low": difference["low"],
@@ -108,7 +88,7 @@ def context(run: Run, unit: Unit) -> dict[str, Any]:
         for item in priority["items"]
     ]
     region_rows = [
-        {"code": r["code"], "name": r["name"], "this": r["this"], "value": as_value(r)}
+        {"code": r["code"], "name": r["name"], "this": r["this"], "value": Value.of(r)}
         for r in doc["region"]["units"]
     ]
     return {

@@ -11,7 +11,8 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
 from results.dashboard import charts
-from results.dashboard.queries import BreakdownRow, Choice, Ranking, TrendPoint, Value
+from results.dashboard.values import BreakdownRow, Ranking, TrendPoint, Value
+from results.selectors import Choice
 from surveys.models import localized
 
 
@@ -112,28 +113,34 @@ def ranking_figure(ranking: Ranking, *, figure_id: str = "ranking") -> Figure:
     return Figure(figure_id, caption, summary, svg)
 
 
-def breakdown_figure(
-    rows: Sequence[BreakdownRow], *, figure_id: str, caption: str, unit_name: str
-) -> Figure:
-    """The unit's value on each indicator as a bar, the national value marked on each row."""
+def _against_national(
+    rows: Sequence[tuple[str, Value | None, Value | None]], figure_id: str
+) -> tuple[SafeString, tuple[float, float]]:
+    """The unit's value on each row (label, unit, national) as a bar, the national value
+    marked on each row: the chart and its domain."""
+    national = [n.value if n is not None and n.shown else None for _label, _unit, n in rows]
     bars = [
-        _bar(
-            f"{row.choice.key} {row.choice.name}",
-            row.unit,
-            row.national.value if row.national is not None and row.national.shown else None,
-        )
-        for row in rows
+        _bar(label, unit, reference)
+        for (label, unit, _national), reference in zip(rows, national, strict=True)
     ]
-    domain = _domain(
-        [row.unit for row in rows],
-        [row.national.value for row in rows if row.national is not None and row.national.shown],
-    )
+    domain = _domain([unit for _label, unit, _national in rows], national)
     svg = charts.bar_chart(
         bars,
         domain=domain,
         labelled_by=f"{figure_id}-caption",
         described_by=f"{figure_id}-summary",
         tick_text=_tick_text(domain),
+    )
+    return svg, domain
+
+
+def breakdown_figure(
+    rows: Sequence[BreakdownRow], *, figure_id: str, caption: str, unit_name: str
+) -> Figure:
+    """The unit's value on each indicator as a bar, the national value marked on each row."""
+    svg, domain = _against_national(
+        [(f"{row.choice.key} {row.choice.name}", row.unit, row.national) for row in rows],
+        figure_id,
     )
     summary = _(
         "Values of %(unit)s on %(count)s indicators. Bars start at %(start)s; each line across "
@@ -146,24 +153,16 @@ def trend_figure(
     points: Sequence[TrendPoint], *, figure_id: str, caption: str, unit_name: str
 ) -> Figure:
     """One bar per round, oldest first, the national value of that round marked."""
-    bars = [
-        _bar(
-            localized(p.round, "name") + (f" {_('(series break)')}" if p.series_break else ""),
-            p.unit,
-            p.national.value if p.national is not None and p.national.shown else None,
-        )
-        for p in points
-    ]
-    domain = _domain(
-        [p.unit for p in points],
-        [p.national.value for p in points if p.national is not None and p.national.shown],
-    )
-    svg = charts.bar_chart(
-        bars,
-        domain=domain,
-        labelled_by=f"{figure_id}-caption",
-        described_by=f"{figure_id}-summary",
-        tick_text=_tick_text(domain),
+    svg, _bounds = _against_national(
+        [
+            (
+                localized(p.round, "name") + (f" {_('(series break)')}" if p.series_break else ""),
+                p.unit,
+                p.national,
+            )
+            for p in points
+        ],
+        figure_id,
     )
     summary = _(
         "Values of %(unit)s in %(count)s rounds with published results, oldest first; the red "

@@ -1,4 +1,4 @@
-"""Pages of the public dashboard: each view parses, calls queries and figures, renders."""
+"""Pages of the public dashboard: each view parses, calls selectors, values and figures, renders."""
 
 from __future__ import annotations
 
@@ -9,10 +9,9 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.translation import gettext as _
 
-from results import agencies
-from results import diagnosis as diagnoses
+from results import agencies, selectors
 from results.dashboard import agencies as agency_pages
-from results.dashboard import diagnosis, figures, queries
+from results.dashboard import diagnosis, figures, values
 from scoring.models import Run
 from surveys.models import Round, Unit
 
@@ -22,7 +21,7 @@ def not_found(request: HttpRequest, message: str) -> HttpResponse:
     return render(request, "results/not_found.html", {"message": message}, status=404)
 
 
-def _pick(choices: list[queries.Choice], key: str | None) -> queries.Choice | None:
+def _pick(choices: list[selectors.Choice], key: str | None) -> selectors.Choice | None:
     if not choices:
         return None
     if not key:
@@ -31,16 +30,16 @@ def _pick(choices: list[queries.Choice], key: str | None) -> queries.Choice | No
 
 
 def index(request: HttpRequest) -> HttpResponse:
-    return render(request, "results/index.html", {"runs": queries.published_runs()})
+    return render(request, "results/index.html", {"runs": selectors.published_runs()})
 
 
 def round_ranking(request: HttpRequest, round_code: str) -> HttpResponse:
-    survey_round, run = queries.round_and_published_run(round_code)
+    survey_round, run = selectors.round_and_published_run(round_code)
     if survey_round is None:
         return not_found(request, _("There is no survey round “%(code)s”.") % {"code": round_code})
     if run is None:
         return render(request, "results/unpublished.html", {"round": survey_round})
-    choices = queries.indicator_choices(survey_round.version_id)
+    choices = values.indicator_choices(survey_round.version_id)
     choice = _pick(choices, request.GET.get("indicator"))
     if choice is None:
         return not_found(
@@ -48,7 +47,7 @@ def round_ranking(request: HttpRequest, round_code: str) -> HttpResponse:
             _("Round “%(round)s” has no indicator “%(code)s”.")
             % {"round": round_code, "code": request.GET.get("indicator", "")},
         )
-    ranking = queries.ranking(run, choice)
+    ranking = values.ranking(run, choice)
     context = {
         "round": survey_round,
         "run": run,
@@ -63,17 +62,17 @@ def round_ranking(request: HttpRequest, round_code: str) -> HttpResponse:
 
 
 def unit_results(request: HttpRequest, round_code: str, unit_code: str) -> HttpResponse:
-    survey_round, run = queries.round_and_published_run(round_code)
+    survey_round, run = selectors.round_and_published_run(round_code)
     if survey_round is None:
         return not_found(request, _("There is no survey round “%(code)s”.") % {"code": round_code})
     if run is None:
         return render(request, "results/unpublished.html", {"round": survey_round})
-    unit = queries.unit_by_code(unit_code)
+    unit = selectors.unit_by_code(unit_code)
     if unit is None:
         return not_found(request, _("There is no unit “%(code)s”.") % {"code": unit_code})
-    choices = queries.indicator_choices(survey_round.version_id)
-    breakdown = queries.unit_breakdown(run, unit, choices)
-    if all(row.unit is None for row in breakdown) and not queries.unit_in_round(run, unit):
+    choices = values.indicator_choices(survey_round.version_id)
+    breakdown = values.unit_breakdown(run, unit, choices)
+    if all(row.unit is None for row in breakdown) and not selectors.round_covers(run, unit):
         return not_found(
             request,
             _("%(unit)s was not covered by the round “%(round)s”.")
@@ -84,8 +83,8 @@ def unit_results(request: HttpRequest, round_code: str, unit_code: str) -> HttpR
     if trend_choice is None and asked:
         return not_found(request, _("There is no indicator “%(code)s”.") % {"code": asked})
     # A questionnaire with items only (no index above them) has nothing to follow over rounds.
-    trend = queries.unit_trend(unit, trend_choice.indicator_code) if trend_choice else []
-    lineage = queries.unit_lineage(unit)
+    trend = values.unit_trend(unit, trend_choice.indicator_code) if trend_choice else []
+    lineage = values.unit_lineage(unit)
     overall = breakdown[0] if breakdown else None
     elements = [row for row in breakdown if row.choice.kind != "policy_group"]
     groups = [row for row in breakdown if row.choice.kind == "policy_group"]
@@ -134,7 +133,7 @@ def unit_results(request: HttpRequest, round_code: str, unit_code: str) -> HttpR
 
 def unit_latest(request: HttpRequest, unit_code: str) -> HttpResponse:
     """The unit's page in the latest round with published results that covered it."""
-    run = queries.latest_run_covering(unit_code)
+    run = selectors.latest_run_covering(unit_code)
     if run is None:
         return not_found(
             request, _("No published results cover the unit “%(code)s”.") % {"code": unit_code}
@@ -144,12 +143,12 @@ def unit_latest(request: HttpRequest, unit_code: str) -> HttpResponse:
 
 def unit_diagnosis(request: HttpRequest, round_code: str, unit_code: str) -> HttpResponse:
     """The diagnosis of a unit in a round with published results (404 before publication)."""
-    survey_round, run = queries.round_and_published_run(round_code)
+    survey_round, run = selectors.round_and_published_run(round_code)
     if survey_round is None:
         return not_found(request, _("There is no survey round “%(code)s”.") % {"code": round_code})
     if run is None:
         return render(request, "results/unpublished.html", {"round": survey_round}, status=404)
-    unit = diagnoses.unit_in_round(run, unit_code)
+    unit = selectors.unit_in_round(run, unit_code)
     if unit is None:
         return not_found(
             request,
