@@ -9,6 +9,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.translation import gettext as _
 
+from config.pages import problem
 from results import agencies, selectors
 from results.dashboard import agencies as agency_pages
 from results.dashboard import diagnosis, figures, values
@@ -17,8 +18,15 @@ from surveys.models import Round, Unit
 
 
 def not_found(request: HttpRequest, message: str) -> HttpResponse:
-    """A friendly 404 page with a way back to the results."""
-    return render(request, "results/not_found.html", {"message": message}, status=404)
+    """A friendly 404 page (``config.pages``) with a way back to the results."""
+    return problem(
+        request,
+        title=_("Not found"),
+        message=message,
+        status=404,
+        layout="results/_layout.html",
+        back=(reverse("dashboard:index"), _("See the rounds with published results")),
+    )
 
 
 def _pick(choices: list[selectors.Choice], key: str | None) -> selectors.Choice | None:
