@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy
 
 from results import diagnosis as diagnoses
 from results.dashboard import charts
-from results.dashboard.figures import Figure, _domain, _tick_text, number, value_text
+from results.dashboard.figures import Figure, number, tick_text, value_domain, value_text
 from results.dashboard.values import Value
 from results.pdf import render_pdf
 from scoring.models import Run
@@ -139,7 +139,7 @@ def summary_figure(rows: list[dict[str, Any]], unit_name: str) -> Figure:
         )
         for row in rows
     ]
-    domain = _domain(
+    domain = value_domain(
         [row["unit"] for row in rows],
         [r["national"].value for r in rows if r["national"] and r["national"].shown],
     )
@@ -148,7 +148,7 @@ def summary_figure(rows: list[dict[str, Any]], unit_name: str) -> Figure:
         domain=domain,
         labelled_by="summary-caption",
         described_by="summary-summary",
-        tick_text=_tick_text(domain),
+        tick_text=tick_text(domain),
     )
     caption = _("%(unit)s against the nation: index, fields and elements") % {"unit": unit_name}
     summary = _(
@@ -216,7 +216,7 @@ def region_figure(
         )
         for r in rows
     ]
-    domain = _domain([r["value"] for r in rows], [national_value])
+    domain = value_domain([r["value"] for r in rows], [national_value])
     svg = charts.bar_chart(
         bars,
         domain=domain,
@@ -226,7 +226,7 @@ def region_figure(
         reference_label=_("national %(value)s") % {"value": number(national_value)}
         if national_value is not None
         else "",
-        tick_text=_tick_text(domain),
+        tick_text=tick_text(domain),
     )
     caption = _("%(indicator)s in the region %(region)s") % {
         "indicator": headline["name"],

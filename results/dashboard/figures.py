@@ -49,7 +49,7 @@ def value_text(v: Value | None) -> str:
     return number(v.value)
 
 
-def _domain(
+def value_domain(
     values: Sequence[Value | None], extra: Sequence[float | None] = ()
 ) -> tuple[float, float]:
     numbers: list[float | None] = list(extra)
@@ -59,7 +59,7 @@ def _domain(
     return charts.nice_domain(numbers)
 
 
-def _tick_text(domain: tuple[float, float]) -> dict[float, str]:
+def tick_text(domain: tuple[float, float]) -> dict[float, str]:
     return {t: number_format(t, 0) for t in charts.ticks(domain)}
 
 
@@ -79,7 +79,7 @@ def ranking_figure(ranking: Ranking, *, figure_id: str = "ranking") -> Figure:
     """Units as bars, best first, with whiskers and the national value as a dashed line."""
     national = ranking.national.value if ranking.national and ranking.national.shown else None
     bars = [_bar(f"{rank_text(row.value)} {row.name}".strip(), row.value) for row in ranking.rows]
-    domain = _domain([row.value for row in ranking.rows], [national])
+    domain = value_domain([row.value for row in ranking.rows], [national])
     svg = charts.bar_chart(
         bars,
         domain=domain,
@@ -89,7 +89,7 @@ def ranking_figure(ranking: Ranking, *, figure_id: str = "ranking") -> Figure:
         reference_label=_("national %(value)s") % {"value": number(national)}
         if national is not None
         else "",
-        tick_text=_tick_text(domain),
+        tick_text=tick_text(domain),
     )
     shown = [row for row in ranking.rows if row.value.shown]
     summary = _(
@@ -123,13 +123,13 @@ def _against_national(
         _bar(label, unit, reference)
         for (label, unit, _national), reference in zip(rows, national, strict=True)
     ]
-    domain = _domain([unit for _label, unit, _national in rows], national)
+    domain = value_domain([unit for _label, unit, _national in rows], national)
     svg = charts.bar_chart(
         bars,
         domain=domain,
         labelled_by=f"{figure_id}-caption",
         described_by=f"{figure_id}-summary",
-        tick_text=_tick_text(domain),
+        tick_text=tick_text(domain),
     )
     return svg, domain
 
