@@ -36,6 +36,18 @@ RECEIPT_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 DESIGN_CODE_MAX_LENGTH = 64
 
 
+def design_code(verbose_name: str, help_text: str, **kwargs: Any) -> models.CharField:
+    """A stratum or PSU code of the sample design: empty means the default."""
+    return models.CharField(
+        verbose_name,
+        max_length=DESIGN_CODE_MAX_LENGTH,
+        blank=True,
+        default="",
+        help_text=help_text,
+        **kwargs,
+    )
+
+
 def new_receipt_code() -> str:
     """A receipt code such as ``K7Q2M-9XH4C`` (50 bits of randomness)."""
     raw = "".join(secrets.choice(RECEIPT_ALPHABET) for _ in range(10))
@@ -55,19 +67,12 @@ class Invitation(models.Model):
     agency = optional_key(Agency, models.PROTECT, related_name="invitations")
     token = models.CharField(_("token"), max_length=64, unique=True, default=new_token)
     batch = models.CharField(_("batch"), max_length=64, blank=True, db_index=True)
-    psu = models.CharField(
+    psu = design_code(
         _("primary sampling unit"),
-        max_length=DESIGN_CODE_MAX_LENGTH,
-        blank=True,
-        default="",
-        help_text=_("Village or commune the invitation was drawn in; its response takes it."),
+        _("Village or commune the invitation was drawn in; its response takes it."),
     )
-    stratum = models.CharField(
-        _("stratum"),
-        max_length=DESIGN_CODE_MAX_LENGTH,
-        blank=True,
-        default="",
-        help_text=_("Sampling stratum of the invitation; its response takes it."),
+    stratum = design_code(
+        _("stratum"), _("Sampling stratum of the invitation; its response takes it.")
     )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     used_at = models.DateTimeField(_("used"), null=True, blank=True)
@@ -135,21 +140,15 @@ class Response(models.Model):
     weight = models.FloatField(_("design weight"), default=1.0)
     # The sample design (feedback/design.py): empty means the default, read by scoring as
     # stratum = the response's unit and PSU = the response itself.
-    psu = models.CharField(
+    psu = design_code(
         _("primary sampling unit"),
-        max_length=DESIGN_CODE_MAX_LENGTH,
-        blank=True,
-        default="",
+        _("Village or commune the respondent was sampled in; empty: the response."),
         db_default="",
-        help_text=_("Village or commune the respondent was sampled in; empty: the response."),
     )
-    stratum = models.CharField(
+    stratum = design_code(
         _("stratum"),
-        max_length=DESIGN_CODE_MAX_LENGTH,
-        blank=True,
-        default="",
+        _("Sampling stratum of the respondent; empty: the response's unit."),
         db_default="",
-        help_text=_("Sampling stratum of the respondent; empty: the response's unit."),
     )
     import_batch = optional_key("PaperImport", models.PROTECT, related_name="responses")
     submitted_by = account_reference(_("submitted by (API or ODK account)"))

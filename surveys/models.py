@@ -284,13 +284,15 @@ class QuestionnaireVersion(models.Model):
         return self.status == self.Status.DRAFT
 
 
-def version_key(related_name: str, **kwargs: Any) -> models.ForeignKey:
-    """The version a piece of content belongs to (deleted with it)."""
+def version_key(
+    related_name: str, verbose_name: str = _("version"), **kwargs: Any
+) -> models.ForeignKey:
+    """The version a piece of content (or a mapping) belongs to: deleted with it."""
     return models.ForeignKey(
         QuestionnaireVersion,
         on_delete=models.CASCADE,
         related_name=related_name,
-        verbose_name=_("version"),
+        verbose_name=verbose_name,
         **kwargs,
     )
 
@@ -308,6 +310,14 @@ def content_position() -> models.PositiveIntegerField:
 def answer_values(verbose_name: str, help_text: str) -> models.JSONField:
     """A list of answer values (a display condition's, the satisfied ones), empty by default."""
     return models.JSONField(verbose_name, default=list, blank=True, help_text=help_text)
+
+
+def answer_bound(verbose_name: str, help_text: str) -> models.DecimalField:
+    """A question's lowest or highest answer (number, scale point, date year; for a multiple
+    choice, the number of choices), if any."""
+    return models.DecimalField(
+        verbose_name, max_digits=14, decimal_places=4, null=True, blank=True, help_text=help_text
+    )
 
 
 def code_unique_in(parent: str, model: str) -> models.UniqueConstraint:
@@ -486,21 +496,12 @@ class Question(VersionContent):
     required = models.BooleanField(_("required"), default=False)
     label_vi, label_en = two_languages("label")
     help_vi, help_en = two_languages("help", blank=True)
-    min_value = models.DecimalField(
+    min_value = answer_bound(
         _("minimum"),
-        max_digits=14,
-        decimal_places=4,
-        null=True,
-        blank=True,
-        help_text=_("Lowest number, scale point or date year; number of choices for multiple."),
+        _("Lowest number, scale point or date year; number of choices for multiple."),
     )
-    max_value = models.DecimalField(
-        _("maximum"),
-        max_digits=14,
-        decimal_places=4,
-        null=True,
-        blank=True,
-        help_text=_("Highest number or scale point; most choices for multiple."),
+    max_value = answer_bound(
+        _("maximum"), _("Highest number or scale point; most choices for multiple.")
     )
     max_length = models.PositiveIntegerField(
         _("maximum length"), null=True, blank=True, help_text=_("For text answers.")
@@ -883,20 +884,10 @@ class VersionMapping(models.Model):
     against both versions by ``surveys.mapping``.
     """
 
-    from_version = models.ForeignKey(
-        QuestionnaireVersion,
-        on_delete=models.CASCADE,
-        related_name="mappings_from",
-        verbose_name=_("from version"),
-        help_text=_("The earlier version."),
+    from_version = version_key(
+        "mappings_from", _("from version"), help_text=_("The earlier version.")
     )
-    to_version = models.ForeignKey(
-        QuestionnaireVersion,
-        on_delete=models.CASCADE,
-        related_name="mappings_to",
-        verbose_name=_("to version"),
-        help_text=_("The later version."),
-    )
+    to_version = version_key("mappings_to", _("to version"), help_text=_("The later version."))
     note = models.TextField(_("note"), blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
 
