@@ -13,7 +13,6 @@ in a savepoint of it, so the whole module stays quick.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from types import SimpleNamespace
 from typing import Any
 
@@ -29,14 +28,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from feedback.models import Invitation, PaperImport, Response
-from feedback.services import submit_response
 from results import selectors as results_selectors
 from scoring.models import Run, Score
 from scoring.services import recompute_round
 from surveys import scoping
 from surveys.models import Agency, Questionnaire, QuestionnaireVersion, Round, Unit
 from surveys.services import publish_version
-from tests.factories import RoundFactory, small_draft
+from tests.factories import RoundFactory, small_draft, submitted_response
 from tests.support import provinces
 from tests.support.browser import PASSWORD
 from tests.support.hostile_input import ANY_CHARACTER, FEWER_EXAMPLES
@@ -46,13 +44,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
 
 def answer(round_code: str, unit: str, sat: int) -> Response:
-    return submit_response(
-        round_code=round_code,
-        unit_code=unit,
-        answers={"USED": True, "SAT": sat},
-        channel=Response.Channel.API,
-        client_id=uuid.uuid4(),
-    ).response
+    return submitted_response(round_code, unit, {"USED": True, "SAT": sat})
 
 
 def published_draft(code: str, owner: Unit | None = None) -> QuestionnaireVersion:
