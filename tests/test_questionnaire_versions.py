@@ -18,7 +18,12 @@ from surveys.models import (
     Section,
 )
 from surveys.validation import question_errors
-from tests.factories import QuestionFactory, SectionFactory, VersionFactory
+from tests.factories import (
+    QuestionFactory,
+    SectionFactory,
+    VersionFactory,
+    choice_question_without_choices,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -214,13 +219,7 @@ class TestQuestionRules:
 
     def test_a_choice_question_needs_two_choices_to_be_published(self, make_draft) -> None:
         version = make_draft()
-        QuestionFactory(
-            section=version.sections.get(),
-            code="PICK",
-            position=3,
-            type=Question.Type.SINGLE,
-            excluded_from_indices=True,
-        )
+        choice_question_without_choices(version, "PICK")
         with pytest.raises(ValidationError) as error:
             services.publish_version(version_id=version.pk)
         assert "question:PICK" in error.value.message_dict
