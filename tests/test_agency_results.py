@@ -56,10 +56,8 @@ def published_version() -> QuestionnaireVersion:
 def build_world() -> SimpleNamespace:
     w = SimpleNamespace()
     two_provinces(w)
-    w.a_build = Agency.objects.create(unit=w.a, code="PA-SXD", name_vi="Sở Xây dựng A")
     w.a_shop = Agency.objects.create(unit=w.a, code="PA-TTHC", name_vi="Trung tâm hành chính A")
     w.a_justice = Agency.objects.create(unit=w.a, code="PA-STP", name_vi="Sở Tư pháp A")
-    w.b_build = Agency.objects.create(unit=w.b, code="PB-SXD", name_vi="Sở Xây dựng B")
     version = published_version()
     w.nat = RoundFactory(code="nat", version=version, units=[w.a, w.b])
     w.loc_a = RoundFactory(code="loc-a", version=version, units=[w.a], owner_unit=w.a)
