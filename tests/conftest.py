@@ -213,19 +213,13 @@ def diagnosis_rounds(sipas: Any, settings: Any) -> dict[str, Any]:
     and the earlier round ``sipas-2022`` of demo data over the same units for the changes."""
     from django.core.cache import cache
 
-    from demo.responses import generate_demo_responses
     from scoring.services import recompute_round
-    from surveys.models import Round, Unit
     from tests.support.responses import DIAGNOSIS_UNITS, answer
+    from tests.support.sipas_rounds import narrowed_sipas_rounds
 
     settings.MIN_PUBLISH_N = 3
     cache.clear()
-    old = Round.objects.get(code="sipas-2022")
-    old.units.set(Unit.objects.filter(code__in=DIAGNOSIS_UNITS))
-    generate_demo_responses(round_code="sipas-2022", responses=4 * len(DIAGNOSIS_UNITS), seed=5)
-    recompute_round(round_code="sipas-2022")
-    demo = Round.objects.get(code="demo")
-    demo.units.set(Unit.objects.filter(code__in=DIAGNOSIS_UNITS))
+    _, demo = narrowed_sipas_rounds(DIAGNOSIS_UNITS, earlier_per_unit=4, seed=5)
     # Thái Nguyên: A all satisfied; B not with S01, S02; C not with S01; D all satisfied.
     answer("19")
     answer("19", S01=2, S02=2)

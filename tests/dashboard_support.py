@@ -13,7 +13,6 @@ Every published value comes from ``scoring.services.recompute_round`` on stored 
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,11 +20,11 @@ import pytest
 from django.utils import timezone
 
 from demo.responses import generate_demo_responses
-from feedback.models import Response
-from feedback.services import submit_response
 from scoring.services import recompute_round
 from surveys.models import Round, Unit
+from tests.factories import submitted_response
 from tests.support.responses import valid_answers
+from tests.support.sipas_rounds import narrowed_sipas_rounds
 
 MIN_N = 3
 OLD_UNITS = ["19", "22", "20"]
@@ -58,33 +57,16 @@ def copy_round(source: Round, code: str, *, opens_at: dt.datetime, units: list[s
 @pytest.fixture
 def published(sipas, settings) -> Published:
     settings.MIN_PUBLISH_N = MIN_N
-    old = Round.objects.get(code="sipas-2022")
-    old.units.set(Unit.objects.filter(code__in=OLD_UNITS))
-    generate_demo_responses(round_code="sipas-2022", responses=5 * len(OLD_UNITS), seed=1)
-    recompute_round(round_code="sipas-2022")
-
-    demo = Round.objects.get(code="demo")
-    demo.units.set(Unit.objects.filter(code__in=OLD_UNITS))
+    old, demo = narrowed_sipas_rounds(OLD_UNITS, earlier_per_unit=5, seed=1)
     generate_demo_responses(round_code="demo", responses=4 * len(OLD_UNITS), seed=2)
     demo.units.add(Unit.objects.get(code="01"))
-    submit_response(
-        round_code="demo",
-        unit_code="01",
-        answers=valid_answers(Q11=SECRET_COMMENT),
-        channel=Response.Channel.API,
-        client_id=uuid.uuid4(),
-    )
+    submitted_response("demo", "01", valid_answers(Q11=SECRET_COMMENT))
     # A second unit under MIN_N: were Hà Nội the only one withheld, the national values and
     # the other units' would give its values back, and complementary suppression would
     # withhold one of the three units on every indicator.
     demo.units.add(Unit.objects.get(code="02"))
-    submit_response(
-        round_code="demo",
-        unit_code="02",  # no service questions: SVC stays under MIN_N nationally
-        answers={k: v for k, v in valid_answers().items() if not k.startswith("S")},
-        channel=Response.Channel.API,
-        client_id=uuid.uuid4(),
-    )
+    no_service_questions = {k: v for k, v in valid_answers().items() if not k.startswith("S")}
+    submitted_response("demo", "02", no_service_questions)  # SVC stays under MIN_N nationally
     recompute_round(round_code="demo")
 
     later = demo.closes_at + dt.timedelta(days=1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -11,6 +12,7 @@ from django.utils import timezone
 
 from feedback.models import Answer, Petition, PetitionCategory, Response
 from feedback.petitions import services as petitions
+from feedback.services import submit_response
 from scoring.models import Run
 from surveys.models import (
     Agency,
@@ -43,41 +45,58 @@ class VersionFactory(factory.django.DjangoModelFactory):
     number = factory.Sequence(lambda n: n + 1)
 
 
-class SectionFactory(factory.django.DjangoModelFactory):
+class OrderedFactory(factory.django.DjangoModelFactory):
+    """Sections and questions: each new one takes the next ``position`` unless given one."""
+
+    class Meta:
+        abstract = True
+
+    position = factory.Sequence(lambda n: n)
+
+
+class SectionFactory(OrderedFactory):
     class Meta:
         model = Section
 
     version = factory.SubFactory(VersionFactory)
     code = factory.Sequence(lambda n: f"S{n}")
-    position = factory.Sequence(lambda n: n)
     title_vi = "Phần"
     title_en = "Part"
 
 
-class QuestionFactory(factory.django.DjangoModelFactory):
+class QuestionFactory(OrderedFactory):
     class Meta:
         model = Question
 
     section = factory.SubFactory(SectionFactory)
     code = factory.Sequence(lambda n: f"Q{n}")
-    position = factory.Sequence(lambda n: n)
     type = Question.Type.YESNO
     label_vi = "Câu hỏi"
     label_en = "Question"
+
+
+class IndicatorFactory(factory.django.DjangoModelFactory):
+    """An item (the share of satisfied answers) named by its code; ``index=True`` makes it an
+    index, the mean of its children."""
+
+    class Meta:
+        model = Indicator
+
+    class Params:
+        index = factory.Trait(kind=Indicator.Kind.INDEX, aggregation=Indicator.Aggregation.MEAN)
+
+    version = factory.SubFactory(VersionFactory)
+    code = factory.Sequence(lambda n: f"I{n}")
+    kind = Indicator.Kind.ITEM
+    aggregation = Indicator.Aggregation.SHARE
+    name_vi = factory.LazyAttribute(lambda o: o.code)
 
 
 def small_draft() -> QuestionnaireVersion:
     """A draft with a screener (USED, yes/no) and a scale (SAT, 1–5) shown if USED is yes."""
     version = VersionFactory(label="test")
     section = SectionFactory(version=version, code="MAIN", position=1)
-    item = Indicator.objects.create(
-        version=version,
-        code="SAT",
-        kind=Indicator.Kind.ITEM,
-        aggregation=Indicator.Aggregation.SHARE,
-        name_vi="Hài lòng",
-        name_en="Satisfied",
-    )
+    item = IndicatorFactory(version=version, code="SAT", name_vi="Hài lòng", name_en="Satisfied")
     used = QuestionFactory(
         section=section,
         code="USED",
@@ -103,6 +122,18 @@ def small_draft() -> QuestionnaireVersion:
         for p in range(1, 6)
     )
     return version
+
+
+def choice_question_without_choices(draft: QuestionnaireVersion, code: str) -> Question:
+    """A single-choice question (not scored) after USED and SAT of a ``small_draft``, with no
+    choices: the draft can no longer be published."""
+    return QuestionFactory(
+        section=draft.sections.get(),
+        code=code,
+        position=3,
+        type=Question.Type.SINGLE,
+        excluded_from_indices=True,
+    )
 
 
 class UnitFactory(factory.django.DjangoModelFactory):
@@ -157,6 +188,20 @@ def round_like(model: Round, **fields: Any) -> Round:
     return RoundFactory(**same | fields)
 
 
+def round_opening_on(day: dt.date, *, period_end: dt.date | None = None, **fields: Any) -> Round:
+    """A round "Vòng <year>" of the first half of ``day``'s year (or up to ``period_end``),
+    open for 60 days from ``day``."""
+    opens_at = timezone.make_aware(dt.datetime.combine(day, dt.time()))
+    return RoundFactory(
+        name_vi=f"Vòng {day.year}",
+        period_start=dt.date(day.year, 1, 1),
+        period_end=period_end or dt.date(day.year, 6, 30),
+        opens_at=opens_at,
+        closes_at=opens_at + dt.timedelta(days=60),
+        **fields,
+    )
+
+
 class RunFactory(factory.django.DjangoModelFactory):
     """A scoring run of a round (running unless a ``status`` is given)."""
 
@@ -189,6 +234,18 @@ class ResponseFactory(factory.django.DjangoModelFactory):
             Answer(response=self, question_id=questions[code], value=value, **typed(value))
             for code, value in extracted.items()
         )
+
+
+def submitted_response(
+    round_code: str, unit: str, answers: dict[str, Any], **fields: Any
+) -> Response:
+    """A response as a citizen submits it, through ``submit_response`` (validated, with its
+    records) with a new client id; channel API unless ``channel`` is given."""
+    fields.setdefault("channel", Response.Channel.API)
+    submission = submit_response(
+        round_code=round_code, unit_code=unit, answers=answers, client_id=uuid.uuid4(), **fields
+    )
+    return submission.response
 
 
 def typed(value: Any) -> dict[str, Any]:

@@ -20,9 +20,9 @@ from django.utils import timezone
 
 from plans.models import PlanStaff
 from scoring.models import Run, Score
-from surveys.models import Agency, Indicator, Round, Unit, UnitLineage
+from surveys.models import Agency, Indicator, Unit, UnitLineage
 from surveys.services import publish_version
-from tests.factories import RunFactory, small_draft
+from tests.factories import RunFactory, round_opening_on, small_draft
 
 PASSWORD = "a-long-password-for-tests"
 SCORES = {  # round → {unit code or None (the nation): (value, se)}
@@ -70,17 +70,9 @@ def build_frame() -> dict[str, Any]:
         (2025, ["19-2025", "01"]),
         (2026, ["19-2025", "01"]),
     ]:
-        opens = timezone.make_aware(dt.datetime(year, 9, 1))
-        survey_round = Round.objects.create(
-            code=f"r{year}",
-            name_vi=f"Vòng {year}",
-            period_start=dt.date(year, 1, 1),
-            period_end=dt.date(year, 6, 30),
-            opens_at=opens,
-            closes_at=opens + dt.timedelta(days=60),
-            version=version,
+        survey_round = round_opening_on(
+            dt.date(year, 9, 1), code=f"r{year}", version=version, units=[units[c] for c in covered]
         )
-        survey_round.units.set([units[c] for c in covered])
         rounds[survey_round.code] = survey_round
     for code, values in SCORES.items():
         run = RunFactory(

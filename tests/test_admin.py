@@ -24,7 +24,7 @@ from surveys.models import (
     VersionMapping,
 )
 from tests.admin_support import FormInputs, admin_url, edit_questions, form_data, post_change_form
-from tests.factories import QuestionFactory
+from tests.factories import QuestionFactory, choice_question_without_choices
 
 pytestmark = pytest.mark.django_db
 
@@ -371,17 +371,6 @@ class TestDraftEditing:
         assert question.label_vi == "Mức hài lòng"
 
 
-def add_choice_question_without_choices(draft: QuestionnaireVersion) -> None:
-    """A single-choice question CHANNEL with no choices: the draft can no longer be published."""
-    QuestionFactory(
-        section=draft.sections.get(),
-        code="CHANNEL",
-        position=3,
-        type=Question.Type.SINGLE,
-        excluded_from_indices=True,
-    )
-
-
 def edit_question(
     client: Client, version: QuestionnaireVersion, *, code: str, **changes: str
 ) -> Any:
@@ -412,6 +401,24 @@ def _page_errors(response: Any) -> Any:
 # --- Publishing ---------------------------------------------------------------------------------
 
 
+def press_publish(client: Client, version: QuestionnaireVersion) -> Any:
+    """The version page's publish button, its redirect followed."""
+    return client.post(admin_url("questionnaireversion", "publish", version.pk), follow=True)
+
+
+def run_action(client: Client, action: str, *versions: QuestionnaireVersion) -> Any:
+    return client.post(
+        admin_url("questionnaireversion", "changelist"),
+        {"action": action, "_selected_action": [v.pk for v in versions]},
+        follow=True,
+    )
+
+
+def publish_selected(client: Client, version: QuestionnaireVersion) -> Any:
+    """The list's "publish selected" action on the version."""
+    return run_action(client, "publish_selected", version)
+
+
 class TestPublishing:
     def test_publish_button_publishes_a_valid_draft(self, admin_client: Client, draft) -> None:
         response = admin_client.post(admin_url("questionnaireversion", "publish", draft.pk))
@@ -422,14 +429,13 @@ class TestPublishing:
         assert draft.status == Status.PUBLISHED
         assert draft.published_at is not None
 
-    def test_publishing_a_choice_question_without_choices_names_the_question(
-        self, admin_client: Client, draft
+    @pytest.mark.parametrize("publish", [press_publish, publish_selected])
+    def test_publishing_a_choice_question_without_choices_names_the_question_and_leaves_a_draft(
+        self, admin_client: Client, draft, publish: Callable[..., Any]
     ) -> None:
-        add_choice_question_without_choices(draft)
+        choice_question_without_choices(draft, "CHANNEL")
 
-        response = admin_client.post(
-            admin_url("questionnaireversion", "publish", draft.pk), follow=True
-        )
+        response = publish(admin_client, draft)
 
         assert response.status_code == 200
         assert any("CHANNEL" in m for m in messages_of(response))
@@ -446,9 +452,7 @@ class TestPublishing:
             show_if_question=later, show_if_values=[True]
         )
 
-        response = admin_client.post(
-            admin_url("questionnaireversion", "publish", draft.pk), follow=True
-        )
+        response = press_publish(admin_client, draft)
 
         assert response.status_code == 200
         problems = [m for m in messages_of(response) if "USED" in m]
@@ -578,33 +582,13 @@ class TestInvalidInputShowsFormErrors:
 # --- Actions ------------------------------------------------------------------------------------
 
 
-def run_action(client: Client, action: str, *versions: QuestionnaireVersion) -> Any:
-    return client.post(
-        admin_url("questionnaireversion", "changelist"),
-        {"action": action, "_selected_action": [v.pk for v in versions]},
-        follow=True,
-    )
-
-
 class TestVersionActions:
     def test_publish_selected_publishes_valid_drafts(self, admin_client: Client, draft) -> None:
-        response = run_action(admin_client, "publish_selected", draft)
+        response = publish_selected(admin_client, draft)
 
         assert response.status_code == 200
         draft.refresh_from_db()
         assert draft.status == Status.PUBLISHED
-
-    def test_publish_selected_reports_an_invalid_draft_and_leaves_it_a_draft(
-        self, admin_client: Client, draft
-    ) -> None:
-        add_choice_question_without_choices(draft)
-
-        response = run_action(admin_client, "publish_selected", draft)
-
-        assert response.status_code == 200
-        assert any("CHANNEL" in m for m in messages_of(response))
-        draft.refresh_from_db()
-        assert draft.status == Status.DRAFT
 
     def test_retire_selected_retires_a_published_version(self, admin_client: Client, sipas) -> None:
         response = run_action(admin_client, "retire_selected", sipas)

@@ -11,7 +11,6 @@ against the stored scores, a suppressed agency withheld.
 from __future__ import annotations
 
 import re
-import uuid
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote
@@ -23,8 +22,6 @@ from django.urls import reverse
 from hypothesis import given
 from hypothesis import strategies as st
 
-from feedback.models import Response
-from feedback.services import submit_response
 from plans.models import PlanStaff
 from results import agencies
 from scoring.models import Score
@@ -32,7 +29,7 @@ from scoring.services import recompute_round
 from surveys.admin import RoundForm
 from surveys.models import Agency, Indicator, QuestionnaireVersion, Round
 from surveys.services import publish_version
-from tests.factories import RoundFactory, small_draft
+from tests.factories import IndicatorFactory, RoundFactory, small_draft, submitted_response
 from tests.support import provinces
 from tests.support.browser import PASSWORD
 from tests.support.hostile_input import ANY_CHARACTER, FEWER_EXAMPLES
@@ -43,27 +40,14 @@ ROLES = ("staff_a", "staff_b", "national", "superuser", "plain", "planner", "pub
 
 
 def answer(round_code: str, unit: str, agency: str, sat: int) -> None:
-    submit_response(
-        round_code=round_code,
-        unit_code=unit,
-        agency_code=agency,
-        answers={"USED": True, "SAT": sat},
-        channel=Response.Channel.API,
-        client_id=uuid.uuid4(),
-    )
+    submitted_response(round_code, unit, {"USED": True, "SAT": sat}, agency_code=agency)
 
 
 def published_version() -> QuestionnaireVersion:
     """The small test questionnaire with a main index (IDX) over its item SAT."""
     version = small_draft()
-    index = Indicator.objects.create(
-        version=version,
-        code="IDX",
-        kind=Indicator.Kind.INDEX,
-        aggregation=Indicator.Aggregation.MEAN,
-        name_vi="Chỉ số",
-        name_en="Index",
-        position=0,
+    index = IndicatorFactory(
+        version=version, code="IDX", index=True, name_vi="Chỉ số", name_en="Index"
     )
     Indicator.objects.filter(version=version, code="SAT").update(parent=index, position=1)
     return publish_version(version_id=version.pk)
@@ -72,10 +56,8 @@ def published_version() -> QuestionnaireVersion:
 def build_world() -> SimpleNamespace:
     w = SimpleNamespace()
     two_provinces(w)
-    w.a_build = Agency.objects.create(unit=w.a, code="PA-SXD", name_vi="Sở Xây dựng A")
     w.a_shop = Agency.objects.create(unit=w.a, code="PA-TTHC", name_vi="Trung tâm hành chính A")
     w.a_justice = Agency.objects.create(unit=w.a, code="PA-STP", name_vi="Sở Tư pháp A")
-    w.b_build = Agency.objects.create(unit=w.b, code="PB-SXD", name_vi="Sở Xây dựng B")
     version = published_version()
     w.nat = RoundFactory(code="nat", version=version, units=[w.a, w.b])
     w.loc_a = RoundFactory(code="loc-a", version=version, units=[w.a], owner_unit=w.a)

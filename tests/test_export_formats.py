@@ -13,7 +13,6 @@ import datetime as dt
 import io
 import json
 import tempfile
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +24,12 @@ from hypothesis import example, given
 
 from demo.responses import generate_demo_responses
 from feedback.models import Answer, Response
-from feedback.services import submit_response
 from feedback.validation import CleanAnswer, is_shown
 from results import exports, readstat_files, stat_exports
 from scoring.models import Run
 from surveys.models import Question
 from tests import results_fixtures
+from tests.factories import submitted_response
 from tests.results_fixtures import ROUND, token_client
 from tests.support.downloads import body
 from tests.support.hostile_input import FORM_VALUES, PROPERTY, assert_handled, form_body
@@ -76,15 +75,7 @@ def responses(sipas: Any) -> list[Response]:
         if not comment:
             del answers["Q11"]
             del answers["S05"]  # shown (no condition), not answered
-        stored.append(
-            submit_response(
-                round_code=DEMO,
-                unit_code=unit,
-                answers=answers,
-                channel=Response.Channel.API,
-                client_id=uuid.uuid4(),
-            ).response
-        )
+        stored.append(submitted_response(DEMO, unit, answers))
     return stored
 
 

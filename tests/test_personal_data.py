@@ -14,22 +14,28 @@ from tests.factories import QuestionFactory
 pytestmark = pytest.mark.django_db
 
 
-def with_contact_question(version, *, condition=None, values=None):
-    section = version.sections.get()
-    consent = QuestionFactory(
-        section=section,
-        code="CONSENT",
-        position=10,
-        type=Question.Type.YESNO,
-        excluded_from_indices=True,
-    )
-    phone = QuestionFactory(
-        section=section,
+def phone_question(version, **condition):
+    """PHONE, a personal-data text question (not scored) after the draft's, shown under
+    ``condition`` (``show_if_question``, ``show_if_values``) if one is given."""
+    return QuestionFactory(
+        section=version.sections.get(),
         code="PHONE",
         position=11,
         type=Question.Type.TEXT,
         personal_data=True,
         excluded_from_indices=True,
+        **condition,
+    )
+
+
+def with_contact_question(version, *, condition=None, values=None):
+    """CONSENT (yes/no, not scored) and PHONE shown if CONSENT (or ``condition``) is yes (or
+    one of ``values``)."""
+    consent = QuestionFactory(
+        section=version.sections.get(), code="CONSENT", position=10, excluded_from_indices=True
+    )
+    phone = phone_question(
+        version,
         show_if_question=condition or consent,
         show_if_values=[True] if values is None else values,
     )
@@ -45,14 +51,7 @@ def test_personal_data_behind_a_consent_question_is_accepted(make_draft) -> None
 
 def test_personal_data_without_a_consent_condition_cannot_be_published(make_draft) -> None:
     version = make_draft()
-    QuestionFactory(
-        section=version.sections.get(),
-        code="PHONE",
-        position=11,
-        type=Question.Type.TEXT,
-        personal_data=True,
-        excluded_from_indices=True,
-    )
+    phone_question(version)
     with pytest.raises(ValidationError) as error:
         services.publish_version(version_id=version.pk)
     assert "question:PHONE" in error.value.message_dict

@@ -13,7 +13,6 @@ in a savepoint of it, so the whole module stays quick.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from types import SimpleNamespace
 from typing import Any
 
@@ -29,14 +28,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from feedback.models import Invitation, PaperImport, Response
-from feedback.services import submit_response
 from results import selectors as results_selectors
 from scoring.models import Run, Score
 from scoring.services import recompute_round
 from surveys import scoping
 from surveys.models import Agency, Questionnaire, QuestionnaireVersion, Round, Unit
 from surveys.services import publish_version
-from tests.factories import RoundFactory, small_draft
+from tests.factories import RoundFactory, small_draft, submitted_response
 from tests.support import provinces
 from tests.support.browser import PASSWORD
 from tests.support.hostile_input import ANY_CHARACTER, FEWER_EXAMPLES
@@ -46,13 +44,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
 
 def answer(round_code: str, unit: str, sat: int) -> Response:
-    return submit_response(
-        round_code=round_code,
-        unit_code=unit,
-        answers={"USED": True, "SAT": sat},
-        channel=Response.Channel.API,
-        client_id=uuid.uuid4(),
-    ).response
+    return submitted_response(round_code, unit, {"USED": True, "SAT": sat})
 
 
 def published_draft(code: str, owner: Unit | None = None) -> QuestionnaireVersion:
@@ -66,8 +58,6 @@ def published_draft(code: str, owner: Unit | None = None) -> QuestionnaireVersio
 def build_world() -> SimpleNamespace:
     w = SimpleNamespace()
     two_provinces(w)
-    w.agency_a = Agency.objects.create(unit=w.a, code="PA-SXD", name_vi="Sở Xây dựng A")
-    w.agency_b = Agency.objects.create(unit=w.b, code="PB-SXD", name_vi="Sở Xây dựng B")
     w.national_version = published_draft("sipas")
     w.version_b = published_draft("rieng-b", owner=w.b)
     # The next number of its questionnaire, whatever the factory's sequence has reached.
@@ -141,7 +131,7 @@ LISTS = {
     "feedback_paperimport": (["import_a"], ["import_b"]),
     "scoring_run": (["run_a"], ["run_b", "run_nat"]),
     "surveys_unit": (["a"], ["b"]),
-    "surveys_agency": (["agency_a"], ["agency_b"]),
+    "surveys_agency": (["a_build"], ["b_build"]),
 }
 
 
@@ -322,7 +312,7 @@ def test_recompute_form_offers_own_rounds_and_refuses_a_forged_one(
 
 
 @pytest.mark.parametrize(
-    ("field", "forged"), [("round", "loc-b"), ("unit", "b"), ("agency", "agency_b")]
+    ("field", "forged"), [("round", "loc-b"), ("unit", "b"), ("agency", "b_build")]
 )
 def test_invitations_for_another_province_are_refused(
     world: SimpleNamespace, field: str, forged: str
@@ -340,11 +330,11 @@ def test_invitations_for_the_own_local_round(world: SimpleNamespace) -> None:
     url = reverse("admin:feedback_invitation_generate")
     form = client.get(url).context["form"]
     assert list(form.fields["round"].queryset) == [world.loc_a]
-    assert list(form.fields["agency"].queryset) == [world.agency_a]
-    data = {"round": world.loc_a.pk, "unit": world.a.pk, "agency": world.agency_a.pk, "count": 2}
+    assert list(form.fields["agency"].queryset) == [world.a_build]
+    data = {"round": world.loc_a.pk, "unit": world.a.pk, "agency": world.a_build.pk, "count": 2}
     answer_ = client.post(url, data)
     assert answer_.status_code == 200 and answer_["Content-Type"].startswith("text/csv")
-    assert Invitation.objects.filter(round=world.loc_a, agency=world.agency_a).count() == 2
+    assert Invitation.objects.filter(round=world.loc_a, agency=world.a_build).count() == 2
 
 
 def paper_file(unit: str = "PA") -> SimpleUploadedFile:
@@ -694,7 +684,7 @@ def test_province_staff_plan_for_their_province_only(world: SimpleNamespace) -> 
             deadline=dt.date(2027, 1, 29), created_by=world.superuser,
         )  # fmt: skip
 
-    task_a, task_b = task_of(world.agency_a), task_of(world.agency_b)
+    task_a, task_b = task_of(world.a_build), task_of(world.b_build)
     a, b = login(world.staff_a), login(world.staff_b)
     listing = a.get("/plans/").content.decode()
     assert "/plans/nat/PA/" in listing and "/plans/nat/PB/" not in listing

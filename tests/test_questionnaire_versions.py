@@ -18,7 +18,12 @@ from surveys.models import (
     Section,
 )
 from surveys.validation import question_errors
-from tests.factories import QuestionFactory, SectionFactory, VersionFactory
+from tests.factories import (
+    QuestionFactory,
+    SectionFactory,
+    VersionFactory,
+    choice_question_without_choices,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -192,35 +197,38 @@ class TestDisplayConditions:
 
 
 class TestQuestionRules:
-    def test_a_scale_needs_its_bounds(self, make_draft) -> None:
+    @pytest.mark.parametrize(
+        ("change", "field"),
+        [
+            pytest.param({"max_value": None}, "min_value", id="a-scale-needs-its-bounds"),
+            pytest.param(
+                {"min_value": Decimal(5), "max_value": Decimal(1)},
+                "max_value",
+                id="min-above-max-is-rejected",
+            ),
+            pytest.param(
+                {"excluded_from_indices": True},
+                "indicator",
+                id="an-excluded-question-cannot-feed-an-indicator",
+            ),
+            pytest.param(
+                {"satisfied_values": []},
+                "satisfied_values",
+                id="a-scored-question-says-which-answers-are-satisfied",
+            ),
+        ],
+    )
+    def test_a_broken_rule_is_named_by_its_field(
+        self, make_draft, change: dict[str, object], field: str
+    ) -> None:
         sat = make_draft().questions.get(code="SAT")
-        sat.max_value = None
-        assert "min_value" in question_errors(sat)
-
-    def test_min_above_max_is_rejected(self, make_draft) -> None:
-        sat = make_draft().questions.get(code="SAT")
-        sat.min_value, sat.max_value = Decimal(5), Decimal(1)
-        assert "max_value" in question_errors(sat)
-
-    def test_an_excluded_question_cannot_feed_an_indicator(self, make_draft) -> None:
-        sat = make_draft().questions.get(code="SAT")
-        sat.excluded_from_indices = True
-        assert "indicator" in question_errors(sat)
-
-    def test_a_scored_question_says_which_answers_are_satisfied(self, make_draft) -> None:
-        sat = make_draft().questions.get(code="SAT")
-        sat.satisfied_values = []
-        assert "satisfied_values" in question_errors(sat)
+        for name, value in change.items():
+            setattr(sat, name, value)
+        assert field in question_errors(sat)
 
     def test_a_choice_question_needs_two_choices_to_be_published(self, make_draft) -> None:
         version = make_draft()
-        QuestionFactory(
-            section=version.sections.get(),
-            code="PICK",
-            position=3,
-            type=Question.Type.SINGLE,
-            excluded_from_indices=True,
-        )
+        choice_question_without_choices(version, "PICK")
         with pytest.raises(ValidationError) as error:
             services.publish_version(version_id=version.pk)
         assert "question:PICK" in error.value.message_dict

@@ -33,12 +33,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import translation
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from feedback.models import Response
-from feedback.services import submit_response
 from results import series_exports
 from results.dashboard import values as dashboard_values
 from scoring.models import Score
@@ -55,7 +54,14 @@ from surveys.models import (
     VersionMapping,
     VersionMappingRow,
 )
-from tests.factories import QuestionFactory, SectionFactory, VersionFactory
+from tests.factories import (
+    IndicatorFactory,
+    QuestionFactory,
+    SectionFactory,
+    VersionFactory,
+    round_opening_on,
+    submitted_response,
+)
 from tests.support.hostile_input import ANY_CHARACTER, PROPERTY
 
 pytestmark = pytest.mark.django_db
@@ -93,15 +99,7 @@ def version_one() -> QuestionnaireVersion:
     section = SectionFactory(version=version, code="MAIN", position=1)
     root = Indicator.objects.create(version=version, code="ROOT", kind="index", name_vi="Chỉ số")
     items = {
-        code: Indicator.objects.create(
-            version=version,
-            code=code,
-            parent=root,
-            kind=Indicator.Kind.ITEM,
-            aggregation=Indicator.Aggregation.SHARE,
-            position=position,
-            name_vi=code,
-        )
+        code: IndicatorFactory(version=version, code=code, parent=root, position=position)
         for position, code in enumerate(["I_SAT", "I_OLD", "I_Y"], start=1)
     }
     scale(section, "SAT", 1, items["I_SAT"])
@@ -133,28 +131,17 @@ def version_two(v1: QuestionnaireVersion) -> QuestionnaireVersion:
 
 
 def make_round(code: str, version: QuestionnaireVersion, year: int) -> Round:
-    opens = timezone.make_aware(dt.datetime(year, 3, 1))
-    survey_round = Round.objects.create(
-        code=code,
-        name_vi=f"Vòng {year}",
-        period_start=dt.date(year, 1, 1),
+    return round_opening_on(
+        dt.date(year, 3, 1),
         period_end=dt.date(year, 12, 31),
-        opens_at=opens,
-        closes_at=opens + dt.timedelta(days=60),
+        code=code,
         version=version,
+        units=Unit.objects.filter(code__in=["A", "B"]),
     )
-    survey_round.units.set(Unit.objects.filter(code__in=["A", "B"]))
-    return survey_round
 
 
 def answer(round_code: str, unit: str, **answers: Any) -> None:
-    submit_response(
-        round_code=round_code,
-        unit_code=unit,
-        answers=answers,
-        channel=Response.Channel.PAPER,
-        client_id=uuid.uuid4(),
-    )
+    submitted_response(round_code, unit, answers, channel=Response.Channel.PAPER)
 
 
 @pytest.fixture

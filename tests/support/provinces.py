@@ -15,14 +15,17 @@ from django.db import transaction
 from django.test import Client
 
 from surveys import scoping
-from tests.factories import UnitFactory
+from tests.factories import AgencyFactory, UnitFactory
 from tests.support.browser import PASSWORD
 
 
 def two_provinces(world: SimpleNamespace) -> None:
-    """``world.a`` (PA, Tỉnh A, in the north) and ``world.b`` (PB, Tỉnh B, in the south)."""
+    """``world.a`` (PA, Tỉnh A, in the north) and ``world.b`` (PB, Tỉnh B, in the south), each
+    with its department of construction: ``world.a_build`` (PA-SXD), ``world.b_build`` (PB-SXD)."""
     world.a = UnitFactory(code="PA", name="Tỉnh A", region="Bắc")
     world.b = UnitFactory(code="PB", name="Tỉnh B", region="Nam")
+    world.a_build = AgencyFactory(unit=world.a, code="PA-SXD", name_vi="Sở Xây dựng A")
+    world.b_build = AgencyFactory(unit=world.b, code="PB-SXD", name_vi="Sở Xây dựng B")
 
 
 def province_roles(world: SimpleNamespace) -> None:

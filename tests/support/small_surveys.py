@@ -7,6 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from functools import partial
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from scoring.engine import NodeValue, compute_values
 from surveys import services
 from surveys.models import Choice, Indicator, Question, QuestionnaireVersion, Round, Unit
 from tests.factories import (
+    IndicatorFactory,
     QuestionFactory,
     ResponseFactory,
     RoundFactory,
@@ -51,26 +53,15 @@ def small_survey() -> Survey:
     version = VersionFactory(label="scoring")
     section = SectionFactory(version=version, code="MAIN", position=1)
 
-    def indicator(code: str, kind: str, aggregation: str, parent=None, weight=1.0, position=0):
-        return Indicator.objects.create(
-            version=version,
-            code=code,
-            kind=kind,
-            aggregation=aggregation,
-            parent=parent,
-            weight=weight,
-            position=position,
-            name_vi=code,
-        )
-
-    agg, kind = Indicator.Aggregation, Indicator.Kind
-    root = indicator("ROOT", kind.INDEX, agg.MEAN)
-    e1 = indicator("E1", kind.ELEMENT, agg.POOLED, root, position=1)
-    e2 = indicator("E2", kind.ELEMENT, agg.WEIGHTED_MEAN, root, position=2)
-    i1 = indicator("I1", kind.ITEM, agg.SHARE, e1, position=1)
-    i2 = indicator("I2", kind.ITEM, agg.SHARE, e1, position=2)
-    i3 = indicator("I3", kind.ITEM, agg.SHARE, e2, weight=3.0, position=1)
-    i4 = indicator("I4", kind.ITEM, agg.SHARE, e2, weight=1.0, position=2)
+    indicator = partial(IndicatorFactory, version=version)
+    agg, element = Indicator.Aggregation, Indicator.Kind.ELEMENT
+    root = indicator(code="ROOT", index=True)
+    e1 = indicator(code="E1", kind=element, aggregation=agg.POOLED, parent=root, position=1)
+    e2 = indicator(code="E2", kind=element, aggregation=agg.WEIGHTED_MEAN, parent=root, position=2)
+    i1 = indicator(code="I1", parent=e1, position=1)
+    i2 = indicator(code="I2", parent=e1, position=2)
+    i3 = indicator(code="I3", parent=e2, weight=3.0, position=1)
+    i4 = indicator(code="I4", parent=e2, weight=1.0, position=2)
 
     used = QuestionFactory(
         section=section, code="USED", position=1, type=Question.Type.YESNO, required=True,
@@ -112,13 +103,7 @@ def small_round() -> tuple[Round, QuestionnaireVersion]:
     the round ``r-raking`` covers units A and B."""
     version = VersionFactory(label="raking")
     section = SectionFactory(version=version, code="MAIN", position=1)
-    item = Indicator.objects.create(
-        version=version,
-        code="I1",
-        kind=Indicator.Kind.ITEM,
-        aggregation=Indicator.Aggregation.SHARE,
-        name_vi="I1",
-    )
+    item = IndicatorFactory(version=version, code="I1")
     for position, (code, choices) in enumerate(
         {"SEX": ("nam", "nu"), "AGE": ("a1", "a2"), "AREA": ("u", "r")}.items(), start=1
     ):
