@@ -62,14 +62,6 @@ def answers(rng: random.Random) -> dict[str, object]:
     return values
 
 
-def cell(value: object) -> str:
-    if isinstance(value, bool):
-        return "có" if value else "không"
-    if isinstance(value, list):
-        return ";".join(value)
-    return str(value)
-
-
 def typed_columns(value: object, kind: str) -> tuple[float | None, str]:
     """The ``number`` and ``code`` columns of an answer, as the service stores them."""
     if isinstance(value, bool):
@@ -151,9 +143,11 @@ def watch_progress(url: str, stop: threading.Event, seen: set[int]) -> None:
 
 
 def lines(forms: list[dict[str, object]], codes: list[str]) -> Iterator[str]:
+    from demo.paper_forms import paper_cell  # the project is importable once set up
+
     yield ",".join(["row_id", "unit", *codes])
     for n, form in enumerate(forms):
-        yield ",".join([f"F-{n}", UNIT, *(cell(form[c]) for c in codes)])
+        yield ",".join([f"F-{n}", UNIT, *(paper_cell(form[c]) for c in codes)])
 
 
 def main() -> None:

@@ -49,6 +49,14 @@ def nothing_stored() -> bool:
     )
 
 
+def refused_in_english(client: Client, url: str, data: dict[str, str], status: int) -> str:
+    """The form posted in English is shown again with ``status``, nothing stored; its HTML."""
+    page = client.post(url, data, HTTP_ACCEPT_LANGUAGE="en")
+    assert page.status_code == status
+    assert nothing_stored()
+    return page.content.decode()
+
+
 # --- Codes -------------------------------------------------------------------------------
 
 
@@ -92,17 +100,11 @@ class TestWebFormStart:
     def test_the_swap_is_refused_naming_the_agency_and_nothing_is_stored(
         self, client: Client, agency_round
     ) -> None:
-        page = client.post(
-            self.URL,
-            {"unit": HANOI, "agency": CAMAU_CENTRE, "agencies_of": HANOI},
-            HTTP_ACCEPT_LANGUAGE="en",
-        )
-        assert page.status_code == 200
-        html = page.content.decode()
+        swap = {"unit": HANOI, "agency": CAMAU_CENTRE, "agencies_of": HANOI}
+        html = refused_in_english(client, self.URL, swap, 200)
         assert re.search(r'id="err-agency">[^<]*96-TTPVHCC[^<]*Cà Mau[^<]*Hà Nội', html), html
         assert 'href="#id_agency"' in html  # the error summary leads to the field
         assert sorted(option_values(html, "id_agency")) == codes_of(HANOI)
-        assert nothing_stored()
 
         # The same unit with its own centre starts, recording that centre.
         started = client.post(
@@ -166,15 +168,9 @@ class TestPetitionForm:
     def test_the_swap_is_refused_naming_the_agency_and_nothing_is_stored(
         self, client: Client, agency_round
     ) -> None:
-        page = client.post(
-            self.URL,
-            petition_form(unit=HANOI, agency=CAMAU_NOW_CENTRE, agencies_of=HANOI),
-            HTTP_ACCEPT_LANGUAGE="en",
-        )
-        assert page.status_code == 400
-        html = page.content.decode()
+        swap = petition_form(unit=HANOI, agency=CAMAU_NOW_CENTRE, agencies_of=HANOI)
+        html = refused_in_english(client, self.URL, swap, 400)
         assert re.search(r'id="err-agency">[^<]*96-2025-TTPVHCC[^<]*Cà Mau[^<]*Hà Nội', html)
-        assert nothing_stored()
         assert "Cống thoát nước bị tắc." in html  # what the citizen wrote is kept
 
     def test_without_script_the_agency_is_chosen_on_a_second_step(

@@ -28,22 +28,24 @@ def codes_of(unit: str) -> list[str]:
     return sorted(Agency.objects.filter(unit__code=unit).values_list("code", flat=True))
 
 
-def watch_csp(page: Any) -> list[str]:
+def watched(browser: Any, live_server: Any, path: str) -> tuple[Any, list[str]]:
+    """The page at ``path`` in English, and the list its Content-Security-Policy violations
+    and script errors are added to."""
+    page = browser.new_context(locale="en-GB").new_page()
     problems: list[str] = []
     page.on(
         "console",
         lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None,
     )
     page.on("pageerror", lambda error: problems.append(str(error)))
-    return problems
+    page.goto(f"{live_server.url}{path}")
+    return page, problems
 
 
 def test_the_survey_start_narrows_the_agencies_as_the_province_changes(
     browser, live_server, agency_round
 ) -> None:
-    page = browser.new_context(locale="en-GB").new_page()
-    problems = watch_csp(page)
-    page.goto(f"{live_server.url}/rounds/swap/")
+    page, problems = watched(browser, live_server, "/rounds/swap/")
     assert not page.locator("#agency-field").is_visible()  # nothing to list yet
 
     page.get_by_label("Which province or city do you want to rate?").select_option(label="Hà Nội")
@@ -67,9 +69,7 @@ def test_the_survey_start_narrows_the_agencies_as_the_province_changes(
 def test_the_petition_form_narrows_the_agencies_as_the_province_changes(
     browser, live_server, agency_round
 ) -> None:
-    page = browser.new_context(locale="en-GB").new_page()
-    problems = watch_csp(page)
-    page.goto(f"{live_server.url}/petitions/new/")
+    page, problems = watched(browser, live_server, "/petitions/new/")
     province = page.get_by_label("Which province or city?")
     province.select_option(label="Cà Mau")
     assert sorted(listed(page)) == codes_of("96-2025")

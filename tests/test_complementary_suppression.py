@@ -171,6 +171,42 @@ def primary(cells: dict) -> set:
 # --- Hand-worked cases ----------------------------------------------------------------------
 
 
+def one_parent(
+    aggregation: str,
+    code: str,
+    n: int,
+    items: dict[str, int],
+    *,
+    primary_item: str,
+    weights: dict[str, float] | None = None,
+) -> tuple[list[Node], dict]:
+    """Unit 1's values of a node ``code`` (id 1, ``n`` respondents) over items (ids 2, 3, …
+    in order) with their valid answers (X = n) and ``weights`` (else 1): ``primary_item``'s
+    value is too small to publish."""
+    nodes = [Node(1, code, None, aggregation)]
+    cells = {(1, 1): Cell(n)}
+    for node_id, (item, count) in enumerate(items.items(), start=2):
+        nodes.append(Node(node_id, item, 1, SHARE, (weights or {}).get(item, 1.0)))
+        cells[1, node_id] = Cell(count, float(count), primary=item == primary_item)
+    return nodes, cells
+
+
+def assert_closed(
+    nodes: list[Node],
+    cells: dict,
+    leaked: set,
+    withheld: set,
+    population: dict | None = None,
+    **options: Any,
+) -> None:
+    """Withholding the primary values only, ``leaked`` can be computed back; complementary
+    suppression withholds ``withheld``, from which nothing withheld can be."""
+    assert leaks(nodes, cells, primary(cells), population) == leaked
+    found = complementary_suppression(nodes, cells, population=population, **options)
+    assert found == withheld
+    assert leaks(nodes, cells, found, population) == set()
+
+
 def test_the_sipas_example_withholds_the_sibling_and_keeps_the_index() -> None:
     """Province 01: SIPAS = (POL + SVC)/2 published with n = 40, SVC withheld with n = 18.
 
@@ -178,17 +214,10 @@ def test_the_sipas_example_withholds_the_sibling_and_keeps_the_index() -> None:
     (the sibling) leaves one equation in two unknowns: (POL, SVC) = (80, 60) and (90, 50)
     both give SIPAS 70. The index stays published (it is what a ministry ranks on).
     """
-    nodes = [Node(1, "SIPAS", None, MEAN), Node(2, "POL", 1, SHARE), Node(3, "SVC", 1, SHARE)]
-    cells = {
-        (1, 1): Cell(40),
-        (1, 2): Cell(40, 40.0),
-        (1, 3): Cell(18, 18.0, primary=True),
-    }
-    assert leaks(nodes, cells, primary(cells)) == {(1, 3)}  # the leak, as the issue found it
+    nodes, cells = one_parent(MEAN, "SIPAS", 40, {"POL": 40, "SVC": 18}, primary_item="SVC")
     assert 2 * 70 - 80 == 60 and (80 + 60) / 2 == (90 + 50) / 2 == 70
-    withheld = complementary_suppression(nodes, cells)
-    assert withheld == {(1, 3), (1, 2)}
-    assert leaks(nodes, cells, withheld) == set()
+    # The leak (1, 3), as the issue found it.
+    assert_closed(nodes, cells, leaked={(1, 3)}, withheld={(1, 3), (1, 2)})
 
 
 def test_a_weighted_mean_withholds_the_smallest_sibling_first_by_code() -> None:
@@ -197,24 +226,15 @@ def test_a_weighted_mean_withholds_the_smallest_sibling_first_by_code() -> None:
     The siblings have n = 30 (A), 25 (C), 25 (D): the smallest n, tied, goes by code: C.
     Then 5W − 2A − D = B + C: two unknowns.
     """
-    nodes = [
-        Node(1, "W", None, WEIGHTED),
-        Node(2, "A", 1, SHARE, 2.0),
-        Node(3, "B", 1, SHARE),
-        Node(4, "C", 1, SHARE),
-        Node(5, "D", 1, SHARE),
-    ]
-    cells = {
-        (1, 1): Cell(40),
-        (1, 2): Cell(30, 30.0),
-        (1, 3): Cell(12, 12.0, primary=True),
-        (1, 4): Cell(25, 25.0),
-        (1, 5): Cell(25, 25.0),
-    }
-    assert leaks(nodes, cells, primary(cells)) == {(1, 3)}
-    withheld = complementary_suppression(nodes, cells, unit_codes={1: "01"})
-    assert withheld == {(1, 3), (1, 4)}
-    assert leaks(nodes, cells, withheld) == set()
+    nodes, cells = one_parent(
+        WEIGHTED,
+        "W",
+        40,
+        {"A": 30, "B": 12, "C": 25, "D": 25},
+        primary_item="B",
+        weights={"A": 2.0},
+    )
+    assert_closed(nodes, cells, leaked={(1, 3)}, withheld={(1, 3), (1, 4)}, unit_codes={1: "01"})
 
 
 def test_a_pooled_node_withholds_a_second_item() -> None:
@@ -223,22 +243,8 @@ def test_a_pooled_node_withholds_a_second_item() -> None:
     So p2 = (92·P − 30·p1 − 50·p3)/12 while p2 alone is withheld; the next smallest item
     (p1, 30 answers) is withheld with it.
     """
-    nodes = [
-        Node(1, "P", None, POOLED),
-        Node(2, "I1", 1, SHARE),
-        Node(3, "I2", 1, SHARE),
-        Node(4, "I3", 1, SHARE),
-    ]
-    cells = {
-        (1, 1): Cell(60),
-        (1, 2): Cell(30, 30.0),
-        (1, 3): Cell(12, 12.0, primary=True),
-        (1, 4): Cell(50, 50.0),
-    }
-    assert leaks(nodes, cells, primary(cells)) == {(1, 3)}
-    withheld = complementary_suppression(nodes, cells)
-    assert withheld == {(1, 3), (1, 2)}
-    assert leaks(nodes, cells, withheld) == set()
+    nodes, cells = one_parent(POOLED, "P", 60, {"I1": 30, "I2": 12, "I3": 50}, primary_item="I2")
+    assert_closed(nodes, cells, leaked={(1, 3)}, withheld={(1, 3), (1, 2)})
 
 
 def test_the_national_value_withholds_a_second_unit() -> None:
@@ -251,11 +257,8 @@ def test_the_national_value_withholds_a_second_unit() -> None:
     counts = {1: 40, 2: 12, 3: 25, 4: 25}
     cells: dict[Any, Cell] = {(u, 1): Cell(n, float(n), primary=n < 20) for u, n in counts.items()}
     cells[None, 1] = Cell(102, 102.0)
-    assert leaks(nodes, cells, primary(cells)) == {(2, 1)}
     codes = {u: f"{u:02d}" for u in counts}
-    withheld = complementary_suppression(nodes, cells, unit_codes=codes)
-    assert withheld == {(2, 1), (3, 1)}
-    assert leaks(nodes, cells, withheld) == set()
+    assert_closed(nodes, cells, leaked={(2, 1)}, withheld={(2, 1), (3, 1)}, unit_codes=codes)
 
 
 def test_two_unknowns_in_every_relation_can_still_leak() -> None:
@@ -300,10 +303,7 @@ def test_population_weighted_national_value_withholds_a_second_unit() -> None:
         (None, 1): Cell(82, 82.0),
     }
     population = {1: 1e6, 2: 2e6, 3: 3e6}
-    assert leaks(nodes, cells, primary(cells), population) == {(2, 1)}
-    withheld = complementary_suppression(nodes, cells, population=population)
-    assert withheld == {(2, 1), (3, 1)}
-    assert leaks(nodes, cells, withheld, population) == set()
+    assert_closed(nodes, cells, leaked={(2, 1)}, withheld={(2, 1), (3, 1)}, population=population)
 
 
 # --- Property: random trees, counts and primary patterns ------------------------------------

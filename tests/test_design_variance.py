@@ -40,6 +40,15 @@ def two_villages(survey: Survey) -> None:
     respond(survey.round, "A", 1.0, psu="v2", Q3=True)
 
 
+def surveyed(responses: list[tuple[str, float, str, str, bool]]) -> Survey:
+    """The small survey with one response a row: (unit, weight, village (PSU), stratum,
+    answer to Q3)."""
+    survey = small_survey()
+    for unit, weight, psu, stratum, yes in responses:
+        respond(survey.round, unit, weight, psu=psu, stratum=stratum, Q3=yes)
+    return survey
+
+
 def test_a_two_psu_stratum_sums_scores_per_village() -> None:
     survey = small_survey()
     two_villages(survey)
@@ -92,21 +101,24 @@ def test_finite_population_correction_scales_a_stratum_by_one_minus_f() -> None:
 
 
 def test_single_psu_strata_are_collapsed_within_their_unit() -> None:
-    survey = small_survey()
-    # unit A: stratum S1 with villages v1, v2 (as two_villages), stratum S2 with one village w1
-    respond(survey.round, "A", 1.0, psu="v1", stratum="S1", Q3=True)
-    respond(survey.round, "A", 1.0, psu="v1", stratum="S1", Q3=False)
-    respond(survey.round, "A", 2.0, psu="v2", stratum="S1", Q3=True)
-    respond(survey.round, "A", 1.0, psu="v2", stratum="S1", Q3=True)
-    respond(survey.round, "A", 1.0, psu="w1", stratum="S2", Q3=True)
-    respond(survey.round, "A", 1.0, psu="w1", stratum="S2", Q3=False)
-    # unit B: two single-village strata T1 and T2, collapsed into one stratum of 2 PSUs
-    respond(survey.round, "B", 1.0, psu="x", stratum="T1", Q3=True)
-    respond(survey.round, "B", 1.0, psu="x", stratum="T1", Q3=False)
-    respond(survey.round, "B", 1.0, psu="y", stratum="T2", Q3=True)
-    # unit D: one village in its own stratum: one PSU in all, no SE
-    respond(survey.round, "D", 1.0, psu="z", Q3=True)
-    respond(survey.round, "D", 1.0, psu="z", Q3=False)
+    survey = surveyed(
+        [
+            # unit A: stratum S1 with villages v1, v2 (as two_villages), stratum S2: village w1
+            ("A", 1.0, "v1", "S1", True),
+            ("A", 1.0, "v1", "S1", False),
+            ("A", 2.0, "v2", "S1", True),
+            ("A", 1.0, "v2", "S1", True),
+            ("A", 1.0, "w1", "S2", True),
+            ("A", 1.0, "w1", "S2", False),
+            # unit B: two single-village strata T1 and T2, collapsed into one stratum of 2 PSUs
+            ("B", 1.0, "x", "T1", True),
+            ("B", 1.0, "x", "T1", False),
+            ("B", 1.0, "y", "T2", True),
+            # unit D: one village in its own stratum: one PSU in all, no SE
+            ("D", 1.0, "z", "", True),
+            ("D", 1.0, "z", "", False),
+        ]
+    )
     # a population for S1 is ignored once S2 is collapsed into it (no FPC when collapsed)
     StratumPopulation.objects.create(round=survey.round, stratum="S1", population=4)
     v = values_by(survey)

@@ -169,18 +169,25 @@ def form_values(answers: dict[str, Any], codes: list[str]) -> dict[str, Any]:
     return data
 
 
-def fill_web_form(service: Service, address: str) -> requests.Response:
-    """Start the demo round's form, answer every section; the last answer (the receipt)."""
+def browser_at(address: str) -> requests.Session:
+    """A browser whose requests come from ``address`` (as the proxy in front says)."""
     browser = requests.Session()
     browser.headers.update(forwarded(address))
-    start = browser.get(f"{service.url}/rounds/demo/", timeout=20)
-    assert start.status_code == 200
-    draft = browser.post(
-        f"{service.url}/rounds/demo/",
-        data={"unit": "19", "csrfmiddlewaretoken": csrf_token(start)},
-        allow_redirects=False,
-        timeout=20,
-    )
+    return browser
+
+
+def send_form(browser: requests.Session, url: str, data: dict[str, Any], **options: Any) -> Any:
+    """Open the form at ``url``, then send ``data`` with the form's CSRF token."""
+    form = browser.get(url, timeout=20)
+    assert form.status_code == 200
+    token = {"csrfmiddlewaretoken": csrf_token(form)}
+    return browser.post(url, data=data | token, timeout=20, **options)
+
+
+def fill_web_form(service: Service, address: str) -> requests.Response:
+    """Start the demo round's form, answer every section; the last answer (the receipt)."""
+    browser = browser_at(address)
+    draft = send_form(browser, f"{service.url}/rounds/demo/", {"unit": "19"}, allow_redirects=False)
     assert draft.status_code == 302, draft.text[:500]
     path = service.url + draft.headers["Location"]
     answers = valid_answers()
@@ -229,15 +236,8 @@ class TestRedisKilled:
             headers=forwarded(client_address),
         )
         assert through_api.status_code == 201, through_api.text
-        browser = requests.Session()
-        browser.headers.update(forwarded(client_address))
-        form = browser.get(f"{service.url}/petitions/new/", timeout=20)
-        assert form.status_code == 200
-        filed = browser.post(
-            f"{service.url}/petitions/new/",
-            data=petition_fields() | {"csrfmiddlewaretoken": csrf_token(form)},
-            timeout=20,
-        )
+        browser = browser_at(client_address)
+        filed = send_form(browser, f"{service.url}/petitions/new/", petition_fields())
         assert filed.status_code == 200 and "/petitions/track/" in filed.url, filed.text[:500]
         web_code = filed.url.split("/petitions/track/")[1].split("/")[0]
         assert Petition.objects.filter(client_id=client_id, channel="api").exists()

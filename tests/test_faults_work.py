@@ -12,9 +12,7 @@ up stored exactly once.
 from __future__ import annotations
 
 import signal
-import subprocess
 import time
-import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -24,7 +22,6 @@ from django.db.models import Count
 from django.test import Client
 from django.utils import translation
 
-from config.celery import app
 from config.queueing import BrokerUnavailable
 from feedback.models import PaperImport, Response
 from feedback.paper import services as paper
@@ -32,26 +29,13 @@ from scoring.models import Run
 from surveys.models import Round
 from tests.fault_support import OwnRedis, free_port
 from tests.support.paper import csv_bytes, row
-from tests.support.processes import (
-    forget_queue,
-    forget_routes,
-    start_celery_worker,
-    stop_celery_worker,
-    wait_for,
-    worker_database_url,
-)
+from tests.support.processes import wait_for
+from tests.support.queues import Workers, publishing_to, routed_to_own_queue
 
 pytestmark = [pytest.mark.fault, pytest.mark.postgres, pytest.mark.redis]
 
 BROKER_PORTS = range(6400, 6410)
 IMPORTS = "/api/v1/paper-imports/"
-
-
-def use_broker(url: str) -> None:
-    """Make this process publish to ``url`` from now on (Celery caches its connections)."""
-    app.conf.broker_url = url
-    app._pool = None
-    app.amqp._producer_pool = None
 
 
 @pytest.fixture
@@ -60,16 +44,11 @@ def broker(transactional_db: None) -> Iterator[OwnRedis]:
     may kill; afterwards the settings' broker is back."""
     server = OwnRedis(free_port(BROKER_PORTS))
     server.start()
-    previous = app.conf.broker_url
-    eager = app.conf.task_always_eager
-    app.conf.task_always_eager = False
-    use_broker(server.url)
-    try:
-        yield server
-    finally:
-        server.kill()
-        app.conf.task_always_eager = eager
-        use_broker(previous)
+    with publishing_to(server.url):
+        try:
+            yield server
+        finally:
+            server.kill()
 
 
 @pytest.fixture
@@ -195,15 +174,9 @@ class TestBrokerDown:
 @pytest.fixture
 def import_queue(transactional_db: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Paper-import tasks of this process go through Redis to this test's own queue."""
-    queue = f"test-fault-import-{uuid.uuid4().hex[:8]}"
-    monkeypatch.setitem(app.conf, "task_always_eager", False)
-    monkeypatch.setitem(app.conf, "task_routes", {"feedback.import_paper_forms": {"queue": queue}})
-    forget_routes()
-    try:
+    task = "feedback.import_paper_forms"
+    with routed_to_own_queue(monkeypatch, "fault-import", task) as queue:
         yield queue
-    finally:
-        forget_routes()  # rebuilt lazily, once monkeypatch has put task_routes back
-        forget_queue(queue)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -215,9 +188,8 @@ def test_a_paper_import_whose_worker_is_killed_resumes_and_stores_each_row_once(
     total = 1500
     lines = [row(f"F-{n}", S01="9" if n % 10 == 0 else "4") for n in range(total)]
     lines += [row("F-1"), row("F-2")]  # repeated forms: duplicates, not stored twice
-    workers: list[subprocess.Popen] = []
-    try:
-        workers.append(start_celery_worker(import_queue, database_url=worker_database_url()))
+    with Workers(import_queue) as workers:
+        workers.start()
         upload = analyst.post(
             IMPORTS,
             {"round": "demo", "file": SimpleUploadedFile("forms.csv", csv_bytes(lines))},
@@ -237,7 +209,7 @@ def test_a_paper_import_whose_worker_is_killed_resumes_and_stores_each_row_once(
         stored_at_kill = Response.objects.filter(import_batch_id=import_id).count()
         assert stored_at_kill == stopped.accepted_rows  # the open batch was rolled back
 
-        workers.append(start_celery_worker(import_queue, database_url=worker_database_url()))
+        workers.start()
         # Beat's sweep, every minute in production: the dead worker's lock is free once the
         # server has noticed its session ended.
         wait_for(
@@ -251,9 +223,6 @@ def test_a_paper_import_whose_worker_is_killed_resumes_and_stores_each_row_once(
             return done if done.status in ("done", "failed") else None
 
         done = wait_for(finished, timeout=120, what="the resumed import to finish")
-    finally:
-        for worker in workers:
-            stop_celery_worker(worker)
 
     assert (done.status, done.attempts) == ("done", 2), done.error
     assert (done.processed_rows, done.accepted_rows, done.rejected_rows) == (total + 2, 1350, 150)

@@ -58,10 +58,33 @@ class TestHealth:
 
 
 class TestApiBasics:
-    def test_api_root_is_public_json(self, client: Client) -> None:
-        response = client.get("/api/v1/")
-        assert response.status_code == 200
-        assert response.json()["version"] == "v1"
+    @pytest.mark.parametrize(
+        ("path", "headers", "status", "field", "value"),
+        [
+            ("/api/v1/", {}, 200, "version", "v1"),
+            (
+                "/api/v1/me/",
+                {"HTTP_AUTHORIZATION": "Token not-a-token"},
+                401,
+                "code",
+                "authentication_failed",
+            ),
+            ("/api/v1/no-such-thing/", {}, 404, "code", "not_found"),
+        ],
+        ids=["the-root-is-public", "a-wrong-token-is-refused", "an-unknown-path-is-a-404"],
+    )
+    def test_the_api_answers_json(
+        self,
+        client: Client,
+        path: str,
+        headers: dict[str, str],
+        status: int,
+        field: str,
+        value: str,
+    ) -> None:
+        response = client.get(path, **headers)
+        assert response.status_code == status
+        assert response.json()[field] == value
 
     def test_anonymous_caller_gets_a_json_error_with_a_code(self, client: Client) -> None:
         response = client.get("/api/v1/me/")
@@ -80,20 +103,10 @@ class TestApiBasics:
         assert response.status_code == 200
         assert response.json() == {"username": "analyst", "is_staff": True}
 
-    def test_a_wrong_token_is_refused(self, client: Client) -> None:
-        response = client.get("/api/v1/me/", HTTP_AUTHORIZATION="Token not-a-token")
-        assert response.status_code == 401
-        assert response.json()["code"] == "authentication_failed"
-
     def test_browser_session_authenticates_too(self, client: Client) -> None:
         user = get_user_model().objects.create_user("clerk", password="x-long-password")
         client.force_login(user)
         assert client.get("/api/v1/me/").json()["username"] == "clerk"
-
-    def test_unknown_api_path_is_a_json_404(self, client: Client) -> None:
-        response = client.get("/api/v1/no-such-thing/")
-        assert response.status_code == 404
-        assert response.json()["code"] == "not_found"
 
     def test_unknown_page_is_an_html_404(self, client: Client) -> None:
         response = client.get("/no-such-page/")

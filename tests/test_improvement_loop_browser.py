@@ -29,7 +29,7 @@ from scoring.services import recompute_round
 from surveys import scoping
 from surveys.models import Agency, Round, Unit
 from tests.factories import RoundFactory
-from tests.support.browser import log_in
+from tests.support.browser import create_task, log_in, report_progress
 from tests.support.responses import DIAGNOSIS_UNITS, valid_answers
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
@@ -73,13 +73,13 @@ def test_a_weakness_becomes_a_task_that_is_followed_up_in_the_next_round(
     link.click()
     page.wait_for_url("**/plans/tasks/new/**")
     assert page.get_by_label("Indicator").input_value() == indicator
-    page.get_by_label("Agency").select_option("20-SNV")
-    page.get_by_label("What is to be done").fill("Niêm yết công khai thủ tục tại bộ phận một cửa")
-    page.get_by_label("Target", exact=True).select_option("above_national")
-    page.get_by_label("Deadline in working days").fill("30")
-    page.get_by_label("Owner").select_option(str(agency_staff.pk))
-    page.get_by_role("button", name="Create the task").click()
-    page.wait_for_url("**/plans/tasks/*/")
+    create_task(
+        page,
+        agency="20-SNV",
+        action="Niêm yết công khai thủ tục tại bộ phận một cửa",
+        days="30",
+        owner=agency_staff,
+    )
     task = Task.objects.get()
     assert (task.round.code, task.unit, task.agency, task.indicator_code) == (
         "demo",
@@ -88,13 +88,7 @@ def test_a_weakness_becomes_a_task_that_is_followed_up_in_the_next_round(
         indicator,
     )
 
-    staff = log_in(browser, live_server, "sngv-staff")
-    staff.goto(f"{live_server.url}/plans/tasks/{task.pk}/")
-    staff.get_by_label("New status").select_option("in_progress")
-    staff.get_by_label("Progress note").fill("Đã niêm yết tại 11 xã")
-    staff.get_by_role("button", name="Save").click()
-    staff.wait_for_load_state()
-    assert staff.locator("#task-status").inner_text() == "in progress"
+    staff = report_progress(browser, live_server, "sngv-staff", task, "Đã niêm yết tại 11 xã")
     assert TaskNote.objects.get().author == agency_staff
 
     # The next round: Lạng Sơn's respondents now satisfied with everything; the real run.

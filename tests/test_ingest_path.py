@@ -42,6 +42,11 @@ def statements(queries: CaptureQueriesContext) -> list[str]:
     return [word for word in words if word not in TRANSACTION_CONTROL]
 
 
+def stored_rows() -> tuple[int, int, int]:
+    """How many responses, answers and compact records are stored."""
+    return Response.objects.count(), Answer.objects.count(), ResponseRecord.objects.count()
+
+
 @pytest.mark.postgres
 def test_a_submission_stores_response_answers_and_record_in_one_message(
     client: Client, sipas: Any
@@ -63,95 +68,82 @@ def test_a_submission_stores_response_answers_and_record_in_one_message(
     assert records.mismatches(round_id=stored.round_id) == (0, [])
 
 
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_outside_a_transaction_a_submission_sends_no_transaction_control(
-    client: Client, sipas: Any
-) -> None:
-    post(client, payload())
-    with CaptureQueriesContext(connection) as queries:
-        answered = post(client, payload())
-    assert answered.status_code == 201, answered.json()
-    assert [q["sql"].split()[0].upper() for q in queries.captured_queries] == ["WITH"]
-    assert records.mismatches() == (0, [])
+class TestCommitted:
+    """Submissions committed (no test transaction around them), on PostgreSQL."""
 
+    pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize(
-    ("change", "status", "field"),
-    [
-        (
-            {
-                "opens_at": timezone.now() - dt.timedelta(days=9),
-                "closes_at": timezone.now() - dt.timedelta(days=1),
-            },
-            403,
-            "round",
-        ),
-        ({"allow_open_link": False}, 400, "token"),
-        ({"code": "renamed"}, 400, "round"),
-    ],
-)
-def test_a_round_changed_since_it_was_read_is_read_again(
-    client: Client, sipas: Any, change: dict[str, Any], status: int, field: str
-) -> None:
-    post(client, payload())  # the process has read the round and unit
-    stored = Response.objects.count(), Answer.objects.count(), ResponseRecord.objects.count()
-    Round.objects.filter(code="demo").update(**change)
-    refused = post(client, payload())
-    assert refused.status_code == status, refused.json()
-    assert field in refused.json()["fields"]
-    assert (Response.objects.count(), Answer.objects.count(), ResponseRecord.objects.count()) == (
-        stored
-    )
-
-
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_a_unit_the_round_no_longer_covers_is_refused_after_it_was_read(
-    client: Client, sipas: Any
-) -> None:
-    post(client, payload())
-    survey_round = Round.objects.get(code="demo")
-    survey_round.units.remove(survey_round.units.get(code="19"))
-    refused = post(client, payload())
-    assert refused.status_code == 400 and "unit" in refused.json()["fields"]
-    assert Response.objects.count() == 1
-
-
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_after_the_round_was_read_a_used_key_is_still_a_replay_or_a_conflict(
-    client: Client, sipas: Any
-) -> None:
-    body = payload()
-    first = post(client, body)
-    again = post(client, body)
-    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
-    assert again.json()["receipt"] == first.json()["receipt"]
-    other = post(client, {**body, "answers": valid_answers(S01=1)})
-    assert other.status_code == 409
-    # the key is checked before the answers, as on the full path
-    invalid = post(client, {**body, "answers": valid_answers(S01=99)})
-    assert invalid.status_code == 409
-    assert Response.objects.count() == 1
-
-
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_the_one_message_is_one_transaction_a_failing_record_stores_nothing(
-    client: Client, sipas: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    post(client, payload())
-    stored = Response.objects.count(), Answer.objects.count(), ResponseRecord.objects.count()
-    # A mask out of the column's range: the record's UPDATE, the last statement, fails.
-    monkeypatch.setattr(records, "masks", lambda layout, answers: [2**70] + [0] * 7)
-    with pytest.raises(DataError):
+    def test_outside_a_transaction_a_submission_sends_no_transaction_control(
+        self, client: Client, sipas: Any
+    ) -> None:
         post(client, payload())
-    assert (Response.objects.count(), Answer.objects.count(), ResponseRecord.objects.count()) == (
-        stored
+        with CaptureQueriesContext(connection) as queries:
+            answered = post(client, payload())
+        assert answered.status_code == 201, answered.json()
+        assert [q["sql"].split()[0].upper() for q in queries.captured_queries] == ["WITH"]
+        assert records.mismatches() == (0, [])
+
+    @pytest.mark.parametrize(
+        ("change", "status", "field"),
+        [
+            (
+                {
+                    "opens_at": timezone.now() - dt.timedelta(days=9),
+                    "closes_at": timezone.now() - dt.timedelta(days=1),
+                },
+                403,
+                "round",
+            ),
+            ({"allow_open_link": False}, 400, "token"),
+            ({"code": "renamed"}, 400, "round"),
+        ],
     )
+    def test_a_round_changed_since_it_was_read_is_read_again(
+        self, client: Client, sipas: Any, change: dict[str, Any], status: int, field: str
+    ) -> None:
+        post(client, payload())  # the process has read the round and unit
+        stored = stored_rows()
+        Round.objects.filter(code="demo").update(**change)
+        refused = post(client, payload())
+        assert refused.status_code == status, refused.json()
+        assert field in refused.json()["fields"]
+        assert stored_rows() == stored
+
+    def test_a_unit_the_round_no_longer_covers_is_refused_after_it_was_read(
+        self, client: Client, sipas: Any
+    ) -> None:
+        post(client, payload())
+        survey_round = Round.objects.get(code="demo")
+        survey_round.units.remove(survey_round.units.get(code="19"))
+        refused = post(client, payload())
+        assert refused.status_code == 400 and "unit" in refused.json()["fields"]
+        assert Response.objects.count() == 1
+
+    def test_after_the_round_was_read_a_used_key_is_still_a_replay_or_a_conflict(
+        self, client: Client, sipas: Any
+    ) -> None:
+        body = payload()
+        first = post(client, body)
+        again = post(client, body)
+        assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+        assert again.json()["receipt"] == first.json()["receipt"]
+        other = post(client, {**body, "answers": valid_answers(S01=1)})
+        assert other.status_code == 409
+        # the key is checked before the answers, as on the full path
+        invalid = post(client, {**body, "answers": valid_answers(S01=99)})
+        assert invalid.status_code == 409
+        assert Response.objects.count() == 1
+
+    def test_the_one_message_is_one_transaction_a_failing_record_stores_nothing(
+        self, client: Client, sipas: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        post(client, payload())
+        stored = stored_rows()
+        # A mask out of the column's range: the record's UPDATE, the last statement, fails.
+        monkeypatch.setattr(records, "masks", lambda layout, answers: [2**70] + [0] * 7)
+        with pytest.raises(DataError):
+            post(client, payload())
+        assert stored_rows() == stored
 
 
 @pytest.mark.postgres

@@ -44,33 +44,36 @@ class TestPublicBaseUrl:
             absolute_url(request_to("127.0.0.1:9000"), "/d/abc/") == "http://127.0.0.1:9000/d/abc/"
         )
 
-    def test_behind_one_proxy_the_forwarded_host_and_scheme_count(self, proxies) -> None:
-        proxies(1)
-        request = request_to(
-            "127.0.0.1:9000",
-            HTTP_X_FORWARDED_HOST="khaosat.example.vn",
-            HTTP_X_FORWARDED_PROTO="https",
-        )
-        assert public_base_url(request) == "https://khaosat.example.vn"
-
-    def test_behind_one_proxy_only_the_hop_it_appended_counts(self, proxies) -> None:
-        proxies(1)
-        request = request_to(
-            "127.0.0.1:9000",
-            HTTP_X_FORWARDED_HOST="evil.example.com, khaosat.example.vn",
-            HTTP_X_FORWARDED_PROTO="http, https",
-        )
-        assert public_base_url(request) == "https://khaosat.example.vn"
-
-    @pytest.mark.parametrize("count", [None, 0])
-    def test_without_proxies_forwarded_headers_are_ignored(self, proxies, count) -> None:
+    @pytest.mark.parametrize(
+        ("count", "forwarded_host", "forwarded_proto", "base_url"),
+        [
+            (1, "khaosat.example.vn", "https", "https://khaosat.example.vn"),
+            (
+                1,
+                "evil.example.com, khaosat.example.vn",
+                "http, https",
+                "https://khaosat.example.vn",
+            ),
+            (None, "khaosat.example.vn", "https", "http://127.0.0.1:9000"),
+            (0, "khaosat.example.vn", "https", "http://127.0.0.1:9000"),
+        ],
+        ids=[
+            "behind-one-proxy-the-forwarded-host-and-scheme-count",
+            "behind-one-proxy-only-the-hop-it-appended-counts",
+            "without-proxies-unset-they-are-ignored",
+            "without-proxies-0-they-are-ignored",
+        ],
+    )
+    def test_forwarded_headers_count_only_as_far_as_our_proxies_append_them(
+        self, proxies, count, forwarded_host, forwarded_proto, base_url
+    ) -> None:
         proxies(count)
         request = request_to(
             "127.0.0.1:9000",
-            HTTP_X_FORWARDED_HOST="khaosat.example.vn",
-            HTTP_X_FORWARDED_PROTO="https",
+            HTTP_X_FORWARDED_HOST=forwarded_host,
+            HTTP_X_FORWARDED_PROTO=forwarded_proto,
         )
-        assert public_base_url(request) == "http://127.0.0.1:9000"
+        assert public_base_url(request) == base_url
 
     def test_the_setting_wins_over_the_request(self, settings, proxies) -> None:
         proxies(1)

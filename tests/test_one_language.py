@@ -296,31 +296,18 @@ def _token(*codenames: str, username: str) -> str:
     return Token.objects.create(user=user).key
 
 
-def use_broker(url: str) -> None:
-    """Make this process publish to ``url`` (Celery caches its connections)."""
-    from config.celery import app
-
-    app.conf.broker_url = url
-    app._pool = None
-    app.amqp._producer_pool = None
-
-
 @pytest.fixture
 def broker_down(settings: Any) -> Iterator[None]:
     """Tasks are published (not run in-process) to a port nothing listens on."""
     import socket
 
-    from config.celery import app
+    from tests.support.queues import publishing_to
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         closed = sock.getsockname()[1]
-    previous, eager = app.conf.broker_url, app.conf.task_always_eager
-    app.conf.task_always_eager = False
-    use_broker(f"redis://127.0.0.1:{closed}/0")
-    yield
-    app.conf.task_always_eager = eager
-    use_broker(previous)
+    with publishing_to(f"redis://127.0.0.1:{closed}/0"):
+        yield
 
 
 Provoke = Callable[[Client, dict], Any]

@@ -440,6 +440,16 @@ class TestCellsThatCannotBeRead:
 
 
 class TestBadFiles:
+    def refused(self, client: Client, file_name: str, content: bytes, **extra: Any) -> list[str]:
+        """Upload the file to the round ``demo``: a 400, nothing stored; what it says of the
+        file."""
+        response = client.post(
+            URL, {"round": "demo", "file": SimpleUploadedFile(file_name, content)}, **extra
+        )
+        assert response.status_code == 400, response.content
+        assert PaperImport.objects.count() == 0 and Response.objects.count() == 0
+        return response.json()["fields"]["file"]
+
     @pytest.mark.parametrize(
         ("file_name", "content", "named"),
         [
@@ -459,36 +469,20 @@ class TestBadFiles:
     def test_a_bad_file_is_refused_naming_the_problem_and_nothing_is_stored(
         self, clerk_client: Client, sipas, file_name: str, content: bytes, named: str
     ) -> None:
-        response = clerk_client.post(
-            URL,
-            {"round": "demo", "file": SimpleUploadedFile(file_name, content)},
-            headers={"Accept-Language": "en"},
-        )
-        assert response.status_code == 400, response.content
-        assert named in " ".join(response.json()["fields"]["file"])
-        assert PaperImport.objects.count() == 0 and Response.objects.count() == 0
+        problems = self.refused(clerk_client, file_name, content, headers={"Accept-Language": "en"})
+        assert named in " ".join(problems)
 
     def test_an_unknown_column_is_refused_in_an_xlsx_file_too(
         self, clerk_client: Client, sipas
     ) -> None:
         content = xlsx_bytes([[*row("F-1"), "x"]], header=[*HEADER, "Ghi chú"])
-        response = clerk_client.post(
-            URL, {"round": "demo", "file": SimpleUploadedFile("forms.xlsx", content)}
-        )
-        assert response.status_code == 400
-        assert "Ghi chú" in response.json()["fields"]["file"][0]
-        assert PaperImport.objects.count() == 0
+        assert "Ghi chú" in self.refused(clerk_client, "forms.xlsx", content)[0]
 
     def test_a_file_over_20_mb_is_refused_before_it_is_read(
         self, clerk_client: Client, sipas
     ) -> None:
         content = b"unit\n" + b"19\n" * (paper.MAX_FILE_BYTES // 3 + 1)
-        response = clerk_client.post(
-            URL, {"round": "demo", "file": SimpleUploadedFile("forms.csv", content)}
-        )
-        assert response.status_code == 400
-        assert "20 MB" in response.json()["fields"]["file"][0]
-        assert PaperImport.objects.count() == 0
+        assert "20 MB" in self.refused(clerk_client, "forms.csv", content)[0]
 
     def test_an_unknown_round_and_a_missing_file_are_named(
         self, clerk_client: Client, sipas

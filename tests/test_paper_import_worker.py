@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -12,30 +11,22 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import Client
 
-from config.celery import app
 from feedback.models import Response
 from feedback.paper.services import batch_rows
 from tests.support.paper import csv_bytes, row
-from tests.support.processes import (
-    forget_routes,
-    start_celery_worker,
-    stop_celery_worker,
-    worker_database_url,
-)
+from tests.support.queues import one_worker, routed_to_own_queue
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 URL = "/api/v1/paper-imports/"
 
 
 @pytest.fixture
-def import_worker(transactional_db: None) -> Iterator[str]:
-    """A worker on a queue of its own, on this test's database; stopped afterwards."""
-    queue = f"test-paper-{uuid.uuid4().hex[:8]}"
-    process = start_celery_worker(queue, database_url=worker_database_url())
-    try:
+def import_worker(transactional_db: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Paper imports of this process go to a worker on a queue of its own, on this test's
+    database (the test process runs tasks eagerly: config.settings.test); stopped afterwards."""
+    task = "feedback.import_paper_forms"
+    with routed_to_own_queue(monkeypatch, "paper", task) as queue, one_worker(queue):
         yield queue
-    finally:
-        stop_celery_worker(process)
 
 
 @pytest.fixture
@@ -67,17 +58,8 @@ def test_a_file_over_the_sync_limit_is_imported_by_a_worker_with_visible_progres
     sipas,
     client: Client,
     settings,
-    monkeypatch: pytest.MonkeyPatch,
-    request: pytest.FixtureRequest,
 ) -> None:
     settings.PAPER_IMPORT_SYNC_MAX_ROWS = 10
-    # The test process runs tasks eagerly (config.settings.test); this one goes to the worker.
-    monkeypatch.setitem(app.conf, "task_always_eager", False)
-    monkeypatch.setitem(
-        app.conf, "task_routes", {"feedback.import_paper_forms": {"queue": import_worker}}
-    )
-    forget_routes()  # Celery caches its router: make it read the routes just set…
-    request.addfinalizer(forget_routes)  # …and forget them after the test
     clerk = User.objects.create_user("clerk", is_staff=True)
     clerk.user_permissions.add(Permission.objects.get(codename="import_paper_forms"))
     client.force_login(clerk)

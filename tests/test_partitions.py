@@ -154,15 +154,10 @@ def test_the_migration_partitions_a_database_with_rounds_and_answers(
             weight=1.0,
         )
         copies.append(response.pk)
+        answers = OldAnswer.objects.filter(response=stored)
         OldAnswer.objects.bulk_create(
-            OldAnswer(
-                response=response,
-                question_id=a.question_id,
-                value=a.value,
-                number=a.number,
-                code=a.code,
-            )
-            for a in OldAnswer.objects.filter(response=stored)[: 10 + n]
+            OldAnswer(response=response, **columns)
+            for columns in answers.values("question_id", "value", "number", "code")[: 10 + n]
         )
     before = answers_by_round()
     assert set(before) == {demo.pk, later.pk}

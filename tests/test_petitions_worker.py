@@ -3,7 +3,6 @@ Redis against this test's PostgreSQL database."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -14,19 +13,15 @@ from config.celery import app
 from feedback.models import Petition
 from feedback.petitions.calendar import add_working_days
 from tests.petition_support import petition_desk, submit
-from tests.support.processes import start_celery_worker, stop_celery_worker, worker_database_url
+from tests.support.queues import one_worker, own_queue
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 
 
 @pytest.fixture
 def reminder_worker(transactional_db: None) -> Iterator[str]:
-    queue = f"test-petitions-{uuid.uuid4().hex[:8]}"
-    process = start_celery_worker(queue, database_url=worker_database_url())
-    try:
+    with one_worker(own_queue("petitions")) as queue:
         yield queue
-    finally:
-        stop_celery_worker(process)
 
 
 def test_a_worker_runs_the_scheduled_reminder_task(

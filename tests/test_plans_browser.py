@@ -11,7 +11,7 @@ import pytest
 
 from plans.models import Task, TaskNote
 from tests.plan_support import build_frame
-from tests.support.browser import log_in
+from tests.support.browser import create_task, log_in, report_progress
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 
@@ -25,23 +25,17 @@ def test_a_task_from_a_weakness_is_updated_by_its_agency_and_followed_up(
     assert coordinator.get_by_label("Round").input_value() == "r2022"
     assert coordinator.get_by_label("Unit").input_value() == "19"
     assert coordinator.get_by_label("Indicator").input_value() == "SAT"
-    coordinator.get_by_label("Agency").select_option("19-SXD")
-    coordinator.get_by_label("What is to be done").fill("Rút ngắn thời gian giải quyết hồ sơ")
-    coordinator.get_by_label("Target", exact=True).select_option("above_national")
-    coordinator.get_by_label("Deadline in working days").fill("20")
-    coordinator.get_by_label("Owner").select_option(str(frame["staff_x"].pk))
-    coordinator.get_by_role("button", name="Create the task").click()
-    coordinator.wait_for_url("**/plans/tasks/*/")
+    create_task(
+        coordinator,
+        agency="19-SXD",
+        action="Rút ngắn thời gian giải quyết hồ sơ",
+        days="20",
+        owner=frame["staff_x"],
+    )
     task = Task.objects.get()
     assert (task.agency.code, task.owner, task.status) == ("19-SXD", frame["staff_x"], "planned")
 
-    staff = log_in(browser, live_server, "staff-x")
-    staff.goto(f"{live_server.url}/plans/tasks/{task.pk}/")
-    staff.get_by_label("New status").select_option("in_progress")
-    staff.get_by_label("Progress note").fill("Đã rà soát quy trình một cửa")
-    staff.get_by_role("button", name="Save").click()
-    staff.wait_for_load_state()
-    assert staff.locator("#task-status").inner_text() == "in progress"
+    staff = report_progress(browser, live_server, "staff-x", task, "Đã rà soát quy trình một cửa")
     assert TaskNote.objects.get().text == "Đã rà soát quy trình một cửa"
 
     coordinator.goto(f"{live_server.url}/plans/r2022/19/")

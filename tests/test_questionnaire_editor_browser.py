@@ -16,6 +16,7 @@ from tests.admin_support import fill_round_form
 from tests.support.browser import fill_conditional_question
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
+WAYS = [("truc_tiep", "Trực tiếp"), ("truc_tuyen", "Trực tuyến"), ("ca_hai", "Cả hai")]
 
 
 def test_staff_adds_a_conditional_question_with_choices_to_a_new_draft_and_publishes_it(
@@ -37,7 +38,14 @@ def test_staff_adds_a_conditional_question_with_choices_to_a_new_draft_and_publi
     page.wait_for_url(re.compile(r"/question/add/\?section=\d+$"))
 
     # One question, its display condition on the earlier Q8_4 and three choices: one save.
-    fill_conditional_question(page)
+    fill_conditional_question(
+        page,
+        "Q8_4a",
+        "Ông/Bà làm thủ tục bằng cách nào?",
+        shown_if_yes="Q8_4",
+        choices=WAYS,
+        position="5",
+    )
     page.click("input[name=_save]")
 
     # Back on the section's page, the question sits right after its condition.
@@ -109,17 +117,9 @@ def test_a_questionnaire_built_in_the_admin_is_published_used_by_a_round_and_ans
     page.check("#id_excluded_from_indices")
     page.click("input[name=_addanother]")
     page.wait_for_url(re.compile(r"/question/add/\?section=\d+$"))
-    page.fill("#id_code", "HOW")
-    page.select_option("#id_type", "single")
-    page.fill("#id_label_vi", "Làm bằng cách nào?")
-    page.select_option("#id_show_if_question", label="USED")
-    page.fill("#id_show_if_values", "[true]")
-    page.check("#id_excluded_from_indices")
-    for index, (code, label) in enumerate(
-        [("truc_tiep", "Trực tiếp"), ("truc_tuyen", "Trực tuyến")]
-    ):
-        page.fill(f"#id_choices-{index}-code", code)
-        page.fill(f"#id_choices-{index}-label_vi", label)
+    fill_conditional_question(
+        page, "HOW", "Làm bằng cách nào?", shown_if_yes="USED", choices=WAYS[:2]
+    )
     page.click("input[name=_save]")
     page.wait_for_url(re.compile(r"/section/\d+/change/$"))
     assert list(version.questions.order_by("position").values_list("code", "position")) == [

@@ -6,8 +6,6 @@ from __future__ import annotations
 from html.parser import HTMLParser
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.db import connection
 from django.test import Client
@@ -18,6 +16,7 @@ from scoring.models import Run
 from surveys.models import Round
 from tests.factories import RunFactory, round_like
 from tests.support.responses import answer
+from tests.support.users import staff_client
 
 pytestmark = pytest.mark.django_db
 
@@ -90,15 +89,6 @@ def texts(response) -> list[str]:
     return [str(m) for m in get_messages(response.wsgi_request)]
 
 
-def staff(client: Client, *codenames: str) -> Client:
-    user = get_user_model().objects.create_user(
-        "coordinator", password="x-long-password", is_staff=True
-    )
-    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
-    client.force_login(user)
-    return client
-
-
 def test_the_round_page_shows_each_units_responses_against_min_publish_n(
     admin_client: Client, demo: Round
 ) -> None:
@@ -167,7 +157,7 @@ def test_the_recompute_address_takes_only_a_post(admin_client: Client, demo: Rou
 def test_staff_who_may_not_start_runs_see_the_counts_but_no_button(
     client: Client, demo: Round
 ) -> None:
-    staff(client, "view_round")
+    staff_client(client, "view_round")
 
     page = client.get(change_url(demo))
 
@@ -181,7 +171,7 @@ def test_staff_who_may_not_start_runs_see_the_counts_but_no_button(
 def test_staff_who_may_start_runs_recompute_from_the_round_page(
     client: Client, demo: Round
 ) -> None:
-    staff(client, "view_round", "add_run")
+    staff_client(client, "view_round", "add_run")
 
     page = client.get(change_url(demo))
     response = client.post(recompute_url(demo))
@@ -192,7 +182,7 @@ def test_staff_who_may_start_runs_recompute_from_the_round_page(
 
 
 def test_staff_who_may_start_runs_but_not_see_rounds_get_403(client: Client, demo: Round) -> None:
-    staff(client, "add_run")
+    staff_client(client, "add_run")
 
     assert client.post(recompute_url(demo)).status_code == 403
     assert not Run.objects.exists()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
@@ -13,6 +11,7 @@ from scoring import services
 from scoring.models import Run, Score
 from tests.factories import RunFactory
 from tests.support.responses import answer
+from tests.support.users import staff_client
 
 pytestmark = pytest.mark.django_db
 
@@ -27,15 +26,6 @@ def published_run(sipas) -> Run:
         answer("19", S01=s01)
     answer("01", S01=1)
     return services.recompute_round(round_code="demo")
-
-
-def staff(client: Client, *codenames: str) -> Client:
-    user = get_user_model().objects.create_user(
-        "staffer", password="x-long-password", is_staff=True
-    )
-    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture(autouse=True)
@@ -134,7 +124,7 @@ def test_the_action_recomputes_the_rounds_of_the_selected_runs(
 
 
 def test_staff_without_the_permission_get_403(client: Client, published_run: Run) -> None:
-    staff(client)
+    staff_client(client)
     assert client.get(RECOMPUTE).status_code == 403
     assert client.post(RECOMPUTE, {"round": "demo"}).status_code == 403
     assert client.get(RUNS).status_code == 403
@@ -142,7 +132,7 @@ def test_staff_without_the_permission_get_403(client: Client, published_run: Run
 
 
 def test_staff_who_may_only_view_runs_see_no_recompute(client: Client, published_run: Run) -> None:
-    staff(client, "view_run")
+    staff_client(client, "view_run")
     page = client.get(RUNS)
     assert page.status_code == 200
     assert (
@@ -158,7 +148,7 @@ def test_staff_who_may_only_view_runs_see_no_recompute(client: Client, published
 def test_staff_with_the_permission_start_a_recompute(
     client: Client, published_run: Run, django_capture_on_commit_callbacks
 ) -> None:
-    staff(client, "view_run", "add_run")
+    staff_client(client, "view_run", "add_run")
     assert client.get(RECOMPUTE).status_code == 200
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(RECOMPUTE, {"round": "demo"})

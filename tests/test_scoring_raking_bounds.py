@@ -29,8 +29,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 from scipy.optimize import minimize
@@ -38,8 +36,9 @@ from scipy.optimize import minimize
 from scoring import raking, services
 from scoring.margins import replace_margins
 from scoring.models import RakingFactor, ResponseWeight, Run
-from tests.support.processes import run_django
+from tests.support.environment import printed, refused
 from tests.support.small_surveys import approx, respond, small_round
+from tests.support.users import staff_client
 
 pytestmark = pytest.mark.django_db
 
@@ -265,17 +264,10 @@ def test_margins_not_met_within_the_bounds_flag_the_unit_not_converged(capped) -
 # --- the admin ------------------------------------------------------------------------------
 
 
-def staff(client: Client, *codenames: str) -> Client:
-    user = get_user_model().objects.create_user("auditor", password="x-long-pw", is_staff=True)
-    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
-    client.force_login(user)
-    return client
-
-
 def test_the_run_page_lists_the_flagged_unit(capped, client: Client, settings) -> None:
     settings.LANGUAGE_CODE = "en"
     run = services.recompute_round(round_code="r-raking")
-    staff(client, "view_run", "view_rakingfactor")
+    staff_client(client, "view_run", "view_rakingfactor")
     page = client.get(reverse("admin:scoring_run_change", args=[run.pk]))
     assert page.status_code == 200
     html = page.content.decode()
@@ -293,7 +285,7 @@ def test_the_run_page_lists_the_flagged_unit(capped, client: Client, settings) -
 
 def test_the_run_page_in_vietnamese_translates_the_warning(capped, client: Client) -> None:
     run = services.recompute_round(round_code="r-raking")
-    staff(client, "view_run")
+    staff_client(client, "view_run")
     html = client.get(reverse("admin:scoring_run_change", args=[run.pk])).content.decode()
     assert "Cảnh báo hiệu chỉnh trọng số" in html and "RAKING_FACTOR_BOUNDS" in html
     assert (
@@ -317,18 +309,13 @@ def test_a_run_without_flags_shows_no_warning_list(capped, admin_client: Client,
 
 @pytest.mark.django_db(False)
 def test_bounds_from_the_environment_and_a_bad_value_named() -> None:
-    result = run_django(
+    bounds = printed(
         "from django.conf import settings; "
         "print(settings.RAKING_FACTOR_BOUNDS, settings.RAKING_DEFF_WARNING)",
-        DJANGO_SETTINGS_MODULE="config.settings.local",
         RAKING_FACTOR_BOUNDS="0.5,inf",
         RAKING_DEFF_WARNING="3",
     )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "(0.5, inf) 3.0"
+    assert bounds.strip() == "(0.5, inf) 3.0"
     for bad in ("3,0.3", "0.3", "a,b", "1.5,3"):
-        result = run_django(
-            "", DJANGO_SETTINGS_MODULE="config.settings.local", RAKING_FACTOR_BOUNDS=bad
-        )
-        assert result.returncode != 0
-        assert "RAKING_FACTOR_BOUNDS must be two numbers L,U with 0 <= L <= 1 <= U" in result.stderr
+        problem = refused(RAKING_FACTOR_BOUNDS=bad)
+        assert "RAKING_FACTOR_BOUNDS must be two numbers L,U with 0 <= L <= 1 <= U" in problem

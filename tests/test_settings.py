@@ -11,38 +11,29 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from tests.support.processes import run_django
+from tests.support.environment import printed, refused
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 class TestSecretKey:
     def test_production_refuses_to_start_without_secret_key(self) -> None:
-        result = run_django("", DJANGO_SETTINGS_MODULE="config.settings.production")
-        assert result.returncode != 0
-        assert "SECRET_KEY is not set" in result.stderr
+        assert "SECRET_KEY is not set" in refused("config.settings.production")
 
     def test_debug_off_without_secret_key_refuses_in_base_settings_too(self) -> None:
-        result = run_django("", DJANGO_SETTINGS_MODULE="config.settings.base", DEBUG="false")
-        assert result.returncode != 0
-        assert "SECRET_KEY" in result.stderr
+        assert "SECRET_KEY" in refused("config.settings.base", DEBUG="false")
 
     def test_production_starts_with_a_secret_key(self) -> None:
-        result = run_django(
+        debug = printed(
             "from django.conf import settings; print(settings.DEBUG)",
-            DJANGO_SETTINGS_MODULE="config.settings.production",
+            "config.settings.production",
             SECRET_KEY="x" * 60,
         )
-        assert result.returncode == 0, result.stderr
-        assert result.stdout.strip() == "False"
+        assert debug.strip() == "False"
 
     def test_local_development_runs_without_a_secret_key(self) -> None:
-        result = run_django(
-            "from django.conf import settings; print(settings.DEBUG)",
-            DJANGO_SETTINGS_MODULE="config.settings.local",
-        )
-        assert result.returncode == 0, result.stderr
-        assert result.stdout.strip() == "True"
+        debug = printed("from django.conf import settings; print(settings.DEBUG)")
+        assert debug.strip() == "True"
 
 
 def test_check_deploy_is_clean_with_production_settings() -> None:
@@ -64,78 +55,61 @@ def test_check_deploy_is_clean_with_production_settings() -> None:
 
 
 def test_an_empty_variable_counts_as_unset() -> None:
-    result = run_django(
+    values = printed(
         "from django.conf import settings; "
         "print(settings.MIN_PUBLISH_N, settings.SCORING_KEEP_RUNS, settings.DEBUG)",
-        DJANGO_SETTINGS_MODULE="config.settings.local",
         MIN_PUBLISH_N="",
         SCORING_KEEP_RUNS="",
         DEBUG="",
     )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["30", "10", "True"]
+    assert values.split() == ["30", "10", "True"]
 
 
 def test_a_number_that_is_not_one_is_refused_naming_the_variable() -> None:
-    result = run_django("", DJANGO_SETTINGS_MODULE="config.settings.local", MIN_PUBLISH_N="3O")
-    assert result.returncode != 0
-    assert "MIN_PUBLISH_N must be a whole number, not '3O'" in result.stderr
+    assert "MIN_PUBLISH_N must be a whole number, not '3O'" in refused(MIN_PUBLISH_N="3O")
 
 
 def test_unsupported_language_is_refused_with_a_clear_message() -> None:
-    result = run_django("", DJANGO_SETTINGS_MODULE="config.settings.local", LANGUAGE_CODE="fr")
-    assert result.returncode != 0
-    assert "LANGUAGE_CODE='fr' is not supported" in result.stderr
+    assert "LANGUAGE_CODE='fr' is not supported" in refused(LANGUAGE_CODE="fr")
+
+
+LANGUAGE_AND_TIME_ZONE = (
+    "from django.conf import settings; print(settings.LANGUAGE_CODE, settings.TIME_ZONE)"
+)
 
 
 @pytest.mark.parametrize("value", [None, ""], ids=["unset", "empty"])
 def test_defaults_are_vietnamese_and_ho_chi_minh_time(value: str | None) -> None:
     env = {} if value is None else {"LANGUAGE_CODE": value, "TIME_ZONE": value}
-    result = run_django(
-        "from django.conf import settings; print(settings.LANGUAGE_CODE, settings.TIME_ZONE)",
-        DJANGO_SETTINGS_MODULE="config.settings.local",
-        **env,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["vi", "Asia/Ho_Chi_Minh"]
+    assert printed(LANGUAGE_AND_TIME_ZONE, **env).split() == ["vi", "Asia/Ho_Chi_Minh"]
 
 
 def test_english_and_another_time_zone_can_be_chosen() -> None:
-    result = run_django(
-        "from django.conf import settings; print(settings.LANGUAGE_CODE, settings.TIME_ZONE)",
-        DJANGO_SETTINGS_MODULE="config.settings.local",
-        LANGUAGE_CODE="en",
-        TIME_ZONE="UTC",
-    )
-    assert result.stdout.split() == ["en", "UTC"]
+    chosen = printed(LANGUAGE_AND_TIME_ZONE, LANGUAGE_CODE="en", TIME_ZONE="UTC")
+    assert chosen.split() == ["en", "UTC"]
 
 
 def test_embedded_default_is_sqlite_in_var_and_in_process_tasks() -> None:
     env = {k: "" for k in ("DATABASE_URL", "REDIS_URL")}
-    result = run_django(
+    engine, name, eager, cache = printed(
         "from django.conf import settings as s; "
         "print(s.DATABASES['default']['ENGINE'], s.DATABASES['default']['NAME'], "
         "s.CELERY_TASK_ALWAYS_EAGER, s.CACHES['default']['BACKEND'])",
-        DJANGO_SETTINGS_MODULE="config.settings.local",
         **env,
-    )
-    assert result.returncode == 0, result.stderr
-    engine, name, eager, cache = result.stdout.split()
+    ).split()
     assert engine == "django.db.backends.sqlite3"
     assert Path(name) == ROOT / "var" / "db.sqlite3"
     assert (eager, cache) == ("True", "django.core.cache.backends.locmem.LocMemCache")
 
 
 def test_redis_url_makes_redis_the_broker_backend_and_cache() -> None:
-    result = run_django(
+    values = printed(
         "from django.conf import settings as s; "
         "print(s.CELERY_BROKER_URL, s.CELERY_RESULT_BACKEND, s.CELERY_TASK_ALWAYS_EAGER, "
         "s.CACHES['default']['BACKEND'])",
-        DJANGO_SETTINGS_MODULE="config.settings.local",
         REDIS_URL="redis://127.0.0.1:6379/3",
     )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == [
+    assert values.split() == [
         "redis://127.0.0.1:6379/3",
         "redis://127.0.0.1:6379/3",
         "False",
@@ -144,16 +118,14 @@ def test_redis_url_makes_redis_the_broker_backend_and_cache() -> None:
 
 
 def test_redis_calls_wait_at_most_redis_timeout_seconds() -> None:
-    result = run_django(
+    timeouts = printed(
         "from django.conf import settings as s; "
         "o = s.CACHES['default']['OPTIONS']; "
         "print(o['socket_connect_timeout'], o['socket_timeout'])",
-        DJANGO_SETTINGS_MODULE="config.settings.local",
         REDIS_URL="redis://127.0.0.1:6379/3",
         REDIS_TIMEOUT_SECONDS="0.25",
     )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["0.25", "0.25"]
+    assert timeouts.split() == ["0.25", "0.25"]
 
 
 @pytest.mark.django_db

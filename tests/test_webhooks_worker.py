@@ -5,23 +5,14 @@ an attempt loses nothing (the sweep hands the delivery to the next worker)."""
 from __future__ import annotations
 
 import signal
-import subprocess
-import uuid
 from collections.abc import Iterator
 from itertools import pairwise
 from typing import Any
 
 import pytest
 
-from config.celery import app
 from tests.petition_support import make_category, make_unit, submit
-from tests.support.processes import (
-    forget_queue,
-    forget_routes,
-    start_celery_worker,
-    stop_celery_worker,
-    worker_database_url,
-)
+from tests.support.queues import Workers, routed_to_own_queue
 from tests.webhook_support import receiver, wait_until
 from webhooks import services
 from webhooks.models import Delivery, Subscription
@@ -35,20 +26,13 @@ def webhook_queue(
 ) -> Iterator[str]:
     """Deliveries of this process go through Redis to this test's own queue; the workers it
     starts allow loopback receivers and retry after half a second."""
-    queue = f"test-webhooks-{uuid.uuid4().hex[:8]}"
     settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
     services.forget_wanted()
     monkeypatch.setenv("WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")
     monkeypatch.setenv("WEBHOOK_RETRY_SCHEDULE", "0.5,0.5,0.5,0.5")
     monkeypatch.setenv("WEBHOOK_TIMEOUT_SECONDS", "2")
-    monkeypatch.setitem(app.conf, "task_always_eager", False)
-    monkeypatch.setitem(app.conf, "task_routes", {"webhooks.deliver": {"queue": queue}})
-    forget_routes()
-    try:
+    with routed_to_own_queue(monkeypatch, "webhooks", "webhooks.deliver") as queue:
         yield queue
-    finally:
-        forget_routes()
-        forget_queue(queue)
 
 
 def subscribed(django_user_model: Any, url: str) -> Subscription:
@@ -58,23 +42,26 @@ def subscribed(django_user_model: Any, url: str) -> Subscription:
     return Subscription.objects.create(owner=owner, url=url, events=["petition.created"])
 
 
+def delivered() -> Delivery:
+    """The delivery, once a worker has recorded it delivered."""
+    return wait_until(
+        lambda: Delivery.objects.filter(status="delivered").first(),
+        what="the delivery to be recorded",
+    )
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_receiver_failing_three_times_gets_the_event_a_fourth_time(
     webhook_queue: str, django_user_model: Any
 ) -> None:
-    worker = start_celery_worker(webhook_queue, database_url=worker_database_url())
-    try:
+    with Workers(webhook_queue) as workers:
+        workers.start()
         with receiver(statuses=[500, 502, 503]) as hook:
             subscription = subscribed(django_user_model, hook.url)
             petition = submit("road", "T01")  # committed: its delivery goes to the worker
             hook.wait_for(4, timeout=60)
-            delivery = wait_until(
-                lambda: Delivery.objects.filter(status="delivered").first(),
-                what="the delivery to be recorded",
-            )
+            delivery = delivered()
             payloads = hook.verified(subscription.secret)
-    finally:
-        stop_celery_worker(worker)
     assert len(payloads) == 4
     assert {p["data"]["tracking_code"] for p in payloads} == {petition.tracking_code}
     assert {r.headers["webhook-id"] for r in hook.requests} == {delivery.message_id}
@@ -90,15 +77,14 @@ def test_a_worker_killed_during_an_attempt_loses_no_delivery(
     webhook_queue: str, django_user_model: Any, settings: Any
 ) -> None:
     settings.WEBHOOK_REQUEUE_SECONDS = 0  # the sweep queues at once what no worker holds
-    workers: list[subprocess.Popen] = []
-    try:
-        workers.append(start_celery_worker(webhook_queue, database_url=worker_database_url()))
+    with Workers(webhook_queue) as workers:
+        workers.start()
         with receiver(hold_first=True) as hook:
             subscription = subscribed(django_user_model, hook.url)
             submit("road", "T01")
             assert hook.holding.wait(60), "the worker never made its first attempt"
             # The next worker starts now: the message the first one holds is not for it.
-            workers.append(start_celery_worker(webhook_queue, database_url=worker_database_url()))
+            workers.start()
             workers[0].send_signal(signal.SIGKILL)  # mid-attempt: no clean-up of any kind
             assert workers[0].wait(timeout=20) == -signal.SIGKILL
             hook.release.set()
@@ -113,14 +99,8 @@ def test_a_worker_killed_during_an_attempt_loses_no_delivery(
                 what="the sweep to queue the delivery again",
             )
             hook.wait_for(2, timeout=30)
-            done = wait_until(
-                lambda: Delivery.objects.filter(status="delivered").first(),
-                what="the delivery to be recorded",
-            )
+            done = delivered()
             payloads = hook.verified(subscription.secret)
-    finally:
-        for worker in workers:
-            stop_celery_worker(worker)
     assert [p["type"] for p in payloads] == ["petition.created"] * 2
     assert {r.headers["webhook-id"] for r in hook.requests} == {done.message_id}
     log = list(done.log.values_list("number", "status_code", "succeeded"))

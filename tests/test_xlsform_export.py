@@ -62,25 +62,31 @@ def test_published_version_is_public_and_pyxform_converts_it_without_warnings(
 @pytest.mark.django_db
 def test_sheets_carry_types_bounds_conditions_and_scoring_tags(sipas: Any) -> None:
     sheets = xlsform_sheets(sipas)
+    expected = {
+        "Q1_1": {
+            "type": "select_one Q1_1",
+            "sipas_type": "scale",
+            "constraint": ". >= 1 and . <= 3",
+            "sipas_indicator": "Q1_1",
+            "sipas_satisfied": "3",
+        },
+        "Q1_2": {"type": "select_one Q1_1"},  # the same scale: one shared list
+        "Q8_4": {"type": "select_one sipas_yes_no", "sipas_type": "yesno", "required": "yes"},
+        "Q2": {
+            "type": "select_multiple Q2",
+            "hint::English (en)": "You may choose several answers.",
+        },
+        "A01": {"sipas_excluded": "yes"},
+        "Q11": {"appearance": "multiline", "constraint": "string-length(.) <= 4000"},
+        "P06": {"relevant": "${Q8_2} = 'yes'"},
+        "A": {"type": "begin group", "label::English (en)": "Part A. About the respondent"},
+        "A_intro": {"type": "note"},
+    }
     rows = rows_by_name(sheets)
-    assert rows["Q1_1"]["type"] == "select_one Q1_1"
-    assert rows["Q1_1"]["sipas_type"] == "scale"
-    assert rows["Q1_1"]["constraint"] == ". >= 1 and . <= 3"
-    assert rows["Q1_1"]["sipas_indicator"] == "Q1_1"
-    assert rows["Q1_1"]["sipas_satisfied"] == "3"
-    assert rows["Q1_2"]["type"] == "select_one Q1_1"  # the same scale: one shared list
-    assert rows["Q8_4"]["type"] == "select_one sipas_yes_no"
-    assert rows["Q8_4"]["sipas_type"] == "yesno"
-    assert rows["Q8_4"]["required"] == "yes"
-    assert rows["Q2"]["type"] == "select_multiple Q2"
-    assert rows["Q2"]["hint::English (en)"] == "You may choose several answers."
-    assert rows["A01"]["sipas_excluded"] == "yes"
-    assert rows["Q11"]["appearance"] == "multiline"
-    assert rows["Q11"]["constraint"] == "string-length(.) <= 4000"
-    assert rows["P06"]["relevant"] == "${Q8_2} = 'yes'"
-    assert rows["A"]["type"] == "begin group"
-    assert rows["A"]["label::English (en)"] == "Part A. About the respondent"
-    assert rows["A_intro"]["type"] == "note"
+    shown = {
+        name: {column: rows[name][column] for column in cells} for name, cells in expected.items()
+    }
+    assert shown == expected
     scale = [c for c in sheets["choices"] if c["list_name"] == "Q1_1"]
     assert [(c["name"], c["label::English (en)"]) for c in scale] == [
         ("1", "Not interested"),

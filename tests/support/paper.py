@@ -7,19 +7,10 @@ from typing import Any
 
 from openpyxl import Workbook
 
+from demo.paper_forms import paper_cell
 from feedback.models import PaperImport
 from feedback.paper import services as paper
 from tests.support.responses import valid_answers
-
-
-def paper_cell(value: Any) -> str:
-    """An answer as a clerk types it into a CSV file."""
-    if isinstance(value, bool):
-        return "có" if value else "không"
-    if isinstance(value, list):
-        return ";".join(value)
-    return str(value)
-
 
 CODES = list(valid_answers())
 HEADER = ["row_id", "unit", "weight", *CODES]
