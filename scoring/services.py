@@ -34,6 +34,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from config import status_moves
 from config.queueing import BrokerUnavailable, enqueue
 from feedback.models import Response
 from feedback.review.selectors import excluded_per_unit
@@ -246,44 +247,41 @@ def publish_run(*, run_id: int) -> Run:
         round_id = Run.objects.values_list("round_id", flat=True).get(pk=run_id)
         lock_round(round_id)
         run = Run.objects.get(pk=run_id)
-        if run.status == Run.Status.PUBLISHED:
+        refusal = _("Run %(id)s is %(status)s, not computed.")
+        if status_moves.already(
+            run,
+            Run.Status.PUBLISHED,
+            allowed_from=Run.Status.COMPUTED,
+            refusal=refusal % {"id": run.pk, "status": run.get_status_display()},
+        ):
             return run
-        if run.status != Run.Status.COMPUTED:
-            raise ValidationError(
-                {
-                    "status": [
-                        _("Run %(id)s is %(status)s, not computed.")
-                        % {"id": run.pk, "status": run.get_status_display()}
-                    ]
-                }
-            )
         Run.objects.filter(round_id=round_id, status=Run.Status.PUBLISHED).update(
             status=Run.Status.SUPERSEDED
         )
-        run.status, run.published_at = Run.Status.PUBLISHED, timezone.now()
-        run.save(update_fields=["status", "published_at"])
+        status_moves.move(run, Run.Status.PUBLISHED, stamp="published_at")
         signals.run_published.send(sender=Run, run=run)
     return run
 
 
+# The figures of an engine value a Score row stores as they are.
+ENGINE_FIGURES = (
+    "indicator_id",
+    "value",
+    "n",
+    "valid",
+    "weight_sum",
+    "se",
+    "deff",
+    "n_eff",
+    "ci_low",
+    "ci_high",
+)
+
+
 def score_of(run: Run, v: Any, *, min_n: int, scope: str, **place: int | None) -> Score:
     """A Score row from one engine value; ``place`` names its unit and/or agency."""
-    return Score(
-        run=run,
-        scope=scope,
-        indicator_id=v.indicator_id,
-        value=v.value,
-        n=v.n,
-        valid=v.valid,
-        weight_sum=v.weight_sum,
-        se=v.se,
-        deff=v.deff,
-        n_eff=v.n_eff,
-        ci_low=v.ci_low,
-        ci_high=v.ci_high,
-        suppressed=v.n < min_n,
-        **place,
-    )
+    figures = {name: getattr(v, name) for name in ENGINE_FIGURES}
+    return Score(run=run, scope=scope, **figures, suppressed=v.n < min_n, **place)
 
 
 def suppression_nodes(*, version_id: int) -> list[suppression.Node]:
