@@ -34,7 +34,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from config import status_moves
+from config import status_moves, worker_locks
 from config.queueing import BrokerUnavailable, enqueue
 from feedback.models import Response
 from feedback.review.selectors import excluded_per_unit
@@ -81,31 +81,18 @@ def claim_run(run_id: int) -> bool:
 
     False if another live session holds it: that worker computes the run already.
     """
-    if connection.vendor != "postgresql":
-        return True
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [RUN_LOCK, run_id])
-        return bool(cursor.fetchone()[0])
+    return worker_locks.claim(RUN_LOCK, run_id)
 
 
 def release_run(run_id: int) -> None:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [RUN_LOCK, run_id])
+    worker_locks.release(RUN_LOCK, run_id)
 
 
 def _orphaned(run_ids: list[int]) -> list[int]:
     """Runs taken up by a worker whose database session is gone (their lock is free)."""
     if connection.vendor != "postgresql" or not run_ids:
         return []
-    with connection.cursor() as cursor:
-        # A transaction-level try-lock: free again when the caller's transaction ends.
-        cursor.execute(
-            "SELECT id FROM unnest(%s::bigint[]) AS id "
-            "WHERE pg_try_advisory_xact_lock(%s, id::int)",
-            [run_ids, RUN_LOCK],
-        )
-        return [row[0] for row in cursor]
+    return worker_locks.unheld(RUN_LOCK, run_ids)  # locked until the caller's transaction ends
 
 
 def fail_stale_runs(*, round_id: int, now: dt.datetime | None = None) -> int:
