@@ -1,4 +1,5 @@
-"""Serializer fields for query-string parameters, shared by every app's API."""
+"""Serializer fields for query-string parameters, and the validation of a request's parameters
+or body, shared by every app's API."""
 
 from __future__ import annotations
 
@@ -17,3 +18,11 @@ class QueryChoiceField(serializers.ChoiceField):
 
     def get_value(self, dictionary: Any) -> Any:
         return dictionary.get(self.field_name, empty)
+
+
+def validated(serializer_class: type[serializers.Serializer], data: Any) -> Any:
+    """``data`` (a query string or a request body) as ``serializer_class`` validates it; an
+    invalid field is a 400 naming it."""
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data

@@ -8,6 +8,7 @@ the staff member's session) and in what the final "Send" does (store a response,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -55,6 +56,13 @@ def section_to_show(sections: list[Section], answers: dict[str, Any], index: int
 def first_section_with(sections: list[Section], errors: dict[str, Any]) -> Section:
     """The first section holding a question named in ``errors``."""
     return next(s for s in sections if any(q.code in errors for q in s.questions.all()))
+
+
+def error_summary(
+    errors: dict[str, list[str]], anchor: Callable[[str], str] = "id_{}".format
+) -> list[tuple[str, str]]:
+    """A form's problems as the links of its error summary: (id of the field, message)."""
+    return [(anchor(name), message) for name, messages in errors.items() for message in messages]
 
 
 def section_page(

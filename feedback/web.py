@@ -145,6 +145,10 @@ def round_start(request: HttpRequest, code: str) -> HttpResponse:
             "step_note": step_note,
             "chosen": chosen,
             "errors": errors,
+            # The round's errors are about the unit chosen: they link to its field.
+            "summary": steps.error_summary(
+                errors, lambda name: "id_agency" if name == "agency" else "id_unit"
+            ),
             "honeypot": HONEYPOT_FIELD,
         },
     )

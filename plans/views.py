@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from plans import exports, selectors, services
 from plans.models import PlanStaff, Task, TaskNote
-from surveys.models import Agency, Indicator, Round
+from surveys.models import Agency, Indicator, Round, localized
 
 NEW_FIELDS = ["round", "unit", "agency", "indicator", "title", "target_kind", "target_value",
               "working_days", "owner"]  # fmt: skip
@@ -106,12 +106,20 @@ def _new_form_context(request: HttpRequest, values: dict[str, str]) -> dict[str,
     chosen_units = units.filter(pk=unit.pk) if unit else units
     agencies = Agency.objects.filter(unit__in=chosen_units).select_related("unit")
     desks = PlanStaff.objects.filter(unit__in=chosen_units, user__is_active=True)
+    desks = desks.select_related("user", "agency", "unit").order_by("user__username")
     return {
         "values": values,
-        "rounds": rounds,
-        "units": units,
-        "agencies": agencies,
-        "owners": desks.select_related("user", "agency").order_by("user__username"),
+        # (value, text) of each choice
+        "rounds": [(r.code, f"{r.code} · {localized(r, 'name')}") for r in rounds],
+        "units": [(u.code, f"{u.code} · {u.name}") for u in units],
+        "agencies": [(a.code, f"{a.code} · {localized(a, 'name')}") for a in agencies],
+        "owners": [
+            (
+                str(d.user.pk),
+                f"{d.user.get_username()} · {d.agency.code if d.agency else d.unit.code}",
+            )
+            for d in desks
+        ],
         "indicators": (
             Indicator.objects.filter(version_id=survey_round.version_id).order_by(
                 "position", "code"

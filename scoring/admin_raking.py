@@ -18,12 +18,12 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.formats import number_format
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from config.admin_mixins import ReadOnlyMixin, ToolLinkMixin
+from config.admin_mixins import Page, ReadOnlyMixin, ToolLinkMixin, ToolPagesMixin
 from scoring import margins, raking
 from scoring.models import PopulationMargin, RakingFactor
 from surveys.models import Round
@@ -42,7 +42,7 @@ class MarginsUploadForm(forms.Form):
 
 
 @admin.register(PopulationMargin)
-class PopulationMarginAdmin(ToolLinkMixin, admin.ModelAdmin):
+class PopulationMarginAdmin(ToolLinkMixin, ToolPagesMixin, admin.ModelAdmin):
     list_display = ["round", "unit", "dimension", "category", "population"]
     list_filter = ["round", "dimension"]
     list_select_related = ["round", "unit"]
@@ -52,6 +52,7 @@ class PopulationMarginAdmin(ToolLinkMixin, admin.ModelAdmin):
     tool_url_name = "admin:scoring_populationmargin_upload"
     tool_label = _("Upload margins (CSV)")
     tool_permission = "upload"
+    own_pages = (Page("upload/", "upload_view", "scoring_populationmargin_upload"),)
 
     def has_upload_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perms(UPLOAD_MARGINS)
@@ -61,14 +62,6 @@ class PopulationMarginAdmin(ToolLinkMixin, admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
-
-    def get_urls(self) -> list[Any]:
-        upload = path(
-            "upload/",
-            self.admin_site.admin_view(self.upload_view),
-            name="scoring_populationmargin_upload",
-        )
-        return [upload, *super().get_urls()]
 
     def upload_view(self, request: HttpRequest) -> HttpResponse:
         """A form to replace a round's margins with a CSV file; its errors stay on the form."""

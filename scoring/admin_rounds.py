@@ -17,10 +17,10 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.loader import select_template
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from config.admin_mixins import ObjectContextMixin
+from config.admin_mixins import ObjectContextMixin, Page, ToolPagesMixin
 from config.queueing import BrokerUnavailable
 from scoring import selectors, services
 from scoring.models import Run
@@ -46,18 +46,11 @@ admin.site.unregister(Round)
 
 
 @admin.register(Round)
-class RoundAdmin(ObjectContextMixin, surveys_admin.RoundAdmin):
+class RoundAdmin(ObjectContextMixin, ToolPagesMixin, surveys_admin.RoundAdmin):
     """The survey app's round admin, with the section "Responses and publication"."""
 
     change_form_template = "admin/scoring/round/change_form.html"
-
-    def get_urls(self) -> list[Any]:
-        recompute = path(
-            "<path:object_id>/recompute/",
-            self.admin_site.admin_view(self.recompute_view),
-            name="surveys_round_recompute",
-        )
-        return [recompute, *super().get_urls()]
+    own_pages = (Page("<path:object_id>/recompute/", "recompute_view", "surveys_round_recompute"),)
 
     def object_context(self, request: HttpRequest, survey_round: Round) -> dict[str, Any]:
         return {"publication": self.publication(request, survey_round)}

@@ -34,6 +34,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from config import status_moves, worker_locks
 from config.queueing import BrokerUnavailable, enqueue
 from feedback.models import Response
 from feedback.review.selectors import excluded_per_unit
@@ -80,31 +81,18 @@ def claim_run(run_id: int) -> bool:
 
     False if another live session holds it: that worker computes the run already.
     """
-    if connection.vendor != "postgresql":
-        return True
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [RUN_LOCK, run_id])
-        return bool(cursor.fetchone()[0])
+    return worker_locks.claim(RUN_LOCK, run_id)
 
 
 def release_run(run_id: int) -> None:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [RUN_LOCK, run_id])
+    worker_locks.release(RUN_LOCK, run_id)
 
 
 def _orphaned(run_ids: list[int]) -> list[int]:
     """Runs taken up by a worker whose database session is gone (their lock is free)."""
     if connection.vendor != "postgresql" or not run_ids:
         return []
-    with connection.cursor() as cursor:
-        # A transaction-level try-lock: free again when the caller's transaction ends.
-        cursor.execute(
-            "SELECT id FROM unnest(%s::bigint[]) AS id "
-            "WHERE pg_try_advisory_xact_lock(%s, id::int)",
-            [run_ids, RUN_LOCK],
-        )
-        return [row[0] for row in cursor]
+    return worker_locks.unheld(RUN_LOCK, run_ids)  # locked until the caller's transaction ends
 
 
 def fail_stale_runs(*, round_id: int, now: dt.datetime | None = None) -> int:
@@ -246,44 +234,41 @@ def publish_run(*, run_id: int) -> Run:
         round_id = Run.objects.values_list("round_id", flat=True).get(pk=run_id)
         lock_round(round_id)
         run = Run.objects.get(pk=run_id)
-        if run.status == Run.Status.PUBLISHED:
+        refusal = _("Run %(id)s is %(status)s, not computed.")
+        if status_moves.already(
+            run,
+            Run.Status.PUBLISHED,
+            allowed_from=Run.Status.COMPUTED,
+            refusal=refusal % {"id": run.pk, "status": run.get_status_display()},
+        ):
             return run
-        if run.status != Run.Status.COMPUTED:
-            raise ValidationError(
-                {
-                    "status": [
-                        _("Run %(id)s is %(status)s, not computed.")
-                        % {"id": run.pk, "status": run.get_status_display()}
-                    ]
-                }
-            )
         Run.objects.filter(round_id=round_id, status=Run.Status.PUBLISHED).update(
             status=Run.Status.SUPERSEDED
         )
-        run.status, run.published_at = Run.Status.PUBLISHED, timezone.now()
-        run.save(update_fields=["status", "published_at"])
+        status_moves.move(run, Run.Status.PUBLISHED, stamp="published_at")
         signals.run_published.send(sender=Run, run=run)
     return run
 
 
+# The figures of an engine value a Score row stores as they are.
+ENGINE_FIGURES = (
+    "indicator_id",
+    "value",
+    "n",
+    "valid",
+    "weight_sum",
+    "se",
+    "deff",
+    "n_eff",
+    "ci_low",
+    "ci_high",
+)
+
+
 def score_of(run: Run, v: Any, *, min_n: int, scope: str, **place: int | None) -> Score:
     """A Score row from one engine value; ``place`` names its unit and/or agency."""
-    return Score(
-        run=run,
-        scope=scope,
-        indicator_id=v.indicator_id,
-        value=v.value,
-        n=v.n,
-        valid=v.valid,
-        weight_sum=v.weight_sum,
-        se=v.se,
-        deff=v.deff,
-        n_eff=v.n_eff,
-        ci_low=v.ci_low,
-        ci_high=v.ci_high,
-        suppressed=v.n < min_n,
-        **place,
-    )
+    figures = {name: getattr(v, name) for name in ENGINE_FIGURES}
+    return Score(run=run, scope=scope, **figures, suppressed=v.n < min_n, **place)
 
 
 def suppression_nodes(*, version_id: int) -> list[suppression.Node]:

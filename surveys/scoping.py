@@ -24,20 +24,7 @@ from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 
-from surveys.models import (
-    Agency,
-    Choice,
-    Indicator,
-    PolicyGroup,
-    ProvinceStaff,
-    Question,
-    Questionnaire,
-    QuestionnaireVersion,
-    Round,
-    Section,
-    Unit,
-    local_round_units_message,
-)
+from surveys import models
 
 GROUP = "Province staff"
 
@@ -73,16 +60,16 @@ GROUP_PERMISSIONS = [
 
 # The path from each model of the frame to its owner unit, for form choices.
 OWNER_PATHS: dict[type, str] = {
-    Unit: "pk",
-    Agency: "unit",
-    Round: "owner_unit",
-    Questionnaire: "owner_unit",
-    QuestionnaireVersion: "questionnaire__owner_unit",
-    Section: "version__questionnaire__owner_unit",
-    Question: "version__questionnaire__owner_unit",
-    Indicator: "version__questionnaire__owner_unit",
-    PolicyGroup: "version__questionnaire__owner_unit",
-    Choice: "question__version__questionnaire__owner_unit",
+    models.Unit: "pk",
+    models.Agency: "unit",
+    models.Round: "owner_unit",
+    models.Questionnaire: "owner_unit",
+    models.QuestionnaireVersion: "questionnaire__owner_unit",
+    models.Section: "version__questionnaire__owner_unit",
+    models.Question: "version__questionnaire__owner_unit",
+    models.Indicator: "version__questionnaire__owner_unit",
+    models.PolicyGroup: "version__questionnaire__owner_unit",
+    models.Choice: "question__version__questionnaire__owner_unit",
 }
 
 
@@ -108,7 +95,9 @@ def scope_of(user: Any) -> Scope:
     elif user.is_superuser:
         scope = NATIONAL
     else:
-        unit_id = ProvinceStaff.objects.filter(user=user).values_list("unit_id", flat=True).first()
+        unit_id = (
+            models.ProvinceStaff.objects.filter(user=user).values_list("unit_id", flat=True).first()
+        )
         if unit_id is not None:
             scope = Scope(national=False, unit_id=unit_id)
         elif user.groups.filter(name=GROUP).exists():
@@ -128,10 +117,10 @@ def national_users(prefix: str = "") -> Q:
     )
 
 
-def province_of(user: Any) -> Unit | None:
+def province_of(user: Any) -> models.Unit | None:
     """The province a province staff member works for; None for national staff."""
     unit_id = scope_of(user).unit_id
-    return Unit.objects.filter(pk=unit_id).first() if unit_id is not None else None
+    return models.Unit.objects.filter(pk=unit_id).first() if unit_id is not None else None
 
 
 def is_national(user: Any) -> bool:
@@ -161,26 +150,26 @@ def limit_choices(queryset: QuerySet, user: Any) -> QuerySet:
     return queryset if path is None else limit(queryset, user, path)
 
 
-def units_for(user: Any) -> QuerySet[Unit]:
-    return limit(Unit.objects.all(), user, "pk")
+def units_for(user: Any) -> QuerySet[models.Unit]:
+    return limit(models.Unit.objects.all(), user, "pk")
 
 
-def agencies_for(user: Any) -> QuerySet[Agency]:
-    return limit(Agency.objects.select_related("unit"), user, "unit")
+def agencies_for(user: Any) -> QuerySet[models.Agency]:
+    return limit(models.Agency.objects.select_related("unit"), user, "unit")
 
 
-def rounds_for(user: Any) -> QuerySet[Round]:
+def rounds_for(user: Any) -> QuerySet[models.Round]:
     """Rounds the user works on: all for national staff, a province's own local rounds."""
-    return limit(Round.objects.all(), user, "owner_unit")
+    return limit(models.Round.objects.all(), user, "owner_unit")
 
 
-def questionnaires_for(user: Any) -> QuerySet[Questionnaire]:
-    return limit(Questionnaire.objects.all(), user, "owner_unit")
+def questionnaires_for(user: Any) -> QuerySet[models.Questionnaire]:
+    return limit(models.Questionnaire.objects.all(), user, "owner_unit")
 
 
-def versions_for(user: Any, *, shared: bool = False) -> QuerySet[QuestionnaireVersion]:
+def versions_for(user: Any, *, shared: bool = False) -> QuerySet[models.QuestionnaireVersion]:
     return limit(
-        QuestionnaireVersion.objects.select_related("questionnaire"),
+        models.QuestionnaireVersion.objects.select_related("questionnaire"),
         user,
         "questionnaire__owner_unit",
         shared=shared,
@@ -198,13 +187,13 @@ def guard_round_units(
         return
     if not reverse:
         if instance.owner_unit_id is not None and set(pk_set) - {instance.owner_unit_id}:
-            raise ValidationError({"units": [local_round_units_message()]})
+            raise ValidationError({"units": [models.local_round_units_message()]})
         return
     # unit.rounds.add(...): the rounds added must be national or owned by this unit.
-    if Round.objects.filter(pk__in=pk_set, owner_unit__isnull=False).exclude(
+    if models.Round.objects.filter(pk__in=pk_set, owner_unit__isnull=False).exclude(
         owner_unit_id=instance.pk
     ):
-        raise ValidationError({"units": [local_round_units_message()]})
+        raise ValidationError({"units": [models.local_round_units_message()]})
 
 
 # --- The group -----------------------------------------------------------------------------------
@@ -223,9 +212,9 @@ def ensure_group() -> Group:
     return group
 
 
-def appoint(*, user: Any, unit: Unit) -> ProvinceStaff:
+def appoint(*, user: Any, unit: models.Unit) -> models.ProvinceStaff:
     """Make ``user`` staff of ``unit``'s province: membership, the group, admin access."""
-    membership, _created = ProvinceStaff.objects.update_or_create(
+    membership, _created = models.ProvinceStaff.objects.update_or_create(
         user=user, defaults={"unit": unit}
     )
     user.groups.add(ensure_group())

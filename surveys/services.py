@@ -9,9 +9,9 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Case, Max, Model, QuerySet, Value, When
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from config import status_moves
 from surveys.models import (
     Choice,
     Indicator,
@@ -74,22 +74,17 @@ def publish_version(*, version_id: int) -> QuestionnaireVersion:
     """Check a draft and publish it; publishing a published version is a no-op."""
     with transaction.atomic():
         version = _locked_version(version_id)
-        if version.status == QuestionnaireVersion.Status.PUBLISHED:
+        refusal = _("Only a draft can be published; this version is %s.")
+        if status_moves.already(
+            version,
+            QuestionnaireVersion.Status.PUBLISHED,
+            allowed_from=QuestionnaireVersion.Status.DRAFT,
+            refusal=refusal % version.get_status_display(),
+        ):
             return version
-        if version.status != QuestionnaireVersion.Status.DRAFT:
-            raise ValidationError(
-                {
-                    "status": [
-                        _("Only a draft can be published; this version is %s.")
-                        % version.get_status_display()
-                    ]
-                }
-            )
         if errors := version_errors(version):
             raise ValidationError(errors)
-        version.status = QuestionnaireVersion.Status.PUBLISHED
-        version.published_at = timezone.now()
-        version.save(update_fields=["status", "published_at"])
+        status_moves.move(version, QuestionnaireVersion.Status.PUBLISHED, stamp="published_at")
     return version
 
 
@@ -97,13 +92,13 @@ def retire_version(*, version_id: int) -> QuestionnaireVersion:
     """Retire a published version (rounds keep using it; no new round should)."""
     with transaction.atomic():
         version = _locked_version(version_id)
-        if version.status == QuestionnaireVersion.Status.RETIRED:
-            return version
-        if version.status != QuestionnaireVersion.Status.PUBLISHED:
-            raise ValidationError({"status": [_("Only a published version can be retired.")]})
-        version.status = QuestionnaireVersion.Status.RETIRED
-        version.retired_at = timezone.now()
-        version.save(update_fields=["status", "retired_at"])
+        if not status_moves.already(
+            version,
+            QuestionnaireVersion.Status.RETIRED,
+            allowed_from=QuestionnaireVersion.Status.PUBLISHED,
+            refusal=_("Only a published version can be retired."),
+        ):
+            status_moves.move(version, QuestionnaireVersion.Status.RETIRED, stamp="retired_at")
     return version
 
 

@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.abuse import body_within_limit
+from config.params import validated
 from config.parsers import MultiPartParser
 from config.queueing import unavailable_response
 from config.schema import error_responses
@@ -104,13 +105,12 @@ class PaperImportCreateView(APIView):
         # Refuse an oversized upload before reading it.
         if not body_within_limit(request, MAX_BODY_BYTES):
             raise ValidationError({"file": [paper.too_large_message()]})
-        data = self.Input(data=request.data)
-        data.is_valid(raise_exception=True)
-        upload = data.validated_data["file"]
+        fields = validated(self.Input, request.data)
+        upload = fields["file"]
         if upload.size > paper.MAX_FILE_BYTES:
             raise ValidationError({"file": [paper.too_large_message()]})
         paper_import = paper.start_paper_import(
-            round_code=data.validated_data["round"],
+            round_code=fields["round"],
             file_name=upload.name,
             content=upload.read(),
             uploaded_by=request.user,

@@ -30,7 +30,7 @@ from rest_framework.views import APIView
 from config.abuse import HoneypotField, SubmissionThrottle, check_body_size
 from config.fields import ClientIdField
 from config.links import public_base_url
-from config.params import QueryChoiceField
+from config.params import QueryChoiceField, validated
 from feedback.models import Petition, PetitionCategory, PetitionEvent
 from feedback.petitions import selectors, services
 from feedback.petitions.errors import PetitionNotFound
@@ -234,9 +234,7 @@ class PetitionListCreateView(APIView):
         auth=[],
     )
     def post(self, request: Request) -> Response:
-        data = self.Input(data=request.data)
-        data.is_valid(raise_exception=True)
-        fields = data.validated_data
+        fields = validated(self.Input, request.data)
         client_id = fields.pop("client_id")
         fields.pop("website")
         petition, created = services.submit_petition(
@@ -268,11 +266,10 @@ class PetitionListCreateView(APIView):
     )
     def get(self, request: Request) -> Response:
         petitions = selectors.with_overdue(selectors.petitions_visible_to(request.user))
-        params = self.ListParams(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        if wanted := params.validated_data.get("status"):
+        params = validated(self.ListParams, request.query_params)
+        if wanted := params.get("status"):
             petitions = petitions.filter(status=wanted)
-        if overdue := params.validated_data.get("overdue"):
+        if overdue := params.get("overdue"):
             petitions = petitions.filter(overdue=overdue == "true")
         petitions = petitions.select_related(*STAFF_RELATED).prefetch_related(staff_events())
         paginator = self.settings.DEFAULT_PAGINATION_CLASS()
@@ -311,9 +308,8 @@ class PetitionRatingView(APIView):
         auth=[],
     )
     def post(self, request: Request, code: str) -> Response:
-        data = self.Input(data=request.data)
-        data.is_valid(raise_exception=True)
-        petition = services.rate_petition(tracking_code=code, rating=data.validated_data["rating"])
+        rating = validated(self.Input, request.data)["rating"]
+        petition = services.rate_petition(tracking_code=code, rating=rating)
         return Response(PublicPetitionSerializer(petition).data)
 
 
@@ -347,10 +343,19 @@ class PetitionTransitionView(APIView):
         reply = serializers.CharField(required=False, allow_blank=True, default=None)
         reason = serializers.CharField(required=False, allow_blank=True, default="")
         agency = serializers.CharField(
-            max_length=Agency.CODE_MAX_LENGTH, required=False, allow_blank=True, default=""
+            source="agency_code",
+            max_length=Agency.CODE_MAX_LENGTH,
+            required=False,
+            allow_blank=True,
+            default="",
         )
         assignee = serializers.IntegerField(
-            required=False, allow_null=True, default=None, min_value=1, max_value=2**62
+            source="assignee_id",
+            required=False,
+            allow_null=True,
+            default=None,
+            min_value=1,
+            max_value=2**62,
         )
 
     Input = PetitionTransitionInput
@@ -367,18 +372,10 @@ class PetitionTransitionView(APIView):
         },
     )
     def post(self, request: Request, pk: int) -> Response:
-        data = self.Input(data=request.data)
-        data.is_valid(raise_exception=True)
-        fields = data.validated_data
         petition = services.change_petition_status(
             petition_id=pk,
             actor=request.user,
-            status=fields["status"],
-            note=fields["note"],
-            reply=fields["reply"],
-            reason=fields["reason"],
-            agency_code=fields["agency"],
-            assignee_id=fields["assignee"],
             link_base=public_base_url(request),
+            **validated(self.Input, request.data),  # named as the service names them
         )
         return Response(StaffPetitionSerializer(petition).data)

@@ -20,6 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.params import validated
 from config.schema import error_responses
 from feedback.models import Response as ResponseModel
 from feedback.review import services as review
@@ -99,9 +100,7 @@ class ResponseReviewView(APIView):
     def post(self, request: Request, receipt: str) -> Response:
         responses = scoping.limit(ResponseModel.objects.all(), request.user, "round__owner_unit")
         response = get_object_or_404(responses, receipt=receipt)
-        data = self.Input(data=request.data)
-        data.is_valid(raise_exception=True)
-        decision = review.checked_review(**data.validated_data)
+        decision = review.checked_review(**validated(self.Input, request.data))
         changed = review.review_responses([response.pk], decision, user=request.user)
         response = ResponseModel.objects.select_related("reviewed_by").get(pk=response.pk)
         return Response(review_document(response, changed=bool(changed)))

@@ -26,6 +26,7 @@ from rest_framework.views import APIView
 
 from config.abuse import HoneypotField, SubmissionThrottle, check_body_size
 from config.fields import ClientIdField
+from config.params import validated
 from config.schema import error_responses
 from feedback import services
 from feedback.models import DESIGN_CODE_MAX_LENGTH
@@ -151,9 +152,7 @@ class ResponseCreateView(APIView):
         ],
     )
     def post(self, request: Request) -> Response:
-        data = self.Input(data=request.data)
-        data.is_valid(raise_exception=True)
-        fields = data.validated_data
+        fields = validated(self.Input, request.data)
         submission = services.submit_response(
             round_code=fields["round"],
             unit_code=fields["unit"],

@@ -67,6 +67,7 @@ from django.utils.translation import gettext as _
 from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
 
+from config import worker_locks
 from config.input_guard import UNSTORABLE
 from config.queueing import BrokerUnavailable, enqueue
 from feedback import records, signals
@@ -1109,17 +1110,11 @@ def claim_import(import_id: int) -> bool:
 
     The server frees the lock when the session ends, so a dead worker's import is free.
     """
-    if connection.vendor != "postgresql":
-        return True
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [IMPORT_LOCK, import_id])
-        return bool(cursor.fetchone()[0])
+    return worker_locks.claim(IMPORT_LOCK, import_id)
 
 
 def release_import(import_id: int) -> None:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [IMPORT_LOCK, import_id])
+    worker_locks.release(IMPORT_LOCK, import_id)
 
 
 def run_paper_import(*, import_id: int) -> PaperImport:
@@ -1290,14 +1285,8 @@ def requeue_stalled_paper_imports(*, now: dt.datetime | None = None) -> list[int
         .values_list("id", "heartbeat_at")
     )
     if connection.vendor == "postgresql":
-        with transaction.atomic(), connection.cursor() as cursor:
-            # A transaction-level try-lock: free again when this transaction ends.
-            cursor.execute(
-                "SELECT id FROM unnest(%s::bigint[]) AS id "
-                "WHERE pg_try_advisory_xact_lock(%s, id::int)",
-                [list(candidates), IMPORT_LOCK],
-            )
-            idle = [row[0] for row in cursor]
+        with transaction.atomic():  # the locks taken are free again when it ends
+            idle = worker_locks.unheld(IMPORT_LOCK, list(candidates))
     else:
         idle = [pk for pk, seen in candidates.items() if seen is None or seen < stalled_since]
     requeued = []

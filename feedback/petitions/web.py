@@ -24,7 +24,7 @@ from config.errors import DomainError
 from config.input_guard import checks_own_input, form_problems
 from config.links import public_base_url
 from config.pages import problem
-from feedback import pages
+from feedback import pages, steps
 from feedback.agency_choice import AgencyChoice, agency_choice, needs_agency_step
 from feedback.models import Petition, PetitionCategory
 from feedback.petitions import selectors, services
@@ -134,6 +134,7 @@ def _petition_form(
             "chosen": chosen,
             "errors": errors,
             "error_order": [f for f in [*FIELDS, "contact_consent"] if f in errors],
+            "summary": steps.error_summary(errors),
             "honeypot": HONEYPOT_FIELD,
             "max_chars": settings.PETITION_MAX_DESCRIPTION_CHARS,
         },

@@ -12,16 +12,14 @@ from __future__ import annotations
 from django.http import Http404
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.schema import error_responses
 from results import agencies
-from results.api.diagnosis import ROUND_PATH_PARAMETER, UNIT_PARAMETER
+from results.api.diagnosis import unit_document_schema
 from results.api.serializers import (
     IndicatorNodeSerializer,
     PlaceSerializer,
@@ -70,10 +68,10 @@ class AgencyResultsView(APIView):
     permission_classes = [AllowAny]  # results.agencies.may_see decides, as 404
     throttle_classes = [ResultsReadThrottle]
 
-    @extend_schema(
-        summary=_("Results per agency of a unit in a round"),
+    @unit_document_schema(
+        _("Results per agency of a unit in a round"),
         # xgettext:no-python-format
-        description=_(
+        _(
             "Every indicator of the round's published run for each agency of the unit named "
             "by the responses, with its 95% interval and respondents, and the unit's own "
             "value beside; a suppressed value is withheld (null value and interval). Seen by "
@@ -82,8 +80,7 @@ class AgencyResultsView(APIView):
             "on. Anyone else gets 404, as for an unknown round. Staff-only answers are sent "
             "with Cache-Control: private, no-store."
         ),
-        parameters=[ROUND_PATH_PARAMETER, UNIT_PARAMETER],
-        responses={200: AgencyResultsSerializer, **error_responses(404, 429)},
+        AgencyResultsSerializer,
     )
     def get(self, request: Request, code: str, unit: str) -> Response:
         found = agencies.viewable(request.user, code, unit)

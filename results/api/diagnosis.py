@@ -37,6 +37,7 @@ from results.api.serializers import (
     PublishedValueSerializer,
     RoundNameSerializer,
     TextsSerializer,
+    code_list,
 )
 from results.api.throttling import ResultsReadThrottle
 from results.cache import cached_document, run_key, store_document
@@ -134,17 +135,9 @@ class DiagnosisSerializer(serializers.Serializer):
     headline = DiagnosisIndicatorSerializer(allow_null=True)
     previous = PreviousSerializer(allow_null=True)
     indicators = DiagnosisIndicatorSerializer(many=True)
-    strengths = serializers.ListField(
-        child=serializers.CharField(),
-        help_text=_("Indicators significantly above the nation, largest gap first."),
-    )
-    weaknesses = serializers.ListField(
-        child=serializers.CharField(),
-        help_text=_("Indicators significantly below the nation, largest gap first."),
-    )
-    expectations = serializers.ListField(
-        child=serializers.CharField(), help_text=_("The citizens' expectation items.")
-    )
+    strengths = code_list(_("Indicators significantly above the nation, largest gap first."))
+    weaknesses = code_list(_("Indicators significantly below the nation, largest gap first."))
+    expectations = code_list(_("The citizens' expectation items."))
     priority = PrioritySerializer()
     region = RegionSerializer()
 
@@ -155,6 +148,17 @@ UNIT_PARAMETER = OpenApiParameter(
 ROUND_PATH_PARAMETER = OpenApiParameter(
     "code", str, OpenApiParameter.PATH, description=_("Round code, e.g. sipas-2022.")
 )
+
+
+def unit_document_schema(summary: str, description: str, serializer: type) -> Any:
+    """``extend_schema`` of a JSON document of a unit in a round (404: no such round or unit,
+    or nothing to show)."""
+    return extend_schema(
+        summary=summary,
+        description=description,
+        parameters=[ROUND_PATH_PARAMETER, UNIT_PARAMETER],
+        responses={200: serializer, **error_responses(404, 429)},
+    )
 
 
 def pdf_key(publication: Publication, round_code: str, unit_code: str, lang: str) -> str:
@@ -189,17 +193,16 @@ class DiagnosisView(PublishedDocumentView, APIView):
         run, unit = published_unit(kwargs["code"], kwargs["unit"])
         return DiagnosisSerializer(diagnoses.cached_diagnosis(run, unit)).data
 
-    @extend_schema(
-        summary=_("Diagnosis of a unit in a round"),
-        description=_(
+    @unit_document_schema(
+        _("Diagnosis of a unit in a round"),
+        _(
             "Every indicator of the unit against the national value, with the difference, "
             "its 95% interval and significance; rank and rank interval; change since the "
             "previous round; strengths and weaknesses; the priority matrix of the items "
             "(satisfaction against key-driver importance); the other units of its region. "
             "Aggregates only. Method: docs/diagnosis.md."
         ),
-        parameters=[ROUND_PATH_PARAMETER, UNIT_PARAMETER],
-        responses={200: DiagnosisSerializer, **error_responses(404, 429)},
+        DiagnosisSerializer,
     )
     def get(self, request: Request, **kwargs: Any) -> Any:
         return super().get(request, **kwargs)

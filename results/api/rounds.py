@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.conditional import ConditionalMixin
-from config.params import QueryChoiceField
+from config.params import QueryChoiceField, validated
 from config.schema import error_responses
 from results import selectors as results_selectors
 from surveys.api.serializers import RoundListSchema, round_document
@@ -47,7 +47,6 @@ class RoundListView(ConditionalMixin, APIView):
         responses={200: RoundListSchema, **error_responses(400)},
     )
     def get(self, request: Request) -> Response:
-        params = self.Params(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        rounds = results_selectors.rounds(state=params.validated_data["state"])
+        state = validated(self.Params, request.query_params)["state"]
+        rounds = results_selectors.rounds(state=state)
         return Response({"results": [round_document(r) for r in rounds]})

@@ -28,6 +28,11 @@ from surveys.api.serializers import PublishedRunSchema, RoundUnitSchema
 # --- Shapes shared by the documents -----------------------------------------------------------
 
 
+def code_list(help_text: str) -> serializers.ListField:
+    """A list of codes (of units, indicators, questions), described by ``help_text``."""
+    return serializers.ListField(child=serializers.CharField(), help_text=help_text)
+
+
 class TextsSerializer(serializers.Serializer):
     vi = serializers.CharField()
     en = serializers.CharField(allow_blank=True)
@@ -264,13 +269,8 @@ class TrendPointSerializer(TrendRoundSerializer, PublishedValueSerializer):
 class TrendSerializer(serializers.Serializer):
     unit = serializers.CharField()
     indicator = serializers.CharField()
-    predecessors = serializers.ListField(
-        child=serializers.CharField(),
-        help_text=_("Codes of the units this one was made from (2025 merger)."),
-    )
-    successors = serializers.ListField(
-        child=serializers.CharField(), help_text=_("Codes of the units this one became part of.")
-    )
+    predecessors = code_list(_("Codes of the units this one was made from (2025 merger)."))
+    successors = code_list(_("Codes of the units this one became part of."))
     points = TrendPointSerializer(many=True)
 
 
@@ -279,9 +279,7 @@ class LineageSerializer(serializers.Serializer):
     effective_on = serializers.DateField()
 
 
-class UnitSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    name = serializers.CharField()
+class UnitSerializer(PlaceSerializer):
     kind = serializers.CharField()
     region = serializers.CharField(allow_blank=True)
     valid_from = serializers.DateField(allow_null=True)
@@ -300,10 +298,7 @@ class IndicatorSerializer(IndicatorNodeSerializer):
         child=serializers.JSONField(),
         help_text=_("Answer values counted as satisfied by the questions under the node."),
     )
-    questions = serializers.ListField(
-        child=serializers.CharField(),
-        help_text=_("Codes of every question under the node: what its value is made of."),
-    )
+    questions = code_list(_("Codes of every question under the node: what its value is made of."))
 
 
 class VersionSerializer(serializers.Serializer):

@@ -23,6 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.conditional import ConditionalMixin
+from config.params import validated
 from config.schema import error_responses
 from results import publications as current
 from results import selectors
@@ -59,9 +60,7 @@ def code_field(**kwargs: Any) -> serializers.RegexField:
 
 def parse(params: type[serializers.Serializer], request: Request) -> dict[str, Any]:
     """Validated query parameters; a bad one is a 400 naming it."""
-    data = params(data=request.query_params)
-    data.is_valid(raise_exception=True)
-    return data.validated_data
+    return validated(params, request.query_params)
 
 
 class RoundParams(serializers.Serializer):

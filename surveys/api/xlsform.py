@@ -27,6 +27,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.abuse import body_within_limit
+from config.params import validated
 from config.parsers import MultiPartParser
 from config.schema import error_responses
 from surveys import scoping
@@ -183,9 +184,7 @@ class XlsformImportView(APIView):
         too_large = gettext("The file is larger than %(n)s MB.") % {"n": MAX_FILE_BYTES // 2**20}
         if not body_within_limit(request, MAX_BODY_BYTES):
             raise ValidationError({"file": [too_large]})
-        data = self.Input(data=request.data)
-        data.is_valid(raise_exception=True)
-        upload: Any = data.validated_data["file"]
+        upload: Any = validated(self.Input, request.data)["file"]
         if upload.size > MAX_FILE_BYTES:
             raise ValidationError({"file": [too_large]})
         try:

@@ -20,58 +20,36 @@ from openpyxl import Workbook
 
 from surveys.models import Indicator, PolicyGroup, Question, QuestionnaireVersion
 from surveys.selectors import version_sections
-from surveys.xlsform.common import (
-    CHOICES,
-    DEFAULT_LANGUAGE,
-    INDICATORS,
-    INDICATORS_COLUMNS,
-    LANGUAGES,
-    NO,
-    POLICY_GROUPS,
-    SETTINGS,
-    SETTINGS_COLUMNS,
-    SIPAS_EXCLUDED,
-    SIPAS_INDICATOR,
-    SIPAS_LABEL,
-    SIPAS_PERSONAL_DATA,
-    SIPAS_SATISFIED,
-    SIPAS_TITLE_EN,
-    SIPAS_TYPE,
-    SURVEY,
-    SURVEY_RULE_COLUMNS,
-    YES,
-    YESNO_LABELS,
-    YESNO_LIST,
-    number_text,
-    translated,
-    value_text,
-    xml_name,
-)
+from surveys.xlsform import common
+from surveys.xlsform.common import number_text, translated, value_text, xml_name
 
 Row = dict[str, str]
 
 SURVEY_COLUMNS = [
     "type",
     "name",
-    *(translated("label", lang) for lang in LANGUAGES),
-    *(translated("hint", lang) for lang in LANGUAGES),
-    *SURVEY_RULE_COLUMNS,
+    *(translated("label", lang) for lang in common.LANGUAGES),
+    *(translated("hint", lang) for lang in common.LANGUAGES),
+    *common.SURVEY_RULE_COLUMNS,
 ]
-CHOICES_COLUMNS = ["list_name", "name", *(translated("label", lang) for lang in LANGUAGES)]
-INDICATORS_SHEET_COLUMNS = [*INDICATORS_COLUMNS, *(translated("label", lang) for lang in LANGUAGES)]
-POLICY_GROUPS_COLUMNS = ["code", *(translated("label", lang) for lang in LANGUAGES)]
+CHOICES_COLUMNS = ["list_name", "name", *(translated("label", lang) for lang in common.LANGUAGES)]
+INDICATORS_SHEET_COLUMNS = [
+    *common.INDICATORS_COLUMNS,
+    *(translated("label", lang) for lang in common.LANGUAGES),
+]
+POLICY_GROUPS_COLUMNS = ["code", *(translated("label", lang) for lang in common.LANGUAGES)]
 
 SHEET_COLUMNS = {
-    SURVEY: SURVEY_COLUMNS,
-    CHOICES: CHOICES_COLUMNS,
-    SETTINGS: list(SETTINGS_COLUMNS),
-    INDICATORS: INDICATORS_SHEET_COLUMNS,
-    POLICY_GROUPS: POLICY_GROUPS_COLUMNS,
+    common.SURVEY: SURVEY_COLUMNS,
+    common.CHOICES: CHOICES_COLUMNS,
+    common.SETTINGS: list(common.SETTINGS_COLUMNS),
+    common.INDICATORS: INDICATORS_SHEET_COLUMNS,
+    common.POLICY_GROUPS: POLICY_GROUPS_COLUMNS,
 }
 
 
 def _labels(obj: object, field: str, column: str = "label") -> Row:
-    return {translated(column, lang): getattr(obj, f"{field}_{lang}") for lang in LANGUAGES}
+    return {translated(column, lang): getattr(obj, f"{field}_{lang}") for lang in common.LANGUAGES}
 
 
 def _bounds(subject: str, low: object, high: object) -> str:
@@ -118,7 +96,7 @@ def _type(question: Question, list_name: str) -> tuple[str, str, str]:
         case Question.Type.SCALE:
             return f"select_one {list_name}", "", "scale"
         case Question.Type.YESNO:
-            return f"select_one {YESNO_LIST}", "", "yesno"
+            return f"select_one {common.YESNO_LIST}", "", "yesno"
         case Question.Type.SINGLE:
             return f"select_one {list_name}", "", ""
         case Question.Type.MULTIPLE:
@@ -204,7 +182,7 @@ def xlsform_sheets(version: QuestionnaireVersion) -> dict[str, list[Row]]:
                 list_name = lists.get(content, "")
                 if not list_name:
                     list_name = question.code
-                    while list_name in list_names or list_name == YESNO_LIST:
+                    while list_name in list_names or list_name == common.YESNO_LIST:
                         list_name += "_"
                     list_names.add(list_name)
                     lists[content] = list_name
@@ -225,27 +203,27 @@ def xlsform_sheets(version: QuestionnaireVersion) -> dict[str, list[Row]]:
                     "name": xml_name(question.code),
                     **_labels(question, "label"),
                     **_labels(question, "help", "hint"),
-                    "required": YES if question.required else "",
+                    "required": common.YES if question.required else "",
                     "relevant": _relevant(question),
                     "constraint": _constraint(question),
                     "appearance": appearance,
-                    SIPAS_TYPE: sipas_type,
-                    SIPAS_INDICATOR: question.indicator.code if question.indicator else "",
-                    SIPAS_SATISFIED: " ".join(
+                    common.SIPAS_TYPE: sipas_type,
+                    common.SIPAS_INDICATOR: question.indicator.code if question.indicator else "",
+                    common.SIPAS_SATISFIED: " ".join(
                         value_text(question.type, v) for v in question.satisfied_values
                     ),
-                    SIPAS_EXCLUDED: YES if question.excluded_from_indices else "",
-                    SIPAS_PERSONAL_DATA: YES if question.personal_data else "",
+                    common.SIPAS_EXCLUDED: common.YES if question.excluded_from_indices else "",
+                    common.SIPAS_PERSONAL_DATA: common.YES if question.personal_data else "",
                 }
             )
         survey.append({"type": "end group"})
 
     if uses_yesno:
-        for value in (YES, NO):
-            label_vi, label_en = YESNO_LABELS[value]
+        for value in (common.YES, common.NO):
+            label_vi, label_en = common.YESNO_LABELS[value]
             choices.append(
                 {
-                    "list_name": YESNO_LIST,
+                    "list_name": common.YESNO_LIST,
                     "name": value,
                     translated("label", "vi"): label_vi,
                     translated("label", "en"): label_en,
@@ -256,20 +234,20 @@ def xlsform_sheets(version: QuestionnaireVersion) -> dict[str, list[Row]]:
         "form_id": questionnaire.code,
         "form_title": questionnaire.title_vi,
         "version": str(version.number),
-        "default_language": DEFAULT_LANGUAGE,
-        SIPAS_LABEL: version.label,
-        SIPAS_TITLE_EN: questionnaire.title_en,
+        "default_language": common.DEFAULT_LANGUAGE,
+        common.SIPAS_LABEL: version.label,
+        common.SIPAS_TITLE_EN: questionnaire.title_en,
     }
     groups = [
         {"code": g.code, **_labels(g, "name")}
         for g in PolicyGroup.objects.filter(version=version).order_by("position", "code")
     ]
     sheets = {
-        SURVEY: survey,
-        CHOICES: choices,
-        SETTINGS: [settings],
-        INDICATORS: _indicator_rows(version),
-        POLICY_GROUPS: groups,
+        common.SURVEY: survey,
+        common.CHOICES: choices,
+        common.SETTINGS: [settings],
+        common.INDICATORS: _indicator_rows(version),
+        common.POLICY_GROUPS: groups,
     }
     return {
         sheet: [{column: row.get(column, "") for column in SHEET_COLUMNS[sheet]} for row in rows]

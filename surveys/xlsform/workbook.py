@@ -14,7 +14,7 @@ import math
 import posixpath
 import re
 import zipfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from io import BytesIO
 from typing import Any
 from xml.etree.ElementTree import ParseError
@@ -43,12 +43,7 @@ class Problem:
     message: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "sheet": self.sheet,
-            "row": self.row,
-            "column": self.column,
-            "message": self.message,
-        }
+        return asdict(self)
 
     def __str__(self) -> str:
         where = [self.sheet] if self.sheet else []
