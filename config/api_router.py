@@ -14,53 +14,74 @@ from surveys.api import views as survey_views
 from surveys.api import xlsform as xlsform_views
 from webhooks import api as webhook_views
 
-# (path, view, name) of every route outside the results reads.
-ROUTES = (
-    ("", survey_views.ApiRootView, "root"),
-    ("me/", survey_views.MeView, "me"),
-    ("rounds/", rounds_views.RoundListView, "rounds"),
-    (
-        "rounds/<code:code>/questionnaire/",
-        survey_views.RoundQuestionnaireView,
-        "round-questionnaire",
-    ),
-    ("questionnaires/xlsform/", xlsform_views.XlsformImportView, "xlsform-import"),
-    (
-        "questionnaires/<code:code>/versions/<int:number>/xlsform.xlsx",
-        xlsform_views.VersionXlsformView,
-        "version-xlsform",
-    ),
-    ("responses/", feedback_views.ResponseCreateView, "responses"),
-    ("responses/<str:receipt>/review/", review_views.ResponseReviewView, "response-review"),
-    ("paper-imports/", paper_views.PaperImportCreateView, "paper-imports"),
-    ("paper-imports/<int:pk>/", paper_views.PaperImportDetailView, "paper-import"),
-    ("rounds/<code:code>/recompute/", scoring_views.RecomputeView, "round-recompute"),
-    ("runs/<int:pk>/", scoring_views.RunDetailView, "run"),
-    # Petitions.
-    ("petition-categories/", petition_views.PetitionCategoryListView, "petition-categories"),
-    ("petitions/", petition_views.PetitionListCreateView, "petitions"),
-    ("petitions/<int:pk>/", petition_views.PetitionDetailView, "petition"),
-    (
-        "petitions/<int:pk>/transitions/",
-        petition_views.PetitionTransitionView,
-        "petition-transitions",
-    ),
-    ("petitions/track/<str:code>/", petition_views.PetitionTrackView, "petition-track"),
-    (
-        "petitions/track/<str:code>/rating/",
-        petition_views.PetitionRatingView,
-        "petition-rating",
-    ),
-    # Webhook subscriptions.
-    ("webhooks/", webhook_views.SubscriptionListView, "webhooks"),
-    ("webhooks/<int:pk>/", webhook_views.SubscriptionDetailView, "webhook"),
-    ("webhooks/<int:pk>/test/", webhook_views.SubscriptionTestView, "webhook-test"),
-    ("webhooks/<int:pk>/deliveries/", webhook_views.DeliveryListView, "webhook-deliveries"),
-)
-
 # The results reads first: they are most of the traffic, and Django tries the patterns in
 # order (no two patterns here match the same path, so the order changes nothing else).
 urlpatterns = [
     *results_urlpatterns,
-    *(path(route, view.as_view(), name=name) for route, view, name in ROUTES),
+    path("", survey_views.ApiRootView.as_view(), name="root"),
+    path("me/", survey_views.MeView.as_view(), name="me"),
+    path("rounds/", rounds_views.RoundListView.as_view(), name="rounds"),
+    path(
+        "rounds/<code:code>/questionnaire/",
+        survey_views.RoundQuestionnaireView.as_view(),
+        name="round-questionnaire",
+    ),
+    path(
+        "questionnaires/xlsform/", xlsform_views.XlsformImportView.as_view(), name="xlsform-import"
+    ),
+    path(
+        "questionnaires/<code:code>/versions/<int:number>/xlsform.xlsx",
+        xlsform_views.VersionXlsformView.as_view(),
+        name="version-xlsform",
+    ),
+    path("responses/", feedback_views.ResponseCreateView.as_view(), name="responses"),
+    path(
+        "responses/<str:receipt>/review/",
+        review_views.ResponseReviewView.as_view(),
+        name="response-review",
+    ),
+    path("paper-imports/", paper_views.PaperImportCreateView.as_view(), name="paper-imports"),
+    path(
+        "paper-imports/<int:pk>/", paper_views.PaperImportDetailView.as_view(), name="paper-import"
+    ),
+    path(
+        "rounds/<code:code>/recompute/",
+        scoring_views.RecomputeView.as_view(),
+        name="round-recompute",
+    ),
+    path("runs/<int:pk>/", scoring_views.RunDetailView.as_view(), name="run"),
+    # Petitions.
+    path(
+        "petition-categories/",
+        petition_views.PetitionCategoryListView.as_view(),
+        name="petition-categories",
+    ),
+    path("petitions/", petition_views.PetitionListCreateView.as_view(), name="petitions"),
+    path("petitions/<int:pk>/", petition_views.PetitionDetailView.as_view(), name="petition"),
+    path(
+        "petitions/<int:pk>/transitions/",
+        petition_views.PetitionTransitionView.as_view(),
+        name="petition-transitions",
+    ),
+    path(
+        "petitions/track/<str:code>/",
+        petition_views.PetitionTrackView.as_view(),
+        name="petition-track",
+    ),
+    path(
+        "petitions/track/<str:code>/rating/",
+        petition_views.PetitionRatingView.as_view(),
+        name="petition-rating",
+    ),
+    # Webhook subscriptions.
+    path("webhooks/", webhook_views.SubscriptionListView.as_view(), name="webhooks"),
+    path("webhooks/<int:pk>/", webhook_views.SubscriptionDetailView.as_view(), name="webhook"),
+    path(
+        "webhooks/<int:pk>/test/", webhook_views.SubscriptionTestView.as_view(), name="webhook-test"
+    ),
+    path(
+        "webhooks/<int:pk>/deliveries/",
+        webhook_views.DeliveryListView.as_view(),
+        name="webhook-deliveries",
+    ),
 ]
