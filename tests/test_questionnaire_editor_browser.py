@@ -13,10 +13,9 @@ from playwright.sync_api import expect
 from feedback.models import Response
 from surveys.models import QuestionnaireVersion, Round
 from tests.admin_support import fill_round_form
-from tests.support.browser import fill_conditional_question
+from tests.support.browser import WAYS, fill_conditional_question, fill_sipas_conditional_question
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
-WAYS = [("truc_tiep", "Trực tiếp"), ("truc_tuyen", "Trực tuyến"), ("ca_hai", "Cả hai")]
 
 
 def test_staff_adds_a_conditional_question_with_choices_to_a_new_draft_and_publishes_it(
@@ -38,14 +37,7 @@ def test_staff_adds_a_conditional_question_with_choices_to_a_new_draft_and_publi
     page.wait_for_url(re.compile(r"/question/add/\?section=\d+$"))
 
     # One question, its display condition on the earlier Q8_4 and three choices: one save.
-    fill_conditional_question(
-        page,
-        "Q8_4a",
-        "Ông/Bà làm thủ tục bằng cách nào?",
-        shown_if_yes="Q8_4",
-        choices=WAYS,
-        position="5",
-    )
+    fill_sipas_conditional_question(page)
     page.click("input[name=_save]")
 
     # Back on the section's page, the question sits right after its condition.

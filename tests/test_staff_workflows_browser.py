@@ -28,7 +28,7 @@ from feedback.models import Invitation, PaperImport, Response
 from scoring.models import PopulationMargin, Run
 from surveys.models import QuestionnaireVersion, Round
 from tests.admin_support import fill_round_form
-from tests.support.browser import fill_conditional_question
+from tests.support.browser import fill_sipas_conditional_question
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 
@@ -102,7 +102,7 @@ def test_a_new_draft_is_published_answered_recomputed_from_its_rounds_page_and_r
     page.locator("tr:has(input[value=B3]) a[href*='/surveys/section/']").click()
     page.locator("a.addlink[href*='/question/add/?section=']").click()
     page.wait_for_url(re.compile(r"/question/add/\?section=\d+$"))
-    fill_conditional_question(page)
+    fill_sipas_conditional_question(page)
     submit(page, page.locator("input[name=_save]"))
     expect(page.locator(".errornote")).to_have_count(0)
     page.goto(draft_url)

@@ -52,6 +52,23 @@ def fill_conditional_question(
         page.fill(f"#id_choices-{index}-label_vi", label)
 
 
+# The ways a citizen may have done a procedure: the choices of the conditional question.
+WAYS = [("truc_tiep", "Trực tiếp"), ("truc_tuyen", "Trực tuyến"), ("ca_hai", "Cả hai")]
+
+
+def fill_sipas_conditional_question(page: Any) -> None:
+    """``fill_conditional_question`` on the "add a question" page of SIPAS's section B3:
+    Q8_4a at position 5, one of ``WAYS``, shown when Q8_4 is yes."""
+    fill_conditional_question(
+        page,
+        "Q8_4a",
+        "Ông/Bà làm thủ tục bằng cách nào?",
+        shown_if_yes="Q8_4",
+        choices=WAYS,
+        position="5",
+    )
+
+
 def create_task(page: Any, *, agency: str, action: str, days: str, owner: Any) -> None:
     """On the prefilled "new task" page of an action plan: the task for ``agency`` (its
     code), to bring the indicator above the national value within ``days`` working days,
