@@ -17,27 +17,17 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Protocol
 
 from django.conf import settings
 from django.core.cache import cache
 
+from results.selectors import Publication
 from scoring.models import Run
 
 CACHE_PREFIX = "results:v2:"
 # Bumped when what is cached changes shape (2: issue 13's precision, rank-interval and change
 # fields), so neither the cache nor an ETag of the old shape is served for the same run.
 SHAPE = "2"
-
-
-class Published(Protocol):
-    """A published run as a key names it (``results.selectors.Publication``)."""
-
-    @property
-    def run_id(self) -> int: ...
-
-    @property
-    def published_at(self) -> dt.datetime: ...
 
 
 class LocalDocuments:
@@ -76,16 +66,22 @@ class LocalDocuments:
 local_documents = LocalDocuments(max_bytes=8 * 1024 * 1024)
 
 
-def run_key(name: str, publications: Sequence[Published], *parts: str) -> str:
+def run_key(name: str, publications: Sequence[Publication], *parts: str) -> str:
     """A digest of what an entry depends on: its name, the published runs it reads (each
     with its publication time) and any other ``parts`` (a unit, the request's path…)."""
-    runs = tuple((p.run_id, p.published_at) for p in publications)
-    return _digest(name, runs, *parts)
+    return _publications_digest(name, tuple(publications), *parts)
 
 
 def published_run_key(name: str, run: Run, *parts: str) -> str:
     """``run_key`` of one published run."""
     return _digest(name, ((run.pk, run.published_at),), *parts)
+
+
+@functools.lru_cache(maxsize=4096)
+def _publications_digest(name: str, publications: tuple[Publication, ...], *parts: str) -> str:
+    # Keyed on the publications themselves (frozen, equal only in every field): a hit on
+    # the API's hot path costs no more than hashing them.
+    return _digest(name, tuple((p.run_id, p.published_at) for p in publications), *parts)
 
 
 @functools.lru_cache(maxsize=4096)
