@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import threading
+import time
 from collections.abc import Iterator
 
 import psycopg
@@ -78,7 +79,22 @@ def live_worker(run: Run) -> Iterator[None]:
         autocommit=True,
     ) as session:
         session.execute("SELECT pg_advisory_lock(%s, %s)", [services.RUN_LOCK, run.pk])
+        backend = session.execute("SELECT pg_backend_pid()").fetchone()[0]
         yield
+    wait_for_the_session_to_end(backend)
+
+
+def wait_for_the_session_to_end(backend: int) -> None:
+    """Closing a session returns before its server process has let go of its locks; what
+    follows a worker's death is only defined once the server has released them."""
+    deadline = time.monotonic() + 10
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE pid = %s", [backend])
+            if cursor.fetchone()[0] == 0:
+                return
+            time.sleep(0.01)
+    raise AssertionError(f"the worker's session {backend} still holds its locks")
 
 
 def taken_up(run: Run, *, seen: dt.datetime) -> None:
