@@ -21,7 +21,7 @@ from rest_framework.authtoken.models import Token
 
 from config.abuse import client_address
 from feedback.models import Petition, Response
-from tests.petition_support import make_category, make_unit
+from tests.support.petitions import make_category, make_unit
 from tests.support.responses import payload, valid_answers
 
 pytestmark = pytest.mark.django_db

@@ -23,8 +23,8 @@ from surveys.models import (
     Unit,
     VersionMapping,
 )
-from tests.admin_support import FormInputs, admin_url, edit_questions, form_data, post_change_form
 from tests.factories import QuestionFactory, choice_question_without_choices
+from tests.support.admin import FormInputs, admin_url, edit_questions, form_data, post_change_form
 
 pytestmark = pytest.mark.django_db
 

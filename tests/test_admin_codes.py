@@ -8,8 +8,8 @@ import pytest
 from django.test import Client
 
 from surveys.models import QuestionnaireVersion
-from tests.admin_support import edit_questions
 from tests.factories import QuestionFactory, SectionFactory
+from tests.support.admin import edit_questions
 
 pytestmark = pytest.mark.django_db
 

@@ -23,7 +23,7 @@ from feedback.invitations.services import generate_invitations
 from feedback.models import PaperImport, Petition, Response, ResponseDraft
 from surveys.loaders import ensure_demo_agencies
 from surveys.models import Agency
-from tests.petition_support import api_token
+from tests.support.petitions import api_token
 
 pytestmark = pytest.mark.django_db
 

@@ -213,7 +213,7 @@ def test_a_publication_by_a_real_worker_is_recorded_as_its_task(
 
 def test_a_petition_is_tracked_without_its_citizens_contact_details() -> None:
     from feedback.models import Petition
-    from tests.petition_support import make_category, make_unit, submit
+    from tests.support.petitions import make_category, make_unit, submit
 
     make_unit()
     make_category()

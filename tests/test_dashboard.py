@@ -22,7 +22,7 @@ from results.selectors import with_children_suppressed
 from scoring.models import Run, Score
 from scoring.services import compute_run, recompute_round, start_run
 from surveys.models import Round, Unit
-from tests.dashboard_support import (  # noqa: F401 (published is a fixture)
+from tests.support.dashboard import (  # noqa: F401 (published is a fixture)
     SECRET_COMMENT,
     published,
     rank_shown,

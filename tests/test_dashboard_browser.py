@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings
 
 from scoring.models import Score
-from tests.dashboard_support import published, rank_shown  # noqa: F401 (published: a fixture)
+from tests.support.dashboard import published, rank_shown  # noqa: F401 (published: a fixture)
 
 SCREENSHOTS = Path(settings.BASE_DIR) / "var" / "screenshots"
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("published")]

@@ -30,8 +30,8 @@ from feedback.models import Petition, Response
 from results.cache import CACHE_PREFIX
 from scoring.services import recompute_round
 from surveys.models import Question
-from tests.fault_support import OwnRedis, free_port
-from tests.petition_support import make_category, make_unit
+from tests.support.faults import OwnRedis, free_port
+from tests.support.petitions import make_category, make_unit
 from tests.support.processes import worker_database_url
 from tests.support.requirements import require
 from tests.support.responses import payload, valid_answers

@@ -27,7 +27,7 @@ from feedback.models import PaperImport, Response
 from feedback.paper import services as paper
 from scoring.models import Run
 from surveys.models import Round
-from tests.fault_support import OwnRedis, free_port
+from tests.support.faults import OwnRedis, free_port
 from tests.support.paper import csv_bytes, row
 from tests.support.processes import wait_for
 from tests.support.queues import Workers, publishing_to, routed_to_own_queue

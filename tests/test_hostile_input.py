@@ -21,7 +21,7 @@ from feedback.models import (
     Response,
     ResponseDraft,
 )
-from tests.petition_support import api_token, petition_desk
+from tests.support.petitions import api_token, petition_desk
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 NUL = "ab\x00cd"

@@ -13,7 +13,7 @@ from django.test import Client
 
 from feedback.drafts import services as drafts
 from feedback.models import Petition, Response, ResponseDraft
-from tests.petition_support import api_token, petition_desk
+from tests.support.petitions import api_token, petition_desk
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 RESPONSES = "/api/v1/responses/"

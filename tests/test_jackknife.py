@@ -20,8 +20,8 @@ from scoring.margins import replace_margins
 from scoring.models import Score
 from surveys import services as survey_services
 from surveys.models import Indicator, Question, Round, StratumPopulation, Unit
-from tests.admin_support import admin_url, form_data
 from tests.factories import QuestionFactory, SectionFactory, VersionFactory
+from tests.support.admin import admin_url, form_data
 from tests.support.small_surveys import approx, respond, small_round
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,7 @@ from django.test import Client, RequestFactory
 
 from config.links import absolute_url, fallback_base_url, public_base_url
 from feedback.models import Petition
-from tests.petition_support import petition_desk
+from tests.support.petitions import petition_desk
 
 
 @pytest.fixture

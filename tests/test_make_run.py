@@ -25,7 +25,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from scoring.models import Run, Score
-from tests.fault_support import free_port
+from tests.support.faults import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"

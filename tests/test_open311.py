@@ -17,7 +17,7 @@ from georeport import GeoReport
 
 from feedback.models import Petition, PetitionCategory
 from feedback.petitions import services
-from tests.petition_support import (
+from tests.support.petitions import (
     api_token,
     make_agency,
     make_category,

@@ -27,7 +27,7 @@ from feedback.open311.authentication import ApiKeyAuthentication, CanSubmitPetit
 from feedback.open311.exceptions import exception_handler
 from feedback.open311.renderers import GeoReportXMLRenderer
 from feedback.open311.views import RequestList
-from tests.petition_support import api_token, make_category, make_unit
+from tests.support.petitions import api_token, make_category, make_unit
 
 pytestmark = [pytest.mark.postgres]
 

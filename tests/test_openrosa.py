@@ -22,7 +22,7 @@ from django.utils import timezone
 from feedback.models import Answer, Response, ResponseAttachment
 from feedback.openrosa import auth
 from surveys.models import Round
-from tests.openrosa_support import (
+from tests.support.openrosa import (
     ACCOUNT_PASSWORD,
     basic,
     instance_xml,

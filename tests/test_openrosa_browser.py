@@ -26,7 +26,7 @@ from django.test import Client
 
 from feedback.models import Answer, Response
 from surveys.models import Round
-from tests.openrosa_support import make_enumerator
+from tests.support.openrosa import make_enumerator
 from tests.support.requirements import require
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -15,8 +15,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from feedback.models import Response
-from tests.openrosa_support import basic, make_enumerator, message
 from tests.support import hostile_input
+from tests.support.openrosa import basic, make_enumerator, message
 
 pytestmark = [pytest.mark.django_db]
 PROPERTY = settings(hostile_input.PROPERTY, max_examples=60)

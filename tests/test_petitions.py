@@ -18,7 +18,7 @@ from django.utils import timezone, translation
 from feedback.models import CalendarDay, Petition, PetitionEvent
 from feedback.petitions import selectors, services
 from feedback.petitions.calendar import add_working_days, is_working_day
-from tests.petition_support import (
+from tests.support.petitions import (
     PASSWORD,
     api_token,
     make_category,

@@ -16,7 +16,7 @@ from django.test import Client
 
 from feedback.models import Petition, PetitionEvent
 from surveys.models import Agency, Unit
-from tests.petition_support import (
+from tests.support.petitions import (
     make_category,
     make_staff,
     submit,

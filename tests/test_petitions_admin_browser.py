@@ -13,12 +13,12 @@ from django.utils import translation
 from django.utils.translation import gettext
 
 from feedback.models import Petition
-from tests.petition_support import (
+from tests.support.browser import log_in
+from tests.support.petitions import (
     make_staff,
     petition_desk,
     submit,
 )
-from tests.support.browser import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 Status = Petition.Status

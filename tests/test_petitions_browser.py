@@ -8,7 +8,7 @@ from django.utils import translation
 
 from feedback.models import Petition
 from feedback.petitions import services
-from tests.petition_support import make_agency, make_category, make_unit
+from tests.support.petitions import make_agency, make_category, make_unit
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 from config.celery import app
 from feedback.models import Petition
 from feedback.petitions.calendar import add_working_days
-from tests.petition_support import petition_desk, submit
+from tests.support.petitions import petition_desk, submit
 from tests.support.queues import one_worker, own_queue
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]

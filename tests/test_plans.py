@@ -23,8 +23,8 @@ from pypdf import PdfReader
 from config.celery import app as celery_app
 from plans import selectors, services
 from plans.models import Task, TaskNote, TaskReminder
-from tests.plan_support import PASSWORD, build_frame
 from tests.support.hostile_input import PROPERTY, STRINGS, assert_handled, post_form
+from tests.support.plans import PASSWORD, build_frame
 
 pytestmark = pytest.mark.django_db
 
@@ -433,4 +433,4 @@ def hostile_frame(frame: dict[str, Any]) -> dict[str, Any]:
 def test_login_redirect_keeps_the_prefilled_query(frame: dict[str, Any]) -> None:
     answer = Client().get(f"{NEW}?round=r2022&unit=19&indicator=SAT")
     assert answer.status_code == 302 and "indicator%3DSAT" in answer["Location"]
-    assert PASSWORD  # the accounts of plan_support log in with it in the browser test
+    assert PASSWORD  # the accounts of tests.support.plans log in with it in the browser test

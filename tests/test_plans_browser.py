@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from plans.models import Task, TaskNote
-from tests.plan_support import build_frame
 from tests.support.browser import create_task, log_in, report_progress
+from tests.support.plans import build_frame
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 

@@ -25,11 +25,6 @@ from config.input_guard import printable
 from feedback.models import Invitation, ResponseDraft
 from feedback.petitions import services as petitions
 from surveys.models import Round, Unit
-from tests.petition_support import (
-    api_token,
-    make_staff,
-    petition_desk,
-)
 from tests.support.hostile_input import (
     FORM_VALUES,
     JSON_VALUES,
@@ -41,6 +36,11 @@ from tests.support.hostile_input import (
     fresh_limits,
     post_form,
     post_json,
+)
+from tests.support.petitions import (
+    api_token,
+    make_staff,
+    petition_desk,
 )
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]

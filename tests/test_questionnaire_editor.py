@@ -17,8 +17,8 @@ from surveys.models import (
     QuestionnaireVersion,
     Section,
 )
-from tests.admin_support import FormInputs, admin_url, form_data, post_change_form
 from tests.factories import QuestionFactory, SectionFactory
+from tests.support.admin import FormInputs, admin_url, form_data, post_change_form
 
 pytestmark = pytest.mark.django_db
 

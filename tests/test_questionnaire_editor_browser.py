@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from feedback.models import Response
 from surveys.models import QuestionnaireVersion, Round
-from tests.admin_support import fill_round_form
+from tests.support.admin import fill_round_form
 from tests.support.browser import WAYS, fill_conditional_question, fill_sipas_conditional_question
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]

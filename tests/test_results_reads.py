@@ -27,8 +27,8 @@ from django.test.utils import CaptureQueriesContext
 from demo.responses import generate_demo_responses
 from scoring.models import Run
 from scoring.services import recompute_round
-from tests.fault_support import free_port
 from tests.results_fixtures import MIN_N, RESPONSES, ROUND
+from tests.support.faults import free_port
 from tests.support.processes import worker_database_url
 from tests.support.requirements import require
 

@@ -13,7 +13,7 @@ import pytest
 from django.test import Client
 
 from surveys.models import QuestionnaireVersion
-from tests.dashboard_support import published  # noqa: F401 (a fixture)
+from tests.support.dashboard import published  # noqa: F401 (a fixture)
 
 # Pages of each kind: the citizens' pages, the dashboard with its charts, the API and its
 # docs, the admin (with the questionnaire editor's pages), errors.

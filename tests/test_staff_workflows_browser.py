@@ -27,7 +27,7 @@ from playwright.sync_api import expect
 from feedback.models import Invitation, PaperImport, Response
 from scoring.models import PopulationMargin, Run
 from surveys.models import QuestionnaireVersion, Round
-from tests.admin_support import fill_round_form
+from tests.support.admin import fill_round_form
 from tests.support.browser import fill_sipas_conditional_question
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]

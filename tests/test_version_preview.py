@@ -17,8 +17,8 @@ from feedback.models import Response
 from surveys.models import Choice, Question, QuestionnaireVersion
 from surveys.services import start_draft
 from tests.factories import QuestionFactory, SectionFactory, VersionFactory
-from tests.form_support import form_data, progress_on, questionnaire_inputs, section_on
 from tests.support.responses import valid_answers
+from tests.support.web_form import form_data, progress_on, questionnaire_inputs, section_on
 
 pytestmark = pytest.mark.django_db
 

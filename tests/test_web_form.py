@@ -15,8 +15,8 @@ from django.utils import timezone
 
 from feedback.models import Answer, Invitation, Response, ResponseDraft
 from surveys.models import Question, Round
-from tests.form_support import form_data, progress_on, section_on
 from tests.support.responses import valid_answers
+from tests.support.web_form import form_data, progress_on, section_on
 
 pytestmark = pytest.mark.django_db
 

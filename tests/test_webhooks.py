@@ -27,10 +27,10 @@ from scoring.models import Run
 from scoring.services import publish_run
 from surveys.models import Round
 from tests.factories import RunFactory
-from tests.petition_support import make_agency, make_category, make_staff, make_unit, submit
 from tests.support.paper import csv_bytes, row
+from tests.support.petitions import make_agency, make_category, make_staff, make_unit, submit
 from tests.support.responses import payload, post, valid_answers
-from tests.webhook_support import receiver
+from tests.support.webhooks import receiver
 from webhooks import services
 from webhooks.models import Delivery, DeliveryAttempt, Event, Subscription, new_secret
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from tests.petition_support import make_category, make_unit, submit
+from tests.support.petitions import make_category, make_unit, submit
 from tests.support.queues import Workers, routed_to_own_queue
-from tests.webhook_support import receiver, wait_until
+from tests.support.webhooks import receiver, wait_until
 from webhooks import services
 from webhooks.models import Delivery, Subscription
 

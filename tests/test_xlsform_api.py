@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from surveys.models import Questionnaire, QuestionnaireVersion
 from tests.support.hostile_input import ANY_CHARACTER, PROPERTY
-from tests.xlsform_support import EN, VI, with_raw_cell_text, workbook
+from tests.support.xlsform import EN, VI, with_raw_cell_text, workbook
 
 URL = "/api/v1/questionnaires/xlsform/"
 PASSWORD = "a-long-password-1"

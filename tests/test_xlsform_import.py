@@ -13,7 +13,7 @@ from django.utils import translation
 from surveys.models import Indicator, Question, Questionnaire, QuestionnaireVersion
 from surveys.xlsform import XlsformRefused, import_xlsform
 from surveys.xlsform.workbook import MAX_COLUMNS, MAX_ROWS
-from tests.xlsform_support import EN, VI, shared_strings_workbook, with_raw_cell_text, workbook
+from tests.support.xlsform import EN, VI, shared_strings_workbook, with_raw_cell_text, workbook
 
 HINT_VI, HINT_EN = "hint::Tiếng Việt (vi)", "hint::English (en)"
 SURVEY_HEADER = [

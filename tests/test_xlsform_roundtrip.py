@@ -12,7 +12,7 @@ from pyxform.xls2xform import convert
 from surveys.models import QuestionnaireVersion
 from surveys.services import start_draft
 from surveys.xlsform import export_xlsform, import_xlsform
-from tests.xlsform_support import outline
+from tests.support.xlsform import outline
 
 
 @pytest.mark.django_db
