@@ -133,7 +133,6 @@ def _petition_form(
             "step_note": step_note,
             "chosen": chosen,
             "errors": errors,
-            "error_order": [f for f in [*FIELDS, "contact_consent"] if f in errors],
             "summary": steps.error_summary(errors),
             "honeypot": HONEYPOT_FIELD,
             "max_chars": settings.PETITION_MAX_DESCRIPTION_CHARS,
