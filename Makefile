@@ -29,7 +29,7 @@ run: install  ## Migrate, load reference and demo data, then serve on $(HOST):$(
 TEST_WORKERS ?= 2
 
 test: install  ## The whole test suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set).
-	$(UV) run --frozen pytest -n $(TEST_WORKERS) --dist loadfile --durations=30
+	$(UV) run --frozen pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=30
 
 lint:  ## ruff (lint and format) and the import rules (pyproject.toml, [tool.importlinter]).
 	$(UV) run --frozen ruff check .

@@ -29,6 +29,26 @@ from tests.support.processes import (
 )
 from tests.support.requirements import redis_reachable, require
 
+LONGEST_FIRST = ("simulation", "fault", "browser")  # markers of the modules that take longest
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules holding simulations, then fault and browser tests, come first, each module's
+    tests kept in their order. ``make test`` gives whole modules to its workers in this order
+    (``--dist loadfile --no-loadscope-reorder``), so the long ones start early instead of one
+    running alone at the end while the other worker idles."""
+
+    def rank(item: pytest.Item) -> int:
+        marked = (i for i, name in enumerate(LONGEST_FIRST) if item.get_closest_marker(name))
+        return next(marked, len(LONGEST_FIRST))
+
+    module_rank: dict[str, int] = {}
+    for item in items:
+        module = item.nodeid.split("::")[0]
+        module_rank[module] = min(module_rank.get(module, len(LONGEST_FIRST)), rank(item))
+    items.sort(key=lambda item: module_rank[item.nodeid.split("::")[0]])
+
 
 @pytest.fixture(autouse=True)
 def _required_services(request: pytest.FixtureRequest) -> None:

@@ -33,7 +33,7 @@ from surveys import services
 from surveys.models import Choice, Indicator, Question, QuestionnaireVersion, Round, Unit
 from tests.factories import QuestionFactory, SectionFactory, VersionFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.simulation]
 
 REPETITIONS = 400
 MISSING = 0.1  # each answer is left out with this chance (missing completely at random)
