@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import threading
-import time
 from collections.abc import Iterator
 
 import psycopg
@@ -18,6 +17,7 @@ from scoring import services
 from scoring.models import Run, Score
 from surveys.models import Indicator
 from tests.factories import RunFactory
+from tests.support.processes import wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -87,14 +87,13 @@ def live_worker(run: Run) -> Iterator[None]:
 def wait_for_the_session_to_end(backend: int) -> None:
     """Closing a session returns before its server process has let go of its locks; what
     follows a worker's death is only defined once the server has released them."""
-    deadline = time.monotonic() + 10
-    with connection.cursor() as cursor:
-        while time.monotonic() < deadline:
-            cursor.execute("SELECT count(*) FROM pg_locks WHERE pid = %s", [backend])
-            if cursor.fetchone()[0] == 0:
-                return
-            time.sleep(0.01)
-    raise AssertionError(f"the worker's session {backend} still holds its locks")
+
+    def released() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) = 0 FROM pg_locks WHERE pid = %s", [backend])
+            return cursor.fetchone()[0]
+
+    wait_for(released, timeout=10, what=f"the worker's session {backend} to release its locks")
 
 
 def taken_up(run: Run, *, seen: dt.datetime) -> None:
